@@ -1,0 +1,239 @@
+//! In-process ephemeral state: the embedded default for a single node.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use uuid::Uuid;
+
+use super::*;
+
+/// Capacity of each in-process publish/subscribe channel; a subscriber that falls further
+/// behind skips messages (as a Redis subscriber would lose them on a reconnect).
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// In-process implementation of [`Ephemeral`]. Expired entries are invisible at once and
+/// removed by [`MemoryEphemeral::sweep`], which [`MemoryEphemeral::spawn_sweeper`] runs
+/// periodically.
+#[derive(Default)]
+pub struct MemoryEphemeral {
+    ttls: EphemeralTtls,
+    sessions: DashMap<String, (CachedSession, Instant)>,
+    rates: DashMap<String, (u64, Instant)>,
+    presence: DashMap<Uuid, (Presence, Instant)>,
+    typing: DashMap<Uuid, HashMap<Uuid, Instant>>,
+    locations: DashMap<Uuid, (GeoPoint, Instant)>,
+    groups: DashMap<Uuid, (Vec<Uuid>, Instant)>,
+    channels: DashMap<String, broadcast::Sender<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for MemoryEphemeral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryEphemeral").field("ttls", &self.ttls).finish_non_exhaustive()
+    }
+}
+
+impl MemoryEphemeral {
+    /// An empty store with the given lifetimes.
+    pub fn new(ttls: EphemeralTtls) -> Self {
+        Self { ttls, ..Self::default() }
+    }
+
+    /// Removes every expired entry.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.sessions.retain(|_, (_, until)| *until > now);
+        self.rates.retain(|_, (_, until)| *until > now);
+        self.presence.retain(|_, (_, until)| *until > now);
+        self.typing.retain(|_, users| {
+            users.retain(|_, until| *until > now);
+            !users.is_empty()
+        });
+        self.locations.retain(|_, (_, until)| *until > now);
+        self.groups.retain(|_, (_, until)| *until > now);
+        self.channels.retain(|_, sender| sender.receiver_count() > 0);
+    }
+
+    /// Runs [`MemoryEphemeral::sweep`] every `every` until the store is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(store) => store.sweep(),
+                    None => break,
+                }
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl Ephemeral for MemoryEphemeral {
+    async fn ping(&self) -> Result<(), EphemeralError> {
+        Ok(())
+    }
+
+    async fn session_get(&self, access_hash: &str) -> Result<Option<CachedSession>, EphemeralError> {
+        let now = Instant::now();
+        Ok(self.sessions.get(access_hash).filter(|e| e.1 > now).map(|e| e.0))
+    }
+
+    async fn session_put(
+        &self,
+        access_hash: &str,
+        session: &CachedSession,
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
+        self.sessions.insert(access_hash.to_owned(), (*session, Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn session_delete(&self, access_hashes: &[String]) -> Result<(), EphemeralError> {
+        for hash in access_hashes {
+            self.sessions.remove(hash);
+        }
+        Ok(())
+    }
+
+    async fn rate_limit_hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<RateDecision, EphemeralError> {
+        let now = Instant::now();
+        let mut entry = self.rates.entry(key.to_owned()).or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        entry.0 += 1;
+        Ok(RateDecision {
+            allowed: entry.0 <= limit,
+            count: entry.0,
+            reset_after: entry.1.saturating_duration_since(now),
+        })
+    }
+
+    async fn presence_set(&self, user_id: Uuid, presence: &Presence) -> Result<(), EphemeralError> {
+        self.presence.insert(user_id, (presence.clone(), Instant::now() + self.ttls.presence));
+        Ok(())
+    }
+
+    async fn presence_get(&self, user_id: Uuid) -> Result<Option<Presence>, EphemeralError> {
+        let now = Instant::now();
+        Ok(self.presence.get(&user_id).filter(|e| e.1 > now).map(|e| e.0.clone()))
+    }
+
+    async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError> {
+        let now = Instant::now();
+        Ok(self.presence.iter().filter(|e| e.1 > now).map(|e| *e.key()).collect())
+    }
+
+    async fn typing_start(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<(), EphemeralError> {
+        let until = Instant::now() + self.ttls.typing;
+        self.typing.entry(conversation_id).or_default().insert(user_id, until);
+        Ok(())
+    }
+
+    async fn typing_stop(&self, conversation_id: Uuid, user_id: Uuid) -> Result<(), EphemeralError> {
+        if let Some(mut users) = self.typing.get_mut(&conversation_id) {
+            users.remove(&user_id);
+        }
+        Ok(())
+    }
+
+    async fn typing_users(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, EphemeralError> {
+        let now = Instant::now();
+        let mut users: Vec<Uuid> = self
+            .typing
+            .get(&conversation_id)
+            .map(|u| u.iter().filter(|(_, until)| **until > now).map(|(id, _)| *id).collect())
+            .unwrap_or_default();
+        users.sort();
+        Ok(users)
+    }
+
+    async fn location_set(&self, user_id: Uuid, point: GeoPoint) -> Result<(), EphemeralError> {
+        self.locations.insert(user_id, (point, Instant::now() + self.ttls.location));
+        Ok(())
+    }
+
+    async fn location_remove(&self, user_id: Uuid) -> Result<(), EphemeralError> {
+        self.locations.remove(&user_id);
+        Ok(())
+    }
+
+    async fn locations_near(
+        &self,
+        center: GeoPoint,
+        radius_m: f64,
+    ) -> Result<Vec<Nearby>, EphemeralError> {
+        let now = Instant::now();
+        let mut found: Vec<Nearby> = self
+            .locations
+            .iter()
+            .filter(|e| e.1 > now)
+            .map(|e| Nearby { user_id: *e.key(), distance_m: haversine_m(center, e.0) })
+            .filter(|n| n.distance_m <= radius_m)
+            .collect();
+        found.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        Ok(found)
+    }
+
+    async fn group_members_put(
+        &self,
+        group_id: Uuid,
+        members: &[Uuid],
+    ) -> Result<(), EphemeralError> {
+        let until = Instant::now() + self.ttls.group_members;
+        self.groups.insert(group_id, (members.to_vec(), until));
+        Ok(())
+    }
+
+    async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError> {
+        let now = Instant::now();
+        Ok(self.groups.get(&group_id).filter(|e| e.1 > now).map(|e| {
+            let mut members = e.0.clone();
+            members.sort();
+            members
+        }))
+    }
+
+    async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError> {
+        self.groups.remove(&group_id);
+        Ok(())
+    }
+
+    async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), EphemeralError> {
+        if let Some(sender) = self.channels.get(channel) {
+            // No receiver is not an error: nobody on this node is listening.
+            let _ = sender.send(payload.to_vec());
+        }
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        channel: &str,
+    ) -> Result<BoxStream<'static, Vec<u8>>, EphemeralError> {
+        let receiver = self
+            .channels
+            .entry(channel.to_owned())
+            .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
+            .subscribe();
+        Ok(BroadcastStream::new(receiver).filter_map(|m| async move { m.ok() }).boxed())
+    }
+}

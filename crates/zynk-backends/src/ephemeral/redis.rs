@@ -1,0 +1,446 @@
+//! Redis ephemeral state, shared by every node of a deployment. Key names are the data model's
+//! (section 4), behind an optional prefix so several deployments (or test runs) can share one
+//! Redis. Publish/subscribe uses one dedicated connection per node that resubscribes after a
+//! reconnect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, PubSubSink};
+use ::redis::{AsyncCommands, Client, Script};
+use async_trait::async_trait;
+use dashmap::DashMap;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::{Mutex, broadcast};
+use tokio_stream::wrappers::BroadcastStream;
+use uuid::Uuid;
+
+use super::*;
+
+/// Capacity of the per-channel fan-out inside one node.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// Fixed-window counter: INCR, set the window on the first hit, report count and time left.
+const RATE_LIMIT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+";
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Redis implementation of [`Ephemeral`].
+pub struct RedisEphemeral {
+    client: Client,
+    conn: ConnectionManager,
+    prefix: String,
+    ttls: EphemeralTtls,
+    rate_script: Script,
+    pubsub: Arc<PubSubState>,
+}
+
+impl std::fmt::Debug for RedisEphemeral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisEphemeral").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+/// The node's subscriptions: one local broadcast channel per Redis channel.
+struct PubSubState {
+    sink: Mutex<Option<PubSubSink>>,
+    channels: DashMap<String, broadcast::Sender<Vec<u8>>>,
+}
+
+impl RedisEphemeral {
+    /// Connects to `url` (`redis://host:port/db`); every key and channel is put under `prefix`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        ttls: EphemeralTtls,
+    ) -> Result<Self, EphemeralError> {
+        let client = Client::open(url)?;
+        let conn = client.get_connection_manager().await?;
+        let pubsub =
+            Arc::new(PubSubState { sink: Mutex::new(None), channels: DashMap::new() });
+        let store = Self {
+            client,
+            conn,
+            prefix: prefix.to_owned(),
+            ttls,
+            rate_script: Script::new(RATE_LIMIT_SCRIPT),
+            pubsub,
+        };
+        store.start_pubsub().await?;
+        Ok(store)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{}", self.prefix, name)
+    }
+
+    /// Opens the subscriber connection and spawns the task that dispatches its messages and
+    /// reconnects (resubscribing every channel) when it drops.
+    async fn start_pubsub(&self) -> Result<(), EphemeralError> {
+        let (sink, stream) = self.client.get_async_pubsub().await?.split();
+        *self.pubsub.sink.lock().await = Some(sink);
+        let state = Arc::downgrade(&self.pubsub);
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let mut stream = stream;
+            loop {
+                while let Some(msg) = stream.next().await {
+                    let Some(state) = state.upgrade() else { return };
+                    if let Some(sender) = state.channels.get(msg.get_channel_name()) {
+                        let _ = sender.send(msg.get_payload_bytes().to_vec());
+                    }
+                }
+                // The connection dropped: reconnect with backoff and resubscribe.
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    let Some(state) = state.upgrade() else { return };
+                    tokio::time::sleep(backoff).await;
+                    match client.get_async_pubsub().await {
+                        Ok(pubsub) => {
+                            let (mut sink, next) = pubsub.split();
+                            let names: Vec<String> =
+                                state.channels.iter().map(|e| e.key().clone()).collect();
+                            let mut ok = true;
+                            for name in names {
+                                ok &= sink.subscribe(&name).await.is_ok();
+                            }
+                            if ok {
+                                *state.sink.lock().await = Some(sink);
+                                stream = next;
+                                tracing::info!("redis pub/sub reconnected");
+                                break;
+                            }
+                        }
+                        Err(err) => tracing::warn!(error = %err, "redis pub/sub reconnect failed"),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Ephemeral for RedisEphemeral {
+    async fn ping(&self) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: String = ::redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn session_get(&self, access_hash: &str) -> Result<Option<CachedSession>, EphemeralError> {
+        let key = self.key(&format!("session:{access_hash}"));
+        let mut conn = self.conn.clone();
+        let value: Option<String> = conn.get(&key).await?;
+        value
+            .map(|v| {
+                CachedSession::decode(&v)
+                    .ok_or(EphemeralError::Corrupt { key, reason: "not a cached session".into() })
+            })
+            .transpose()
+    }
+
+    async fn session_put(
+        &self,
+        access_hash: &str,
+        session: &CachedSession,
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .pset_ex(self.key(&format!("session:{access_hash}")), session.encode(), millis(ttl))
+            .await?;
+        Ok(())
+    }
+
+    async fn session_delete(&self, access_hashes: &[String]) -> Result<(), EphemeralError> {
+        if access_hashes.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> =
+            access_hashes.iter().map(|h| self.key(&format!("session:{h}"))).collect();
+        let mut conn = self.conn.clone();
+        let _: () = conn.del(keys).await?;
+        Ok(())
+    }
+
+    async fn rate_limit_hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<RateDecision, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let (count, ttl_ms): (u64, i64) = self
+            .rate_script
+            .key(self.key(&format!("ratelimit:{key}")))
+            .arg(millis(window))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(RateDecision {
+            allowed: count <= limit,
+            count,
+            reset_after: Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+        })
+    }
+
+    async fn presence_set(&self, user_id: Uuid, presence: &Presence) -> Result<(), EphemeralError> {
+        let key = self.key(&format!("presence:{user_id}"));
+        let mut conn = self.conn.clone();
+        let cutoff = now_ms() - i64::try_from(self.ttls.presence.as_millis()).unwrap_or(i64::MAX);
+        let _: () = ::redis::pipe()
+            .atomic()
+            .hset_multiple(
+                &key,
+                &[
+                    ("status", presence.status.clone()),
+                    ("last_seen", presence.last_seen.to_string()),
+                    ("device_id", presence.device_id.to_string()),
+                ],
+            )
+            .ignore()
+            .pexpire(&key, i64::try_from(millis(self.ttls.presence)).unwrap_or(i64::MAX))
+            .ignore()
+            .zadd(self.key("online_users"), user_id.to_string(), now_ms())
+            .ignore()
+            .zrembyscore(self.key("online_users"), "-inf", cutoff)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn presence_get(&self, user_id: Uuid) -> Result<Option<Presence>, EphemeralError> {
+        let key = self.key(&format!("presence:{user_id}"));
+        let mut conn = self.conn.clone();
+        let fields: std::collections::HashMap<String, String> = conn.hgetall(&key).await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let bad = |reason: &str| EphemeralError::Corrupt { key: key.clone(), reason: reason.into() };
+        Ok(Some(Presence {
+            status: fields.get("status").cloned().ok_or_else(|| bad("no status"))?,
+            last_seen: fields
+                .get("last_seen")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad("bad last_seen"))?,
+            device_id: fields
+                .get("device_id")
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad("bad device_id"))?,
+        }))
+    }
+
+    async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let cutoff = now_ms() - i64::try_from(self.ttls.presence.as_millis()).unwrap_or(i64::MAX);
+        let members: Vec<String> =
+            conn.zrangebyscore(self.key("online_users"), format!("({cutoff}"), "+inf").await?;
+        Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
+    }
+
+    async fn typing_start(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<(), EphemeralError> {
+        // The data model's key, plus a per-conversation index (score = expiry) for listing.
+        let key = self.key(&format!("typing:{conversation_id}:{user_id}"));
+        let index = self.key(&format!("typing:{conversation_id}"));
+        let ttl = millis(self.ttls.typing);
+        let expires = now_ms() + i64::try_from(ttl).unwrap_or(i64::MAX);
+        let mut conn = self.conn.clone();
+        let _: () = ::redis::pipe()
+            .atomic()
+            .pset_ex(&key, "1", ttl)
+            .ignore()
+            .zadd(&index, user_id.to_string(), expires)
+            .ignore()
+            .zrembyscore(&index, "-inf", now_ms())
+            .ignore()
+            .pexpire(&index, i64::try_from(ttl).unwrap_or(i64::MAX))
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn typing_stop(&self, conversation_id: Uuid, user_id: Uuid) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = ::redis::pipe()
+            .atomic()
+            .del(self.key(&format!("typing:{conversation_id}:{user_id}")))
+            .ignore()
+            .zrem(self.key(&format!("typing:{conversation_id}")), user_id.to_string())
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn typing_users(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let members: Vec<String> = conn
+            .zrangebyscore(
+                self.key(&format!("typing:{conversation_id}")),
+                format!("({}", now_ms()),
+                "+inf",
+            )
+            .await?;
+        let mut users: Vec<Uuid> = members.iter().filter_map(|m| m.parse().ok()).collect();
+        users.sort();
+        Ok(users)
+    }
+
+    async fn location_set(&self, user_id: Uuid, point: GeoPoint) -> Result<(), EphemeralError> {
+        // `EXPIRE locations 300` would expire the whole set; each member gets its own timestamp
+        // in `locations:seen` instead, and stale members are pruned on every search.
+        let mut conn = self.conn.clone();
+        let _: () = ::redis::pipe()
+            .atomic()
+            .cmd("GEOADD")
+            .arg(self.key("locations"))
+            .arg(point.longitude)
+            .arg(point.latitude)
+            .arg(user_id.to_string())
+            .ignore()
+            .zadd(self.key("locations:seen"), user_id.to_string(), now_ms())
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn location_remove(&self, user_id: Uuid) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = ::redis::pipe()
+            .atomic()
+            .zrem(self.key("locations"), user_id.to_string())
+            .ignore()
+            .zrem(self.key("locations:seen"), user_id.to_string())
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn locations_near(
+        &self,
+        center: GeoPoint,
+        radius_m: f64,
+    ) -> Result<Vec<Nearby>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let cutoff = now_ms() - i64::try_from(self.ttls.location.as_millis()).unwrap_or(i64::MAX);
+        let stale: Vec<String> =
+            conn.zrangebyscore(self.key("locations:seen"), "-inf", cutoff).await?;
+        if !stale.is_empty() {
+            let _: () = ::redis::pipe()
+                .atomic()
+                .zrem(self.key("locations"), &stale)
+                .ignore()
+                .zrem(self.key("locations:seen"), &stale)
+                .ignore()
+                .query_async(&mut conn)
+                .await?;
+        }
+        let found: Vec<(String, String)> = ::redis::cmd("GEOSEARCH")
+            .arg(self.key("locations"))
+            .arg("FROMLONLAT")
+            .arg(center.longitude)
+            .arg(center.latitude)
+            .arg("BYRADIUS")
+            .arg(radius_m)
+            .arg("m")
+            .arg("ASC")
+            .arg("WITHDIST")
+            .query_async(&mut conn)
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(member, dist)| {
+                Some(Nearby { user_id: member.parse().ok()?, distance_m: dist.parse().ok()? })
+            })
+            .collect())
+    }
+
+    async fn group_members_put(
+        &self,
+        group_id: Uuid,
+        members: &[Uuid],
+    ) -> Result<(), EphemeralError> {
+        let key = self.key(&format!("group_members:{group_id}"));
+        let members: Vec<String> = members.iter().map(Uuid::to_string).collect();
+        let mut conn = self.conn.clone();
+        let mut pipe = ::redis::pipe();
+        pipe.atomic().del(&key).ignore();
+        if !members.is_empty() {
+            pipe.sadd(&key, &members)
+                .ignore()
+                .pexpire(&key, i64::try_from(millis(self.ttls.group_members)).unwrap_or(i64::MAX))
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let members: Vec<String> =
+            conn.smembers(self.key(&format!("group_members:{group_id}"))).await?;
+        if members.is_empty() {
+            return Ok(None);
+        }
+        let mut ids: Vec<Uuid> = members.iter().filter_map(|m| m.parse().ok()).collect();
+        ids.sort();
+        Ok(Some(ids))
+    }
+
+    async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.del(self.key(&format!("group_members:{group_id}"))).await?;
+        Ok(())
+    }
+
+    async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.publish(self.key(channel), payload).await?;
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        channel: &str,
+    ) -> Result<BoxStream<'static, Vec<u8>>, EphemeralError> {
+        let name = self.key(channel);
+        let receiver = {
+            let mut sink = self.pubsub.sink.lock().await;
+            if let Some(sender) = self.pubsub.channels.get(&name) {
+                sender.subscribe()
+            } else {
+                let (sender, receiver) = broadcast::channel(CHANNEL_CAPACITY);
+                if let Some(sink) = sink.as_mut() {
+                    sink.subscribe(&name).await?;
+                }
+                self.pubsub.channels.insert(name, sender);
+                receiver
+            }
+        };
+        Ok(BroadcastStream::new(receiver).filter_map(|m| async move { m.ok() }).boxed())
+    }
+}

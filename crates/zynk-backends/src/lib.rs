@@ -1,0 +1,29 @@
+//! Zynk's storage seams and their implementations.
+//!
+//! - [`store`]: durable relational data behind the [`Store`] traits, implemented once in
+//!   [`sql`] and compiled for SQLite (the embedded default) and PostgreSQL.
+//! - [`ephemeral`]: short-lived state (session cache, rate limits, presence, typing, locations,
+//!   group-member cache, cross-node publish/subscribe) behind [`Ephemeral`], implemented
+//!   in-process and on Redis.
+//!
+//! Only this crate sees sqlx and redis; the services above it see the traits.
+
+pub mod ephemeral;
+pub mod error;
+pub mod model;
+pub mod sql;
+pub mod store;
+
+pub use ephemeral::Ephemeral;
+
+
+pub use error::StoreError;
+pub use store::Store;
+
+/// The current time truncated to microseconds, the precision both engines store, so that a value
+/// written and read back compares equal.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    let micros = now.timestamp_micros();
+    chrono::DateTime::from_timestamp_micros(micros).unwrap_or(now)
+}

@@ -1,0 +1,139 @@
+//! The SQL store: one implementation, compiled for SQLite ([`sqlite`]) and PostgreSQL
+//! ([`postgres`]).
+//!
+//! The shared code lives in `impl_*.rs` files included into both engine modules, each of which
+//! first defines `Db` (the sqlx driver) and `DIALECT`. SQL text is shared where the engines agree
+//! (`$N` placeholders, `ON CONFLICT`, `RETURNING`); where they differ the code matches on
+//! `DIALECT`, so engine differences stay inside this one implementation.
+
+use std::time::Duration;
+
+/// The SQL engine an implementation is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (embedded default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Connection settings shared by both engines.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Largest number of pooled connections (readers, for SQLite; SQLite has one writer).
+    pub max_connections: u32,
+    /// How long to wait for a connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// One applied or pending migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Version number.
+    pub version: i64,
+    /// Description from the file name.
+    pub description: String,
+    /// Whether it is applied to the database.
+    pub applied: bool,
+}
+
+/// The SQLite implementation (embedded default): WAL journal, foreign keys on,
+/// `synchronous=FULL`, one writer connection and a pool of readers.
+pub mod sqlite {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    use std::str::FromStr;
+
+    /// The sqlx driver of this module.
+    pub type Db = sqlx::Sqlite;
+    const DIALECT: super::Dialect = super::Dialect::Sqlite;
+    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+    include!("impl_common.rs");
+    include!("impl_accounts.rs");
+    include!("impl_devices.rs");
+    include!("impl_sessions.rs");
+
+    impl SqlStore {
+        /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
+        pub async fn connect(url: &str, settings: &super::PoolSettings) -> Result<Self, StoreError> {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(settings.acquire_timeout * 2)
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(settings.max_connections.max(1))
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Self { read, write })
+        }
+    }
+}
+
+/// The PostgreSQL implementation: native UUID, TIMESTAMPTZ, JSONB and BYTEA, messages
+/// partitioned by month.
+pub mod postgres {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use std::str::FromStr;
+
+    /// The sqlx driver of this module.
+    pub type Db = sqlx::Postgres;
+    const DIALECT: super::Dialect = super::Dialect::Postgres;
+    static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+    include!("impl_common.rs");
+    include!("impl_accounts.rs");
+    include!("impl_devices.rs");
+    include!("impl_sessions.rs");
+
+    impl SqlStore {
+        /// Connects to the PostgreSQL database at `url` (`postgres://…`).
+        pub async fn connect(url: &str, settings: &super::PoolSettings) -> Result<Self, StoreError> {
+            let options = PgConnectOptions::from_str(url)?.application_name("zynkd");
+            let pool = PgPoolOptions::new()
+                .max_connections(settings.max_connections.max(2))
+                .acquire_timeout(settings.acquire_timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Self { read: pool.clone(), write: pool })
+        }
+    }
+}
+
+/// Opens the store named by `url`: `sqlite://…` or `postgres://…` (`postgresql://` too).
+pub async fn connect(
+    url: &str,
+    settings: &PoolSettings,
+) -> Result<std::sync::Arc<dyn AnyStore>, crate::StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqlStore::connect(url, settings).await?))
+    } else {
+        Ok(std::sync::Arc::new(postgres::SqlStore::connect(url, settings).await?))
+    }
+}
+
+/// A store plus its migration controls: what [`connect`] returns.
+#[async_trait::async_trait]
+pub trait AnyStore: crate::Store {
+    /// Applies all pending migrations.
+    async fn migrate_up(&self) -> Result<(), crate::StoreError>;
+    /// Reverts migrations down to (and keeping) `target` (0 reverts all).
+    async fn migrate_down(&self, target: i64) -> Result<(), crate::StoreError>;
+    /// Every known migration and whether it is applied.
+    async fn migration_status(&self) -> Result<Vec<MigrationState>, crate::StoreError>;
+}

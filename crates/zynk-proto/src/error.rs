@@ -1,0 +1,100 @@
+//! The one error shape of the API: `{"error": {"code": "snake_case_code", "message": "…"}}`.
+
+use serde::{Deserialize, Serialize};
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// A stable machine-readable code and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// Stable snake_case code that clients match on (see [`ErrorCode`]).
+    pub code: String,
+    /// Human-readable explanation; wording may change between releases.
+    pub message: String,
+}
+
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal, $status:literal, $doc:literal;)*) => {
+        /// Every error code the API can return, with its HTTP status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// All codes, for documentation and exhaustiveness tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The snake_case code sent on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The HTTP status code that goes with this error.
+            pub const fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+
+            /// Parses a wire code back into an [`ErrorCode`].
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code { $($code => Some(ErrorCode::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidJson => "invalid_json", 400, "The body is not valid JSON or does not match the schema.";
+    JsonTooDeep => "json_too_deep", 400, "The JSON body nests deeper than allowed.";
+    UnsupportedMediaType => "unsupported_media_type", 415, "The body is not `application/json`.";
+    PayloadTooLarge => "payload_too_large", 413, "The body is larger than allowed.";
+    InvalidUsername => "invalid_username", 400, "Usernames are 3-64 characters of a-z, A-Z, 0-9 and _.";
+    InvalidPassword => "invalid_password", 400, "The password is too short or too long.";
+    InvalidKey => "invalid_key", 400, "A key is not unpadded standard base64 of a valid 32-byte key.";
+    InvalidPlatform => "invalid_platform", 400, "The device platform is not android, ios or web.";
+    InvalidField => "invalid_field", 400, "A field is missing, too long or malformed.";
+    UsernameTaken => "username_taken", 409, "The username (compared case-insensitively) is taken.";
+    FingerprintTaken => "device_fingerprint_taken", 409, "Another account registered this device fingerprint.";
+    InvalidCredentials => "invalid_credentials", 401, "Unknown username or wrong password.";
+    Unauthenticated => "unauthenticated", 401, "No valid access token was presented.";
+    TokenExpired => "token_expired", 401, "The token has expired.";
+    InvalidRefreshToken => "invalid_refresh_token", 401, "The refresh token is unknown, expired or revoked.";
+    RefreshTokenReused => "refresh_token_reused", 401, "A rotated refresh token was replayed; its whole session was revoked.";
+    Forbidden => "forbidden", 403, "The caller may not do this.";
+    NotFound => "not_found", 404, "No such resource, or it is not visible to the caller.";
+    RouteNotFound => "route_not_found", 404, "No such route.";
+    MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
+    RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";
+    Unavailable => "service_unavailable", 503, "A backing service is unreachable.";
+    Internal => "internal_error", 500, "An unexpected server error; details are in the server log.";
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+            assert_eq!(ErrorCode::from_code(s), Some(*code));
+            assert!((400..600).contains(&code.http_status()));
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Zynk wire types: the JSON bodies of the HTTP API, shared by the server and the clients.
+//!
+//! This crate holds data only (serde types and the error-code catalogue); it does no I/O and
+//! builds for `wasm32-unknown-unknown`. With the `openapi` feature every type also derives
+//! `utoipa::ToSchema`, which the server uses to generate `/api/v1/openapi.json`.
+
+pub mod auth;
+pub mod devices;
+pub mod error;
+pub mod sessions;
+pub mod users;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};

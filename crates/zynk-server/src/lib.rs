@@ -1,0 +1,1 @@
+//! zynk-server
