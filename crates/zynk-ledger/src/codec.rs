@@ -287,9 +287,6 @@ mod tests {
         w.u64(u64::MAX);
         let bytes = w.into_bytes();
         let mut r = Reader::with_domain(&bytes, b"t").expect("domain");
-        assert!(matches!(
-            r.string(),
-            Err(DecodeError::StringTooLong { .. })
-        ));
+        assert!(matches!(r.string(), Err(DecodeError::StringTooLong { .. })));
     }
 }

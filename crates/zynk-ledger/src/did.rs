@@ -99,10 +99,12 @@ impl FromStr for ZynkDid {
 
     /// Accepts exactly `did:zynk:` + a lowercase hyphenated UUID (45 characters).
     fn from_str(s: &str) -> Result<Self, DidError> {
-        let id = s.strip_prefix(DID_ZYNK_PREFIX).ok_or_else(|| DidError::Method {
-            expected: DID_ZYNK_PREFIX,
-            got: truncated(s),
-        })?;
+        let id = s
+            .strip_prefix(DID_ZYNK_PREFIX)
+            .ok_or_else(|| DidError::Method {
+                expected: DID_ZYNK_PREFIX,
+                got: truncated(s),
+            })?;
         let uuid = Uuid::try_parse(id).map_err(|_| DidError::Uuid(truncated(id)))?;
         if uuid.hyphenated().to_string() != id {
             return Err(DidError::Uuid(truncated(id)));
@@ -161,9 +163,8 @@ pub fn is_valid_did(s: &str) -> bool {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let ok = b.len() > i + 2
-                    && b[i + 1].is_ascii_hexdigit()
-                    && b[i + 2].is_ascii_hexdigit();
+                let ok =
+                    b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
                 if !ok {
                     return false;
                 }
@@ -240,10 +241,12 @@ impl Ed25519PublicKey {
     /// # Errors
     /// [`DidError::Method`] or those of [`Self::from_multibase`].
     pub fn from_did_key(s: &str) -> Result<Self, DidError> {
-        let mb = s.strip_prefix(DID_KEY_PREFIX).ok_or_else(|| DidError::Method {
-            expected: DID_KEY_PREFIX,
-            got: truncated(s),
-        })?;
+        let mb = s
+            .strip_prefix(DID_KEY_PREFIX)
+            .ok_or_else(|| DidError::Method {
+                expected: DID_KEY_PREFIX,
+                got: truncated(s),
+            })?;
         Self::from_multibase(mb)
     }
 
@@ -371,7 +374,10 @@ impl DidDocument {
             .find(|vm| vm.id == key_id)
             .ok_or_else(|| DidError::Document(format!("no verification method {key_id}")))?;
         if vm.kind != "Multikey" && vm.kind != "Ed25519VerificationKey2020" {
-            return Err(DidError::Document(format!("unsupported key type {:?}", vm.kind)));
+            return Err(DidError::Document(format!(
+                "unsupported key type {:?}",
+                vm.kind
+            )));
         }
         if vm.controller != self.id {
             return Err(DidError::Document(format!(
@@ -384,7 +390,9 @@ impl DidDocument {
             ("assertionMethod", &self.assertion_method),
         ] {
             if !refs.contains(&key_id) {
-                return Err(DidError::Document(format!("{name} does not reference {key_id}")));
+                return Err(DidError::Document(format!(
+                    "{name} does not reference {key_id}"
+                )));
             }
         }
         Ed25519PublicKey::from_multibase(&vm.public_key_multibase)?.to_verifying_key()

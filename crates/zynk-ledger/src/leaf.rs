@@ -84,10 +84,9 @@ impl MessageLeaf {
     /// # Errors
     /// [`LeafError::Length`] or [`LeafError::DomainTag`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, LeafError> {
-        let b: &[u8; MESSAGE_LEAF_LEN] =
-            bytes
-                .try_into()
-                .map_err(|_| LeafError::Length { got: bytes.len() })?;
+        let b: &[u8; MESSAGE_LEAF_LEN] = bytes
+            .try_into()
+            .map_err(|_| LeafError::Length { got: bytes.len() })?;
         let d = MESSAGE_LEAF_DOMAIN.len();
         if &b[..d] != MESSAGE_LEAF_DOMAIN || b[d] != 0 {
             return Err(LeafError::DomainTag);

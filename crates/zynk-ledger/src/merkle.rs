@@ -364,10 +364,7 @@ pub fn verify_consistency(
         match proof.split_first() {
             Some((first, rest)) => (*first, rest),
             None => {
-                return Err(MerkleError::ConsistencyLength {
-                    expected,
-                    got: 0,
-                });
+                return Err(MerkleError::ConsistencyLength { expected, got: 0 });
             }
         }
     };
@@ -548,7 +545,11 @@ impl MerkleTree {
     ///
     /// # Errors
     /// [`MerkleError::IndexOutOfRange`] when `index >= len`.
-    pub fn inclusion_proof_into(&self, index: u64, out: &mut Vec<Hash32>) -> Result<(), MerkleError> {
+    pub fn inclusion_proof_into(
+        &self,
+        index: u64,
+        out: &mut Vec<Hash32>,
+    ) -> Result<(), MerkleError> {
         out.clear();
         let size = self.len();
         let mut pos = usize::try_from(index)
@@ -562,6 +563,28 @@ impl MerkleTree {
             pos >>= 1;
         }
         Ok(())
+    }
+
+    /// Every leaf's inclusion path in the full tree, in one flat allocation: what sealing a
+    /// batch needs. Equivalent to calling [`Self::inclusion_proof`] for each index, without a
+    /// heap allocation per proof.
+    pub fn all_inclusion_proofs(&self) -> InclusionProofs {
+        let n = self.levels[0].len();
+        let depth = self.levels.len() - 1;
+        let mut hashes = Vec::with_capacity(n.saturating_mul(depth));
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        for i in 0..n {
+            let mut pos = i;
+            for level in &self.levels[..depth] {
+                if let Some(sibling) = level.get(pos ^ 1) {
+                    hashes.push(*sibling);
+                }
+                pos >>= 1;
+            }
+            offsets.push(hashes.len());
+        }
+        InclusionProofs { hashes, offsets }
     }
 
     /// Inclusion path of leaf `index` in the prefix of `size` leaves (an older tree).
@@ -614,7 +637,7 @@ impl MerkleTree {
     /// inside the tree is a complete stored node; other ranges split per RFC 9162.
     fn range_hash(&self, start: u64, end: u64) -> Hash32 {
         let n = end - start;
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             let k = n.trailing_zeros() as usize;
             // In range: start + n <= len, so the node at level k exists and is complete.
             return self.levels[k][(start >> k) as usize];
@@ -662,6 +685,40 @@ impl MerkleTree {
     }
 }
 
+/// All inclusion paths of a tree, stored back to back (see
+/// [`MerkleTree::all_inclusion_proofs`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InclusionProofs {
+    hashes: Vec<Hash32>,
+    /// `offsets[i]..offsets[i + 1]` is leaf `i`'s path in `hashes`.
+    offsets: Vec<usize>,
+}
+
+impl InclusionProofs {
+    /// Number of proofs (the tree size).
+    pub fn len(&self) -> u64 {
+        self.offsets.len().saturating_sub(1) as u64
+    }
+
+    /// Whether there are no proofs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The path of leaf `index`, bottom-up, or `None` when out of range.
+    pub fn get(&self, index: u64) -> Option<&[Hash32]> {
+        let i = usize::try_from(index).ok()?;
+        let start = *self.offsets.get(i)?;
+        let end = *self.offsets.get(i + 1)?;
+        self.hashes.get(start..end)
+    }
+
+    /// Total number of path entries over all proofs.
+    pub fn total_entries(&self) -> usize {
+        self.hashes.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,11 +750,15 @@ mod tests {
     fn stored_level_proofs_equal_rfc_recursion() {
         for n in 1..70u64 {
             let t = tree(n);
+            let all = t.all_inclusion_proofs();
+            assert_eq!(all.len(), n);
             for i in 0..n {
                 let mut rec = Vec::new();
                 t.path_rec(i, 0, n, &mut rec);
+                assert_eq!(all.get(i), Some(rec.as_slice()), "i={i} n={n}");
                 assert_eq!(t.inclusion_proof(i), Ok(rec), "i={i} n={n}");
             }
+            assert_eq!(all.get(n), None);
         }
     }
 
@@ -716,7 +777,7 @@ mod tests {
     #[test]
     fn path_len_bounds() {
         assert_eq!(inclusion_path_len(0, 1), Ok(0));
-        assert_eq!(inclusion_path_len(u64::MAX - 1, u64::MAX), Ok(64));
+        assert_eq!(inclusion_path_len(u64::MAX - 1, u64::MAX), Ok(63));
         assert_eq!(inclusion_path_len(0, u64::MAX), Ok(64));
         assert_eq!(
             inclusion_path_len(3, 3),

@@ -390,7 +390,11 @@ impl Anchor {
         if self.chain == EMBEDDED_CHAIN {
             let want = Self::embedded(header);
             let fields = [
-                ("tx_hash", want.tx_hash.to_string(), self.tx_hash.to_string()),
+                (
+                    "tx_hash",
+                    want.tx_hash.to_string(),
+                    self.tx_hash.to_string(),
+                ),
                 (
                     "block_number",
                     want.block_number.to_string(),
@@ -410,7 +414,9 @@ impl Anchor {
             return Ok(());
         }
         match self.chain.strip_prefix("eip155:") {
-            Some(id) if !id.is_empty() && id.len() <= 32 && id.bytes().all(|c| c.is_ascii_digit()) => {
+            Some(id)
+                if !id.is_empty() && id.len() <= 32 && id.bytes().all(|c| c.is_ascii_digit()) =>
+            {
                 Ok(())
             }
             _ => Err(ProofError::AnchorChain(self.chain.clone())),
@@ -419,7 +425,8 @@ impl Anchor {
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string)
+    v.as_ref()
+        .map_or_else(|| "none".to_owned(), ToString::to_string)
 }
 
 /// A message's inclusion proof with everything needed to check it offline (§5.2).

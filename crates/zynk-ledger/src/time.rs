@@ -70,7 +70,11 @@ fn days_in_month(y: i64, m: u64) -> u64 {
 
 impl fmt::Display for UnixMillis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.min(MAX_MS);
+        let ms = self.0;
+        if ms > MAX_MS {
+            // No RFC 3339 form exists; show the raw value rather than a wrong date.
+            return write!(f, "{ms} ms after the Unix epoch (beyond year 9999)");
+        }
         let secs = ms / 1000;
         // secs / 86_400 is at most about 2.9 million days, far inside i64.
         let (y, mo, d) = civil_from_days((secs / 86_400) as i64);

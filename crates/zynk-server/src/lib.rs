@@ -1,1 +1,139 @@
-//! zynk-server
+//! The Zynk server as a library: configuration, the HTTP API, services and background jobs.
+//! The `zynkd` binary is a thin command line over [`App`].
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod jobs;
+pub mod services;
+pub mod state;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use zynk_backends::Ephemeral;
+use zynk_backends::ephemeral::memory::MemoryEphemeral;
+use zynk_backends::ephemeral::redis::RedisEphemeral;
+use zynk_backends::ephemeral::EphemeralTtls;
+use zynk_backends::sql::{self, AnyStore, PoolSettings};
+
+pub use config::Config;
+use services::{Context, Services};
+use state::AppState;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(#[from] zynk_backends::StoreError),
+    /// Redis could not be reached.
+    #[error("redis: {0}")]
+    Redis(#[from] zynk_backends::ephemeral::EphemeralError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the durable store named by the configuration (creating the data directory for SQLite).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn AnyStore>, StartError> {
+    let url = config.effective_database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+    }
+    let settings = PoolSettings {
+        max_connections: config.database_max_connections,
+        ..PoolSettings::default()
+    };
+    Ok(sql::connect(&url, &settings).await?)
+}
+
+/// Opens the ephemeral store: Redis when configured, in-process otherwise.
+pub async fn open_ephemeral(config: &Config) -> Result<Arc<dyn Ephemeral>, StartError> {
+    let ttls = EphemeralTtls::default();
+    Ok(match &config.redis_url {
+        Some(url) => Arc::new(RedisEphemeral::connect(url, &config.redis_key_prefix, ttls).await?),
+        None => {
+            let memory = Arc::new(MemoryEphemeral::new(ttls));
+            memory.spawn_sweeper(Duration::from_secs(30));
+            memory
+        }
+    })
+}
+
+/// A ready-to-serve server: storage opened and migrated, services built, jobs started.
+pub struct App {
+    state: AppState,
+    jobs: jobs::JobHandles,
+}
+
+impl App {
+    /// Opens storage, applies migrations and builds the services.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let store = open_store(&config).await?;
+        store.migrate_up().await?;
+        store.ensure_partitions().await?;
+        let ephemeral = open_ephemeral(&config).await?;
+        let context = Arc::new(Context { config, store, ephemeral });
+        let services = Services::new(context.clone());
+        let openapi_json = http::openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
+        let state = AppState {
+            context: context.clone(),
+            services,
+            metrics: telemetry::metrics_handle(),
+            openapi_json: Arc::new(openapi_json),
+        };
+        let jobs = jobs::spawn_all(context);
+        Ok(Self { state, jobs })
+    }
+
+    /// The application router (for in-process tests with `oneshot`).
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone())
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.state.context.config
+    }
+
+    /// Binds the configured address.
+    pub async fn bind(&self) -> Result<TcpListener, StartError> {
+        let addr = self.state.context.config.listen;
+        TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops the jobs and closes storage.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = self.router();
+        let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.jobs.stop();
+        result
+    }
+}

@@ -1,1 +1,187 @@
-fn main() {}
+//! `zynkd`: the Zynk server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use zynk_server::{App, Config};
+
+/// The Zynk server: end-to-end-encrypted messaging that stores and routes ciphertext only.
+///
+/// Configuration comes from built-in defaults, then the file given with --config, then ZYNK_*
+/// environment variables (see docs/configuration.md).
+#[derive(Debug, Parser)]
+#[command(name = "zynkd", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the server (applies pending migrations first).
+    Serve,
+    /// Manages the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Prints configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// Applies all pending migrations.
+    Up,
+    /// Reverts migrations: the newest one, or down to (keeping) --to VERSION; --to 0 reverts all.
+    Down {
+        /// Keep migrations up to this version.
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Lists migrations and whether each is applied.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Prints the example configuration file with every key, its default and documentation.
+    Example,
+    /// Prints the configuration in force (defaults, file and environment merged) as TOML.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_process_env(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("zynkd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("zynkd: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("zynkd: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate { action } => migrate(action, config).await,
+        Command::Config { action: ConfigAction::Example } => {
+            print!("{}", Config::example_toml());
+            Ok(())
+        }
+        Command::Config { action: ConfigAction::Show } => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    zynk_server::telemetry::init_logging(&config);
+    let app = App::build(config).await?;
+    let listener = app.bind().await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        %addr,
+        database = %redacted_url(&app.config().effective_database_url()),
+        ephemeral = if app.config().redis_url.is_some() { "redis" } else { "memory" },
+        "zynkd listening"
+    );
+    app.serve(listener, shutdown_signal()).await?;
+    tracing::info!("zynkd stopped");
+    Ok(())
+}
+
+async fn migrate(action: MigrateAction, config: Config) -> anyhow::Result<()> {
+    let store = zynk_server::open_store(&config).await?;
+    match action {
+        MigrateAction::Up => {
+            store.migrate_up().await?;
+            store.ensure_partitions().await?;
+            println!("migrations applied");
+        }
+        MigrateAction::Down { to } => {
+            let target = match to {
+                Some(v) => v,
+                None => {
+                    let applied: Vec<i64> = store
+                        .migration_status()
+                        .await?
+                        .into_iter()
+                        .filter(|m| m.applied)
+                        .map(|m| m.version)
+                        .collect();
+                    let Some(&newest) = applied.last() else {
+                        println!("no migration is applied");
+                        return Ok(());
+                    };
+                    applied.iter().rev().nth(1).copied().unwrap_or(0).min(newest - 1)
+                }
+            };
+            store.migrate_down(target).await?;
+            println!("migrated down to version {target}");
+        }
+        MigrateAction::Status => {
+            for m in store.migration_status().await? {
+                let state = if m.applied { "applied" } else { "pending" };
+                println!("{:>4}  {state:<8} {}", m.version, m.description);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The URL with any password replaced, for logs.
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -25,6 +25,7 @@ const CHANNEL_CAPACITY: usize = 1024;
 pub struct MemoryEphemeral {
     ttls: EphemeralTtls,
     sessions: DashMap<String, (CachedSession, Instant)>,
+    revoked: DashMap<String, Instant>,
     rates: DashMap<String, (u64, Instant)>,
     presence: DashMap<Uuid, (Presence, Instant)>,
     typing: DashMap<Uuid, HashMap<Uuid, Instant>>,
@@ -49,6 +50,7 @@ impl MemoryEphemeral {
     pub fn sweep(&self) {
         let now = Instant::now();
         self.sessions.retain(|_, (_, until)| *until > now);
+        self.revoked.retain(|_, until| *until > now);
         self.rates.retain(|_, (_, until)| *until > now);
         self.presence.retain(|_, (_, until)| *until > now);
         self.typing.retain(|_, users| {
@@ -93,13 +95,26 @@ impl Ephemeral for MemoryEphemeral {
         session: &CachedSession,
         ttl: Duration,
     ) -> Result<(), EphemeralError> {
-        self.sessions.insert(access_hash.to_owned(), (*session, Instant::now() + ttl));
+        let now = Instant::now();
+        // Hold the revocation entry's shard lock while inserting, so a concurrent revocation
+        // either sees the new entry or is seen by this check.
+        let revoked = self.revoked.entry(access_hash.to_owned());
+        if let dashmap::Entry::Occupied(ref e) = revoked {
+            if *e.get() > now {
+                return Ok(());
+            }
+        }
+        self.sessions.insert(access_hash.to_owned(), (*session, now + ttl.min(REVOCATION_MEMORY)));
+        drop(revoked);
         Ok(())
     }
 
-    async fn session_delete(&self, access_hashes: &[String]) -> Result<(), EphemeralError> {
+    async fn session_revoke(&self, access_hashes: &[String]) -> Result<(), EphemeralError> {
+        let until = Instant::now() + REVOCATION_MEMORY;
         for hash in access_hashes {
+            let marker = self.revoked.entry(hash.clone()).insert(until);
             self.sessions.remove(hash);
+            drop(marker);
         }
         Ok(())
     }

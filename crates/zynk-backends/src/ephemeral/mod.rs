@@ -54,6 +54,10 @@ impl Default for EphemeralTtls {
     }
 }
 
+/// How long a revoked token hash is remembered by the session cache; cache entries never live
+/// longer than this (see [`Ephemeral::session_put`]).
+pub const REVOCATION_MEMORY: Duration = Duration::from_secs(3600);
+
 /// What the session cache holds for an access token hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachedSession {
@@ -136,15 +140,17 @@ pub trait Ephemeral: Send + Sync {
 
     /// Reads the cached session for an access token hash (`session:{hash}`).
     async fn session_get(&self, access_hash: &str) -> Result<Option<CachedSession>, EphemeralError>;
-    /// Caches a session for `ttl`.
+    /// Caches a session for `ttl`, unless the token was revoked within the last
+    /// [`REVOCATION_MEMORY`] (so a request that read the session just before a revocation cannot
+    /// put it back into the cache).
     async fn session_put(
         &self,
         access_hash: &str,
         session: &CachedSession,
         ttl: Duration,
     ) -> Result<(), EphemeralError>;
-    /// Drops cached sessions.
-    async fn session_delete(&self, access_hashes: &[String]) -> Result<(), EphemeralError>;
+    /// Drops cached sessions and remembers their revocation for [`REVOCATION_MEMORY`].
+    async fn session_revoke(&self, access_hashes: &[String]) -> Result<(), EphemeralError>;
 
     /// Counts one request against `ratelimit:{key}` in a fixed window of `window`; allowed while
     /// the count is at most `limit`.

@@ -21,6 +21,13 @@ use super::*;
 /// Capacity of the per-channel fan-out inside one node.
 const CHANNEL_CAPACITY: usize = 1024;
 
+/// Caches a session unless its revocation marker exists (KEYS: session key, marker key).
+const SESSION_PUT_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
 /// Fixed-window counter: INCR, set the window on the first hit, report count and time left.
 const RATE_LIMIT_SCRIPT: &str = r"
 local count = redis.call('INCR', KEYS[1])
@@ -47,6 +54,7 @@ pub struct RedisEphemeral {
     prefix: String,
     ttls: EphemeralTtls,
     rate_script: Script,
+    session_put_script: Script,
     pubsub: Arc<PubSubState>,
 }
 
@@ -79,6 +87,7 @@ impl RedisEphemeral {
             prefix: prefix.to_owned(),
             ttls,
             rate_script: Script::new(RATE_LIMIT_SCRIPT),
+            session_put_script: Script::new(SESSION_PUT_SCRIPT),
             pubsub,
         };
         store.start_pubsub().await?;
@@ -163,20 +172,31 @@ impl Ephemeral for RedisEphemeral {
         ttl: Duration,
     ) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
-        let _: () = conn
-            .pset_ex(self.key(&format!("session:{access_hash}")), session.encode(), millis(ttl))
+        let _: i64 = self
+            .session_put_script
+            .key(self.key(&format!("session:{access_hash}")))
+            .key(self.key(&format!("session_revoked:{access_hash}")))
+            .arg(session.encode())
+            .arg(millis(ttl.min(REVOCATION_MEMORY)))
+            .invoke_async(&mut conn)
             .await?;
         Ok(())
     }
 
-    async fn session_delete(&self, access_hashes: &[String]) -> Result<(), EphemeralError> {
+    async fn session_revoke(&self, access_hashes: &[String]) -> Result<(), EphemeralError> {
         if access_hashes.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> =
-            access_hashes.iter().map(|h| self.key(&format!("session:{h}"))).collect();
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for hash in access_hashes {
+            pipe.pset_ex(self.key(&format!("session_revoked:{hash}")), "1", millis(REVOCATION_MEMORY))
+                .ignore()
+                .del(self.key(&format!("session:{hash}")))
+                .ignore();
+        }
         let mut conn = self.conn.clone();
-        let _: () = conn.del(keys).await?;
+        let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
     }
 

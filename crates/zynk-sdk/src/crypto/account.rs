@@ -23,7 +23,11 @@ pub(crate) struct DeviceAccount {
 impl DeviceAccount {
     /// Create an account with fresh identity keys.
     pub(crate) fn new(user_id: String, device_id: String) -> Self {
-        Self { user_id, device_id, account: Account::new() }
+        Self {
+            user_id,
+            device_id,
+            account: Account::new(),
+        }
     }
 
     pub(crate) fn user_id(&self) -> &str {
@@ -97,7 +101,10 @@ impl DeviceAccount {
             .into_iter()
             .next()
             .map(|(key_id, key)| self.signed_key(key_id.to_base64(), key, true));
-        OneTimeKeyUpload { one_time_keys, fallback_key }
+        OneTimeKeyUpload {
+            one_time_keys,
+            fallback_key,
+        }
     }
 
     /// Mark all current one-time and fallback keys as published.
@@ -135,7 +142,11 @@ impl DeviceAccount {
     ) -> Result<Self, StoreError> {
         let pickle = AccountPickle::from_encrypted(pickle, pickle_key)
             .map_err(|e| StoreError::Corrupt(format!("account pickle: {e}")))?;
-        Ok(Self { user_id, device_id, account: Account::from_pickle(pickle) })
+        Ok(Self {
+            user_id,
+            device_id,
+            account: Account::from_pickle(pickle),
+        })
     }
 }
 
@@ -158,7 +169,10 @@ mod tests {
     use crate::crypto::error::VerificationError;
 
     fn setup() -> (UserIdentity, DeviceAccount) {
-        (UserIdentity::generate().unwrap(), DeviceAccount::new("alice".into(), "PHONE".into()))
+        (
+            UserIdentity::generate().unwrap(),
+            DeviceAccount::new("alice".into(), "PHONE".into()),
+        )
     }
 
     fn flip_signature(signature: &str) -> String {
@@ -184,11 +198,17 @@ mod tests {
 
         let mut altered = keys.clone();
         altered.identity_signature = flip_signature(&keys.identity_signature);
-        assert_eq!(altered.verify("alice", &trusted), Err(VerificationError::BadIdentitySignature));
+        assert_eq!(
+            altered.verify("alice", &trusted),
+            Err(VerificationError::BadIdentitySignature)
+        );
 
         let mut altered = keys.clone();
         altered.device_signature = flip_signature(&keys.device_signature);
-        assert_eq!(altered.verify("alice", &trusted), Err(VerificationError::BadDeviceSignature));
+        assert_eq!(
+            altered.verify("alice", &trusted),
+            Err(VerificationError::BadDeviceSignature)
+        );
 
         // Wrong identity key: signed by someone else.
         let stranger = UserIdentity::generate().unwrap();
@@ -201,7 +221,10 @@ mod tests {
         let other = DeviceAccount::new("alice".into(), "PHONE".into());
         let mut swapped = keys.clone();
         swapped.curve25519 = other.device_keys(&identity).curve25519;
-        assert_eq!(swapped.verify("alice", &trusted), Err(VerificationError::BadDeviceSignature));
+        assert_eq!(
+            swapped.verify("alice", &trusted),
+            Err(VerificationError::BadDeviceSignature)
+        );
 
         // Swapped Ed25519 key with a re-made self-signature still lacks the
         // identity signature.
@@ -212,8 +235,14 @@ mod tests {
         // Renamed device or user.
         let mut renamed = keys.clone();
         renamed.device_id = "LAPTOP".into();
-        assert_eq!(renamed.verify("alice", &trusted), Err(VerificationError::BadDeviceSignature));
-        assert!(matches!(keys.verify("bob", &trusted), Err(VerificationError::UserMismatch { .. })));
+        assert_eq!(
+            renamed.verify("alice", &trusted),
+            Err(VerificationError::BadDeviceSignature)
+        );
+        assert!(matches!(
+            keys.verify("bob", &trusted),
+            Err(VerificationError::UserMismatch { .. })
+        ));
 
         // Dropped algorithm.
         let mut downgraded = keys.clone();
@@ -225,13 +254,19 @@ mod tests {
 
         let mut garbage = keys;
         garbage.ed25519 = "%%%".into();
-        assert!(matches!(garbage.verify("alice", &trusted), Err(VerificationError::Malformed(_))));
+        assert!(matches!(
+            garbage.verify("alice", &trusted),
+            Err(VerificationError::Malformed(_))
+        ));
     }
 
     #[test]
     fn one_time_keys_are_signed_and_replenished_to_target() {
         let (identity, mut account) = setup();
-        let device = account.device_keys(&identity).verify("alice", &identity.public_key()).unwrap();
+        let device = account
+            .device_keys(&identity)
+            .verify("alice", &identity.public_key())
+            .unwrap();
 
         let upload = account.keys_to_upload(0, 20, true);
         assert_eq!(upload.one_time_keys.len(), 20);
@@ -255,29 +290,44 @@ mod tests {
 
         // The target is capped by vodozemac's maximum.
         let capped = account.keys_to_upload(0, 10_000, false);
-        assert_eq!(capped.one_time_keys.len(), account.inner().max_number_of_one_time_keys());
+        assert_eq!(
+            capped.one_time_keys.len(),
+            account.inner().max_number_of_one_time_keys()
+        );
     }
 
     #[test]
     fn one_time_key_negative_vectors() {
         let (identity, mut account) = setup();
-        let device = account.device_keys(&identity).verify("alice", &identity.public_key()).unwrap();
+        let device = account
+            .device_keys(&identity)
+            .verify("alice", &identity.public_key())
+            .unwrap();
         let upload = account.keys_to_upload(0, 2, true);
         let key = upload.one_time_keys[0].clone();
 
         let mut altered = key.clone();
         altered.signature = flip_signature(&key.signature);
-        assert_eq!(altered.verify(&device), Err(VerificationError::BadOneTimeKeySignature));
+        assert_eq!(
+            altered.verify(&device),
+            Err(VerificationError::BadOneTimeKeySignature)
+        );
 
         // A one-time key signature does not pass as a fallback key.
         let mut relabelled = key.clone();
         relabelled.fallback = true;
-        assert_eq!(relabelled.verify(&device), Err(VerificationError::BadOneTimeKeySignature));
+        assert_eq!(
+            relabelled.verify(&device),
+            Err(VerificationError::BadOneTimeKeySignature)
+        );
 
         // A key swapped for another one.
         let mut swapped = key.clone();
         swapped.key = upload.one_time_keys[1].key.clone();
-        assert_eq!(swapped.verify(&device), Err(VerificationError::BadOneTimeKeySignature));
+        assert_eq!(
+            swapped.verify(&device),
+            Err(VerificationError::BadOneTimeKeySignature)
+        );
 
         // A key of another device does not verify under this device.
         let (other_identity, other_account) = setup();
@@ -285,11 +335,17 @@ mod tests {
             .device_keys(&other_identity)
             .verify("alice", &other_identity.public_key())
             .unwrap();
-        assert_eq!(key.verify(&other_device), Err(VerificationError::BadOneTimeKeySignature));
+        assert_eq!(
+            key.verify(&other_device),
+            Err(VerificationError::BadOneTimeKeySignature)
+        );
 
         let mut truncated = key;
         truncated.key.truncate(10);
-        assert!(matches!(truncated.verify(&device), Err(VerificationError::Malformed(_))));
+        assert!(matches!(
+            truncated.verify(&device),
+            Err(VerificationError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -299,7 +355,10 @@ mod tests {
         let restored =
             DeviceAccount::from_encrypted_pickle("alice".into(), "PHONE".into(), &pickle, &[1; 32])
                 .unwrap();
-        assert_eq!(restored.inner().identity_keys(), account.inner().identity_keys());
+        assert_eq!(
+            restored.inner().identity_keys(),
+            account.inner().identity_keys()
+        );
         assert!(
             DeviceAccount::from_encrypted_pickle("alice".into(), "PHONE".into(), &pickle, &[2; 32])
                 .is_err()

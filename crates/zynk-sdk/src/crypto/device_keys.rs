@@ -92,7 +92,9 @@ impl DeviceKeys {
         let curve25519 = decode_fixed::<32>("curve25519 key", &self.curve25519)?;
         let ed25519 = decode_fixed::<32>("ed25519 key", &self.ed25519)?;
         let ed25519_key = Ed25519PublicKey::from_slice(&ed25519).map_err(|_| {
-            VerificationError::Malformed(super::error::KeyError::InvalidKey { what: "ed25519 key" })
+            VerificationError::Malformed(super::error::KeyError::InvalidKey {
+                what: "ed25519 key",
+            })
         })?;
         let message = Self::signed_bytes(
             &self.user_id,
@@ -154,7 +156,10 @@ impl VerifiedDevice {
 
     /// A `(user_id, device_id)` reference to this device.
     pub fn device_ref(&self) -> DeviceRef {
-        DeviceRef { user_id: self.user_id.clone(), device_id: self.device_id.clone() }
+        DeviceRef {
+            user_id: self.user_id.clone(),
+            device_id: self.device_id.clone(),
+        }
     }
 
     pub(crate) fn curve25519(&self) -> Curve25519PublicKey {
@@ -178,7 +183,10 @@ pub struct DeviceRef {
 impl DeviceRef {
     /// Build a reference from its parts.
     pub fn new(user_id: impl Into<String>, device_id: impl Into<String>) -> Self {
-        Self { user_id: user_id.into(), device_id: device_id.into() }
+        Self {
+            user_id: user_id.into(),
+            device_id: device_id.into(),
+        }
     }
 }
 
@@ -204,12 +212,24 @@ impl SignedOneTimeKey {
         key: &[u8; 32],
         fallback: bool,
     ) -> Vec<u8> {
-        let tag = if fallback { FALLBACK_KEY_TAG } else { ONE_TIME_KEY_TAG };
-        SignedBytes::new(tag).string(user_id).string(device_id).string(key_id).key(key).finish()
+        let tag = if fallback {
+            FALLBACK_KEY_TAG
+        } else {
+            ONE_TIME_KEY_TAG
+        };
+        SignedBytes::new(tag)
+            .string(user_id)
+            .string(device_id)
+            .string(key_id)
+            .key(key)
+            .finish()
     }
 
     /// Verify the signature under `device`'s Ed25519 key and return the key.
-    pub fn verify(&self, device: &VerifiedDevice) -> Result<Curve25519PublicKey, VerificationError> {
+    pub fn verify(
+        &self,
+        device: &VerifiedDevice,
+    ) -> Result<Curve25519PublicKey, VerificationError> {
         let key = decode_fixed::<32>("one-time key", &self.key)?;
         let message = Self::signed_bytes(
             device.user_id(),
@@ -233,7 +253,12 @@ impl SignedOneTimeKey {
         sign: impl Fn(&[u8]) -> String,
     ) -> Self {
         let message = Self::signed_bytes(user_id, device_id, &key_id, key.as_bytes(), fallback);
-        Self { key_id, key: encode_base64(key.as_bytes()), fallback, signature: sign(&message) }
+        Self {
+            key_id,
+            key: encode_base64(key.as_bytes()),
+            fallback,
+            signature: sign(&message),
+        }
     }
 }
 

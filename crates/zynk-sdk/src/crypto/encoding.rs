@@ -32,7 +32,9 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 /// Decode unpadded standard base64, rejecting padding and non-canonical
 /// trailing bits so each value has exactly one textual form.
 pub(crate) fn decode_base64(what: &'static str, text: &str) -> Result<Vec<u8>, KeyError> {
-    STANDARD_NO_PAD.decode(text).map_err(|_| KeyError::InvalidBase64 { what })
+    STANDARD_NO_PAD
+        .decode(text)
+        .map_err(|_| KeyError::InvalidBase64 { what })
 }
 
 /// Decode unpadded base64 that must hold exactly `N` bytes.
@@ -107,12 +109,19 @@ mod tests {
     fn base64_is_unpadded_and_strict() {
         assert_eq!(encode_base64(&[0xff; 32]).len(), 43);
         assert!(decode_base64("key", "AAAA").is_ok());
-        assert!(matches!(decode_base64("key", "AA=="), Err(KeyError::InvalidBase64 { .. })));
+        assert!(matches!(
+            decode_base64("key", "AA=="),
+            Err(KeyError::InvalidBase64 { .. })
+        ));
         // Non-canonical trailing bits are rejected.
         assert!(decode_base64("key", "AB").is_err());
         assert!(matches!(
             decode_fixed::<32>("key", "AAAA"),
-            Err(KeyError::InvalidLength { expected: 32, got: 3, .. })
+            Err(KeyError::InvalidLength {
+                expected: 32,
+                got: 3,
+                ..
+            })
         ));
     }
 
@@ -121,10 +130,16 @@ mod tests {
         let a = SignedBytes::new("t").string("ab").string("c").finish();
         let b = SignedBytes::new("t").string("a").string("bc").finish();
         assert_ne!(a, b);
-        assert_eq!(a, [b"t\0".as_slice(), &[0, 0, 0, 2], b"ab", &[0, 0, 0, 1], b"c"].concat());
+        assert_eq!(
+            a,
+            [b"t\0".as_slice(), &[0, 0, 0, 2], b"ab", &[0, 0, 0, 1], b"c"].concat()
+        );
         let other_tag = SignedBytes::new("u").string("ab").string("c").finish();
         assert_ne!(a, other_tag);
         let list = SignedBytes::new("t").strings(&["x".to_owned()]).finish();
-        assert_eq!(list, [b"t\0".as_slice(), &[0, 0, 0, 1], &[0, 0, 0, 1], b"x"].concat());
+        assert_eq!(
+            list,
+            [b"t\0".as_slice(), &[0, 0, 0, 1], &[0, 0, 0, 1], b"x"].concat()
+        );
     }
 }

@@ -27,10 +27,13 @@ impl IdentityKey {
 
     /// Build from raw bytes, rejecting invalid and weak points.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
-        let key = VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| KeyError::InvalidKey { what: "identity key" })?;
+        let key = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidKey {
+            what: "identity key",
+        })?;
         if key.is_weak() {
-            return Err(KeyError::InvalidKey { what: "identity key" });
+            return Err(KeyError::InvalidKey {
+                what: "identity key",
+            });
         }
         Ok(Self(bytes))
     }
@@ -85,7 +88,8 @@ pub(crate) fn verify_ed25519(public_key: &[u8; 32], message: &[u8], signature: &
     let Ok(signature) = decode_fixed::<64>("signature", signature) else {
         return false;
     };
-    key.verify_strict(message, &Signature::from_bytes(&signature)).is_ok()
+    key.verify_strict(message, &Signature::from_bytes(&signature))
+        .is_ok()
 }
 
 /// The user's identity key pair. Holds a secret: its `Debug` shows only the
@@ -103,7 +107,9 @@ impl UserIdentity {
 
     /// Rebuild the key pair from its 32-byte secret seed.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self { signing_key: SigningKey::from_bytes(seed) }
+        Self {
+            signing_key: SigningKey::from_bytes(seed),
+        }
     }
 
     /// Export the 32-byte secret seed, e.g. to move the identity to another

@@ -84,7 +84,9 @@ pub(crate) struct OlmSessions {
 impl OlmSessions {
     /// Whether at least one session with `peer` exists.
     pub(crate) fn has_session(&self, peer: &Curve25519PublicKey) -> bool {
-        self.by_peer.get(&peer.to_base64()).is_some_and(|s| !s.is_empty())
+        self.by_peer
+            .get(&peer.to_base64())
+            .is_some_and(|s| !s.is_empty())
     }
 
     /// Number of sessions with `peer`.
@@ -117,12 +119,17 @@ impl OlmSessions {
     ) -> Result<Option<EncryptedToDevice>, OlmError> {
         self.clock += 1;
         let clock = self.clock;
-        let Some(entry) =
-            self.by_peer.get_mut(&peer.to_base64()).and_then(|s| s.iter_mut().max_by_key(|e| e.last_used))
+        let Some(entry) = self
+            .by_peer
+            .get_mut(&peer.to_base64())
+            .and_then(|s| s.iter_mut().max_by_key(|e| e.last_used))
         else {
             return Ok(None);
         };
-        let message = entry.session.encrypt(plaintext).map_err(|_| OlmError::NonContributoryKey)?;
+        let message = entry
+            .session
+            .encrypt(plaintext)
+            .map_err(|_| OlmError::NonContributoryKey)?;
         entry.last_used = clock;
         Ok(Some(EncryptedToDevice::new(own_key, &message)))
     }
@@ -161,7 +168,10 @@ impl OlmSessions {
                 Ok(Zeroizing::new(result.plaintext))
             }
             OlmMessage::Normal(_) => {
-                let sessions = self.by_peer.get_mut(&peer).map_or(&mut [][..], |s| s.as_mut_slice());
+                let sessions = self
+                    .by_peer
+                    .get_mut(&peer)
+                    .map_or(&mut [][..], |s| s.as_mut_slice());
                 sessions.sort_by_key(|e| std::cmp::Reverse(e.last_used));
                 let mut replayed = false;
                 for entry in sessions.iter_mut() {
@@ -177,7 +187,9 @@ impl OlmSessions {
                 if replayed {
                     Err(OlmError::Replayed)
                 } else {
-                    Err(OlmError::Undecryptable("no session with the sender decrypts it".into()))
+                    Err(OlmError::Undecryptable(
+                        "no session with the sender decrypts it".into(),
+                    ))
                 }
             }
         }
@@ -194,7 +206,10 @@ impl OlmSessions {
             }
         }
         let sessions = self.by_peer.entry(peer.to_base64()).or_default();
-        sessions.push(SessionEntry { session, last_used: self.clock });
+        sessions.push(SessionEntry {
+            session,
+            last_used: self.clock,
+        });
         if sessions.len() > MAX_SESSIONS_PER_DEVICE {
             if let Some(oldest) = sessions.iter().enumerate().min_by_key(|(_, e)| e.last_used) {
                 let oldest = oldest.0;
@@ -231,21 +246,34 @@ impl OlmSessions {
         for stored in persisted.sessions {
             let pickle = SessionPickle::from_encrypted(&stored.pickle, pickle_key)
                 .map_err(|e| StoreError::Corrupt(format!("olm session pickle: {e}")))?;
-            by_peer.entry(stored.peer_key).or_default().push(SessionEntry {
-                session: Session::from_pickle(pickle),
-                last_used: stored.last_used,
-            });
+            by_peer
+                .entry(stored.peer_key)
+                .or_default()
+                .push(SessionEntry {
+                    session: Session::from_pickle(pickle),
+                    last_used: stored.last_used,
+                });
         }
         let known_id_set = persisted.known_session_ids.iter().cloned().collect();
-        Ok(Self { by_peer, known_ids: persisted.known_session_ids, known_id_set, clock: persisted.clock })
+        Ok(Self {
+            by_peer,
+            known_ids: persisted.known_session_ids,
+            known_id_set,
+            clock: persisted.clock,
+        })
     }
 }
 
 impl fmt::Debug for OlmSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let counts: BTreeMap<&str, usize> =
-            self.by_peer.iter().map(|(peer, s)| (peer.as_str(), s.len())).collect();
-        f.debug_struct("OlmSessions").field("sessions_per_peer", &counts).finish_non_exhaustive()
+        let counts: BTreeMap<&str, usize> = self
+            .by_peer
+            .iter()
+            .map(|(peer, s)| (peer.as_str(), s.len()))
+            .collect();
+        f.debug_struct("OlmSessions")
+            .field("sessions_per_peer", &counts)
+            .finish_non_exhaustive()
     }
 }
 

@@ -85,7 +85,9 @@ impl TrustStore {
             return Ok(KeyObservation::FirstUse);
         };
         if entry.pinned == *key {
-            return Ok(KeyObservation::Known { verified: entry.verified });
+            return Ok(KeyObservation::Known {
+                verified: entry.verified,
+            });
         }
         entry.pending = Some(*key);
         entry.pending_was_verified = entry.verified;
@@ -103,10 +105,14 @@ impl TrustStore {
     pub fn accept_change(&mut self, user_id: &str, key: &IdentityKey) -> Result<(), TrustError> {
         let entry = self.entry_mut(user_id)?;
         if entry.pending != Some(*key) {
-            return Err(TrustError::KeyNotOffered { user_id: user_id.to_owned() });
+            return Err(TrustError::KeyNotOffered {
+                user_id: user_id.to_owned(),
+            });
         }
         if entry.pending_was_verified {
-            return Err(TrustError::ReverificationRequired { user_id: user_id.to_owned() });
+            return Err(TrustError::ReverificationRequired {
+                user_id: user_id.to_owned(),
+            });
         }
         entry.pinned = *key;
         entry.verified = false;
@@ -120,7 +126,9 @@ impl TrustStore {
     pub fn mark_verified(&mut self, user_id: &str, key: &IdentityKey) -> Result<(), TrustError> {
         let entry = self.entry_mut(user_id)?;
         if entry.pinned != *key && entry.pending != Some(*key) {
-            return Err(TrustError::KeyNotOffered { user_id: user_id.to_owned() });
+            return Err(TrustError::KeyNotOffered {
+                user_id: user_id.to_owned(),
+            });
         }
         entry.pinned = *key;
         entry.verified = true;
@@ -137,12 +145,14 @@ impl TrustStore {
 
     /// The trust level of a contact, `None` if never seen.
     pub fn level(&self, user_id: &str) -> Option<TrustLevel> {
-        self.entries.get(user_id).map(|entry| match (entry.pending, entry.pending_was_verified) {
-            (Some(_), true) => TrustLevel::Blocked,
-            (Some(_), false) => TrustLevel::Changed,
-            (None, _) if entry.verified => TrustLevel::Verified,
-            (None, _) => TrustLevel::Unverified,
-        })
+        self.entries
+            .get(user_id)
+            .map(|entry| match (entry.pending, entry.pending_was_verified) {
+                (Some(_), true) => TrustLevel::Blocked,
+                (Some(_), false) => TrustLevel::Changed,
+                (None, _) if entry.verified => TrustLevel::Verified,
+                (None, _) => TrustLevel::Unverified,
+            })
     }
 
     /// The pinned key of a contact, if usable: `Ok(None)` if never seen and an
@@ -153,9 +163,9 @@ impl TrustStore {
         };
         match entry.pending {
             None => Ok(Some(entry.pinned)),
-            Some(_) if entry.pending_was_verified => {
-                Err(TrustError::ReverificationRequired { user_id: user_id.to_owned() })
-            }
+            Some(_) if entry.pending_was_verified => Err(TrustError::ReverificationRequired {
+                user_id: user_id.to_owned(),
+            }),
             Some(offered) => Err(TrustError::IdentityKeyChanged {
                 user_id: user_id.to_owned(),
                 pinned: entry.pinned.to_base64(),
@@ -173,7 +183,9 @@ impl TrustStore {
     fn entry_mut(&mut self, user_id: &str) -> Result<&mut TrustEntry, TrustError> {
         self.entries
             .get_mut(user_id)
-            .ok_or_else(|| TrustError::UnknownUser { user_id: user_id.to_owned() })
+            .ok_or_else(|| TrustError::UnknownUser {
+                user_id: user_id.to_owned(),
+            })
     }
 }
 
@@ -191,7 +203,10 @@ mod tests {
         let mut store = TrustStore::new();
         let k = key();
         assert_eq!(store.observe("bob", &k), Ok(KeyObservation::FirstUse));
-        assert_eq!(store.observe("bob", &k), Ok(KeyObservation::Known { verified: false }));
+        assert_eq!(
+            store.observe("bob", &k),
+            Ok(KeyObservation::Known { verified: false })
+        );
         assert_eq!(store.level("bob"), Some(TrustLevel::Unverified));
         assert_eq!(store.usable_key("bob"), Ok(Some(k)));
         assert_eq!(store.usable_key("carol"), Ok(None));
@@ -203,14 +218,23 @@ mod tests {
         let (old, new) = (key(), key());
         store.observe("bob", &old).unwrap();
         let err = store.observe("bob", &new).unwrap_err();
-        assert!(matches!(err, TrustError::IdentityKeyChanged { was_verified: false, .. }));
+        assert!(matches!(
+            err,
+            TrustError::IdentityKeyChanged {
+                was_verified: false,
+                ..
+            }
+        ));
         assert_eq!(store.level("bob"), Some(TrustLevel::Changed));
         assert!(store.usable_key("bob").is_err());
         // The old key stays pinned; presenting it again does not clear the change.
         assert_eq!(store.entry("bob").unwrap().pinned, old);
-        assert_eq!(store.accept_change("bob", &key()), Err(TrustError::KeyNotOffered {
-            user_id: "bob".into()
-        }));
+        assert_eq!(
+            store.accept_change("bob", &key()),
+            Err(TrustError::KeyNotOffered {
+                user_id: "bob".into()
+            })
+        );
         store.accept_change("bob", &new).unwrap();
         assert_eq!(store.usable_key("bob"), Ok(Some(new)));
         assert_eq!(store.level("bob"), Some(TrustLevel::Unverified));
@@ -224,15 +248,25 @@ mod tests {
         store.mark_verified("bob", &old).unwrap();
         assert_eq!(store.level("bob"), Some(TrustLevel::Verified));
         let err = store.observe("bob", &new).unwrap_err();
-        assert!(matches!(err, TrustError::IdentityKeyChanged { was_verified: true, .. }));
+        assert!(matches!(
+            err,
+            TrustError::IdentityKeyChanged {
+                was_verified: true,
+                ..
+            }
+        ));
         assert_eq!(store.level("bob"), Some(TrustLevel::Blocked));
         assert_eq!(
             store.usable_key("bob"),
-            Err(TrustError::ReverificationRequired { user_id: "bob".into() })
+            Err(TrustError::ReverificationRequired {
+                user_id: "bob".into()
+            })
         );
         assert_eq!(
             store.accept_change("bob", &new),
-            Err(TrustError::ReverificationRequired { user_id: "bob".into() })
+            Err(TrustError::ReverificationRequired {
+                user_id: "bob".into()
+            })
         );
         store.mark_verified("bob", &new).unwrap();
         assert_eq!(store.level("bob"), Some(TrustLevel::Verified));
@@ -242,9 +276,15 @@ mod tests {
     #[test]
     fn unknown_users_and_foreign_keys_are_errors() {
         let mut store = TrustStore::new();
-        assert!(matches!(store.mark_verified("x", &key()), Err(TrustError::UnknownUser { .. })));
+        assert!(matches!(
+            store.mark_verified("x", &key()),
+            Err(TrustError::UnknownUser { .. })
+        ));
         store.observe("bob", &key()).unwrap();
-        assert!(matches!(store.mark_verified("bob", &key()), Err(TrustError::KeyNotOffered { .. })));
+        assert!(matches!(
+            store.mark_verified("bob", &key()),
+            Err(TrustError::KeyNotOffered { .. })
+        ));
         store.unverify("bob").unwrap();
     }
 }

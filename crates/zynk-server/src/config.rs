@@ -1,0 +1,371 @@
+//! Server configuration: built-in defaults, then a TOML file, then `ZYNK_*` environment
+//! variables. Nested keys use `__` in variable names (`ZYNK_AUTH__PBKDF2_ITERATIONS`).
+//! [`Config::load`] validates the result and names the offending key on error.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `zynkd` can be configured with. Every field has a default; with none set,
+/// `zynkd serve` runs on the embedded default (SQLite in `./zynk-data`, in-process state,
+/// listening on `127.0.0.1:8080`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the SQLite database and other local data (`ZYNK_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Address and port to listen on (`ZYNK_LISTEN`).
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB` (`ZYNK_DATABASE_URL`). Unset means
+    /// SQLite at `DATA_DIR/zynk.db`.
+    pub database_url: Option<String>,
+    /// Largest number of pooled database connections (`ZYNK_DATABASE_MAX_CONNECTIONS`).
+    pub database_max_connections: u32,
+    /// `redis://HOST:PORT/DB` (`ZYNK_REDIS_URL`). Unset means in-process ephemeral state,
+    /// which only suits a single node.
+    pub redis_url: Option<String>,
+    /// Prefix put before every Redis key and channel (`ZYNK_REDIS_KEY_PREFIX`), so several
+    /// deployments can share one Redis.
+    pub redis_key_prefix: String,
+    /// Log output format: `text` or `json` (`ZYNK_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` env-filter syntax (`ZYNK_LOG`), e.g. `info,zynk_server=debug`.
+    pub log: String,
+    /// Use the first address of `X-Forwarded-For` as the client address, for rate limiting
+    /// (`ZYNK_TRUST_FORWARDED_FOR`). Only enable behind a reverse proxy that sets it.
+    pub trust_forwarded_for: bool,
+    /// Accounts, passwords and tokens.
+    pub auth: AuthConfig,
+    /// Request size limits.
+    pub limits: LimitsConfig,
+    /// Rate limits.
+    pub rate_limits: RateLimitConfig,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Accounts, passwords and tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// PBKDF2-HMAC-SHA256 iterations for new password hashes (OWASP 2023: 600,000; at least
+    /// 1,000). Stored hashes with fewer iterations are upgraded at the next login.
+    pub pbkdf2_iterations: u32,
+    /// Access token lifetime in seconds (30 days).
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds (90 days); every refresh starts a new one.
+    pub refresh_token_ttl_secs: u64,
+    /// Shortest password accepted, in characters.
+    pub min_password_chars: usize,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest JSON request body in bytes.
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted.
+    pub max_json_depth: usize,
+}
+
+/// Fixed-window rate limits. Every `/api/v1` request counts against
+/// `ratelimit:{ip}:{endpoint}` and, when authenticated, `ratelimit:user:{user_id}:{endpoint}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Turns all rate limiting off (for benchmarks only).
+    pub enabled: bool,
+    /// Window length in seconds (the data model's one hour).
+    pub window_secs: u64,
+    /// Requests per client address and endpoint per window.
+    pub per_ip: u64,
+    /// Requests per user and endpoint per window.
+    pub per_user: u64,
+    /// Login attempts per username per window, against password guessing.
+    pub login_per_username: u64,
+    /// Tighter per-address limits for particular endpoints (route template → limit).
+    pub per_ip_endpoints: BTreeMap<String, u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./zynk-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            database_max_connections: 16,
+            redis_url: None,
+            redis_key_prefix: String::new(),
+            log_format: LogFormat::Text,
+            log: "info".into(),
+            trust_forwarded_for: false,
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            pbkdf2_iterations: 600_000,
+            access_token_ttl_secs: 30 * 24 * 3600,
+            refresh_token_ttl_secs: 90 * 24 * 3600,
+            min_password_chars: 8,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_body_bytes: 64 * 1024, max_json_depth: 32 }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        let per_ip_endpoints = [
+            ("/api/v1/auth/register".to_owned(), 30),
+            ("/api/v1/auth/login".to_owned(), 120),
+            ("/api/v1/auth/refresh".to_owned(), 600),
+        ]
+        .into_iter()
+        .collect();
+        Self {
+            enabled: true,
+            window_secs: 3600,
+            per_ip: 20_000,
+            per_user: 20_000,
+            login_per_username: 30,
+            per_ip_endpoints,
+        }
+    }
+}
+
+/// A configuration that could not be loaded; the message names the key and the source.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads defaults, then `file` (if given; it must exist), then `ZYNK_*` variables from
+    /// `env`, and validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!("config file {} not found", path.display())));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Only ZYNK_* variables are read; `ZYNK_LOG` is the log filter.
+        let vars: Vec<(String, String)> =
+            env.into_iter().filter(|(k, _)| k.starts_with("ZYNK_")).collect();
+        figment = figment.merge(EnvSnapshot { vars });
+        let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads from the process environment.
+    pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, std::env::vars())
+    }
+
+    /// The database URL in force: the configured one or SQLite in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("zynk.db").display())
+        })
+    }
+
+    /// Checks values that deserialise but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        if let Some(url) = &self.database_url {
+            let ok = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+            if !ok {
+                return fail("database_url", "must start with sqlite:, postgres:// or postgresql://");
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return fail("redis_url", "must start with redis:// or rediss://");
+            }
+        }
+        if self.database_max_connections == 0 {
+            return fail("database_max_connections", "must be at least 1");
+        }
+        if self.auth.pbkdf2_iterations < 1_000 {
+            return fail("auth.pbkdf2_iterations", "must be at least 1000");
+        }
+        if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
+            return fail("auth.access_token_ttl_secs", "token lifetimes must be positive");
+        }
+        if self.auth.min_password_chars == 0 || self.auth.min_password_chars > 1024 {
+            return fail("auth.min_password_chars", "must be between 1 and 1024");
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return fail("limits.max_body_bytes", "must be at least 1024");
+        }
+        if !(2..=256).contains(&self.limits.max_json_depth) {
+            return fail("limits.max_json_depth", "must be between 2 and 256");
+        }
+        if self.rate_limits.window_secs == 0 {
+            return fail("rate_limits.window_secs", "must be positive");
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            return fail("log", &e.to_string());
+        }
+        Ok(())
+    }
+
+    /// The example configuration file: every key with its default and its documentation.
+    pub fn example_toml() -> String {
+        include_str!("../../../docs/zynk.example.toml").to_owned()
+    }
+}
+
+/// `ZYNK_*` variables captured once, so loading is deterministic and testable.
+struct EnvSnapshot {
+    vars: Vec<(String, String)>,
+}
+
+impl figment::Provider for EnvSnapshot {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("ZYNK_ environment variable(s)")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        for (name, value) in &self.vars {
+            let Some(rest) = name.strip_prefix("ZYNK_") else { continue };
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let parsed = value
+                .parse::<figment::value::Value>()
+                .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+            insert_path(&mut dict, &path, parsed);
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment::value::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
+            if let figment::value::Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { "<root>".to_owned() } else { e.path.join(".") };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                    Some(src) => format!(" (from {} {src})", m.name),
+                    None => format!(" (from {})", m.name),
+                })
+                .unwrap_or_default();
+            format!("key `{key}`: {}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_default() {
+        let config = Config::load(None, vars(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./zynk-data"));
+        assert_eq!(config.effective_database_url(), "sqlite://./zynk-data/zynk.db");
+        assert!(config.redis_url.is_none());
+        assert_eq!(config.auth.pbkdf2_iterations, 600_000);
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("zynk.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[auth]\npbkdf2_iterations = 700000\n")
+            .unwrap();
+        let config = Config::load(
+            Some(&file),
+            vars(&[
+                ("ZYNK_LISTEN", "0.0.0.0:9999"),
+                ("ZYNK_DATA_DIR", "/var/lib/zynk"),
+                ("ZYNK_DATABASE_URL", "postgres://zynk@localhost/zynk"),
+                ("ZYNK_REDIS_URL", "redis://127.0.0.1:6379"),
+                ("ZYNK_RATE_LIMITS__PER_IP", "7"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9999");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/zynk"));
+        assert_eq!(config.database_url.as_deref(), Some("postgres://zynk@localhost/zynk"));
+        assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(config.auth.pbkdf2_iterations, 700_000);
+        assert_eq!(config.rate_limits.per_ip, 7);
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Config::load(None, vars(&[("ZYNK_LISTEN", "not-an-address")])).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let err = Config::load(None, vars(&[("ZYNK_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
+        let err = Config::load(None, vars(&[("ZYNK_AUTH__PBKDF2_ITERATIONS", "10")])).unwrap_err();
+        assert!(err.to_string().contains("auth.pbkdf2_iterations"), "{err}");
+        let err = Config::load(None, vars(&[("ZYNK_NO_SUCH_KEY", "1")])).unwrap_err();
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn example_config_parses_to_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("zynk.toml");
+        std::fs::write(&file, Config::example_toml()).unwrap();
+        let config = Config::load(Some(&file), vars(&[])).unwrap();
+        assert_eq!(config, Config::default());
+    }
+}

@@ -1,0 +1,147 @@
+//! The HTTP API: routes, middleware and the OpenAPI document.
+
+pub mod auth;
+pub mod devices;
+pub mod extract;
+pub mod health;
+pub mod users;
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zynk_proto::ErrorCode;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Zynk API", description = "End-to-end-encrypted messaging: the server routes and stores ciphertext only."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Registration, login, tokens"),
+        (name = "users", description = "Accounts, profiles, privacy"),
+        (name = "devices", description = "The caller's devices"),
+        (name = "sessions", description = "The caller's sessions"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(users::me, users::delete_me))
+        .routes(routes!(users::get_profile, users::update_profile))
+        .routes(routes!(users::get_privacy, users::update_privacy))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::get_user_by_username))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::revoke_device))
+        .routes(routes!(devices::set_push_token))
+        .routes(routes!(devices::list_sessions))
+        .routes(routes!(devices::revoke_session))
+        .routes(routes!(health::openapi))
+        .split_for_parts()
+}
+
+/// The operations routes (not rate limited) and their OpenAPI document.
+fn operations_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the whole server.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = api_routes().1;
+    doc.merge(operations_routes().1);
+    doc
+}
+
+/// The complete application router.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.context.config.limits.max_body_bytes;
+    let api = api_routes()
+        .0
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit_by_ip))
+        .route_layer(middleware::from_fn(record_metrics));
+    let operations = operations_routes().0.route_layer(middleware::from_fn(record_metrics));
+    api.merge(operations)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // Method and path only: never headers (tokens) or bodies.
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::new(ErrorCode::RouteNotFound, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept this method")
+}
+
+/// Counts the request against `ratelimit:{ip}:{endpoint}`.
+async fn rate_limit_by_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let endpoint = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let ip = extract::client_ip(
+        request.headers(),
+        extract::peer_addr(request.extensions()),
+        state.context.config.trust_forwarded_for,
+    );
+    if let Some(endpoint) = endpoint {
+        if let Err(err) = state.services.rate_limits.check_ip(ip, &endpoint).await {
+            return err.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Records `zynk_http_requests_total` and `zynk_http_request_duration_seconds` per route.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("zynk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("zynk_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
