@@ -239,7 +239,9 @@ pub fn verify_positioned_path(
 /// A sealed batch's header, signed with Ed25519 by the ledger key.
 ///
 /// The signature covers [`BatchHeader::signing_bytes`], a fixed binary encoding opened by the
-/// domain tag `"zynk/ledger-header/v1" 0x00`; the JSON form is never signed.
+/// domain tag `"zynk/ledger-header/v1" 0x00`; the JSON form is never signed. `batch_id` and
+/// `signer` must stay within [`crate::codec::MAX_STRING_LEN`] bytes for
+/// [`BatchHeader::decode`] to accept the encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchHeader {

@@ -1,1 +1,38 @@
-//! zynk-testkit
+//! Test harness for Zynk: starts a real server in-process on an ephemeral port, on either
+//! backend, and drives it over HTTP.
+//!
+//! - [`Backend::Embedded`]: SQLite in a temporary directory, in-process ephemeral state.
+//! - [`Backend::Scale`]: a fresh PostgreSQL database and a private Redis key prefix, both
+//!   dropped afterwards. The services are found through `ZYNK_TEST_POSTGRES_URL` (an admin
+//!   connection, default `postgres://postgres@127.0.0.1:5432/postgres`) and
+//!   `ZYNK_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). If they cannot be reached the
+//!   test fails: it never skips.
+//!
+//! [`backend_tests!`] turns one async test function into one test per backend.
+
+pub mod client;
+pub mod server;
+
+pub use client::{Api, Device, Registered, code, random_key};
+pub use server::{Backend, TestServer};
+
+/// Declares, for each named `async fn name(backend: Backend)`, a module `name` with two tests:
+/// `embedded` and `postgres_redis`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded() {
+                    super::$name($crate::Backend::Embedded).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis() {
+                    super::$name($crate::Backend::Scale).await
+                }
+            }
+        )*
+    };
+}

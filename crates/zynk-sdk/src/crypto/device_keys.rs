@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use vodozemac::{Curve25519PublicKey, Ed25519PublicKey};
 
 use super::encoding::{SignedBytes, decode_fixed, encode_base64};
-use super::error::VerificationError;
+use super::error::{KeyError, VerificationError};
 use super::identity::{IdentityKey, verify_ed25519};
 
 /// Algorithm name of pairwise Olm encryption (to-device messages).
@@ -89,13 +89,7 @@ impl DeviceKeys {
                 got: self.user_id.clone(),
             });
         }
-        let curve25519 = decode_fixed::<32>("curve25519 key", &self.curve25519)?;
-        let ed25519 = decode_fixed::<32>("ed25519 key", &self.ed25519)?;
-        let ed25519_key = Ed25519PublicKey::from_slice(&ed25519).map_err(|_| {
-            VerificationError::Malformed(super::error::KeyError::InvalidKey {
-                what: "ed25519 key",
-            })
-        })?;
+        let (curve25519, ed25519) = self.decode_keys()?;
         let message = Self::signed_bytes(
             &self.user_id,
             &self.device_id,
@@ -114,12 +108,32 @@ impl DeviceKeys {
                 return Err(VerificationError::UnsupportedAlgorithm(required));
             }
         }
+        self.restore_verified()
+    }
+
+    /// Rebuild the [`VerifiedDevice`] of a bundle that [`Self::verify`]
+    /// accepted before, without checking signatures again. Only for bundles
+    /// read back from the authenticated, encrypted client state.
+    pub(crate) fn restore_verified(&self) -> Result<VerifiedDevice, VerificationError> {
+        let (curve25519, ed25519) = self.decode_keys()?;
+        let ed25519 = Ed25519PublicKey::from_slice(&ed25519).map_err(|_| KeyError::InvalidKey {
+            what: "ed25519 key",
+        })?;
         Ok(VerifiedDevice {
             user_id: self.user_id.clone(),
             device_id: self.device_id.clone(),
             curve25519: Curve25519PublicKey::from_bytes(curve25519),
-            ed25519: ed25519_key,
+            ed25519,
         })
+    }
+
+    fn decode_keys(&self) -> Result<([u8; 32], [u8; 32]), KeyError> {
+        let curve25519 = decode_fixed::<32>("curve25519 key", &self.curve25519)?;
+        let ed25519 = decode_fixed::<32>("ed25519 key", &self.ed25519)?;
+        Ed25519PublicKey::from_slice(&ed25519).map_err(|_| KeyError::InvalidKey {
+            what: "ed25519 key",
+        })?;
+        Ok((curve25519, ed25519))
     }
 }
 

@@ -210,11 +210,10 @@ impl OlmSessions {
             session,
             last_used: self.clock,
         });
-        if sessions.len() > MAX_SESSIONS_PER_DEVICE {
-            if let Some(oldest) = sessions.iter().enumerate().min_by_key(|(_, e)| e.last_used) {
-                let oldest = oldest.0;
-                sessions.remove(oldest);
-            }
+        if sessions.len() > MAX_SESSIONS_PER_DEVICE
+            && let Some((oldest, _)) = sessions.iter().enumerate().min_by_key(|(_, e)| e.last_used)
+        {
+            sessions.remove(oldest);
         }
     }
 

@@ -108,18 +108,19 @@ impl DeviceRegistry {
             .collect()
     }
 
-    /// Rebuild from persisted bundles, keeping only those that still verify
-    /// under the key `identity_of` returns for their user.
+    /// Rebuild from persisted bundles (read from the authenticated state
+    /// file, so not verified again), keeping only users whose identity key
+    /// is still usable.
     pub(crate) fn from_persisted(
         bundles: Vec<DeviceKeys>,
-        identity_of: impl Fn(&str) -> Option<IdentityKey>,
+        is_usable: impl Fn(&str) -> bool,
     ) -> Self {
         let mut registry = Self::default();
         for keys in bundles {
-            let Some(identity_key) = identity_of(&keys.user_id) else {
+            if !is_usable(&keys.user_id) {
                 continue;
-            };
-            if let Ok(verified) = keys.verify(&keys.user_id, &identity_key) {
+            }
+            if let Ok(verified) = keys.restore_verified() {
                 registry
                     .users
                     .entry(keys.user_id.clone())

@@ -19,7 +19,7 @@ pub const FAST_KDF: KdfParams = KdfParams {
 };
 
 /// One-time keys each device keeps on the directory.
-pub const OTK_TARGET: usize = 5;
+pub const OTK_TARGET: usize = 3;
 
 /// The key directory part of the server.
 #[derive(Default)]

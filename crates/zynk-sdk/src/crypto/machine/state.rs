@@ -113,8 +113,9 @@ impl CryptoMachine {
             DeviceAccount::from_encrypted_pickle(user_id, device_id, &account, pickle_key)?;
         let olm = OlmSessions::from_persisted(olm, pickle_key)?;
         let groups = GroupSessions::from_persisted(groups, pickle_key)?;
-        let registry =
-            DeviceRegistry::from_persisted(devices, |user| trust.usable_key(user).ok().flatten());
+        let registry = DeviceRegistry::from_persisted(devices, |user| {
+            matches!(trust.usable_key(user), Ok(Some(_)))
+        });
         Ok(Self {
             identity,
             account,

@@ -1,0 +1,194 @@
+//! A small typed HTTP client over the API, for tests.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A fresh random Ed25519 public key, unpadded standard base64.
+pub fn random_key() -> String {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("randomness");
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    STANDARD_NO_PAD.encode(key.as_bytes())
+}
+
+/// A device description for register/login bodies.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// Name.
+    pub name: String,
+    /// Platform.
+    pub platform: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Public key.
+    pub public_key: String,
+}
+
+impl Device {
+    /// A new random device on `platform`.
+    pub fn random(platform: &str) -> Self {
+        Self {
+            name: format!("{platform} device"),
+            platform: platform.into(),
+            fingerprint: format!("fp-{}", uuid::Uuid::new_v4().simple()),
+            public_key: random_key(),
+        }
+    }
+
+    /// The JSON object for a request body.
+    pub fn json(&self) -> Value {
+        json!({
+            "name": self.name, "platform": self.platform,
+            "fingerprint": self.fingerprint, "public_key": self.public_key,
+        })
+    }
+}
+
+/// What registration returned, plus what was sent.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// User id.
+    pub user_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// Session id.
+    pub session_id: String,
+    /// Access token.
+    pub access_token: String,
+    /// Refresh token.
+    pub refresh_token: String,
+    /// The device.
+    pub device: Device,
+}
+
+impl Registered {
+    fn from_response(username: &str, password: &str, device: Device, body: &Value) -> Self {
+        let s = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("field {k} in {body}")).to_owned();
+        Self {
+            username: username.into(),
+            password: password.into(),
+            user_id: s("user_id"),
+            device_id: s("device_id"),
+            session_id: s("session_id"),
+            access_token: s("access_token"),
+            refresh_token: s("refresh_token"),
+            device,
+        }
+    }
+}
+
+/// An HTTP client for one server.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    /// A client for `base` (`http://host:port`).
+    pub fn new(base: &str) -> Self {
+        Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    }
+
+    /// Sends a request; returns status and JSON body (`Null` when empty or not JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body read");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends raw bytes with a content type; returns status, headers and JSON body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body read");
+        (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// GET with a token.
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// POST JSON without a token.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, None, Some(&body)).await
+    }
+
+    /// Registers `username` with a random identity key and a new web device; panics unless 201.
+    pub async fn register(&self, username: &str) -> Registered {
+        let device = Device::random("web");
+        let password = "correct horse battery";
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/register",
+                json!({
+                    "username": username, "password": password,
+                    "identity_key": random_key(), "device": device.json(),
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
+        Registered::from_response(username, password, device, &body)
+    }
+
+    /// Logs in on `device`; returns status and body.
+    pub async fn login(&self, username: &str, password: &str, device: &Device) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/auth/login",
+            json!({"username": username, "password": password, "device": device.json()}),
+        )
+        .await
+    }
+
+    /// Logs in on `device`; panics unless 200.
+    pub async fn login_ok(&self, username: &str, password: &str, device: Device) -> Registered {
+        let (status, body) = self.login(username, password, &device).await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        Registered::from_response(username, password, device, &body)
+    }
+
+    /// A unique valid username with `stem`.
+    pub fn username(stem: &str) -> String {
+        format!("{stem}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    }
+}
+
+/// The error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
