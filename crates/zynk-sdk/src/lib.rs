@@ -2,6 +2,8 @@
 //! Megolm via vodozemac, identity keys, trust store, encrypted state); it is
 //! sans-I/O and builds natively and for `wasm32-unknown-unknown`.
 
+#![warn(missing_docs)]
+
 pub mod crypto;
 
 pub use crypto::{CryptoError, CryptoMachine, IdentityKey, UserIdentity};

@@ -9,7 +9,7 @@ use serde_json::json;
 use zynk_sdk::crypto::{
     CryptoError, CryptoMachine, DeviceRef, EncryptedToDevice, GroupError, OlmError,
     OutgoingToDevice, RoomEventContent, RoomEventKind, RotationPolicy, StoreError, ToDeviceEvent,
-    TrustError, TrustLevel, UserIdentity, encode_base64,
+    TrustError, TrustLevel, UserIdentity, VerificationError, encode_base64,
 };
 
 fn custom(n: u32) -> OutgoingToDevice {
@@ -234,7 +234,7 @@ fn corrupted_olm_messages_fail_cleanly_without_wedging() {
 
 #[test]
 fn messages_from_unverified_devices_are_rejected_until_verified() {
-    let (mut directory, alice, mut bob) = pair();
+    let (mut directory, _alice, mut bob) = pair();
     let mut mallory = TestUser::new("mallory").device("M1");
     directory.register(&mut mallory);
     directory.sync_all(&mut mallory);
@@ -248,7 +248,6 @@ fn messages_from_unverified_devices_are_rejected_until_verified() {
     ));
     directory.sync(&mut bob, "mallory");
     assert_custom(&bob.decrypt_to_device(&message).unwrap().event, 1);
-    drop(alice);
 }
 
 #[test]
@@ -649,19 +648,31 @@ fn server_swapping_an_identity_key_is_reported_never_accepted() {
     assert_eq!(share.unavailable.len(), 2);
     assert!(group.alice.safety_number("bob").is_err());
 
+    // The user keeps the old key; Bob is usable again.
+    group.alice.reject_identity_change("bob").unwrap();
+    assert_eq!(group.alice.trust_level("bob"), Some(TrustLevel::Unverified));
+    let share = group
+        .alice
+        .share_room_key("conv", &group.everyone(), 0)
+        .unwrap();
+    assert!(share.unavailable.is_empty());
+
     // A device injected under the real key but not signed by it is rejected.
-    group
-        .directory
-        .identities
-        .insert("bob".into(), group.bob1.identity_key());
     let mut injected = real_devices.clone();
     injected.push(fake_bob.device_keys());
-    let mut carol_view = TestUser::new("dave").device("D1");
-    let update = carol_view
-        .update_devices("bob", &group.bob1.identity_key(), &injected)
+    let real_key = group.bob1.identity_key();
+    let update = group
+        .alice
+        .update_devices("bob", &real_key, &injected)
         .unwrap();
-    assert_eq!(update.added.len(), 2);
+    assert!(update.added.is_empty());
     assert_eq!(update.rejected.len(), 1);
+    assert!(matches!(
+        update.rejected[0].1,
+        VerificationError::BadIdentitySignature
+    ));
+    let b1 = group.alice.device(&me(&group.bob1)).unwrap();
+    assert_eq!(b1.curve25519_base64(), group.bob1.curve25519_key());
 }
 
 #[test]

@@ -37,8 +37,9 @@ impl Default for RotationPolicy {
 }
 
 /// A Megolm-encrypted conversation message: the `encrypted_content` the server
-/// stores once for all participants.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// stores once for all participants. Its `Debug` shows the ciphertext length
+/// only, so it can be logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptedRoomMessage {
     /// Always [`MEGOLM_ALGORITHM`].
     pub algorithm: String,
@@ -48,6 +49,17 @@ pub struct EncryptedRoomMessage {
     pub session_id: String,
     /// The Megolm message, base64.
     pub ciphertext: String,
+}
+
+impl fmt::Debug for EncryptedRoomMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptedRoomMessage")
+            .field("algorithm", &self.algorithm)
+            .field("sender_key", &self.sender_key)
+            .field("session_id", &self.session_id)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish()
+    }
 }
 
 impl EncryptedRoomMessage {

@@ -26,8 +26,9 @@ const MAX_SESSIONS_PER_DEVICE: usize = 8;
 /// forgotten beyond this (their one-time keys are long used up by then).
 const MAX_REMEMBERED_SESSION_IDS: usize = 4096;
 
-/// An Olm-encrypted to-device message as carried by the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An Olm-encrypted to-device message as carried by the server. Its `Debug`
+/// shows the ciphertext length only, so it can be logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptedToDevice {
     /// Always [`OLM_ALGORITHM`].
     pub algorithm: String,
@@ -61,6 +62,17 @@ impl EncryptedToDevice {
             message_type: u8::try_from(message_type).unwrap_or(u8::MAX),
             ciphertext: encode_base64(&bytes),
         }
+    }
+}
+
+impl fmt::Debug for EncryptedToDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptedToDevice")
+            .field("algorithm", &self.algorithm)
+            .field("sender_key", &self.sender_key)
+            .field("message_type", &self.message_type)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish()
     }
 }
 

@@ -99,6 +99,19 @@ impl TrustStore {
         })
     }
 
+    /// Pin `key` for `user_id` as verified (the user's own identity key).
+    pub(crate) fn pin_verified(&mut self, user_id: &str, key: IdentityKey) {
+        self.entries.insert(
+            user_id.to_owned(),
+            TrustEntry {
+                pinned: key,
+                verified: true,
+                pending: None,
+                pending_was_verified: false,
+            },
+        );
+    }
+
     /// Accept a reported key change for an unverified contact: `key` becomes
     /// pinned (unverified). A verified contact must be re-verified instead
     /// ([`TrustError::ReverificationRequired`]).
@@ -117,6 +130,15 @@ impl TrustStore {
         entry.pinned = *key;
         entry.verified = false;
         entry.pending = None;
+        Ok(())
+    }
+
+    /// Dismiss a reported key change: the pinned key (and its verification
+    /// state) stays, the offered key is forgotten.
+    pub fn reject_change(&mut self, user_id: &str) -> Result<(), TrustError> {
+        let entry = self.entry_mut(user_id)?;
+        entry.pending = None;
+        entry.pending_was_verified = false;
         Ok(())
     }
 
@@ -235,6 +257,11 @@ mod tests {
                 user_id: "bob".into()
             })
         );
+        // Rejecting keeps the old key; a later accept needs a new offer.
+        store.reject_change("bob").unwrap();
+        assert_eq!(store.usable_key("bob"), Ok(Some(old)));
+        assert!(store.accept_change("bob", &new).is_err());
+        assert!(store.observe("bob", &new).is_err());
         store.accept_change("bob", &new).unwrap();
         assert_eq!(store.usable_key("bob"), Ok(Some(new)));
         assert_eq!(store.level("bob"), Some(TrustLevel::Unverified));

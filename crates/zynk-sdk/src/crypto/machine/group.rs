@@ -2,7 +2,7 @@
 //! outbound session per conversation, receiving room keys, and encrypting
 //! and decrypting conversation events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -88,11 +88,8 @@ impl CryptoMachine {
         participants: &[DeviceRef],
         now_ms: u64,
     ) -> bool {
-        let current = self.resolve_participants(participants).0;
-        match self.groups.outbound.get(conversation_id) {
-            None => true,
-            Some(group) => group.needs_rotation(&self.policy, now_ms, &current),
-        }
+        let (current, _) = self.resolve_participants(participants);
+        self.rotation_due(conversation_id, &current, now_ms)
     }
 
     /// Make sure `conversation_id` has a current outbound session and that
@@ -108,7 +105,7 @@ impl CryptoMachine {
         now_ms: u64,
     ) -> Result<RoomKeyShare, CryptoError> {
         let (current, unavailable) = self.resolve_participants(participants);
-        let rotate = self.needs_rotation(conversation_id, participants, now_ms);
+        let rotate = self.rotation_due(conversation_id, &current, now_ms);
         if rotate {
             self.start_outbound(conversation_id, now_ms);
         }
@@ -128,7 +125,8 @@ impl CryptoMachine {
             missing_sessions: Vec::new(),
             unavailable,
         };
-        for (device_ref, curve25519) in current {
+        for device in current {
+            let (device_ref, curve25519) = (device.device_ref(), device.curve25519_base64());
             let already = self
                 .groups
                 .outbound
@@ -137,9 +135,6 @@ impl CryptoMachine {
             if already {
                 continue;
             }
-            let Some(device) = self.registry.get(&device_ref).cloned() else {
-                continue;
-            };
             let content = RoomKeyContent {
                 algorithm: MEGOLM_ALGORITHM.to_owned(),
                 conversation_id: conversation_id.to_owned(),
@@ -333,22 +328,32 @@ impl CryptoMachine {
             .insert(conversation_id.to_owned(), group);
     }
 
-    /// Split participants into usable devices (with their current Curve25519
-    /// key) and unavailable ones; this device itself is left out.
+    /// Whether the outbound session of `conversation_id` must be replaced
+    /// for the resolved participant devices `current`.
+    fn rotation_due(&self, conversation_id: &str, current: &[VerifiedDevice], now_ms: u64) -> bool {
+        let Some(group) = self.groups.outbound.get(conversation_id) else {
+            return true;
+        };
+        let keys: BTreeMap<DeviceRef, String> = current
+            .iter()
+            .map(|d| (d.device_ref(), d.curve25519_base64()))
+            .collect();
+        group.needs_rotation(&self.policy, now_ms, &keys)
+    }
+
+    /// Split participants into usable (verified, trusted) devices and
+    /// unavailable ones; this device itself is left out.
     fn resolve_participants(
         &self,
         participants: &[DeviceRef],
-    ) -> (BTreeMap<DeviceRef, String>, Vec<DeviceRef>) {
-        let mut usable = BTreeMap::new();
+    ) -> (Vec<VerifiedDevice>, Vec<DeviceRef>) {
+        let mut usable = Vec::new();
         let mut unavailable = Vec::new();
-        for device in participants {
-            if device.user_id == self.user_id() && device.device_id == self.device_id() {
-                continue;
-            }
+        let own = DeviceRef::new(self.user_id(), self.device_id());
+        let unique: BTreeSet<&DeviceRef> = participants.iter().filter(|d| **d != own).collect();
+        for device in unique {
             match self.usable_device(device) {
-                Some(verified) => {
-                    usable.insert(device.clone(), verified.curve25519_base64());
-                }
+                Some(verified) => usable.push(verified.clone()),
                 None => unavailable.push(device.clone()),
             }
         }

@@ -104,10 +104,7 @@ impl CryptoMachine {
     ) -> Self {
         let user_id = user_id.into();
         let mut trust = TrustStore::new();
-        let own_key = identity.public_key();
-        // A fresh store accepts the first key, then marks it verified.
-        let _ = trust.observe(&user_id, &own_key);
-        let _ = trust.mark_verified(&user_id, &own_key);
+        trust.pin_verified(&user_id, identity.public_key());
         Self {
             identity,
             account: DeviceAccount::new(user_id, device_id.into()),
@@ -223,6 +220,12 @@ impl CryptoMachine {
         self.trust.accept_change(user_id, key)?;
         self.registry.forget_user(user_id);
         Ok(())
+    }
+
+    /// Dismiss a reported identity-key change: keep the pinned key (e.g. the
+    /// server presented a different key and the user does not trust it).
+    pub fn reject_identity_change(&mut self, user_id: &str) -> Result<(), TrustError> {
+        self.trust.reject_change(user_id)
     }
 
     /// Mark `key` as verified for `user_id` after comparing safety numbers.

@@ -1,0 +1,120 @@
+//! Migrations apply, revert completely and re-apply on both engines, and the schema they build
+//! enforces the data model's constraints.
+
+use uuid::Uuid;
+use zynk_backends::sql::{self, AnyStore, PoolSettings};
+
+fn postgres_admin_url() -> String {
+    std::env::var("ZYNK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn up_down_up(store: &dyn AnyStore, count_tables: &str, engine_url: &str) {
+    store.migrate_up().await.unwrap();
+    let status = store.migration_status().await.unwrap();
+    assert!(!status.is_empty());
+    assert!(status.iter().all(|m| m.applied), "{status:?}");
+    let tables_up = count(engine_url, count_tables).await;
+    assert_eq!(tables_up, 24, "every table of the schema");
+    store.migrate_down(0).await.unwrap();
+    assert!(store.migration_status().await.unwrap().iter().all(|m| !m.applied));
+    assert_eq!(count(engine_url, count_tables).await, 0, "down leaves no table behind");
+    store.migrate_up().await.unwrap();
+    assert_eq!(count(engine_url, count_tables).await, tables_up);
+    // Applying again is a no-op.
+    store.migrate_up().await.unwrap();
+}
+
+async fn count(url: &str, query: &str) -> i64 {
+    if url.starts_with("sqlite:") {
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut c).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn sqlite_up_down_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("zynk.db").display());
+    let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
+    up_down_up(
+        store.as_ref(),
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%'",
+        &url,
+    )
+    .await;
+    let journal: String = {
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut c).await.unwrap()
+    };
+    assert_eq!(journal, "wal");
+}
+
+#[tokio::test]
+async fn postgres_up_down_up_with_partitions() {
+    let admin = postgres_admin_url();
+    let name = format!("zynk_test_{}", Uuid::new_v4().simple());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    {
+        let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
+        up_down_up(
+            store.as_ref(),
+            "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '\\_%' AND tablename NOT LIKE 'messages\\_2%'",
+            &url,
+        )
+        .await;
+        // Partitions exist from last month to three months ahead, and upkeep is idempotent.
+        let partitions = count(&url, "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'messages'::regclass").await;
+        assert_eq!(partitions, 5);
+        assert_eq!(store.ensure_partitions().await.unwrap(), 0);
+        // The case-insensitive username index and the data model's CHECKs are in force.
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        let insert = |name: &str| {
+            format!(
+                "INSERT INTO users (username, password_hash, public_key) VALUES ('{name}', 'h', 'k')"
+            )
+        };
+        sqlx::query(sqlx::AssertSqlSafe(insert("Alice"))).execute(&mut c).await.unwrap();
+        assert!(sqlx::query(sqlx::AssertSqlSafe(insert("alice"))).execute(&mut c).await.is_err());
+        assert!(sqlx::query(sqlx::AssertSqlSafe(insert("no spaces"))).execute(&mut c).await.is_err());
+        drop(store);
+    }
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut conn)
+        .await;
+}
+
+#[tokio::test]
+async fn sqlite_enforces_the_same_constraints() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("zynk.db").display());
+    let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
+    store.migrate_up().await.unwrap();
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut c).await.unwrap();
+    let insert = |id: u8, name: &str| {
+        format!(
+            "INSERT INTO users (id, username, password_hash, public_key, created_at, updated_at) \
+             VALUES (X'{:032x}', '{name}', 'h', 'k', 't', 't')",
+            id
+        )
+    };
+    sqlx::query(sqlx::AssertSqlSafe(insert(1, "Alice"))).execute(&mut c).await.unwrap();
+    assert!(sqlx::query(sqlx::AssertSqlSafe(insert(2, "alice"))).execute(&mut c).await.is_err());
+    assert!(sqlx::query(sqlx::AssertSqlSafe(insert(3, "no spaces"))).execute(&mut c).await.is_err());
+    assert!(sqlx::query(sqlx::AssertSqlSafe(insert(4, "ab"))).execute(&mut c).await.is_err());
+    // Foreign keys are enforced.
+    let orphan = "INSERT INTO devices (id, user_id, device_fingerprint, public_key, platform, created_at) \
+                  VALUES (X'00000000000000000000000000000009', X'000000000000000000000000000000ff', 'f', 'k', 'web', 't')";
+    assert!(sqlx::query(orphan).execute(&mut c).await.is_err());
+    let bad_platform = "INSERT INTO devices (id, user_id, device_fingerprint, public_key, platform, created_at) \
+                        VALUES (X'00000000000000000000000000000009', X'00000000000000000000000000000001', 'f', 'k', 'beos', 't')";
+    assert!(sqlx::query(bad_platform).execute(&mut c).await.is_err());
+}
