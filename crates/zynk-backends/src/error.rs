@@ -40,5 +40,9 @@ pub(crate) fn violated_unique(err: &sqlx::Error) -> Option<String> {
         return None;
     }
     // PostgreSQL names the constraint; SQLite puts the columns into the message.
-    Some(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
+    Some(
+        db.constraint()
+            .map(str::to_owned)
+            .unwrap_or_else(|| db.message().to_owned()),
+    )
 }

@@ -16,7 +16,6 @@ pub mod store;
 
 pub use ephemeral::Ephemeral;
 
-
 pub use error::StoreError;
 pub use store::Store;
 

@@ -12,8 +12,11 @@ use crate::model::*;
 pub trait AccountStore: Send + Sync {
     /// Creates user, profile, device and session in one transaction.
     /// Fails with [`StoreError::UsernameTaken`] or [`StoreError::FingerprintTaken`].
-    async fn create_account(&self, account: &NewAccount, now: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Finds a user by username, case-insensitively.
     async fn find_user_by_username(&self, username: &str)
     -> Result<Option<UserRecord>, StoreError>;

@@ -17,8 +17,19 @@ async fn up_down_up(store: &dyn AnyStore, count_tables: &str, engine_url: &str) 
     let tables_up = count(engine_url, count_tables).await;
     assert_eq!(tables_up, 24, "every table of the schema");
     store.migrate_down(0).await.unwrap();
-    assert!(store.migration_status().await.unwrap().iter().all(|m| !m.applied));
-    assert_eq!(count(engine_url, count_tables).await, 0, "down leaves no table behind");
+    assert!(
+        store
+            .migration_status()
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| !m.applied)
+    );
+    assert_eq!(
+        count(engine_url, count_tables).await,
+        0,
+        "down leaves no table behind"
+    );
     store.migrate_up().await.unwrap();
     assert_eq!(count(engine_url, count_tables).await, tables_up);
     // Applying again is a no-op.
@@ -27,11 +38,21 @@ async fn up_down_up(store: &dyn AnyStore, count_tables: &str, engine_url: &str) 
 
 async fn count(url: &str, query: &str) -> i64 {
     if url.starts_with("sqlite:") {
-        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url).await.unwrap();
-        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut c).await.unwrap()
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
     } else {
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url).await.unwrap();
-        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned())).fetch_one(&mut c).await.unwrap()
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
     }
 }
 
@@ -47,8 +68,13 @@ async fn sqlite_up_down_up() {
     )
     .await;
     let journal: String = {
-        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-        sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut c).await.unwrap()
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
     };
     assert_eq!(journal, "wal");
 }
@@ -60,7 +86,10 @@ async fn postgres_up_down_up_with_partitions() {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     {
         let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
@@ -71,24 +100,45 @@ async fn postgres_up_down_up_with_partitions() {
         )
         .await;
         // Partitions exist from last month to three months ahead, and upkeep is idempotent.
-        let partitions = count(&url, "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'messages'::regclass").await;
+        let partitions = count(
+            &url,
+            "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'messages'::regclass",
+        )
+        .await;
         assert_eq!(partitions, 5);
         assert_eq!(store.ensure_partitions().await.unwrap(), 0);
         // The case-insensitive username index and the data model's CHECKs are in force.
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
         let insert = |name: &str| {
             format!(
                 "INSERT INTO users (username, password_hash, public_key) VALUES ('{name}', 'h', 'k')"
             )
         };
-        sqlx::query(sqlx::AssertSqlSafe(insert("Alice"))).execute(&mut c).await.unwrap();
-        assert!(sqlx::query(sqlx::AssertSqlSafe(insert("alice"))).execute(&mut c).await.is_err());
-        assert!(sqlx::query(sqlx::AssertSqlSafe(insert("no spaces"))).execute(&mut c).await.is_err());
+        sqlx::query(sqlx::AssertSqlSafe(insert("Alice")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        assert!(
+            sqlx::query(sqlx::AssertSqlSafe(insert("alice")))
+                .execute(&mut c)
+                .await
+                .is_err()
+        );
+        assert!(
+            sqlx::query(sqlx::AssertSqlSafe(insert("no spaces")))
+                .execute(&mut c)
+                .await
+                .is_err()
+        );
         drop(store);
     }
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-        .execute(&mut conn)
-        .await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await;
 }
 
 #[tokio::test]
@@ -97,8 +147,13 @@ async fn sqlite_enforces_the_same_constraints() {
     let url = format!("sqlite://{}", dir.path().join("zynk.db").display());
     let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
     store.migrate_up().await.unwrap();
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
-    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut c).await.unwrap();
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut c)
+        .await
+        .unwrap();
     let insert = |id: u8, name: &str| {
         format!(
             "INSERT INTO users (id, username, password_hash, public_key, created_at, updated_at) \
@@ -106,10 +161,28 @@ async fn sqlite_enforces_the_same_constraints() {
             id
         )
     };
-    sqlx::query(sqlx::AssertSqlSafe(insert(1, "Alice"))).execute(&mut c).await.unwrap();
-    assert!(sqlx::query(sqlx::AssertSqlSafe(insert(2, "alice"))).execute(&mut c).await.is_err());
-    assert!(sqlx::query(sqlx::AssertSqlSafe(insert(3, "no spaces"))).execute(&mut c).await.is_err());
-    assert!(sqlx::query(sqlx::AssertSqlSafe(insert(4, "ab"))).execute(&mut c).await.is_err());
+    sqlx::query(sqlx::AssertSqlSafe(insert(1, "Alice")))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        sqlx::query(sqlx::AssertSqlSafe(insert(2, "alice")))
+            .execute(&mut c)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query(sqlx::AssertSqlSafe(insert(3, "no spaces")))
+            .execute(&mut c)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query(sqlx::AssertSqlSafe(insert(4, "ab")))
+            .execute(&mut c)
+            .await
+            .is_err()
+    );
     // Foreign keys are enforced.
     let orphan = "INSERT INTO devices (id, user_id, device_fingerprint, public_key, platform, created_at) \
                   VALUES (X'00000000000000000000000000000009', X'000000000000000000000000000000ff', 'f', 'k', 'web', 't')";

@@ -132,7 +132,10 @@ impl Default for AuthConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, max_json_depth: 32 }
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_json_depth: 32,
+        }
     }
 }
 
@@ -171,13 +174,18 @@ impl Config {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError(format!("config file {} not found", path.display())));
+                return Err(ConfigError(format!(
+                    "config file {} not found",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
         // Only ZYNK_* variables are read; `ZYNK_LOG` is the log filter.
-        let vars: Vec<(String, String)> =
-            env.into_iter().filter(|(k, _)| k.starts_with("ZYNK_")).collect();
+        let vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ZYNK_"))
+            .collect();
         figment = figment.merge(EnvSnapshot { vars });
         let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
         config.validate()?;
@@ -191,24 +199,29 @@ impl Config {
 
     /// The database URL in force: the configured one or SQLite in the data directory.
     pub fn effective_database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("zynk.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("zynk.db").display()))
     }
 
     /// Checks values that deserialise but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
         if let Some(url) = &self.database_url {
-            let ok = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+            let ok = ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| url.starts_with(p));
             if !ok {
-                return fail("database_url", "must start with sqlite:, postgres:// or postgresql://");
+                return fail(
+                    "database_url",
+                    "must start with sqlite:, postgres:// or postgresql://",
+                );
             }
         }
-        if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return fail("redis_url", "must start with redis:// or rediss://");
-            }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return fail("redis_url", "must start with redis:// or rediss://");
         }
         if self.database_max_connections == 0 {
             return fail("database_max_connections", "must be at least 1");
@@ -217,7 +230,10 @@ impl Config {
             return fail("auth.pbkdf2_iterations", "must be at least 1000");
         }
         if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
-            return fail("auth.access_token_ttl_secs", "token lifetimes must be positive");
+            return fail(
+                "auth.access_token_ttl_secs",
+                "token lifetimes must be positive",
+            );
         }
         if self.auth.min_password_chars == 0 || self.auth.min_password_chars > 1024 {
             return fail("auth.min_password_chars", "must be between 1 and 1024");
@@ -258,7 +274,9 @@ impl figment::Provider for EnvSnapshot {
     ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
         let mut dict = figment::value::Dict::new();
         for (name, value) in &self.vars {
-            let Some(rest) = name.strip_prefix("ZYNK_") else { continue };
+            let Some(rest) = name.strip_prefix("ZYNK_") else {
+                continue;
+            };
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
             let parsed = value
                 .parse::<figment::value::Value>()
@@ -289,14 +307,20 @@ fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment:
 fn describe(err: figment::Error) -> String {
     err.into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() { "<root>".to_owned() } else { e.path.join(".") };
+            let key = if e.path.is_empty() {
+                "<root>".to_owned()
+            } else {
+                e.path.join(".")
+            };
             let source = e
                 .metadata
                 .as_ref()
-                .map(|m| match &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
-                    Some(src) => format!(" (from {} {src})", m.name),
-                    None => format!(" (from {})", m.name),
-                })
+                .map(
+                    |m| match &e.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+                        Some(src) => format!(" (from {} {src})", m.name),
+                        None => format!(" (from {})", m.name),
+                    },
+                )
                 .unwrap_or_default();
             format!("key `{key}`: {}{source}", e.kind)
         })
@@ -309,7 +333,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -317,7 +344,10 @@ mod tests {
         let config = Config::load(None, vars(&[])).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.data_dir, PathBuf::from("./zynk-data"));
-        assert_eq!(config.effective_database_url(), "sqlite://./zynk-data/zynk.db");
+        assert_eq!(
+            config.effective_database_url(),
+            "sqlite://./zynk-data/zynk.db"
+        );
         assert!(config.redis_url.is_none());
         assert_eq!(config.auth.pbkdf2_iterations, 600_000);
     }
@@ -326,8 +356,11 @@ mod tests {
     fn env_overrides_file_overrides_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("zynk.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[auth]\npbkdf2_iterations = 700000\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[auth]\npbkdf2_iterations = 700000\n",
+        )
+        .unwrap();
         let config = Config::load(
             Some(&file),
             vars(&[
@@ -342,7 +375,10 @@ mod tests {
         .unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9999");
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/zynk"));
-        assert_eq!(config.database_url.as_deref(), Some("postgres://zynk@localhost/zynk"));
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://zynk@localhost/zynk")
+        );
         assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(config.auth.pbkdf2_iterations, 700_000);
         assert_eq!(config.rate_limits.per_ip, 7);

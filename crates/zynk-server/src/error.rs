@@ -22,12 +22,19 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// 401 with no valid token.
     pub fn unauthenticated() -> Self {
-        Self::new(ErrorCode::Unauthenticated, "a valid bearer access token is required")
+        Self::new(
+            ErrorCode::Unauthenticated,
+            "a valid bearer access token is required",
+        )
     }
 
     /// 404 for a resource that does not exist or is not the caller's.
@@ -58,7 +65,10 @@ impl ApiError {
     /// 503; `detail` goes to the log only.
     pub fn unavailable(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "backing service unavailable");
-        Self::new(ErrorCode::Unavailable, "a backing service is unavailable; retry later")
+        Self::new(
+            ErrorCode::Unavailable,
+            "a backing service is unavailable; retry later",
+        )
     }
 }
 
@@ -72,16 +82,19 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code.as_str().to_owned(), message: self.message },
+            error: ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message,
+            },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

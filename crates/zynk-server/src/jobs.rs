@@ -49,7 +49,11 @@ pub fn spawn_all(context: Arc<Context>) -> JobHandles {
     let sessions = every(SESSION_PURGE_INTERVAL, move || {
         let context = context.clone();
         async move {
-            match context.store.purge_expired_sessions(zynk_backends::now()).await {
+            match context
+                .store
+                .purge_expired_sessions(zynk_backends::now())
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
                 Err(e) => tracing::error!(error = %e, "session purge failed"),

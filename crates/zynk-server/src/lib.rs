@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use zynk_backends::Ephemeral;
+use zynk_backends::ephemeral::EphemeralTtls;
 use zynk_backends::ephemeral::memory::MemoryEphemeral;
 use zynk_backends::ephemeral::redis::RedisEphemeral;
-use zynk_backends::ephemeral::EphemeralTtls;
 use zynk_backends::sql::{self, AnyStore, PoolSettings};
 
 pub use config::Config;
@@ -94,9 +94,15 @@ impl App {
         store.migrate_up().await?;
         store.ensure_partitions().await?;
         let ephemeral = open_ephemeral(&config).await?;
-        let context = Arc::new(Context { config, store, ephemeral });
+        let context = Arc::new(Context {
+            config,
+            store,
+            ephemeral,
+        });
         let services = Services::new(context.clone());
-        let openapi_json = http::openapi().to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
+        let openapi_json = http::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|_| "{}".to_owned());
         let state = AppState {
             context: context.clone(),
             services,
@@ -120,7 +126,9 @@ impl App {
     /// Binds the configured address.
     pub async fn bind(&self) -> Result<TcpListener, StartError> {
         let addr = self.state.context.config.listen;
-        TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })
     }
 
     /// Serves on `listener` until `shutdown` resolves, then stops the jobs and closes storage.
@@ -130,9 +138,12 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = self.router();
-        let result = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         self.jobs.stop();
         result
     }

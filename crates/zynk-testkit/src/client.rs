@@ -69,7 +69,12 @@ pub struct Registered {
 
 impl Registered {
     fn from_response(username: &str, password: &str, device: Device, body: &Value) -> Self {
-        let s = |k: &str| body[k].as_str().unwrap_or_else(|| panic!("field {k} in {body}")).to_owned();
+        let s = |k: &str| {
+            body[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("field {k} in {body}"))
+                .to_owned()
+        };
         Self {
             username: username.into(),
             password: password.into(),
@@ -93,7 +98,10 @@ pub struct Api {
 impl Api {
     /// A client for `base` (`http://host:port`).
     pub fn new(base: &str) -> Self {
-        Self { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Sends a request; returns status and JSON body (`Null` when empty or not JSON).
@@ -136,7 +144,11 @@ impl Api {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body read");
-        (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 
     /// GET with a token.
@@ -167,7 +179,12 @@ impl Api {
     }
 
     /// Logs in on `device`; returns status and body.
-    pub async fn login(&self, username: &str, password: &str, device: &Device) -> (StatusCode, Value) {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        device: &Device,
+    ) -> (StatusCode, Value) {
         self.post(
             "/api/v1/auth/login",
             json!({"username": username, "password": password, "device": device.json()}),
@@ -184,7 +201,10 @@ impl Api {
 
     /// A unique valid username with `stem`.
     pub fn username(stem: &str) -> String {
-        format!("{stem}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+        format!(
+            "{stem}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
     }
 }
 

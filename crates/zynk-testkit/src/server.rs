@@ -43,7 +43,11 @@ impl Storage {
     pub async fn create(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         match backend {
-            Backend::Embedded => Self { dir, pg_database: None, redis_prefix: None },
+            Backend::Embedded => Self {
+                dir,
+                pg_database: None,
+                redis_prefix: None,
+            },
             Backend::Scale => {
                 let name = format!("zynk_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = postgres_admin_url();
@@ -60,9 +64,16 @@ impl Storage {
                     .get_multiplexed_async_connection()
                     .await
                     .unwrap_or_else(|e| panic!("Redis at {redis} is required: {e}"));
-                let _: String = redis::cmd("PING").query_async(&mut rc).await.expect("redis ping");
+                let _: String = redis::cmd("PING")
+                    .query_async(&mut rc)
+                    .await
+                    .expect("redis ping");
                 let prefix = format!("zt:{}:", uuid::Uuid::new_v4().simple());
-                Self { dir, pg_database: Some(name), redis_prefix: Some(prefix) }
+                Self {
+                    dir,
+                    pg_database: Some(name),
+                    redis_prefix: Some(prefix),
+                }
             }
         }
     }
@@ -112,31 +123,35 @@ impl Drop for Storage {
         }
         // Clean up on a separate thread with its own runtime: Drop cannot await.
         let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
-                if let Some(name) = database {
-                    if let Ok(mut conn) =
-                        <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await
-                    {
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
-                    }
+                if let Some(name) = database
+                    && let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url())
+                            .await
+                {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
                 }
-                if let Some(prefix) = prefix {
-                    if let Ok(client) = redis::Client::open(redis_url()) {
-                        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                            let keys: Vec<String> = redis::cmd("KEYS")
-                                .arg(format!("{prefix}*"))
-                                .query_async(&mut conn)
-                                .await
-                                .unwrap_or_default();
-                            if !keys.is_empty() {
-                                let _: Result<(), _> =
-                                    redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                            }
-                        }
+                if let Some(prefix) = prefix
+                    && let Ok(client) = redis::Client::open(redis_url())
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: Result<(), _> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
                     }
                 }
             });
@@ -171,7 +186,14 @@ impl TestServer {
         let mut config = storage.config();
         adjust(&mut config);
         let (base_url, shutdown, task) = launch(config.clone()).await;
-        Self { base_url, backend, config, shutdown: Some(shutdown), task: Some(task), storage }
+        Self {
+            base_url,
+            backend,
+            config,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            storage,
+        }
     }
 
     /// Stops the server and starts a new one on the same storage, with the configuration changed
@@ -213,8 +235,9 @@ impl TestServer {
                 .await
                 .expect("sql statement");
         } else {
-            let mut conn =
-                <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("pg connect");
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("pg connect");
             sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
                 .execute(&mut conn)
                 .await
@@ -234,8 +257,9 @@ impl TestServer {
                 .await
                 .expect("sql query")
         } else {
-            let mut conn =
-                <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("pg connect");
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("pg connect");
             sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
                 .fetch_optional(&mut conn)
                 .await
@@ -248,7 +272,10 @@ impl TestServer {
         let t = chrono::Utc::now() + chrono::Duration::seconds(seconds);
         match self.backend {
             Backend::Embedded => {
-                format!("'{}'", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
+                format!(
+                    "'{}'",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+                )
             }
             Backend::Scale => format!("'{}'::timestamptz", t.to_rfc3339()),
         }

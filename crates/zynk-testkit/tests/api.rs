@@ -4,23 +4,38 @@
 use reqwest::{Method, StatusCode};
 use zynk_testkit::{Api, Backend, TestServer, backend_tests, code};
 
-backend_tests!(health_readiness_and_metrics, openapi_document_lists_the_fixed_routes, unknown_routes_and_methods);
+backend_tests!(
+    health_readiness_and_metrics,
+    openapi_document_lists_the_fixed_routes,
+    unknown_routes_and_methods
+);
 
 async fn health_readiness_and_metrics(backend: Backend) {
     let server = TestServer::start(backend).await;
     let api = server.api();
     let (status, body) = api.call(Method::GET, "/healthz", None, None).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
     let (status, body) = api.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK);
     let expected = match backend {
         Backend::Embedded => ("sqlite", "memory"),
         Backend::Scale => ("postgres", "redis"),
     };
-    assert_eq!((body["database"].as_str(), body["ephemeral"].as_str()), (Some(expected.0), Some(expected.1)));
+    assert_eq!(
+        (body["database"].as_str(), body["ephemeral"].as_str()),
+        (Some(expected.0), Some(expected.1))
+    );
     let alice = api.register(&Api::username("metrics")).await;
     api.get("/api/v1/users/me", &alice.access_token).await;
-    let text = reqwest::get(format!("{}/metrics", server.base_url)).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("{}/metrics", server.base_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("zynk_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/api/v1/users/me\""), "{text}");
     assert!(!text.contains(&alice.access_token));
@@ -28,9 +43,16 @@ async fn health_readiness_and_metrics(backend: Backend) {
 
 async fn openapi_document_lists_the_fixed_routes(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (status, doc) = server.api().call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    let (status, doc) = server
+        .api()
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     for (path, method) in [
         ("/api/v1/auth/register", "post"),
         ("/api/v1/auth/login", "post"),
@@ -44,7 +66,10 @@ async fn openapi_document_lists_the_fixed_routes(backend: Backend) {
         ("/readyz", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
     }
     let register = &doc["components"]["schemas"]["RegisterRequest"]["properties"];
     for field in ["username", "password", "identity_key", "device"] {
@@ -57,7 +82,15 @@ async fn unknown_routes_and_methods(backend: Backend) {
     let server = TestServer::start(backend).await;
     let api = server.api();
     let (status, body) = api.call(Method::GET, "/api/v1/nope", None, None).await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "route_not_found"));
-    let (status, body) = api.call(Method::GET, "/api/v1/auth/register", None, None).await;
-    assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "route_not_found")
+    );
+    let (status, body) = api
+        .call(Method::GET, "/api/v1/auth/register", None, None)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
 }

@@ -5,11 +5,18 @@ use reqwest::StatusCode;
 use serde_json::json;
 use zynk_testkit::{Api, Backend, Device, TestServer, backend_tests, code, random_key};
 
-backend_tests!(per_address_endpoint_limit, per_user_limit, login_attempts_per_username, disabled_limits);
+backend_tests!(
+    per_address_endpoint_limit,
+    per_user_limit,
+    login_attempts_per_username,
+    disabled_limits
+);
 
 async fn per_address_endpoint_limit(backend: Backend) {
     let server = TestServer::start_with(backend, |c| {
-        c.rate_limits.per_ip_endpoints.insert("/api/v1/auth/register".into(), 3);
+        c.rate_limits
+            .per_ip_endpoints
+            .insert("/api/v1/auth/register".into(), 3);
     })
     .await;
     let api = server.api();
@@ -27,11 +34,16 @@ async fn per_address_endpoint_limit(backend: Backend) {
             .into_bytes(),
         )
         .await;
-    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=3600).contains(&retry), "{retry}");
     // Other endpoints have their own counters.
-    let (status, _) = api.post("/api/v1/auth/refresh", json!({"refresh_token": "x"})).await;
+    let (status, _) = api
+        .post("/api/v1/auth/refresh", json!({"refresh_token": "x"}))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -41,12 +53,21 @@ async fn per_user_limit(backend: Backend) {
     let ann = api.register(&Api::username("ann")).await;
     let ben = api.register(&Api::username("ben")).await;
     for _ in 0..5 {
-        assert_eq!(api.get("/api/v1/users/me", &ann.access_token).await.0, StatusCode::OK);
+        assert_eq!(
+            api.get("/api/v1/users/me", &ann.access_token).await.0,
+            StatusCode::OK
+        );
     }
     let (status, body) = api.get("/api/v1/users/me", &ann.access_token).await;
-    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
     // Another user on the same address is unaffected.
-    assert_eq!(api.get("/api/v1/users/me", &ben.access_token).await.0, StatusCode::OK);
+    assert_eq!(
+        api.get("/api/v1/users/me", &ben.access_token).await.0,
+        StatusCode::OK
+    );
 }
 
 async fn login_attempts_per_username(backend: Backend) {
@@ -55,15 +76,24 @@ async fn login_attempts_per_username(backend: Backend) {
     let name = Api::username("cat");
     let cat = api.register(&name).await;
     for _ in 0..3 {
-        assert_eq!(api.login(&name, "guess", &cat.device).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            api.login(&name, "guess", &cat.device).await.0,
+            StatusCode::UNAUTHORIZED
+        );
     }
     // Even the right password is refused now, under any case of the name.
-    let (status, body) = api.login(&name.to_uppercase(), &cat.password, &cat.device).await;
-    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    let (status, body) = api
+        .login(&name.to_uppercase(), &cat.password, &cat.device)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
     // Other usernames are not throttled.
     let dan_name = Api::username("dan");
     let dan = api.register(&dan_name).await;
-    api.login_ok(&dan_name, &dan.password, dan.device.clone()).await;
+    api.login_ok(&dan_name, &dan.password, dan.device.clone())
+        .await;
 }
 
 async fn disabled_limits(backend: Backend) {
@@ -75,6 +105,9 @@ async fn disabled_limits(backend: Backend) {
     let api = server.api();
     let eve = api.register(&Api::username("eve")).await;
     for _ in 0..5 {
-        assert_eq!(api.get("/api/v1/users/me", &eve.access_token).await.0, StatusCode::OK);
+        assert_eq!(
+            api.get("/api/v1/users/me", &eve.access_token).await.0,
+            StatusCode::OK
+        );
     }
 }

@@ -67,7 +67,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("zynkd: cannot start the async runtime: {err}");
@@ -87,11 +90,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(action, config).await,
-        Command::Config { action: ConfigAction::Example } => {
+        Command::Config {
+            action: ConfigAction::Example,
+        } => {
             print!("{}", Config::example_toml());
             Ok(())
         }
-        Command::Config { action: ConfigAction::Show } => {
+        Command::Config {
+            action: ConfigAction::Show,
+        } => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }
@@ -124,8 +131,9 @@ async fn migrate(action: MigrateAction, config: Config) -> anyhow::Result<()> {
         }
         MigrateAction::Down { to } => {
             let target = match to {
-                Some(v) => v,
+                Some(version) => version,
                 None => {
+                    // Revert only the newest applied migration.
                     let applied: Vec<i64> = store
                         .migration_status()
                         .await?
@@ -133,11 +141,14 @@ async fn migrate(action: MigrateAction, config: Config) -> anyhow::Result<()> {
                         .filter(|m| m.applied)
                         .map(|m| m.version)
                         .collect();
-                    let Some(&newest) = applied.last() else {
-                        println!("no migration is applied");
-                        return Ok(());
-                    };
-                    applied.iter().rev().nth(1).copied().unwrap_or(0).min(newest - 1)
+                    match applied.as_slice() {
+                        [] => {
+                            println!("no migration is applied");
+                            return Ok(());
+                        }
+                        [.., previous, _newest] => *previous,
+                        [_only] => 0,
+                    }
                 }
             };
             store.migrate_down(target).await?;

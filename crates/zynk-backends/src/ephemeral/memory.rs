@@ -36,14 +36,19 @@ pub struct MemoryEphemeral {
 
 impl std::fmt::Debug for MemoryEphemeral {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryEphemeral").field("ttls", &self.ttls).finish_non_exhaustive()
+        f.debug_struct("MemoryEphemeral")
+            .field("ttls", &self.ttls)
+            .finish_non_exhaustive()
     }
 }
 
 impl MemoryEphemeral {
     /// An empty store with the given lifetimes.
     pub fn new(ttls: EphemeralTtls) -> Self {
-        Self { ttls, ..Self::default() }
+        Self {
+            ttls,
+            ..Self::default()
+        }
     }
 
     /// Removes every expired entry.
@@ -59,7 +64,8 @@ impl MemoryEphemeral {
         });
         self.locations.retain(|_, (_, until)| *until > now);
         self.groups.retain(|_, (_, until)| *until > now);
-        self.channels.retain(|_, sender| sender.receiver_count() > 0);
+        self.channels
+            .retain(|_, sender| sender.receiver_count() > 0);
     }
 
     /// Runs [`MemoryEphemeral::sweep`] every `every` until the store is dropped.
@@ -84,9 +90,16 @@ impl Ephemeral for MemoryEphemeral {
         Ok(())
     }
 
-    async fn session_get(&self, access_hash: &str) -> Result<Option<CachedSession>, EphemeralError> {
+    async fn session_get(
+        &self,
+        access_hash: &str,
+    ) -> Result<Option<CachedSession>, EphemeralError> {
         let now = Instant::now();
-        Ok(self.sessions.get(access_hash).filter(|e| e.1 > now).map(|e| e.0))
+        Ok(self
+            .sessions
+            .get(access_hash)
+            .filter(|e| e.1 > now)
+            .map(|e| e.0))
     }
 
     async fn session_put(
@@ -99,12 +112,15 @@ impl Ephemeral for MemoryEphemeral {
         // Hold the revocation entry's shard lock while inserting, so a concurrent revocation
         // either sees the new entry or is seen by this check.
         let revoked = self.revoked.entry(access_hash.to_owned());
-        if let dashmap::Entry::Occupied(ref e) = revoked {
-            if *e.get() > now {
-                return Ok(());
-            }
+        if let dashmap::Entry::Occupied(ref e) = revoked
+            && *e.get() > now
+        {
+            return Ok(());
         }
-        self.sessions.insert(access_hash.to_owned(), (*session, now + ttl.min(REVOCATION_MEMORY)));
+        self.sessions.insert(
+            access_hash.to_owned(),
+            (*session, now + ttl.min(REVOCATION_MEMORY)),
+        );
         drop(revoked);
         Ok(())
     }
@@ -126,7 +142,10 @@ impl Ephemeral for MemoryEphemeral {
         window: Duration,
     ) -> Result<RateDecision, EphemeralError> {
         let now = Instant::now();
-        let mut entry = self.rates.entry(key.to_owned()).or_insert((0, now + window));
+        let mut entry = self
+            .rates
+            .entry(key.to_owned())
+            .or_insert((0, now + window));
         if entry.1 <= now {
             *entry = (0, now + window);
         }
@@ -139,18 +158,30 @@ impl Ephemeral for MemoryEphemeral {
     }
 
     async fn presence_set(&self, user_id: Uuid, presence: &Presence) -> Result<(), EphemeralError> {
-        self.presence.insert(user_id, (presence.clone(), Instant::now() + self.ttls.presence));
+        self.presence.insert(
+            user_id,
+            (presence.clone(), Instant::now() + self.ttls.presence),
+        );
         Ok(())
     }
 
     async fn presence_get(&self, user_id: Uuid) -> Result<Option<Presence>, EphemeralError> {
         let now = Instant::now();
-        Ok(self.presence.get(&user_id).filter(|e| e.1 > now).map(|e| e.0.clone()))
+        Ok(self
+            .presence
+            .get(&user_id)
+            .filter(|e| e.1 > now)
+            .map(|e| e.0.clone()))
     }
 
     async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError> {
         let now = Instant::now();
-        Ok(self.presence.iter().filter(|e| e.1 > now).map(|e| *e.key()).collect())
+        Ok(self
+            .presence
+            .iter()
+            .filter(|e| e.1 > now)
+            .map(|e| *e.key())
+            .collect())
     }
 
     async fn typing_start(
@@ -159,11 +190,18 @@ impl Ephemeral for MemoryEphemeral {
         user_id: Uuid,
     ) -> Result<(), EphemeralError> {
         let until = Instant::now() + self.ttls.typing;
-        self.typing.entry(conversation_id).or_default().insert(user_id, until);
+        self.typing
+            .entry(conversation_id)
+            .or_default()
+            .insert(user_id, until);
         Ok(())
     }
 
-    async fn typing_stop(&self, conversation_id: Uuid, user_id: Uuid) -> Result<(), EphemeralError> {
+    async fn typing_stop(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<(), EphemeralError> {
         if let Some(mut users) = self.typing.get_mut(&conversation_id) {
             users.remove(&user_id);
         }
@@ -175,14 +213,20 @@ impl Ephemeral for MemoryEphemeral {
         let mut users: Vec<Uuid> = self
             .typing
             .get(&conversation_id)
-            .map(|u| u.iter().filter(|(_, until)| **until > now).map(|(id, _)| *id).collect())
+            .map(|u| {
+                u.iter()
+                    .filter(|(_, until)| **until > now)
+                    .map(|(id, _)| *id)
+                    .collect()
+            })
             .unwrap_or_default();
         users.sort();
         Ok(users)
     }
 
     async fn location_set(&self, user_id: Uuid, point: GeoPoint) -> Result<(), EphemeralError> {
-        self.locations.insert(user_id, (point, Instant::now() + self.ttls.location));
+        self.locations
+            .insert(user_id, (point, Instant::now() + self.ttls.location));
         Ok(())
     }
 
@@ -201,7 +245,10 @@ impl Ephemeral for MemoryEphemeral {
             .locations
             .iter()
             .filter(|e| e.1 > now)
-            .map(|e| Nearby { user_id: *e.key(), distance_m: haversine_m(center, e.0) })
+            .map(|e| Nearby {
+                user_id: *e.key(),
+                distance_m: haversine_m(center, e.0),
+            })
             .filter(|n| n.distance_m <= radius_m)
             .collect();
         found.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
@@ -249,6 +296,8 @@ impl Ephemeral for MemoryEphemeral {
             .entry(channel.to_owned())
             .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
             .subscribe();
-        Ok(BroadcastStream::new(receiver).filter_map(|m| async move { m.ok() }).boxed())
+        Ok(BroadcastStream::new(receiver)
+            .filter_map(|m| async move { m.ok() })
+            .boxed())
     }
 }

@@ -75,7 +75,10 @@ impl CachedSession {
     /// `{user_id}:{device_id}:{session_id}:{expires_at_ms}`: the data model's
     /// `{user_id}:{device_id}` value, extended.
     pub fn encode(&self) -> String {
-        format!("{}:{}:{}:{}", self.user_id, self.device_id, self.session_id, self.expires_at_ms)
+        format!(
+            "{}:{}:{}:{}",
+            self.user_id, self.device_id, self.session_id, self.expires_at_ms
+        )
     }
 
     /// Parses [`CachedSession::encode`]'s format.
@@ -139,7 +142,8 @@ pub trait Ephemeral: Send + Sync {
     async fn ping(&self) -> Result<(), EphemeralError>;
 
     /// Reads the cached session for an access token hash (`session:{hash}`).
-    async fn session_get(&self, access_hash: &str) -> Result<Option<CachedSession>, EphemeralError>;
+    async fn session_get(&self, access_hash: &str)
+    -> Result<Option<CachedSession>, EphemeralError>;
     /// Caches a session for `ttl`, unless the token was revoked within the last
     /// [`REVOCATION_MEMORY`] (so a request that read the session just before a revocation cannot
     /// put it back into the cache).
@@ -169,10 +173,14 @@ pub trait Ephemeral: Send + Sync {
     async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError>;
 
     /// Marks a user as typing in a conversation (`typing:{conversation_id}:{user_id}`).
-    async fn typing_start(&self, conversation_id: Uuid, user_id: Uuid)
-    -> Result<(), EphemeralError>;
+    async fn typing_start(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<(), EphemeralError>;
     /// Clears a typing mark.
-    async fn typing_stop(&self, conversation_id: Uuid, user_id: Uuid) -> Result<(), EphemeralError>;
+    async fn typing_stop(&self, conversation_id: Uuid, user_id: Uuid)
+    -> Result<(), EphemeralError>;
     /// Users currently typing in a conversation.
     async fn typing_users(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, EphemeralError>;
 
@@ -188,8 +196,11 @@ pub trait Ephemeral: Send + Sync {
     ) -> Result<Vec<Nearby>, EphemeralError>;
 
     /// Caches a group's member list (`group_members:{group_id}`).
-    async fn group_members_put(&self, group_id: Uuid, members: &[Uuid])
-    -> Result<(), EphemeralError>;
+    async fn group_members_put(
+        &self,
+        group_id: Uuid,
+        members: &[Uuid],
+    ) -> Result<(), EphemeralError>;
     /// Reads a cached member list; `None` on a miss.
     async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError>;
     /// Drops a cached member list.
@@ -228,14 +239,23 @@ mod tests {
         };
         assert_eq!(CachedSession::decode(&s.encode()), Some(s));
         assert_eq!(CachedSession::decode("a:b"), None);
-        assert_eq!(CachedSession::decode(&format!("{}:extra", s.encode())), None);
+        assert_eq!(
+            CachedSession::decode(&format!("{}:extra", s.encode())),
+            None
+        );
     }
 
     #[test]
     fn haversine_matches_known_distance() {
         // San Francisco to Oakland, about 13 km.
-        let sf = GeoPoint { longitude: -122.4194, latitude: 37.7749 };
-        let oak = GeoPoint { longitude: -122.2711, latitude: 37.8044 };
+        let sf = GeoPoint {
+            longitude: -122.4194,
+            latitude: 37.7749,
+        };
+        let oak = GeoPoint {
+            longitude: -122.2711,
+            latitude: 37.8044,
+        };
         let d = haversine_m(sf, oak);
         assert!((12_500.0..13_700.0).contains(&d), "{d}");
     }

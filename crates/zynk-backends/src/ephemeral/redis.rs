@@ -60,7 +60,9 @@ pub struct RedisEphemeral {
 
 impl std::fmt::Debug for RedisEphemeral {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisEphemeral").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisEphemeral")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,8 +81,10 @@ impl RedisEphemeral {
     ) -> Result<Self, EphemeralError> {
         let client = Client::open(url)?;
         let conn = client.get_connection_manager().await?;
-        let pubsub =
-            Arc::new(PubSubState { sink: Mutex::new(None), channels: DashMap::new() });
+        let pubsub = Arc::new(PubSubState {
+            sink: Mutex::new(None),
+            channels: DashMap::new(),
+        });
         let store = Self {
             client,
             conn,
@@ -153,14 +157,19 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn session_get(&self, access_hash: &str) -> Result<Option<CachedSession>, EphemeralError> {
+    async fn session_get(
+        &self,
+        access_hash: &str,
+    ) -> Result<Option<CachedSession>, EphemeralError> {
         let key = self.key(&format!("session:{access_hash}"));
         let mut conn = self.conn.clone();
         let value: Option<String> = conn.get(&key).await?;
         value
             .map(|v| {
-                CachedSession::decode(&v)
-                    .ok_or(EphemeralError::Corrupt { key, reason: "not a cached session".into() })
+                CachedSession::decode(&v).ok_or(EphemeralError::Corrupt {
+                    key,
+                    reason: "not a cached session".into(),
+                })
             })
             .transpose()
     }
@@ -190,10 +199,14 @@ impl Ephemeral for RedisEphemeral {
         let mut pipe = ::redis::pipe();
         pipe.atomic();
         for hash in access_hashes {
-            pipe.pset_ex(self.key(&format!("session_revoked:{hash}")), "1", millis(REVOCATION_MEMORY))
-                .ignore()
-                .del(self.key(&format!("session:{hash}")))
-                .ignore();
+            pipe.pset_ex(
+                self.key(&format!("session_revoked:{hash}")),
+                "1",
+                millis(REVOCATION_MEMORY),
+            )
+            .ignore()
+            .del(self.key(&format!("session:{hash}")))
+            .ignore();
         }
         let mut conn = self.conn.clone();
         let _: () = pipe.query_async(&mut conn).await?;
@@ -235,7 +248,10 @@ impl Ephemeral for RedisEphemeral {
                 ],
             )
             .ignore()
-            .pexpire(&key, i64::try_from(millis(self.ttls.presence)).unwrap_or(i64::MAX))
+            .pexpire(
+                &key,
+                i64::try_from(millis(self.ttls.presence)).unwrap_or(i64::MAX),
+            )
             .ignore()
             .zadd(self.key("online_users"), user_id.to_string(), now_ms())
             .ignore()
@@ -253,9 +269,15 @@ impl Ephemeral for RedisEphemeral {
         if fields.is_empty() {
             return Ok(None);
         }
-        let bad = |reason: &str| EphemeralError::Corrupt { key: key.clone(), reason: reason.into() };
+        let bad = |reason: &str| EphemeralError::Corrupt {
+            key: key.clone(),
+            reason: reason.into(),
+        };
         Ok(Some(Presence {
-            status: fields.get("status").cloned().ok_or_else(|| bad("no status"))?,
+            status: fields
+                .get("status")
+                .cloned()
+                .ok_or_else(|| bad("no status"))?,
             last_seen: fields
                 .get("last_seen")
                 .and_then(|v| v.parse().ok())
@@ -270,8 +292,9 @@ impl Ephemeral for RedisEphemeral {
     async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError> {
         let mut conn = self.conn.clone();
         let cutoff = now_ms() - i64::try_from(self.ttls.presence.as_millis()).unwrap_or(i64::MAX);
-        let members: Vec<String> =
-            conn.zrangebyscore(self.key("online_users"), format!("({cutoff}"), "+inf").await?;
+        let members: Vec<String> = conn
+            .zrangebyscore(self.key("online_users"), format!("({cutoff}"), "+inf")
+            .await?;
         Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
     }
 
@@ -301,13 +324,20 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn typing_stop(&self, conversation_id: Uuid, user_id: Uuid) -> Result<(), EphemeralError> {
+    async fn typing_stop(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
         let _: () = ::redis::pipe()
             .atomic()
             .del(self.key(&format!("typing:{conversation_id}:{user_id}")))
             .ignore()
-            .zrem(self.key(&format!("typing:{conversation_id}")), user_id.to_string())
+            .zrem(
+                self.key(&format!("typing:{conversation_id}")),
+                user_id.to_string(),
+            )
             .ignore()
             .query_async(&mut conn)
             .await?;
@@ -367,8 +397,9 @@ impl Ephemeral for RedisEphemeral {
     ) -> Result<Vec<Nearby>, EphemeralError> {
         let mut conn = self.conn.clone();
         let cutoff = now_ms() - i64::try_from(self.ttls.location.as_millis()).unwrap_or(i64::MAX);
-        let stale: Vec<String> =
-            conn.zrangebyscore(self.key("locations:seen"), "-inf", cutoff).await?;
+        let stale: Vec<String> = conn
+            .zrangebyscore(self.key("locations:seen"), "-inf", cutoff)
+            .await?;
         if !stale.is_empty() {
             let _: () = ::redis::pipe()
                 .atomic()
@@ -394,7 +425,10 @@ impl Ephemeral for RedisEphemeral {
         Ok(found
             .into_iter()
             .filter_map(|(member, dist)| {
-                Some(Nearby { user_id: member.parse().ok()?, distance_m: dist.parse().ok()? })
+                Some(Nearby {
+                    user_id: member.parse().ok()?,
+                    distance_m: dist.parse().ok()?,
+                })
             })
             .collect())
     }
@@ -412,7 +446,10 @@ impl Ephemeral for RedisEphemeral {
         if !members.is_empty() {
             pipe.sadd(&key, &members)
                 .ignore()
-                .pexpire(&key, i64::try_from(millis(self.ttls.group_members)).unwrap_or(i64::MAX))
+                .pexpire(
+                    &key,
+                    i64::try_from(millis(self.ttls.group_members)).unwrap_or(i64::MAX),
+                )
                 .ignore();
         }
         let _: () = pipe.query_async(&mut conn).await?;
@@ -421,8 +458,9 @@ impl Ephemeral for RedisEphemeral {
 
     async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError> {
         let mut conn = self.conn.clone();
-        let members: Vec<String> =
-            conn.smembers(self.key(&format!("group_members:{group_id}"))).await?;
+        let members: Vec<String> = conn
+            .smembers(self.key(&format!("group_members:{group_id}")))
+            .await?;
         if members.is_empty() {
             return Ok(None);
         }
@@ -433,7 +471,9 @@ impl Ephemeral for RedisEphemeral {
 
     async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
-        let _: () = conn.del(self.key(&format!("group_members:{group_id}"))).await?;
+        let _: () = conn
+            .del(self.key(&format!("group_members:{group_id}")))
+            .await?;
         Ok(())
     }
 
@@ -461,6 +501,8 @@ impl Ephemeral for RedisEphemeral {
                 receiver
             }
         };
-        Ok(BroadcastStream::new(receiver).filter_map(|m| async move { m.ok() }).boxed())
+        Ok(BroadcastStream::new(receiver)
+            .filter_map(|m| async move { m.ok() })
+            .boxed())
     }
 }

@@ -28,7 +28,10 @@ pub struct PoolSettings {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -63,7 +66,10 @@ pub mod sqlite {
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
-        pub async fn connect(url: &str, settings: &super::PoolSettings) -> Result<Self, StoreError> {
+        pub async fn connect(
+            url: &str,
+            settings: &super::PoolSettings,
+        ) -> Result<Self, StoreError> {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -103,14 +109,20 @@ pub mod postgres {
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).
-        pub async fn connect(url: &str, settings: &super::PoolSettings) -> Result<Self, StoreError> {
+        pub async fn connect(
+            url: &str,
+            settings: &super::PoolSettings,
+        ) -> Result<Self, StoreError> {
             let options = PgConnectOptions::from_str(url)?.application_name("zynkd");
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections.max(2))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options)
                 .await?;
-            Ok(Self { read: pool.clone(), write: pool })
+            Ok(Self {
+                read: pool.clone(),
+                write: pool,
+            })
         }
     }
 }
@@ -121,9 +133,13 @@ pub async fn connect(
     settings: &PoolSettings,
 ) -> Result<std::sync::Arc<dyn AnyStore>, crate::StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(sqlite::SqlStore::connect(url, settings).await?))
+        Ok(std::sync::Arc::new(
+            sqlite::SqlStore::connect(url, settings).await?,
+        ))
     } else {
-        Ok(std::sync::Arc::new(postgres::SqlStore::connect(url, settings).await?))
+        Ok(std::sync::Arc::new(
+            postgres::SqlStore::connect(url, settings).await?,
+        ))
     }
 }
 

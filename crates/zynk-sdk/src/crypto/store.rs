@@ -37,11 +37,12 @@ const NONCE_LEN: usize = 12;
 const HEADER_LEN: usize = 8 + 1 + 1 + 12 + SALT_LEN + NONCE_LEN;
 const TAG_LEN: usize = 16;
 
-/// Highest memory cost accepted when loading (1 GiB), so a crafted file
-/// cannot make the client allocate without bound.
-const MAX_MEMORY_KIB: u32 = 1024 * 1024;
-const MAX_ITERATIONS: u32 = 64;
-const MAX_PARALLELISM: u32 = 16;
+/// Highest costs accepted (256 MiB, 16 passes, 8 lanes), so a crafted file
+/// cannot make the client allocate or compute without bound; a browser tab
+/// must still be able to open the state.
+const MAX_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_ITERATIONS: u32 = 16;
+const MAX_PARALLELISM: u32 = 8;
 
 /// Argon2id cost parameters, stored in the file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 
+use serde_json::json;
 use zynk_sdk::crypto::{
-    CryptoMachine, DeviceKeys, DeviceRef, IdentityKey, KdfParams, SignedOneTimeKey,
-    ToDeviceMessage, UserIdentity,
+    CryptoMachine, DeviceKeys, DeviceRef, IdentityKey, KdfParams, OutgoingToDevice,
+    SignedOneTimeKey, ToDeviceEvent, ToDeviceMessage, UserIdentity,
 };
 
 /// Cheap Argon2id parameters so save/load tests run fast in debug builds.
@@ -142,4 +143,116 @@ impl TestUser {
 /// Reference to a machine's own device.
 pub fn me(machine: &CryptoMachine) -> DeviceRef {
     DeviceRef::new(machine.user_id(), machine.device_id())
+}
+
+/// A custom to-device event carrying `n`.
+pub fn custom(n: u32) -> OutgoingToDevice {
+    OutgoingToDevice::Custom {
+        event_type: "test.ping".into(),
+        content: json!({ "n": n }),
+    }
+}
+
+/// Assert `event` is the custom event made by [`custom`]`(n)`.
+pub fn assert_custom(event: &ToDeviceEvent, n: u32) {
+    assert_eq!(
+        event,
+        &ToDeviceEvent::Custom {
+            event_type: "test.ping".into(),
+            content: json!({ "n": n })
+        }
+    );
+}
+
+/// Alice and Bob, one device each, registered and synced.
+pub fn pair() -> (Directory, CryptoMachine, CryptoMachine) {
+    let mut directory = Directory::default();
+    let mut alice = TestUser::new("alice").device("A1");
+    let mut bob = TestUser::new("bob").device("B1");
+    directory.register(&mut alice);
+    directory.register(&mut bob);
+    directory.sync_all(&mut alice);
+    directory.sync_all(&mut bob);
+    (directory, alice, bob)
+}
+
+/// Claim a key of `to` and start an Olm session to it from `from`.
+pub fn connect(directory: &mut Directory, from: &mut CryptoMachine, to: &DeviceRef) {
+    let key = directory.claim(to).unwrap();
+    from.create_outbound_session(to, &key).unwrap();
+}
+
+/// Decode unpadded base64 (to tamper with ciphertexts).
+pub fn decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text)
+        .unwrap()
+}
+
+/// Alice (A1), Bob with two devices (B1, B2) and Carol (C1), all synced.
+pub struct Group {
+    pub directory: Directory,
+    pub alice: CryptoMachine,
+    pub bob1: CryptoMachine,
+    pub bob2: CryptoMachine,
+    pub carol: CryptoMachine,
+}
+
+impl Group {
+    pub fn new() -> Self {
+        let mut directory = Directory::default();
+        let bob = TestUser::new("bob");
+        let mut alice = TestUser::new("alice").device("A1");
+        let mut bob1 = bob.device("B1");
+        let mut bob2 = bob.device("B2");
+        let mut carol = TestUser::new("carol").device("C1");
+        for machine in [&mut alice, &mut bob1, &mut bob2, &mut carol] {
+            directory.register(machine);
+        }
+        for machine in [&mut alice, &mut bob1, &mut bob2, &mut carol] {
+            directory.sync_all(machine);
+        }
+        Self {
+            directory,
+            alice,
+            bob1,
+            bob2,
+            carol,
+        }
+    }
+
+    pub fn everyone(&self) -> Vec<DeviceRef> {
+        vec![
+            me(&self.alice),
+            me(&self.bob1),
+            me(&self.bob2),
+            me(&self.carol),
+        ]
+    }
+
+    pub fn machine(&mut self, device: &DeviceRef) -> &mut CryptoMachine {
+        match device.device_id.as_str() {
+            "A1" => &mut self.alice,
+            "B1" => &mut self.bob1,
+            "B2" => &mut self.bob2,
+            _ => &mut self.carol,
+        }
+    }
+
+    /// Alice shares her key with `participants` and the messages are delivered.
+    pub fn alice_shares(&mut self, conversation: &str, participants: &[DeviceRef], now: u64) {
+        let messages = self
+            .directory
+            .share(&mut self.alice, conversation, participants, now);
+        for message in messages {
+            let decrypted = self
+                .machine(&message.recipient)
+                .decrypt_to_device(&message.envelope);
+            assert!(matches!(
+                decrypted.unwrap().event,
+                ToDeviceEvent::RoomKey(_)
+            ));
+        }
+    }
 }

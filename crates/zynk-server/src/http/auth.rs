@@ -57,14 +57,23 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    Ok(Json(state.services.accounts.refresh(&request.refresh_token).await?))
+    Ok(Json(
+        state
+            .services
+            .accounts
+            .refresh(&request.refresh_token)
+            .await?,
+    ))
 }
 
 /// `POST /api/v1/auth/logout`: ends the calling session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     security(("bearer" = [])),
     responses((status = 204, description = "Logged out"), (status = 401, body = ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, Caller(caller): Caller) -> Result<StatusCode, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
     state.services.accounts.logout(&caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -35,7 +35,11 @@ pub async fn revoke_device(
     Caller(caller): Caller,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.devices.revoke(&caller, parse_id(&device_id, "device")?).await?;
+    state
+        .services
+        .devices
+        .revoke(&caller, parse_id(&device_id, "device")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -51,7 +55,11 @@ pub async fn set_push_token(
     ApiJson(request): ApiJson<PushTokenRequest>,
 ) -> Result<StatusCode, ApiError> {
     let device_id = parse_id(&device_id, "device")?;
-    state.services.devices.set_push_token(&caller, device_id, request.push_token.as_deref()).await?;
+    state
+        .services
+        .devices
+        .set_push_token(&caller, device_id, request.push_token.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -74,6 +82,10 @@ pub async fn revoke_session(
     Caller(caller): Caller,
     Path(session_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.devices.revoke_session(&caller, parse_id(&session_id, "session")?).await?;
+    state
+        .services
+        .devices
+        .revoke_session(&caller, parse_id(&session_id, "session")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

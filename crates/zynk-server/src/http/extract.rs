@@ -41,10 +41,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             {
                 ApiError::new(
                     ErrorCode::PayloadTooLarge,
-                    format!("body exceeds {} bytes", state.context.config.limits.max_body_bytes),
+                    format!(
+                        "body exceeds {} bytes",
+                        state.context.config.limits.max_body_bytes
+                    ),
                 )
             }
-            other => ApiError::new(ErrorCode::InvalidJson, format!("could not read body: {other}")),
+            other => ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("could not read body: {other}"),
+            ),
         })?;
         let max_depth = state.context.config.limits.max_json_depth;
         if json_depth_exceeds(&bytes, max_depth) {
@@ -95,7 +101,10 @@ pub struct Caller(pub AuthContext);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -103,15 +112,27 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthenticated)?;
         let caller = state.services.auth.authenticate(token.trim()).await?;
-        let endpoint = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("");
-        state.services.rate_limits.check_user(caller.user_id, endpoint).await?;
+        let endpoint = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or("");
+        state
+            .services
+            .rate_limits
+            .check_user(caller.user_id, endpoint)
+            .await?;
         Ok(Caller(caller))
     }
 }
 
 /// The client's address: the TCP peer, or the first `X-Forwarded-For` entry when
 /// `trust_forwarded_for` is on.
-pub fn client_ip(parts_headers: &axum::http::HeaderMap, peer: Option<SocketAddr>, trust_forwarded: bool) -> IpAddr {
+pub fn client_ip(
+    parts_headers: &axum::http::HeaderMap,
+    peer: Option<SocketAddr>,
+    trust_forwarded: bool,
+) -> IpAddr {
     if trust_forwarded {
         let forwarded = parts_headers
             .get("x-forwarded-for")

@@ -1,9 +1,9 @@
 //! Liveness, readiness, metrics and the OpenAPI document.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -19,8 +19,18 @@ pub async fn healthz() -> impl IntoResponse {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "Ready"), (status = 503, body = zynk_proto::ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    state.context.store.ping().await.map_err(|e| ApiError::unavailable(&e))?;
-    state.context.ephemeral.ping().await.map_err(|e| ApiError::unavailable(&e))?;
+    state
+        .context
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    state
+        .context
+        .ephemeral
+        .ping()
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(json!({
         "status": "ready",
         "database": state.context.store.engine(),
@@ -41,5 +51,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// `GET /api/v1/openapi.json`: this API's OpenAPI 3.1 document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
 pub async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], state.openapi_json.as_str().to_owned())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi_json.as_str().to_owned(),
+    )
 }

@@ -8,10 +8,10 @@ pub mod users;
 
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -90,9 +90,14 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.context.config.limits.max_body_bytes;
     let api = api_routes()
         .0
-        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit_by_ip))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit_by_ip,
+        ))
         .route_layer(middleware::from_fn(record_metrics));
-    let operations = operations_routes().0.route_layer(middleware::from_fn(record_metrics));
+    let operations = operations_routes()
+        .0
+        .route_layer(middleware::from_fn(record_metrics));
     api.merge(operations)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -109,21 +114,27 @@ async fn route_not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept this method")
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not accept this method",
+    )
 }
 
 /// Counts the request against `ratelimit:{ip}:{endpoint}`.
 async fn rate_limit_by_ip(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let endpoint = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let ip = extract::client_ip(
         request.headers(),
         extract::peer_addr(request.extensions()),
         state.context.config.trust_forwarded_for,
     );
-    if let Some(endpoint) = endpoint {
-        if let Err(err) = state.services.rate_limits.check_ip(ip, &endpoint).await {
-            return err.into_response();
-        }
+    if let Some(endpoint) = endpoint
+        && let Err(err) = state.services.rate_limits.check_ip(ip, &endpoint).await
+    {
+        return err.into_response();
     }
     next.run(request).await
 }

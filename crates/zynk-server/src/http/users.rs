@@ -17,7 +17,10 @@ use crate::state::AppState;
 /// `GET /api/v1/users/me`: the calling account, device and session.
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
-pub async fn me(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Me>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Me>, ApiError> {
     Ok(Json(state.services.accounts.me(&caller).await?))
 }
 
@@ -30,14 +33,21 @@ pub async fn delete_me(
     Caller(caller): Caller,
     ApiJson(request): ApiJson<DeleteAccountRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.accounts.delete_account(&caller, &request.password).await?;
+    state
+        .services
+        .accounts
+        .delete_account(&caller, &request.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/users/me/profile`: the caller's profile.
 #[utoipa::path(get, path = "/api/v1/users/me/profile", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Profile), (status = 401, body = ErrorBody)))]
-pub async fn get_profile(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Profile>, ApiError> {
+pub async fn get_profile(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Profile>, ApiError> {
     Ok(Json(state.services.accounts.own_profile(&caller).await?))
 }
 
@@ -50,7 +60,13 @@ pub async fn update_profile(
     Caller(caller): Caller,
     ApiJson(update): ApiJson<ProfileUpdate>,
 ) -> Result<Json<Profile>, ApiError> {
-    Ok(Json(state.services.accounts.update_profile(&caller, &update).await?))
+    Ok(Json(
+        state
+            .services
+            .accounts
+            .update_profile(&caller, &update)
+            .await?,
+    ))
 }
 
 /// `GET /api/v1/users/me/privacy`: the caller's privacy settings.
@@ -72,7 +88,13 @@ pub async fn update_privacy(
     Caller(caller): Caller,
     ApiJson(update): ApiJson<PrivacyUpdate>,
 ) -> Result<Json<PrivacySettings>, ApiError> {
-    Ok(Json(state.services.accounts.update_privacy(&caller, &update).await?))
+    Ok(Json(
+        state
+            .services
+            .accounts
+            .update_privacy(&caller, &update)
+            .await?,
+    ))
 }
 
 /// `GET /api/v1/users/{user_id}`: another user's public profile.
@@ -97,5 +119,11 @@ pub async fn get_user_by_username(
     Caller(_caller): Caller,
     Path(username): Path<String>,
 ) -> Result<Json<PublicProfile>, ApiError> {
-    Ok(Json(state.services.accounts.public_profile_by_username(&username).await?))
+    Ok(Json(
+        state
+            .services
+            .accounts
+            .public_profile_by_username(&username)
+            .await?,
+    ))
 }

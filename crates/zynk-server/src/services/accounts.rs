@@ -29,11 +29,19 @@ pub struct AccountService {
 }
 
 fn invalid_credentials() -> ApiError {
-    ApiError::new(ErrorCode::InvalidCredentials, "unknown username or wrong password")
+    ApiError::new(
+        ErrorCode::InvalidCredentials,
+        "unknown username or wrong password",
+    )
 }
 
 fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
-    validation::text("device.name", &device.name, validation::MAX_NAME_CHARS, true)?;
+    validation::text(
+        "device.name",
+        &device.name,
+        validation::MAX_NAME_CHARS,
+        true,
+    )?;
     validation::platform(&device.platform)?;
     validation::fingerprint(&device.fingerprint)?;
     validation::ed25519_key("device.public_key", &device.public_key)?;
@@ -72,7 +80,12 @@ fn profile_to_wire(p: ProfileRecord) -> Profile {
     }
 }
 
-fn auth_response(user_id: Uuid, device_id: Uuid, session_id: Uuid, t: IssuedTokens) -> AuthResponse {
+fn auth_response(
+    user_id: Uuid,
+    device_id: Uuid,
+    session_id: Uuid,
+    t: IssuedTokens,
+) -> AuthResponse {
     AuthResponse {
         user_id,
         device_id,
@@ -88,7 +101,11 @@ fn auth_response(user_id: Uuid, device_id: Uuid, session_id: Uuid, t: IssuedToke
 impl AccountService {
     /// A service over the shared context.
     pub fn new(context: Arc<Context>, passwords: PasswordHasher, rate_limits: RateLimiter) -> Self {
-        Self { context, passwords, rate_limits }
+        Self {
+            context,
+            passwords,
+            rate_limits,
+        }
     }
 
     fn issue(&self, now: chrono::DateTime<chrono::Utc>) -> Result<IssuedTokens, ApiError> {
@@ -100,15 +117,27 @@ impl AccountService {
     /// Creates an account with its first device and session.
     pub async fn register(&self, request: &RegisterRequest) -> Result<AuthResponse, ApiError> {
         validation::username(&request.username)?;
-        validation::password(&request.password, self.context.config.auth.min_password_chars)?;
+        validation::password(
+            &request.password,
+            self.context.config.auth.min_password_chars,
+        )?;
         validation::ed25519_key("identity_key", &request.identity_key)?;
         validate_device(&request.device)?;
         // Fail fast on a taken name before spending a password hash on it.
-        if self.context.store.find_user_by_username(&request.username).await?.is_some() {
+        if self
+            .context
+            .store
+            .find_user_by_username(&request.username)
+            .await?
+            .is_some()
+        {
             return Err(ApiError::new(ErrorCode::UsernameTaken, "username is taken"));
         }
-        let password_hash =
-            self.passwords.hash(&request.password).await.map_err(|e| ApiError::internal(&e))?;
+        let password_hash = self
+            .passwords
+            .hash(&request.password)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
         let now = zynk_backends::now();
         let tokens = self.issue(now)?;
         let account = NewAccount {
@@ -117,22 +146,40 @@ impl AccountService {
             password_hash,
             public_key: request.identity_key.clone(),
             device: new_device(&request.device),
-            session: NewSession { id: Uuid::now_v7(), tokens: tokens.stored.clone() },
+            session: NewSession {
+                id: Uuid::now_v7(),
+                tokens: tokens.stored.clone(),
+            },
         };
         self.context.store.create_account(&account, now).await?;
         tracing::info!(user_id = %account.user_id, device_id = %account.device.id, "account registered");
-        Ok(auth_response(account.user_id, account.device.id, account.session.id, tokens))
+        Ok(auth_response(
+            account.user_id,
+            account.device.id,
+            account.session.id,
+            tokens,
+        ))
     }
 
     /// Logs in on a device (registering the device if its fingerprint is new).
     pub async fn login(&self, request: &LoginRequest) -> Result<AuthResponse, ApiError> {
-        if request.username.len() > 64 || request.password.chars().count() > validation::MAX_PASSWORD_CHARS {
+        if request.username.len() > 64
+            || request.password.chars().count() > validation::MAX_PASSWORD_CHARS
+        {
             return Err(invalid_credentials());
         }
         validate_device(&request.device)?;
         self.rate_limits.check_login(&request.username).await?;
-        let Some(user) = self.context.store.find_user_by_username(&request.username).await? else {
-            self.passwords.verify_dummy(&request.password).await.map_err(|e| ApiError::internal(&e))?;
+        let Some(user) = self
+            .context
+            .store
+            .find_user_by_username(&request.username)
+            .await?
+        else {
+            self.passwords
+                .verify_dummy(&request.password)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
             return Err(invalid_credentials());
         };
         let verdict = self
@@ -152,13 +199,19 @@ impl AccountService {
                     .hash(&request.password)
                     .await
                     .map_err(|e| ApiError::internal(&e))?;
-                self.context.store.set_password_hash(user.id, &upgraded, now).await?;
+                self.context
+                    .store
+                    .set_password_hash(user.id, &upgraded, now)
+                    .await?;
                 tracing::info!(user_id = %user.id, iterations = self.passwords.iterations(), "password hash upgraded");
             }
             Verification::Match => {}
         }
         let tokens = self.issue(now)?;
-        let session = NewSession { id: Uuid::now_v7(), tokens: tokens.stored.clone() };
+        let session = NewSession {
+            id: Uuid::now_v7(),
+            tokens: tokens.stored.clone(),
+        };
         let device_id = self
             .context
             .store
@@ -170,7 +223,12 @@ impl AccountService {
 
     /// Rotates a refresh token. A token that was already rotated away revokes its session.
     pub async fn refresh(&self, refresh_token: &str) -> Result<AuthResponse, ApiError> {
-        let invalid = || ApiError::new(ErrorCode::InvalidRefreshToken, "refresh token is invalid or expired");
+        let invalid = || {
+            ApiError::new(
+                ErrorCode::InvalidRefreshToken,
+                "refresh token is invalid or expired",
+            )
+        };
         if !well_formed(refresh_token, REFRESH_PREFIX) {
             return Err(invalid());
         }
@@ -182,12 +240,29 @@ impl AccountService {
             .rotate_refresh(&hash_token(refresh_token), &tokens.stored, now)
             .await?;
         match outcome {
-            RefreshOutcome::Rotated { session, old_access_hash } => {
-                self.context.ephemeral.session_revoke(&[old_access_hash]).await?;
-                Ok(auth_response(session.user_id, session.device_id, session.id, tokens))
+            RefreshOutcome::Rotated {
+                session,
+                old_access_hash,
+            } => {
+                self.context
+                    .ephemeral
+                    .session_revoke(&[old_access_hash])
+                    .await?;
+                Ok(auth_response(
+                    session.user_id,
+                    session.device_id,
+                    session.id,
+                    tokens,
+                ))
             }
-            RefreshOutcome::Reused { session_id, access_hash } => {
-                self.context.ephemeral.session_revoke(&[access_hash]).await?;
+            RefreshOutcome::Reused {
+                session_id,
+                access_hash,
+            } => {
+                self.context
+                    .ephemeral
+                    .session_revoke(&[access_hash])
+                    .await?;
                 tracing::warn!(session_id = %session_id, "refresh token replayed; session revoked");
                 Err(ApiError::new(
                     ErrorCode::RefreshTokenReused,
@@ -200,7 +275,11 @@ impl AccountService {
 
     /// Ends the caller's session.
     pub async fn logout(&self, caller: &AuthContext) -> Result<(), ApiError> {
-        let removed = self.context.store.delete_session(caller.user_id, caller.session_id).await?;
+        let removed = self
+            .context
+            .store
+            .delete_session(caller.user_id, caller.session_id)
+            .await?;
         let mut hashes = vec![caller.access_hash.clone()];
         hashes.extend(removed);
         self.context.ephemeral.session_revoke(&hashes).await?;
@@ -228,13 +307,20 @@ impl AccountService {
     /// The caller's own profile.
     pub async fn own_profile(&self, caller: &AuthContext) -> Result<Profile, ApiError> {
         let profile = self.context.store.get_profile(caller.user_id).await?;
-        profile.map(profile_to_wire).ok_or_else(ApiError::unauthenticated)
+        profile
+            .map(profile_to_wire)
+            .ok_or_else(ApiError::unauthenticated)
     }
 
     /// Another user's profile as the caller may see it (any signed-in user may look a user up;
     /// last-seen time only if that user shows it).
     pub async fn public_profile(&self, user_id: Uuid) -> Result<PublicProfile, ApiError> {
-        let p = self.context.store.get_profile(user_id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+        let p = self
+            .context
+            .store
+            .get_profile(user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
         Ok(PublicProfile {
             user_id: p.user_id,
             username: p.username,
@@ -247,7 +333,10 @@ impl AccountService {
     }
 
     /// Looks a user up by username (case-insensitively).
-    pub async fn public_profile_by_username(&self, username: &str) -> Result<PublicProfile, ApiError> {
+    pub async fn public_profile_by_username(
+        &self,
+        username: &str,
+    ) -> Result<PublicProfile, ApiError> {
         if validation::username(username).is_err() {
             return Err(ApiError::not_found("user"));
         }
@@ -261,7 +350,11 @@ impl AccountService {
     }
 
     /// Changes the caller's profile.
-    pub async fn update_profile(&self, caller: &AuthContext, update: &ProfileUpdate) -> Result<Profile, ApiError> {
+    pub async fn update_profile(
+        &self,
+        caller: &AuthContext,
+        update: &ProfileUpdate,
+    ) -> Result<Profile, ApiError> {
         if let Some(Some(name)) = &update.display_name {
             validation::text("display_name", name, validation::MAX_NAME_CHARS, true)?;
         }
@@ -276,8 +369,14 @@ impl AccountService {
             avatar_url: update.avatar_url.clone(),
             bio: update.bio.clone(),
         };
-        let profile = self.context.store.update_profile(caller.user_id, &changes, zynk_backends::now()).await?;
-        profile.map(profile_to_wire).ok_or_else(ApiError::unauthenticated)
+        let profile = self
+            .context
+            .store
+            .update_profile(caller.user_id, &changes, zynk_backends::now())
+            .await?;
+        profile
+            .map(profile_to_wire)
+            .ok_or_else(ApiError::unauthenticated)
     }
 
     /// The caller's privacy settings.
@@ -286,7 +385,11 @@ impl AccountService {
     }
 
     /// Changes some of the caller's privacy settings.
-    pub async fn update_privacy(&self, caller: &AuthContext, update: &PrivacyUpdate) -> Result<PrivacySettings, ApiError> {
+    pub async fn update_privacy(
+        &self,
+        caller: &AuthContext,
+        update: &PrivacyUpdate,
+    ) -> Result<PrivacySettings, ApiError> {
         let current = self
             .context
             .store
@@ -295,24 +398,39 @@ impl AccountService {
             .ok_or_else(ApiError::unauthenticated)?
             .privacy;
         let next = Privacy {
-            show_online_status: update.show_online_status.unwrap_or(current.show_online_status),
+            show_online_status: update
+                .show_online_status
+                .unwrap_or(current.show_online_status),
             show_last_seen: update.show_last_seen.unwrap_or(current.show_last_seen),
-            allow_read_receipts: update.allow_read_receipts.unwrap_or(current.allow_read_receipts),
+            allow_read_receipts: update
+                .allow_read_receipts
+                .unwrap_or(current.allow_read_receipts),
             allow_proximity_discovery: update
                 .allow_proximity_discovery
                 .unwrap_or(current.allow_proximity_discovery),
         };
-        let profile = self.context.store.set_privacy(caller.user_id, &next, zynk_backends::now()).await?;
+        let profile = self
+            .context
+            .store
+            .set_privacy(caller.user_id, &next, zynk_backends::now())
+            .await?;
         let profile = profile.ok_or_else(ApiError::unauthenticated)?;
         if !profile.privacy.allow_proximity_discovery {
-            self.context.ephemeral.location_remove(caller.user_id).await?;
+            self.context
+                .ephemeral
+                .location_remove(caller.user_id)
+                .await?;
         }
         Ok(privacy_to_wire(profile.privacy))
     }
 
     /// Deletes the caller's account and everything that belongs to it, after checking the
     /// password.
-    pub async fn delete_account(&self, caller: &AuthContext, password: &str) -> Result<(), ApiError> {
+    pub async fn delete_account(
+        &self,
+        caller: &AuthContext,
+        password: &str,
+    ) -> Result<(), ApiError> {
         let user = self
             .context
             .store
@@ -322,12 +440,20 @@ impl AccountService {
         if password.chars().count() > validation::MAX_PASSWORD_CHARS {
             return Err(invalid_credentials());
         }
-        let verdict =
-            self.passwords.verify(password, &user.password_hash).await.map_err(|e| ApiError::internal(&e))?;
+        let verdict = self
+            .passwords
+            .verify(password, &user.password_hash)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
         if verdict == Verification::Mismatch {
             return Err(invalid_credentials());
         }
-        let revoked = self.context.store.delete_user(user.id).await?.unwrap_or_default();
+        let revoked = self
+            .context
+            .store
+            .delete_user(user.id)
+            .await?
+            .unwrap_or_default();
         self.context.ephemeral.session_revoke(&revoked).await?;
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");

@@ -39,7 +39,10 @@ pub struct Authenticator {
 impl Authenticator {
     /// An authenticator over the shared context.
     pub fn new(context: Arc<Context>) -> Self {
-        Self { context, touched: Arc::default() }
+        Self {
+            context,
+            touched: Arc::default(),
+        }
     }
 
     /// Checks an access token. Fails with `unauthenticated` for an unknown, revoked or malformed
@@ -68,13 +71,19 @@ impl Authenticator {
                 };
                 let left = record.expires_at - now;
                 if let Ok(ttl) = left.to_std() {
-                    self.context.ephemeral.session_put(&access_hash, &session, ttl).await?;
+                    self.context
+                        .ephemeral
+                        .session_put(&access_hash, &session, ttl)
+                        .await?;
                 }
                 session
             }
         };
         if session.expires_at_ms <= now.timestamp_millis() {
-            return Err(ApiError::new(ErrorCode::TokenExpired, "the access token has expired"));
+            return Err(ApiError::new(
+                ErrorCode::TokenExpired,
+                "the access token has expired",
+            ));
         }
         self.touch(&session).await;
         Ok(AuthContext {
@@ -98,12 +107,18 @@ impl Authenticator {
         }
         self.touched.insert(session.session_id, now);
         if self.touched.len() > 100_000 {
-            self.touched.retain(|_, last| now.duration_since(*last) < TOUCH_INTERVAL);
+            self.touched
+                .retain(|_, last| now.duration_since(*last) < TOUCH_INTERVAL);
         }
         let result = self
             .context
             .store
-            .touch_session(session.session_id, session.device_id, session.user_id, zynk_backends::now())
+            .touch_session(
+                session.session_id,
+                session.device_id,
+                session.user_id,
+                zynk_backends::now(),
+            )
             .await;
         if let Err(err) = result {
             tracing::warn!(error = %err, "could not record session activity");

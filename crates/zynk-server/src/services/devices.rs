@@ -66,8 +66,16 @@ impl DeviceService {
         if let Some(token) = push_token {
             validation::push_token(token)?;
         }
-        let found = self.context.store.set_push_token(caller.user_id, device_id, push_token).await?;
-        if found { Ok(()) } else { Err(ApiError::not_found("device")) }
+        let found = self
+            .context
+            .store
+            .set_push_token(caller.user_id, device_id, push_token)
+            .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("device"))
+        }
     }
 
     /// The caller's sessions, newest first.
@@ -88,7 +96,11 @@ impl DeviceService {
     }
 
     /// Revokes one of the caller's sessions. Another user's session is reported as not found.
-    pub async fn revoke_session(&self, caller: &AuthContext, session_id: Uuid) -> Result<(), ApiError> {
+    pub async fn revoke_session(
+        &self,
+        caller: &AuthContext,
+        session_id: Uuid,
+    ) -> Result<(), ApiError> {
         let hash = self
             .context
             .store

@@ -45,7 +45,11 @@ impl Services {
         let rate_limits = rate_limit::RateLimiter::new(context.clone());
         let passwords = passwords::PasswordHasher::new(context.config.auth.pbkdf2_iterations);
         Self {
-            accounts: accounts::AccountService::new(context.clone(), passwords, rate_limits.clone()),
+            accounts: accounts::AccountService::new(
+                context.clone(),
+                passwords,
+                rate_limits.clone(),
+            ),
             auth: auth::Authenticator::new(context.clone()),
             devices: devices::DeviceService::new(context),
             rate_limits,

@@ -38,8 +38,14 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// A hasher producing hashes with `iterations` rounds.
     pub fn new(iterations: u32) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self { iterations, permits: Arc::new(Semaphore::new(cores)), dummy: Arc::default() }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Self {
+            iterations,
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: Arc::default(),
+        }
     }
 
     /// The configured iteration count.
@@ -51,20 +57,25 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let iterations = self.iterations;
         let password = password.to_owned();
-        self.blocking(move || hash_blocking(&password, iterations)).await
+        self.blocking(move || hash_blocking(&password, iterations))
+            .await
     }
 
     /// Checks `password` against a stored PHC string.
     pub async fn verify(&self, password: &str, stored: &str) -> Result<Verification, HashError> {
         let iterations = self.iterations;
         let (password, stored) = (password.to_owned(), stored.to_owned());
-        self.blocking(move || verify_blocking(&password, &stored, iterations)).await
+        self.blocking(move || verify_blocking(&password, &stored, iterations))
+            .await
     }
 
     /// Spends the same work as a real verification, so unknown usernames cannot be told apart
     /// from wrong passwords by timing.
     pub async fn verify_dummy(&self, password: &str) -> Result<(), HashError> {
-        let dummy = self.dummy.get_or_try_init(|| self.hash("zynk-dummy-password")).await?;
+        let dummy = self
+            .dummy
+            .get_or_try_init(|| self.hash("zynk-dummy-password"))
+            .await?;
         self.verify(password, dummy).await.map(|_| ())
     }
 
@@ -72,8 +83,14 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| HashError(e.to_string()))?
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError(e.to_string()))?
     }
 }
 
@@ -89,7 +106,11 @@ fn hash_blocking(password: &str, iterations: u32) -> Result<String, HashError> {
     Ok(hash.to_string())
 }
 
-fn verify_blocking(password: &str, stored: &str, iterations: u32) -> Result<Verification, HashError> {
+fn verify_blocking(
+    password: &str,
+    stored: &str,
+    iterations: u32,
+) -> Result<Verification, HashError> {
     let parsed = PasswordHash::new(stored).map_err(|e| HashError(format!("stored hash: {e}")))?;
     match hasher(iterations)?.verify_password(password.as_bytes(), &parsed) {
         Ok(()) => {}
@@ -98,7 +119,11 @@ fn verify_blocking(password: &str, stored: &str, iterations: u32) -> Result<Veri
     }
     let current = parsed.algorithm.as_str() == "pbkdf2-sha256"
         && Params::try_from(&parsed).is_ok_and(|p| p.rounds() >= iterations);
-    Ok(if current { Verification::Match } else { Verification::MatchNeedsUpgrade })
+    Ok(if current {
+        Verification::Match
+    } else {
+        Verification::MatchNeedsUpgrade
+    })
 }
 
 #[cfg(test)]
@@ -110,8 +135,14 @@ mod tests {
         let hasher = PasswordHasher::new(1_000);
         let hash = hasher.hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$pbkdf2-sha256$i=1000,l=32$"), "{hash}");
-        assert_eq!(hasher.verify("correct horse", &hash).await.unwrap(), Verification::Match);
-        assert_eq!(hasher.verify("wrong", &hash).await.unwrap(), Verification::Mismatch);
+        assert_eq!(
+            hasher.verify("correct horse", &hash).await.unwrap(),
+            Verification::Match
+        );
+        assert_eq!(
+            hasher.verify("wrong", &hash).await.unwrap(),
+            Verification::Mismatch
+        );
         let stronger = PasswordHasher::new(2_000);
         assert_eq!(
             stronger.verify("correct horse", &hash).await.unwrap(),

@@ -31,18 +31,28 @@ impl RateLimiter {
         if !self.context.config.rate_limits.enabled {
             return Ok(());
         }
-        let decision = self.context.ephemeral.rate_limit_hit(key, limit, self.window()).await?;
+        let decision = self
+            .context
+            .ephemeral
+            .rate_limit_hit(key, limit, self.window())
+            .await?;
         if decision.allowed {
             Ok(())
         } else {
-            Err(ApiError::rate_limited(decision.reset_after.as_secs_f64().ceil() as u64))
+            Err(ApiError::rate_limited(
+                decision.reset_after.as_secs_f64().ceil() as u64,
+            ))
         }
     }
 
     /// Counts a request from `ip` to `endpoint` (a route template).
     pub async fn check_ip(&self, ip: IpAddr, endpoint: &str) -> Result<(), ApiError> {
         let limits = &self.context.config.rate_limits;
-        let limit = limits.per_ip_endpoints.get(endpoint).copied().unwrap_or(limits.per_ip);
+        let limit = limits
+            .per_ip_endpoints
+            .get(endpoint)
+            .copied()
+            .unwrap_or(limits.per_ip);
         self.hit(&format!("{ip}:{endpoint}"), limit).await
     }
 
@@ -55,6 +65,7 @@ impl RateLimiter {
     /// Counts a login attempt for `username` (case-insensitively).
     pub async fn check_login(&self, username: &str) -> Result<(), ApiError> {
         let limit = self.context.config.rate_limits.login_per_username;
-        self.hit(&format!("login:{}", username.to_ascii_lowercase()), limit).await
+        self.hit(&format!("login:{}", username.to_ascii_lowercase()), limit)
+            .await
     }
 }

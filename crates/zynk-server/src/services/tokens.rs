@@ -26,7 +26,9 @@ pub struct IssuedTokens {
 
 impl std::fmt::Debug for IssuedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedTokens").field("stored", &self.stored).finish_non_exhaustive()
+        f.debug_struct("IssuedTokens")
+            .field("stored", &self.stored)
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,7 +49,9 @@ pub fn hash_token(token: &str) -> String {
 pub fn well_formed(token: &str, prefix: &str) -> bool {
     token.len() == TOKEN_LEN
         && token.starts_with(prefix)
-        && token[prefix.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && token[prefix.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Issues a new pair valid from `now`.
@@ -65,7 +69,11 @@ pub fn issue(
         expires_at: now + secs(access_ttl_secs),
         refresh_expires_at: now + secs(refresh_ttl_secs),
     };
-    Ok(IssuedTokens { access_token, refresh_token, stored })
+    Ok(IssuedTokens {
+        access_token,
+        refresh_token,
+        stored,
+    })
 }
 
 #[cfg(test)]

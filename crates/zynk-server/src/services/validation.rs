@@ -23,7 +23,9 @@ pub const MAX_PUSH_TOKEN_CHARS: usize = 4096;
 /// `^[a-zA-Z0-9_]{3,64}$`.
 pub fn username(value: &str) -> Result<(), ApiError> {
     let ok = (3..=64).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {
@@ -50,10 +52,16 @@ pub fn password(value: &str, min_chars: usize) -> Result<(), ApiError> {
 pub fn ed25519_key(field: &str, value: &str) -> Result<[u8; 32], ApiError> {
     let bad = |why: &str| ApiError::new(ErrorCode::InvalidKey, format!("`{field}` {why}"));
     if value.len() != 43 {
-        return Err(bad("must be unpadded standard base64 of 32 bytes (43 characters)"));
+        return Err(bad(
+            "must be unpadded standard base64 of 32 bytes (43 characters)",
+        ));
     }
-    let bytes = STANDARD_NO_PAD.decode(value).map_err(|_| bad("is not unpadded standard base64"))?;
-    let key: [u8; 32] = bytes.try_into().map_err(|_| bad("must decode to 32 bytes"))?;
+    let bytes = STANDARD_NO_PAD
+        .decode(value)
+        .map_err(|_| bad("is not unpadded standard base64"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| bad("must decode to 32 bytes"))?;
     let verifying = ed25519_dalek::VerifyingKey::from_bytes(&key)
         .map_err(|_| bad("is not a valid Ed25519 public key"))?;
     if verifying.is_weak() {
@@ -67,7 +75,10 @@ pub fn platform(value: &str) -> Result<(), ApiError> {
     if matches!(value, "android" | "ios" | "web") {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::InvalidPlatform, "platform must be android, ios or web"))
+        Err(ApiError::new(
+            ErrorCode::InvalidPlatform,
+            "platform must be android, ios or web",
+        ))
     }
 }
 
@@ -78,10 +89,16 @@ pub fn text(field: &str, value: &str, max_chars: usize, required: bool) -> Resul
         return Err(ApiError::invalid_field(field, "must not be empty"));
     }
     if value.chars().count() > max_chars {
-        return Err(ApiError::invalid_field(field, &format!("must be at most {max_chars} characters")));
+        return Err(ApiError::invalid_field(
+            field,
+            &format!("must be at most {max_chars} characters"),
+        ));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::invalid_field(field, "must not contain control characters"));
+        return Err(ApiError::invalid_field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -109,7 +126,10 @@ pub fn url(field: &str, value: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_field(field, "must be an http(s) URL of at most 2048 characters"))
+        Err(ApiError::invalid_field(
+            field,
+            "must be an http(s) URL of at most 2048 characters",
+        ))
     }
 }
 
@@ -120,7 +140,10 @@ pub fn push_token(value: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_field("push_token", "must be 1-4096 printable ASCII characters"))
+        Err(ApiError::invalid_field(
+            "push_token",
+            "must be 1-4096 printable ASCII characters",
+        ))
     }
 }
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Runs Zynk's whole test suite: formatting, lints, and every test on both backends
+# (SQLite + in-process state, and PostgreSQL + Redis).
+#
+# PostgreSQL and Redis are used where they already run (127.0.0.1:5432 with trust auth for the
+# `postgres` role, 127.0.0.1:6379), or taken from ZYNK_TEST_POSTGRES_URL / ZYNK_TEST_REDIS_URL.
+# When they are missing this script installs them (Debian/Ubuntu packages, as root) and starts
+# private instances under target/test-services. A service that cannot be reached fails the run:
+# no test is ever skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+services="$root/target/test-services"
+mkdir -p "$services"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[1;31merror: %s\033[0m\n' "$*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+apt_install() {
+    command -v apt-get >/dev/null || return 1
+    if [ -z "${ZYNK_APT_UPDATED:-}" ]; then as_root apt-get update -qq || return 1; export ZYNK_APT_UPDATED=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+redis_pong() {
+    local reply
+    reply=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'PING\r\n' >&3 \
+        && IFS= read -r -t 3 line <&3 && printf '%s' "$line") 2>/dev/null ) || return 1
+    [[ "$reply" == +PONG* ]]
+}
+
+ensure_toolchain() {
+    command -v cargo >/dev/null || die "cargo is required (https://rustup.rs), Rust 1.95 or newer"
+    if command -v rustup >/dev/null; then
+        rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+        rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    fi
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        say "installing cargo-nextest"
+        cargo install cargo-nextest --locked
+    fi
+}
+
+ensure_postgres() {
+    if [ -n "${ZYNK_TEST_POSTGRES_URL:-}" ]; then return; fi
+    if port_open 5432; then
+        export ZYNK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+        return
+    fi
+    local port=55432 data="$services/postgres"
+    if ! port_open $port; then
+        local bin
+        bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+        if [ -z "$bin" ]; then
+            say "installing PostgreSQL"
+            apt_install postgresql || die "PostgreSQL is not running and could not be installed"
+            bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+        fi
+        say "starting a private PostgreSQL on port $port"
+        local run=()
+        if [ "$(id -u)" -eq 0 ]; then
+            # PostgreSQL refuses to run as root: use the postgres system user.
+            id postgres >/dev/null 2>&1 || die "no postgres system user to run PostgreSQL as"
+            mkdir -p "$data"; chown postgres "$data" "$services"
+            run=(runuser -u postgres --)
+        fi
+        if [ ! -f "$data/PG_VERSION" ]; then
+            "${run[@]}" "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
+        fi
+        "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
+            -o "-p $port -c listen_addresses=127.0.0.1 -k /tmp" start >/dev/null \
+            || die "PostgreSQL did not start; see $data/server.log"
+    fi
+    port_open $port || die "PostgreSQL on port $port is unreachable"
+    export ZYNK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+ensure_redis() {
+    if [ -n "${ZYNK_TEST_REDIS_URL:-}" ]; then return; fi
+    if redis_pong 6379; then
+        export ZYNK_TEST_REDIS_URL="redis://127.0.0.1:6379"
+        return
+    fi
+    local port=56379
+    if ! redis_pong $port; then
+        if ! command -v redis-server >/dev/null; then
+            say "installing Redis"
+            apt_install redis-server || die "Redis is not running and could not be installed"
+        fi
+        say "starting a private Redis on port $port"
+        redis-server --port $port --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
+            --dir "$services" --logfile "$services/redis.log" >/dev/null
+        for _ in $(seq 1 50); do redis_pong $port && break; sleep 0.1; done
+    fi
+    redis_pong $port || die "Redis on port $port is unreachable; see $services/redis.log"
+    export ZYNK_TEST_REDIS_URL="redis://127.0.0.1:$port"
+}
+
+ensure_toolchain
+ensure_postgres
+ensure_redis
+say "PostgreSQL: $ZYNK_TEST_POSTGRES_URL"
+say "Redis: $ZYNK_TEST_REDIS_URL"
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo nextest"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
