@@ -5,7 +5,8 @@
 # PostgreSQL and Redis are used where they already run (127.0.0.1:5432 with trust auth for the
 # `postgres` role, 127.0.0.1:6379), or taken from ZYNK_TEST_POSTGRES_URL / ZYNK_TEST_REDIS_URL.
 # When they are missing this script installs them (Debian/Ubuntu packages, as root) and starts
-# private instances under target/test-services. A service that cannot be reached fails the run:
+# private instances under target/test-services (ZYNK_TEST_PRIVATE_SERVICES=1 forces those even
+# when shared ones run). A service that cannot be reached fails the run:
 # no test is ever skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +49,7 @@ ensure_toolchain() {
 
 ensure_postgres() {
     if [ -n "${ZYNK_TEST_POSTGRES_URL:-}" ]; then return; fi
-    if port_open 5432; then
+    if [ -z "${ZYNK_TEST_PRIVATE_SERVICES:-}" ] && port_open 5432; then
         export ZYNK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
         return
     fi
@@ -82,7 +83,7 @@ ensure_postgres() {
 
 ensure_redis() {
     if [ -n "${ZYNK_TEST_REDIS_URL:-}" ]; then return; fi
-    if redis_pong 6379; then
+    if [ -z "${ZYNK_TEST_PRIVATE_SERVICES:-}" ] && redis_pong 6379; then
         export ZYNK_TEST_REDIS_URL="redis://127.0.0.1:6379"
         return
     fi
