@@ -204,3 +204,227 @@ pub enum RefreshOutcome {
 
 /// Token hashes of sessions that a deletion removed, so caches can drop them.
 pub type RevokedAccessHashes = Vec<String>;
+
+/// A signed one-time or fallback key as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id.
+    pub key_id: String,
+    /// Public key.
+    pub public_key: String,
+    /// Signature.
+    pub signature: String,
+}
+
+/// Key stock of a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyStock {
+    /// Unclaimed one-time keys.
+    pub one_time_keys: u64,
+    /// Whether a fallback key is stored.
+    pub fallback_key: bool,
+    /// Whether the device key bundle is stored.
+    pub device_keys: bool,
+}
+
+/// The outcome of uploading a device key bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKeysUpload {
+    /// Stored (first upload, or identical to the stored bundle).
+    Stored,
+    /// A different bundle is already stored for the device.
+    Conflict,
+}
+
+/// A claimed key: a one-time key (removed from the store) or the fallback key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// Owner.
+    pub user_id: Uuid,
+    /// Device.
+    pub device_id: Uuid,
+    /// The key.
+    pub key: StoredKey,
+    /// Whether it is the fallback key.
+    pub fallback: bool,
+    /// One-time keys the device has left after this claim.
+    pub remaining: u64,
+}
+
+/// A user's identity key and device bundles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserKeysRecord {
+    /// User.
+    pub user_id: Uuid,
+    /// Identity key.
+    pub identity_key: String,
+    /// Bundles (JSON as uploaded).
+    pub bundles: Vec<serde_json::Value>,
+}
+
+/// A to-device payload to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewToDevice {
+    /// Recipient owner (checked).
+    pub recipient_user_id: Uuid,
+    /// Recipient device.
+    pub recipient_device_id: Uuid,
+    /// Payload.
+    pub content: serde_json::Value,
+}
+
+/// A stored to-device payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToDeviceRecord {
+    /// Inbox position.
+    pub id: i64,
+    /// Recipient device.
+    pub recipient_device_id: Uuid,
+    /// Sender.
+    pub sender_user_id: Option<Uuid>,
+    /// Sending device.
+    pub sender_device_id: Option<Uuid>,
+    /// Event type.
+    pub event_type: String,
+    /// Payload.
+    pub content: serde_json::Value,
+    /// Send time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a to-device send stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ToDeviceOutcome {
+    /// Newly stored payloads (to push to connected devices).
+    pub stored: Vec<ToDeviceRecord>,
+    /// Recipients already holding this transaction (a retry).
+    pub duplicates: u64,
+    /// Recipients that do not exist.
+    pub unknown: Vec<(Uuid, Uuid)>,
+}
+
+/// A participant row with its owner's read-receipt setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantRecord {
+    /// User.
+    pub user_id: Uuid,
+    /// Role.
+    pub role: String,
+    /// Delivered cursor.
+    pub last_delivered_seq: i64,
+    /// Read cursor.
+    pub last_read_seq: i64,
+    /// Whether the user sends read receipts.
+    pub read_receipts: bool,
+    /// Join time.
+    pub joined_at: DateTime<Utc>,
+}
+
+/// A conversation as one participant sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    /// Id.
+    pub id: Uuid,
+    /// `one_to_one` or `group`.
+    pub kind: String,
+    /// Highest sequence number.
+    pub last_seq: i64,
+    /// Whether self-destructing messages are anchored.
+    pub anchor_expiring: bool,
+    /// Messages from others after the viewer's read cursor.
+    pub unread_count: i64,
+    /// Participants.
+    pub participants: Vec<ParticipantRecord>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last activity.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Client-chosen id.
+    pub id: Uuid,
+    /// Conversation.
+    pub conversation_id: Uuid,
+    /// Sender.
+    pub sender_id: Uuid,
+    /// Sending device.
+    pub sender_device_id: Uuid,
+    /// Ciphertext.
+    pub encrypted_content: Vec<u8>,
+    /// Hex SHA-256 of the ciphertext.
+    pub content_hash: String,
+    /// Type.
+    pub message_type: String,
+    /// Routing metadata (JSON object).
+    pub metadata: serde_json::Value,
+    /// Relation to apply: (kind, target) with kind `edit`, `reaction` or `delete`.
+    pub relation: Option<(String, Uuid)>,
+    /// Self-destruct time.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Conversation.
+    pub conversation_id: Uuid,
+    /// Sequence number.
+    pub seq: i64,
+    /// Sender.
+    pub sender_id: Uuid,
+    /// Sending device.
+    pub sender_device_id: Option<Uuid>,
+    /// Ciphertext (empty once deleted).
+    pub encrypted_content: Vec<u8>,
+    /// Hash of the ciphertext as sent.
+    pub content_hash: String,
+    /// Type.
+    pub message_type: String,
+    /// Metadata JSON.
+    pub metadata: Option<serde_json::Value>,
+    /// Send time.
+    pub created_at: DateTime<Utc>,
+    /// Last edit.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Deletion.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Self-destruct time.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of storing one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored now.
+    Created(MessageRecord),
+    /// Already stored with the same content (an idempotent retry).
+    Existing(MessageRecord),
+    /// The id is taken by different content, another conversation or another sender.
+    IdConflict,
+    /// The relation's target is missing, deleted, in another conversation, or (for edits and
+    /// deletions) not the sender's.
+    InvalidRelation,
+}
+
+/// Which page of history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryRange {
+    /// Messages with `seq > after`, ascending.
+    After(i64),
+    /// Messages with `seq < before`, the newest first (returned ascending).
+    Before(i64),
+}
+
+/// A message removed because it expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiredMessage {
+    /// Conversation.
+    pub conversation_id: Uuid,
+    /// Message.
+    pub message_id: Uuid,
+}

@@ -73,6 +73,11 @@ pub trait DeviceStore: Send + Sync {
         user_id: Uuid,
         device_id: Uuid,
     ) -> Result<Option<RevokedAccessHashes>, StoreError>;
+    /// Devices of these users that have a push token: `(user, device, token)`.
+    async fn push_targets(
+        &self,
+        user_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, Uuid, String)>, StoreError>;
     /// Sets or clears the push token of one of the user's devices; false if there is no such
     /// device of that user.
     async fn set_push_token(
@@ -119,6 +124,146 @@ pub trait SessionStore: Send + Sync {
     async fn purge_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// Identity backups, device keys, one-time and fallback keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores (replaces) the user's encrypted identity backup.
+    async fn put_identity_backup(
+        &self,
+        user_id: Uuid,
+        ciphertext: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Reads the user's encrypted identity backup.
+    async fn get_identity_backup(&self, user_id: Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores a device's key bundle; an identical re-upload is accepted, a different one is a
+    /// conflict.
+    async fn put_device_keys(
+        &self,
+        device_id: Uuid,
+        bundle: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<DeviceKeysUpload, StoreError>;
+    /// Adds one-time keys (ignoring key ids already stored) and replaces the fallback key,
+    /// unless the device would then hold more than `max_one_time_keys`: then nothing is stored
+    /// and `None` is returned.
+    async fn add_keys(
+        &self,
+        device_id: Uuid,
+        one_time_keys: &[StoredKey],
+        fallback_key: Option<&StoredKey>,
+        max_one_time_keys: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<KeyStock>, StoreError>;
+    /// The device's key stock.
+    async fn key_stock(&self, device_id: Uuid) -> Result<KeyStock, StoreError>;
+    /// Identity keys and device bundles of the users that exist among `user_ids`.
+    async fn query_keys(&self, user_ids: &[Uuid]) -> Result<Vec<UserKeysRecord>, StoreError>;
+    /// Claims one key per device (a one-time key, removed atomically so it is handed out once
+    /// even under concurrent claims, else the fallback key). Devices with no key, or not owned
+    /// by the given user, are absent from the result.
+    async fn claim_keys(&self, devices: &[(Uuid, Uuid)]) -> Result<Vec<Claimed>, StoreError>;
+}
+
+/// The durable to-device inbox.
+#[async_trait]
+pub trait ToDeviceStore: Send + Sync {
+    /// Stores payloads for each recipient; a repeated `(sender device, txn_id, recipient)` is
+    /// stored once.
+    async fn send_to_device(
+        &self,
+        sender_user_id: Uuid,
+        sender_device_id: Uuid,
+        txn_id: &str,
+        event_type: &str,
+        messages: &[NewToDevice],
+        now: DateTime<Utc>,
+    ) -> Result<ToDeviceOutcome, StoreError>;
+    /// The device's inbox after `since`, at most `limit` (plus whether more follow).
+    async fn to_device_inbox(
+        &self,
+        device_id: Uuid,
+        since: i64,
+        limit: u32,
+    ) -> Result<(Vec<ToDeviceRecord>, bool), StoreError>;
+    /// Deletes the device's payloads up to `up_to`; returns how many.
+    async fn ack_to_device(&self, device_id: Uuid, up_to: i64) -> Result<u64, StoreError>;
+    /// Deletes payloads older than `cutoff` (undelivered for too long); returns how many.
+    async fn purge_to_device_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Conversations, participants and their cursors.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Opens the 1:1 conversation of two users (one per pair): returns it as `viewer` sees it and
+    /// whether it was created now. `None` if `other` does not exist.
+    async fn open_one_to_one(
+        &self,
+        viewer: Uuid,
+        other: Uuid,
+        anchor_expiring: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ConversationRecord, bool)>, StoreError>;
+    /// The viewer's conversations, most recently active first.
+    async fn list_conversations(&self, viewer: Uuid)
+    -> Result<Vec<ConversationRecord>, StoreError>;
+    /// One conversation as `viewer` sees it; `None` unless the viewer participates.
+    async fn get_conversation(
+        &self,
+        conversation_id: Uuid,
+        viewer: Uuid,
+    ) -> Result<Option<ConversationRecord>, StoreError>;
+    /// The participants' user ids.
+    async fn participants(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    /// Moves a participant's cursors forward (read implies delivered; both clamped to the
+    /// conversation's last sequence number). `None` unless the user participates.
+    async fn advance_cursors(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+        delivered_up_to: Option<i64>,
+        read_up_to: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ParticipantRecord>, StoreError>;
+}
+
+/// Messages.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a batch of messages in one transaction (group commit): each gets the next
+    /// sequence number of its conversation; an item that fails does not affect the others.
+    /// Returns one outcome per item, in order, once the transaction is durable.
+    async fn insert_messages(
+        &self,
+        batch: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InsertOutcome>, StoreError>;
+    /// How many batches may be written at once (1 for SQLite's single writer).
+    fn parallel_writers(&self) -> usize;
+    /// A page of a conversation's history, without expired messages.
+    async fn history(
+        &self,
+        conversation_id: Uuid,
+        range: HistoryRange,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError>;
+    /// One message (not expired).
+    async fn get_message(
+        &self,
+        message_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MessageRecord>, StoreError>;
+    /// Removes messages whose self-destruct time has come; returns them.
+    async fn purge_expired_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredMessage>, StoreError>;
+    /// Removes messages soft-deleted before `cutoff`; returns how many.
+    async fn purge_deleted_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
 /// Health and schema upkeep.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -131,6 +276,26 @@ pub trait MaintenanceStore: Send + Sync {
 }
 
 /// The whole durable store.
-pub trait Store: AccountStore + DeviceStore + SessionStore + MaintenanceStore {}
+pub trait Store:
+    AccountStore
+    + DeviceStore
+    + SessionStore
+    + KeyStore
+    + ToDeviceStore
+    + ConversationStore
+    + MessageStore
+    + MaintenanceStore
+{
+}
 
-impl<T: AccountStore + DeviceStore + SessionStore + MaintenanceStore> Store for T {}
+impl<T> Store for T where
+    T: AccountStore
+        + DeviceStore
+        + SessionStore
+        + KeyStore
+        + ToDeviceStore
+        + ConversationStore
+        + MessageStore
+        + MaintenanceStore
+{
+}

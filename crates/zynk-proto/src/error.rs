@@ -69,6 +69,10 @@ error_codes! {
     RefreshTokenReused => "refresh_token_reused", 401, "A rotated refresh token was replayed; its whole session was revoked.";
     Forbidden => "forbidden", 403, "The caller may not do this.";
     NotFound => "not_found", 404, "No such resource, or it is not visible to the caller.";
+    MessageIdConflict => "message_id_conflict", 409, "The message id is already used by different content.";
+    ContentHashMismatch => "content_hash_mismatch", 400, "content_hash is not the SHA-256 of encrypted_content.";
+    InvalidRelation => "invalid_relation", 400, "The related message is missing, deleted, or not the sender's.";
+    TooManyKeys => "too_many_keys", 400, "The upload would exceed the device's one-time key limit.";
     RouteNotFound => "route_not_found", 404, "No such route.";
     MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
     RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";

@@ -5,9 +5,14 @@
 //! `utoipa::ToSchema`, which the server uses to generate `/api/v1/openapi.json`.
 
 pub mod auth;
+pub mod conversations;
 pub mod devices;
 pub mod error;
+pub mod keys;
+pub mod messages;
 pub mod sessions;
+pub mod to_device;
 pub mod users;
+pub mod ws;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

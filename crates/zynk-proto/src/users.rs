@@ -133,6 +133,20 @@ pub struct DeleteAccountRequest {
     pub password: String,
 }
 
+/// Largest identity backup, in bytes (decoded).
+pub const MAX_IDENTITY_BACKUP_BYTES: usize = 4096;
+
+/// `PUT` and `GET /api/v1/users/me/identity-backup`: the user's identity key, encrypted by the
+/// client with a key the server never sees, so that a new device can sign its keys. Opaque to
+/// the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IdentityBackup {
+    /// The encrypted backup, standard base64, at most 4 KiB decoded.
+    pub ciphertext: String,
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

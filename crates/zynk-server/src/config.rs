@@ -44,6 +44,69 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Rate limits.
     pub rate_limits: RateLimitConfig,
+    /// WebSocket gateway.
+    pub websocket: WebSocketConfig,
+    /// Push wake-ups for devices that are not connected.
+    pub push: PushConfig,
+    /// Retention of undelivered and deleted data.
+    pub retention: RetentionConfig,
+}
+
+/// WebSocket gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Seconds between heartbeats: a client that sends nothing for 2.5 heartbeats is closed.
+    pub heartbeat_secs: u64,
+    /// Frames queued per connection; a client that falls this far behind is disconnected.
+    pub queue_capacity: usize,
+    /// Read and write buffer per connection, in bytes (small buffers keep idle connections
+    /// cheap).
+    pub buffer_bytes: usize,
+}
+
+/// Push wake-ups.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// URL that receives `POST {"push_token", "device_id", "reason"}` for each wake-up (a push
+    /// gateway). Unset: no wake-ups are sent.
+    pub webhook_url: Option<String>,
+}
+
+/// Retention of undelivered and deleted data (data model section 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Undelivered to-device messages are deleted after this many days.
+    pub to_device_days: u32,
+    /// Soft-deleted messages are purged after this many days.
+    pub deleted_message_days: u32,
+    /// How often self-destructing messages are checked, in milliseconds.
+    pub expiry_interval_ms: u64,
+    /// How often the retention jobs run, in seconds.
+    pub interval_secs: u64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: 30,
+            queue_capacity: 256,
+            buffer_bytes: 4096,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            to_device_days: 30,
+            deleted_message_days: 30,
+            expiry_interval_ms: 1000,
+            interval_secs: 3600,
+        }
+    }
 }
 
 /// Log output format.
@@ -115,6 +178,9 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             rate_limits: RateLimitConfig::default(),
+            websocket: WebSocketConfig::default(),
+            push: PushConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -246,6 +312,32 @@ impl Config {
         }
         if self.rate_limits.window_secs == 0 {
             return fail("rate_limits.window_secs", "must be positive");
+        }
+        if self.websocket.heartbeat_secs == 0 || self.websocket.heartbeat_secs > 3600 {
+            return fail("websocket.heartbeat_secs", "must be between 1 and 3600");
+        }
+        if self.websocket.queue_capacity == 0 {
+            return fail("websocket.queue_capacity", "must be at least 1");
+        }
+        if !(1024..=1 << 20).contains(&self.websocket.buffer_bytes) {
+            return fail("websocket.buffer_bytes", "must be between 1024 and 1048576");
+        }
+        if let Some(url) = &self.push.webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return fail("push.webhook_url", "must be an http(s) URL");
+        }
+        if self.retention.to_device_days == 0 || self.retention.deleted_message_days == 0 {
+            return fail(
+                "retention.to_device_days",
+                "retention periods must be at least one day",
+            );
+        }
+        if self.retention.expiry_interval_ms < 10 || self.retention.interval_secs == 0 {
+            return fail(
+                "retention.expiry_interval_ms",
+                "job intervals must be positive (>= 10 ms)",
+            );
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return fail("log", &e.to_string());

@@ -1,5 +1,7 @@
-//! Background jobs: message-partition upkeep (daily) and purging expired sessions (hourly).
-//! Each job is idempotent, so several nodes may run it at once.
+//! Background jobs: message-partition upkeep (daily), removing self-destructing messages when
+//! their time comes (every second), and retention (hourly): expired sessions, to-device
+//! messages undelivered for 30 days, messages soft-deleted 30 days ago. Each job is idempotent
+//! and safe to run on several nodes at once (each row is deleted, and announced, by one node).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,16 +9,23 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::services::Context;
+use crate::services::messages::MessageService;
+
+/// Most expired messages removed per run.
+const EXPIRY_BATCH: u32 = 1000;
 
 /// How often partitions are checked: daily is ample, they are made three months ahead.
 const PARTITION_INTERVAL: Duration = Duration::from_secs(24 * 3600);
-/// How often expired sessions are purged.
-const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The running jobs; dropping or [`JobHandles::stop`] aborts them.
 pub struct JobHandles(Vec<JoinHandle<()>>);
 
 impl JobHandles {
+    /// Adds a task to stop with the jobs.
+    pub fn push(&mut self, handle: JoinHandle<()>) {
+        self.0.push(handle);
+    }
+
     /// Stops every job.
     pub fn stop(&self) {
         for handle in &self.0 {
@@ -31,8 +40,65 @@ impl Drop for JobHandles {
     }
 }
 
+/// Removes expired messages and tells their participants; returns how many it removed.
+pub async fn expire_messages(context: &Context, messages: &MessageService) -> usize {
+    let mut total = 0;
+    loop {
+        match context
+            .store
+            .purge_expired_messages(zynk_backends::now(), EXPIRY_BATCH)
+            .await
+        {
+            Ok(expired) => {
+                total += expired.len();
+                let ids: Vec<_> = expired
+                    .iter()
+                    .map(|e| (e.conversation_id, e.message_id))
+                    .collect();
+                messages.announce_expired(&ids).await;
+                if expired.len() < EXPIRY_BATCH as usize {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "expiring messages failed");
+                return total;
+            }
+        }
+    }
+}
+
+/// Runs the retention rules once.
+pub async fn run_retention(context: &Context) {
+    let now = zynk_backends::now();
+    let days = |d: u32| chrono::Duration::days(i64::from(d));
+    match context.store.purge_expired_sessions(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
+        Err(e) => tracing::error!(error = %e, "session purge failed"),
+    }
+    match context
+        .store
+        .purge_to_device_before(now - days(context.config.retention.to_device_days))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "undelivered to-device messages purged"),
+        Err(e) => tracing::error!(error = %e, "to-device purge failed"),
+    }
+    match context
+        .store
+        .purge_deleted_messages(now - days(context.config.retention.deleted_message_days))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "deleted messages purged"),
+        Err(e) => tracing::error!(error = %e, "deleted-message purge failed"),
+    }
+}
+
 /// Starts every job.
-pub fn spawn_all(context: Arc<Context>) -> JobHandles {
+pub fn spawn_all(context: Arc<Context>, messages: MessageService) -> JobHandles {
     let partitions = {
         let context = context.clone();
         every(PARTITION_INTERVAL, move || {
@@ -46,21 +112,23 @@ pub fn spawn_all(context: Arc<Context>) -> JobHandles {
             }
         })
     };
-    let sessions = every(SESSION_PURGE_INTERVAL, move || {
+    let expiry = {
         let context = context.clone();
-        async move {
-            match context
-                .store
-                .purge_expired_sessions(zynk_backends::now())
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
-                Err(e) => tracing::error!(error = %e, "session purge failed"),
+        let interval = Duration::from_millis(context.config.retention.expiry_interval_ms);
+        every(interval, move || {
+            let context = context.clone();
+            let messages = messages.clone();
+            async move {
+                expire_messages(&context, &messages).await;
             }
-        }
+        })
+    };
+    let interval = Duration::from_secs(context.config.retention.interval_secs);
+    let retention = every(interval, move || {
+        let context = context.clone();
+        async move { run_retention(&context).await }
     });
-    JobHandles(vec![partitions, sessions])
+    JobHandles(vec![partitions, expiry, retention])
 }
 
 fn every<F, Fut>(interval: Duration, job: F) -> JoinHandle<()>

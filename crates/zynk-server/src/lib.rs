@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod jobs;
 pub mod services;
@@ -42,6 +43,9 @@ pub enum StartError {
     /// Redis could not be reached.
     #[error("redis: {0}")]
     Redis(#[from] zynk_backends::ephemeral::EphemeralError),
+    /// The push sender could not be built.
+    #[error("push: {0}")]
+    Push(String),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -94,12 +98,25 @@ impl App {
         store.migrate_up().await?;
         store.ensure_partitions().await?;
         let ephemeral = open_ephemeral(&config).await?;
+        let relay = config.redis_url.is_some();
+        let pusher: Option<Arc<dyn gateway::push::PushSender>> = match &config.push.webhook_url {
+            Some(url) => Some(Arc::new(
+                gateway::push::WebhookPush::new(url).map_err(StartError::Push)?,
+            )),
+            None => None,
+        };
+        let hub = Arc::new(gateway::Hub::new(
+            ephemeral.clone(),
+            relay,
+            config.websocket.queue_capacity,
+        ));
         let context = Arc::new(Context {
             config,
             store,
             ephemeral,
         });
-        let services = Services::new(context.clone());
+        let relay_task = tokio::spawn(hub.clone().run_relay());
+        let services = Services::start(context.clone(), hub, pusher);
         let openapi_json = http::openapi()
             .to_pretty_json()
             .unwrap_or_else(|_| "{}".to_owned());
@@ -109,7 +126,8 @@ impl App {
             metrics: telemetry::metrics_handle(),
             openapi_json: Arc::new(openapi_json),
         };
-        let jobs = jobs::spawn_all(context);
+        let mut jobs = jobs::spawn_all(context, state.services.messages.clone());
+        jobs.push(relay_task);
         Ok(Self { state, jobs })
     }
 

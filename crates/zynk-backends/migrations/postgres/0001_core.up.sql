@@ -32,6 +32,14 @@ CREATE TABLE user_profiles (
     CONSTRAINT privacy_is_object CHECK (jsonb_typeof(privacy_settings) = 'object')
 );
 
+-- The user's identity key encrypted by the client (the server cannot read it), so a new device
+-- of the user can sign its own keys.
+CREATE TABLE identity_backups (
+    user_id UUID PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    ciphertext BYTEA NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
 CREATE TABLE devices (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,

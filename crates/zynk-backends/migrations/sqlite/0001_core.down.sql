@@ -20,5 +20,6 @@ DROP TABLE IF EXISTS device_fallback_keys;
 DROP TABLE IF EXISTS device_one_time_keys;
 DROP TABLE IF EXISTS device_keys;
 DROP TABLE IF EXISTS devices;
+DROP TABLE IF EXISTS identity_backups;
 DROP TABLE IF EXISTS user_profiles;
 DROP TABLE IF EXISTS users;

@@ -27,6 +27,14 @@ CREATE TABLE user_profiles (
     updated_at TEXT NOT NULL
 );
 
+-- The user's identity key encrypted by the client (the server cannot read it), so a new device
+-- of the user can sign its own keys.
+CREATE TABLE identity_backups (
+    user_id BLOB PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    ciphertext BLOB NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
 CREATE TABLE devices (
     id BLOB PRIMARY KEY CHECK (length(id) = 16),
     user_id BLOB NOT NULL REFERENCES users(id) ON DELETE CASCADE,

@@ -28,6 +28,7 @@ pub struct MemoryEphemeral {
     revoked: DashMap<String, Instant>,
     rates: DashMap<String, (u64, Instant)>,
     presence: DashMap<Uuid, (Presence, Instant)>,
+    online: DashMap<Uuid, Instant>,
     typing: DashMap<Uuid, HashMap<Uuid, Instant>>,
     locations: DashMap<Uuid, (GeoPoint, Instant)>,
     groups: DashMap<Uuid, (Vec<Uuid>, Instant)>,
@@ -58,6 +59,7 @@ impl MemoryEphemeral {
         self.revoked.retain(|_, until| *until > now);
         self.rates.retain(|_, (_, until)| *until > now);
         self.presence.retain(|_, (_, until)| *until > now);
+        self.online.retain(|_, until| *until > now);
         self.typing.retain(|_, users| {
             users.retain(|_, until| *until > now);
             !users.is_empty()
@@ -181,6 +183,24 @@ impl Ephemeral for MemoryEphemeral {
             .iter()
             .filter(|e| e.1 > now)
             .map(|e| *e.key())
+            .collect())
+    }
+
+    async fn device_online(&self, device_id: Uuid, ttl: Duration) -> Result<(), EphemeralError> {
+        self.online.insert(device_id, Instant::now() + ttl);
+        Ok(())
+    }
+
+    async fn device_offline(&self, device_id: Uuid) -> Result<(), EphemeralError> {
+        self.online.remove(&device_id);
+        Ok(())
+    }
+
+    async fn devices_online(&self, device_ids: &[Uuid]) -> Result<Vec<bool>, EphemeralError> {
+        let now = Instant::now();
+        Ok(device_ids
+            .iter()
+            .map(|d| self.online.get(d).is_some_and(|u| *u > now))
             .collect())
     }
 

@@ -172,6 +172,13 @@ pub trait Ephemeral: Send + Sync {
     /// Users whose presence was recorded within the presence lifetime.
     async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError>;
 
+    /// Marks a device as connected (on some node) for `ttl`; refreshed while it stays connected.
+    async fn device_online(&self, device_id: Uuid, ttl: Duration) -> Result<(), EphemeralError>;
+    /// Clears a device's connected mark.
+    async fn device_offline(&self, device_id: Uuid) -> Result<(), EphemeralError>;
+    /// For each device, whether it is marked connected.
+    async fn devices_online(&self, device_ids: &[Uuid]) -> Result<Vec<bool>, EphemeralError>;
+
     /// Marks a user as typing in a conversation (`typing:{conversation_id}:{user_id}`).
     async fn typing_start(
         &self,

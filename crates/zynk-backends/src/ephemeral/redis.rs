@@ -298,6 +298,42 @@ impl Ephemeral for RedisEphemeral {
         Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
     }
 
+    async fn device_online(&self, device_id: Uuid, ttl: Duration) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .pset_ex(
+                self.key(&format!("online_device:{device_id}")),
+                "1",
+                millis(ttl),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn device_offline(&self, device_id: Uuid) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .del(self.key(&format!("online_device:{device_id}")))
+            .await?;
+        Ok(())
+    }
+
+    async fn devices_online(&self, device_ids: &[Uuid]) -> Result<Vec<bool>, EphemeralError> {
+        if device_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = device_ids
+            .iter()
+            .map(|d| self.key(&format!("online_device:{d}")))
+            .collect();
+        let mut conn = self.conn.clone();
+        let values: Vec<Option<String>> = ::redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await?;
+        Ok(values.into_iter().map(|v| v.is_some()).collect())
+    }
+
     async fn typing_start(
         &self,
         conversation_id: Uuid,

@@ -90,6 +90,20 @@ impl DeviceStore for SqlStore {
         Ok((deleted > 0).then_some(hashes))
     }
 
+    async fn push_targets(&self, user_ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
+        let mut targets = Vec::new();
+        for &user_id in user_ids {
+            let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+                "SELECT user_id, id, push_token FROM devices WHERE user_id = $1 AND push_token IS NOT NULL",
+            )
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
+            targets.extend(rows);
+        }
+        Ok(targets)
+    }
+
     async fn set_push_token(
         &self,
         user_id: Uuid,

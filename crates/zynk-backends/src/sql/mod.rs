@@ -63,6 +63,8 @@ pub mod sqlite {
     include!("impl_accounts.rs");
     include!("impl_devices.rs");
     include!("impl_sessions.rs");
+    include!("impl_keys.rs");
+    include!("impl_messaging.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -106,6 +108,8 @@ pub mod postgres {
     include!("impl_accounts.rs");
     include!("impl_devices.rs");
     include!("impl_sessions.rs");
+    include!("impl_keys.rs");
+    include!("impl_messaging.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod devices;
 pub mod extract;
 pub mod health;
+pub mod messaging;
 pub mod users;
 
 use std::time::Instant;
@@ -31,6 +32,11 @@ use crate::state::AppState;
         (name = "users", description = "Accounts, profiles, privacy"),
         (name = "devices", description = "The caller's devices"),
         (name = "sessions", description = "The caller's sessions"),
+        (name = "keys", description = "Device keys, one-time keys, identity backup"),
+        (name = "to-device", description = "Device-to-device encrypted payloads"),
+        (name = "conversations", description = "Conversations and participants"),
+        (name = "messages", description = "Encrypted messages, history, receipts"),
+        (name = "realtime", description = "The WebSocket gateway"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -65,6 +71,28 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::set_push_token))
         .routes(routes!(devices::list_sessions))
         .routes(routes!(devices::revoke_session))
+        .routes(routes!(
+            messaging::put_identity_backup,
+            messaging::get_identity_backup
+        ))
+        .routes(routes!(messaging::upload_keys))
+        .routes(routes!(messaging::key_count))
+        .routes(routes!(messaging::query_keys))
+        .routes(routes!(messaging::claim_keys))
+        .routes(routes!(
+            messaging::send_to_device,
+            messaging::to_device_inbox
+        ))
+        .routes(routes!(messaging::ack_to_device))
+        .routes(routes!(
+            messaging::create_conversation,
+            messaging::list_conversations
+        ))
+        .routes(routes!(messaging::get_conversation))
+        .routes(routes!(messaging::send_message, messaging::history))
+        .routes(routes!(messaging::get_message))
+        .routes(routes!(messaging::receipts))
+        .routes(routes!(crate::gateway::ws::upgrade))
         .routes(routes!(health::openapi))
         .split_for_parts()
 }

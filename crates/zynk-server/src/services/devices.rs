@@ -10,17 +10,19 @@ use super::Context;
 use super::auth::AuthContext;
 use super::validation;
 use crate::error::ApiError;
+use crate::gateway::Hub;
 
 /// Devices and sessions of the caller.
 #[derive(Clone)]
 pub struct DeviceService {
     context: Arc<Context>,
+    hub: Arc<Hub>,
 }
 
 impl DeviceService {
     /// A service over the shared context.
-    pub fn new(context: Arc<Context>) -> Self {
-        Self { context }
+    pub fn new(context: Arc<Context>, hub: Arc<Hub>) -> Self {
+        Self { context, hub }
     }
 
     /// The caller's devices, oldest first.
@@ -52,6 +54,7 @@ impl DeviceService {
             .await?
             .ok_or_else(|| ApiError::not_found("device"))?;
         self.context.ephemeral.session_revoke(&revoked).await?;
+        self.hub.disconnect_device(caller.user_id, device_id).await;
         tracing::info!(user_id = %caller.user_id, device_id = %device_id, "device revoked");
         Ok(())
     }

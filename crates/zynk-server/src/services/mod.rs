@@ -3,9 +3,13 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod conversations;
 pub mod devices;
+pub mod keys;
+pub mod messages;
 pub mod passwords;
 pub mod rate_limit;
+pub mod to_device;
 pub mod tokens;
 pub mod validation;
 
@@ -15,6 +19,8 @@ use zynk_backends::Ephemeral;
 use zynk_backends::sql::AnyStore;
 
 use crate::config::Config;
+use crate::gateway::Hub;
+use crate::gateway::push::PushSender;
 
 /// What every service needs: configuration and the two storage seams.
 pub struct Context {
@@ -37,13 +43,34 @@ pub struct Services {
     pub devices: devices::DeviceService,
     /// Rate limits.
     pub rate_limits: rate_limit::RateLimiter,
+    /// Device keys, one-time keys, identity backups.
+    pub keys: keys::KeyService,
+    /// The to-device channel.
+    pub to_device: to_device::ToDeviceService,
+    /// Conversations and cursors.
+    pub conversations: conversations::ConversationService,
+    /// Messages.
+    pub messages: messages::MessageService,
+    /// This node's WebSocket connections.
+    pub hub: Arc<Hub>,
 }
 
 impl Services {
-    /// Builds every service over one shared context.
-    pub fn new(context: Arc<Context>) -> Self {
+    /// Builds every service over one shared context and starts their background tasks.
+    pub fn start(
+        context: Arc<Context>,
+        hub: Arc<Hub>,
+        pusher: Option<Arc<dyn PushSender>>,
+    ) -> Self {
         let rate_limits = rate_limit::RateLimiter::new(context.clone());
         let passwords = passwords::PasswordHasher::new(context.config.auth.pbkdf2_iterations);
+        let conversations = conversations::ConversationService::new(context.clone(), hub.clone());
+        let messages = messages::MessageService::start(
+            context.clone(),
+            hub.clone(),
+            conversations.clone(),
+            pusher,
+        );
         Self {
             accounts: accounts::AccountService::new(
                 context.clone(),
@@ -51,8 +78,13 @@ impl Services {
                 rate_limits.clone(),
             ),
             auth: auth::Authenticator::new(context.clone()),
-            devices: devices::DeviceService::new(context),
+            devices: devices::DeviceService::new(context.clone(), hub.clone()),
             rate_limits,
+            keys: keys::KeyService::new(context.clone(), hub.clone()),
+            to_device: to_device::ToDeviceService::new(context, hub.clone()),
+            conversations,
+            messages,
+            hub,
         }
     }
 }

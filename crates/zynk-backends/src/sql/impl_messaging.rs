@@ -1,0 +1,441 @@
+// Conversations, participants, cursors and messages (included into each engine module).
+
+const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, sender_id, sender_device_id, \
+     encrypted_content, content_hash, message_type, metadata, created_at, edited_at, deleted_at, \
+     expires_at";
+
+const NOT_EXPIRED: &str = "(expires_at IS NULL OR expires_at > $2)";
+
+fn message_from_row(row: &DbRow) -> Result<MessageRecord, StoreError> {
+    let metadata: Option<sqlx::types::Json<serde_json::Value>> =
+        row.try_get("metadata").map_err(|e| corrupt("message metadata", e))?;
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        seq: row.try_get("seq")?,
+        sender_id: row.try_get("sender_id")?,
+        sender_device_id: row.try_get("sender_device_id")?,
+        encrypted_content: row.try_get("encrypted_content")?,
+        content_hash: row.try_get("content_hash")?,
+        message_type: row.try_get("message_type")?,
+        metadata: metadata.map(|m| m.0),
+        created_at: row.try_get("created_at")?,
+        edited_at: row.try_get("edited_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn participant_from_row(row: &DbRow) -> Result<ParticipantRecord, StoreError> {
+    let privacy: sqlx::types::Json<Privacy> =
+        row.try_get("privacy_settings").map_err(|e| corrupt("privacy_settings", e))?;
+    let role: Option<String> = row.try_get("role")?;
+    Ok(ParticipantRecord {
+        user_id: row.try_get("user_id")?,
+        role: role.unwrap_or_else(|| "member".to_owned()),
+        last_delivered_seq: row.try_get("last_delivered_seq")?,
+        last_read_seq: row.try_get("last_read_seq")?,
+        read_receipts: privacy.0.allow_read_receipts,
+        joined_at: row.try_get("joined_at")?,
+    })
+}
+
+const PARTICIPANT_SELECT: &str = "SELECT p.user_id, p.role, p.last_delivered_seq, \
+     p.last_read_seq, p.joined_at, up.privacy_settings FROM conversation_participants p \
+     JOIN user_profiles up ON up.user_id = p.user_id WHERE p.conversation_id = $1 \
+     ORDER BY p.joined_at, p.user_id";
+
+/// The viewer's conversations (optionally one): id, kind, counters and unread count.
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.type, c.last_seq, c.anchor_expiring, \
+     c.created_at, c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
+     AND m.seq > p.last_read_seq AND m.sender_id <> p.user_id AND m.deleted_at IS NULL \
+     AND (m.expires_at IS NULL OR m.expires_at > $2)) AS unread \
+     FROM conversations c JOIN conversation_participants p \
+     ON p.conversation_id = c.id AND p.user_id = $1";
+
+impl SqlStore {
+    async fn conversation_views(
+        &self,
+        viewer: Uuid,
+        only: Option<Uuid>,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        let now = crate::now();
+        let rows = match only {
+            Some(id) => {
+                let sql = format!("{CONVERSATION_SELECT} WHERE c.id = $3");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(viewer)
+                    .bind(now)
+                    .bind(id)
+                    .fetch_all(&self.read)
+                    .await?
+            }
+            None => {
+                let sql = format!("{CONVERSATION_SELECT} ORDER BY c.updated_at DESC, c.id");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(viewer).bind(now).fetch_all(&self.read).await?
+            }
+        };
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Uuid = row.try_get("id")?;
+            let participants = sqlx::query(PARTICIPANT_SELECT)
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(participant_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            views.push(ConversationRecord {
+                id,
+                kind: row.try_get("type")?,
+                last_seq: row.try_get("last_seq")?,
+                anchor_expiring: row.try_get("anchor_expiring")?,
+                unread_count: row.try_get("unread")?,
+                participants,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            });
+        }
+        Ok(views)
+    }
+}
+
+#[async_trait]
+impl ConversationStore for SqlStore {
+    async fn open_one_to_one(
+        &self,
+        viewer: Uuid,
+        other: Uuid,
+        anchor_expiring: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ConversationRecord, bool)>, StoreError> {
+        let (low, high) = if viewer < other { (viewer, other) } else { (other, viewer) };
+        let pair_key = format!("{low}:{high}");
+        let mut tx = self.begin().await?;
+        let other_exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+            .bind(other)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if other_exists.is_none() {
+            return Ok(None);
+        }
+        let id = Uuid::now_v7();
+        let inserted = sqlx::query(
+            "INSERT INTO conversations (id, type, encryption_type, pair_key, last_seq, \
+             anchor_expiring, created_at, updated_at) VALUES ($1, 'one_to_one', 'e2ee', $2, 0, $3, \
+             $4, $4) ON CONFLICT (pair_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&pair_key)
+        .bind(anchor_expiring)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let conversation_id = if inserted {
+            for user in [low, high] {
+                sqlx::query(
+                    "INSERT INTO conversation_participants (conversation_id, user_id, role, \
+                     joined_at) VALUES ($1, $2, 'member', $3)",
+                )
+                .bind(id)
+                .bind(user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            id
+        } else {
+            sqlx::query_scalar("SELECT id FROM conversations WHERE pair_key = $1")
+                .bind(&pair_key)
+                .fetch_one(&mut *tx)
+                .await?
+        };
+        tx.commit().await?;
+        let view = self.conversation_views(viewer, Some(conversation_id)).await?.pop();
+        Ok(view.map(|v| (v, inserted)))
+    }
+
+    async fn list_conversations(&self, viewer: Uuid) -> Result<Vec<ConversationRecord>, StoreError> {
+        self.conversation_views(viewer, None).await
+    }
+
+    async fn get_conversation(
+        &self,
+        conversation_id: Uuid,
+        viewer: Uuid,
+    ) -> Result<Option<ConversationRecord>, StoreError> {
+        Ok(self.conversation_views(viewer, Some(conversation_id)).await?.pop())
+    }
+
+    async fn participants(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM conversation_participants WHERE conversation_id = $1 ORDER BY user_id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    async fn advance_cursors(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+        delivered_up_to: Option<i64>,
+        read_up_to: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ParticipantRecord>, StoreError> {
+        let lock = match DIALECT {
+            super::Dialect::Postgres => {
+                "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
+                 conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+                 WHERE p.conversation_id = $1 AND p.user_id = $2 FOR UPDATE OF p"
+            }
+            super::Dialect::Sqlite => {
+                "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
+                 conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+                 WHERE p.conversation_id = $1 AND p.user_id = $2"
+            }
+        };
+        let mut tx = self.begin().await?;
+        let current: Option<(i64, i64, i64)> = sqlx::query_as(lock)
+            .bind(conversation_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((delivered, read, last_seq)) = current else { return Ok(None) };
+        let new_read = read.max(read_up_to.unwrap_or(0).min(last_seq));
+        let new_delivered = delivered.max(delivered_up_to.unwrap_or(0).min(last_seq)).max(new_read);
+        if new_read != read || new_delivered != delivered {
+            sqlx::query(
+                "UPDATE conversation_participants SET last_delivered_seq = $3, last_read_seq = $4, \
+                 last_read_at = CASE WHEN $5 THEN $6 ELSE last_read_at END \
+                 WHERE conversation_id = $1 AND user_id = $2",
+            )
+            .bind(conversation_id)
+            .bind(user_id)
+            .bind(new_delivered)
+            .bind(new_read)
+            .bind(new_read != read)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let sql = PARTICIPANT_SELECT.replace("ORDER BY", "AND p.user_id = $2 ORDER BY");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(conversation_id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let participant = participant_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(participant))
+    }
+}
+
+async fn message_by_id(
+    tx: &mut Transaction<'static, Db>,
+    id: Uuid,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+/// Stores one message of a batch inside the batch's transaction.
+async fn insert_one(
+    tx: &mut Transaction<'static, Db>,
+    item: &NewMessage,
+    now: DateTime<Utc>,
+) -> Result<InsertOutcome, StoreError> {
+    if let Some(existing) = message_by_id(tx, item.id).await? {
+        let same = existing.conversation_id == item.conversation_id
+            && existing.sender_id == item.sender_id
+            && existing.content_hash == item.content_hash;
+        return Ok(if same { InsertOutcome::Existing(existing) } else { InsertOutcome::IdConflict });
+    }
+    if let Some((kind, target_id)) = &item.relation {
+        let target = message_by_id(tx, *target_id).await?;
+        let valid = target.is_some_and(|t| {
+            t.conversation_id == item.conversation_id
+                && t.deleted_at.is_none()
+                && t.expires_at.is_none_or(|e| e > now)
+                && (kind == "reaction" || t.sender_id == item.sender_id)
+        });
+        if !valid {
+            return Ok(InsertOutcome::InvalidRelation);
+        }
+        match kind.as_str() {
+            "edit" => {
+                sqlx::query("UPDATE messages SET edited_at = $2 WHERE id = $1")
+                    .bind(target_id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            "delete" => {
+                sqlx::query(
+                    "UPDATE messages SET deleted_at = $2, encrypted_content = $3 WHERE id = $1",
+                )
+                .bind(target_id)
+                .bind(now)
+                .bind(Vec::<u8>::new())
+                .execute(&mut **tx)
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING last_seq",
+    )
+    .bind(item.conversation_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO message_refs (id, conversation_id, seq, sender_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(item.id)
+    .bind(item.conversation_id)
+    .bind(seq)
+    .bind(item.sender_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, seq, sender_id, sender_device_id, \
+         encrypted_content, content_hash, message_type, metadata, status, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sent', $10, $11)",
+    )
+    .bind(item.id)
+    .bind(item.conversation_id)
+    .bind(seq)
+    .bind(item.sender_id)
+    .bind(item.sender_device_id)
+    .bind(&item.encrypted_content)
+    .bind(&item.content_hash)
+    .bind(&item.message_type)
+    .bind(sqlx::types::Json(&item.metadata))
+    .bind(item.expires_at)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(InsertOutcome::Created(MessageRecord {
+        id: item.id,
+        conversation_id: item.conversation_id,
+        seq,
+        sender_id: item.sender_id,
+        sender_device_id: Some(item.sender_device_id),
+        encrypted_content: item.encrypted_content.clone(),
+        content_hash: item.content_hash.clone(),
+        message_type: item.message_type.clone(),
+        metadata: Some(item.metadata.clone()),
+        created_at: now,
+        edited_at: None,
+        deleted_at: None,
+        expires_at: item.expires_at,
+    }))
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn insert_messages(
+        &self,
+        batch: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut tx = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for item in batch {
+            outcomes.push(insert_one(&mut tx, item, now).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    fn parallel_writers(&self) -> usize {
+        match DIALECT {
+            super::Dialect::Sqlite => 1,
+            super::Dialect::Postgres => 4,
+        }
+    }
+
+    async fn history(
+        &self,
+        conversation_id: Uuid,
+        range: HistoryRange,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<MessageRecord>, bool), StoreError> {
+        let (condition, order, bound) = match range {
+            HistoryRange::After(after) => ("seq > $3", "ASC", after),
+            HistoryRange::Before(before) => ("seq < $3", "DESC", before),
+        };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND {NOT_EXPIRED} \
+             AND {condition} ORDER BY seq {order} LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(conversation_id)
+            .bind(now)
+            .bind(bound)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?;
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        let more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        if matches!(range, HistoryRange::Before(_)) {
+            messages.reverse();
+        }
+        Ok((messages, more))
+    }
+
+    async fn get_message(
+        &self,
+        message_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND {NOT_EXPIRED}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(message_id)
+            .bind(now)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    async fn purge_expired_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredMessage>, StoreError> {
+        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "DELETE FROM message_refs WHERE id IN (SELECT id FROM messages WHERE expires_at IS NOT \
+             NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING id, conversation_id",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.write)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(message_id, conversation_id)| ExpiredMessage { conversation_id, message_id })
+            .collect())
+    }
+
+    async fn purge_deleted_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM message_refs WHERE id IN (SELECT id FROM messages WHERE deleted_at IS NOT \
+             NULL AND deleted_at < $1)",
+        )
+        .bind(cutoff)
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+}

@@ -1,0 +1,113 @@
+//! WebSocket frames at `/api/v1/ws` (text frames, one JSON object each, tagged by `type`).
+//!
+//! Connect with `Authorization: Bearer <access token>` or `?access_token=…`. The server first
+//! sends `hello`, then pushes events as they happen. To resume without gaps after a reconnect a
+//! client opens the socket first, then fetches what it missed over HTTP (conversation list,
+//! history `after` its per-conversation cursor, the to-device inbox), and drops duplicates by
+//! `(conversation_id, seq)` and to-device `id`.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::messages::{Message, SendMessageRequest};
+use crate::to_device::ToDeviceMessage;
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// First frame after connecting.
+    Hello {
+        /// The caller.
+        user_id: Uuid,
+        /// The calling device.
+        device_id: Uuid,
+        /// Unclaimed one-time keys held for this device.
+        one_time_key_count: u64,
+        /// Seconds between heartbeats the server expects (a `ping` or any frame).
+        heartbeat_secs: u64,
+    },
+    /// A new message (including edits, reactions and deletions) in one of the caller's
+    /// conversations.
+    Message {
+        /// The message.
+        message: Message,
+    },
+    /// A new payload in this device's to-device inbox.
+    ToDevice {
+        /// The payload.
+        message: ToDeviceMessage,
+    },
+    /// A participant's cursors moved.
+    Receipt {
+        /// Conversation.
+        conversation_id: Uuid,
+        /// Participant.
+        user_id: Uuid,
+        /// Delivered cursor.
+        last_delivered_seq: i64,
+        /// Read cursor (absent when that user's read receipts are off).
+        last_read_seq: Option<i64>,
+    },
+    /// A self-destructing message reached its time and was removed.
+    MessageExpired {
+        /// Conversation.
+        conversation_id: Uuid,
+        /// The removed message.
+        message_id: Uuid,
+    },
+    /// This device should upload more one-time keys.
+    KeysLow {
+        /// How many are left.
+        one_time_key_count: u64,
+    },
+    /// The result of a `send` frame.
+    Sent {
+        /// The client's request id.
+        request_id: String,
+        /// The stored message.
+        message: Message,
+        /// False for an idempotent retry.
+        created: bool,
+    },
+    /// A client frame failed.
+    Error {
+        /// The request id of the failing frame, if it had one.
+        request_id: Option<String>,
+        /// Error code (as in HTTP error bodies).
+        code: String,
+        /// Explanation.
+        message: String,
+    },
+    /// Reply to `ping`.
+    Pong,
+}
+
+/// Frames the client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Heartbeat.
+    Ping,
+    /// Sends a message (answered by `sent` or `error` with the same `request_id`).
+    Send {
+        /// Client-chosen id to match the answer, 1-64 characters.
+        request_id: String,
+        /// Conversation.
+        conversation_id: Uuid,
+        /// The message.
+        message: SendMessageRequest,
+    },
+    /// Messages up to `seq` reached this device (moves the user's delivered cursor).
+    Ack {
+        /// Conversation.
+        conversation_id: Uuid,
+        /// Highest sequence number received.
+        seq: i64,
+    },
+    /// To-device payloads up to `up_to` were processed (they are deleted).
+    AckToDevice {
+        /// Highest inbox id processed.
+        up_to: i64,
+    },
+}

@@ -1,0 +1,224 @@
+//! `GET /api/v1/ws`: one WebSocket per device connection.
+//!
+//! Each connection is one task: it forwards queued frames from the [`super::Hub`], answers
+//! client frames, and closes on a heartbeat timeout, a slow-consumer signal, or a failed write.
+//! Buffers are kept small so idle connections cost little memory.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use serde::Deserialize;
+use zynk_proto::ws::{ClientFrame, ServerFrame};
+
+use crate::error::ApiError;
+use crate::services::auth::AuthContext;
+use crate::state::AppState;
+
+/// Largest client frame accepted.
+const MAX_CLIENT_FRAME: usize = 128 * 1024;
+/// A write to a client that takes longer than this closes the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Query parameters of the upgrade request.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// Access token, for clients that cannot set headers (browsers).
+    access_token: Option<String>,
+}
+
+/// `GET /api/v1/ws`: upgrades to a WebSocket after authenticating the access token.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "realtime",
+    params(("access_token" = Option<String>, Query, description = "Access token (or use the Authorization header)")),
+    responses((status = 101, description = "Switching to the WebSocket protocol; frames are described in docs/api.md"),
+              (status = 401, body = zynk_proto::ErrorBody)))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or(query.access_token)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let caller = state.services.auth.authenticate(token.trim()).await?;
+    let buffer = state.context.config.websocket.buffer_bytes;
+    Ok(ws
+        .read_buffer_size(buffer)
+        .write_buffer_size(buffer)
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| run(state, caller, socket)))
+}
+
+fn text(frame: &ServerFrame) -> Option<WsMessage> {
+    serde_json::to_string(frame)
+        .ok()
+        .map(|s| WsMessage::Text(Utf8Bytes::from(s)))
+}
+
+async fn send(socket: &mut WebSocket, message: WsMessage) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.send(WsMessage::Close(Some(frame)))).await;
+}
+
+async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
+    let hub = state.services.hub.clone();
+    let heartbeat = Duration::from_secs(state.context.config.websocket.heartbeat_secs);
+    let mut registration = hub.register(caller.user_id, caller.device_id);
+    let ephemeral = state.context.ephemeral.clone();
+    let online_ttl = heartbeat * 3;
+    let _ = ephemeral.device_online(caller.device_id, online_ttl).await;
+    let one_time_key_count = match state.context.store.key_stock(caller.device_id).await {
+        Ok(stock) => stock.one_time_keys,
+        Err(_) => 0,
+    };
+    let hello = ServerFrame::Hello {
+        user_id: caller.user_id,
+        device_id: caller.device_id,
+        one_time_key_count,
+        heartbeat_secs: heartbeat.as_secs(),
+    };
+    let mut alive = match text(&hello) {
+        Some(m) => send(&mut socket, m).await,
+        None => false,
+    };
+    let mut last_heard = Instant::now();
+    let mut ticker = tokio::time::interval(heartbeat);
+    ticker.tick().await;
+    while alive {
+        tokio::select! {
+            biased;
+            () = registration.close.notified() => {
+                close(&mut socket, 1008, "slow consumer or session ended").await;
+                break;
+            }
+            queued = registration.frames.recv() => match queued {
+                Some(frame) => {
+                    alive = send(&mut socket, WsMessage::Text(Utf8Bytes::from(frame.as_ref()))).await;
+                }
+                None => break,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(body))) => {
+                    last_heard = Instant::now();
+                    let reply = handle(&state, &caller, body.as_str()).await;
+                    if let Some(reply) = reply.as_ref().and_then(text) {
+                        alive = send(&mut socket, reply).await;
+                    }
+                }
+                Some(Ok(WsMessage::Binary(_))) => {
+                    let frame = ServerFrame::Error {
+                        request_id: None,
+                        code: "invalid_json".into(),
+                        message: "frames are JSON text".into(),
+                    };
+                    if let Some(m) = text(&frame) {
+                        alive = send(&mut socket, m).await;
+                    }
+                }
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => last_heard = Instant::now(),
+                Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
+            },
+            _ = ticker.tick() => {
+                if last_heard.elapsed() > heartbeat * 2 + heartbeat / 2 {
+                    close(&mut socket, 1001, "heartbeat timeout").await;
+                    break;
+                }
+                let _ = ephemeral.device_online(caller.device_id, online_ttl).await;
+            }
+        }
+    }
+    hub.unregister(caller.user_id, registration.id);
+    if !hub.is_connected(caller.user_id, caller.device_id) {
+        let _ = ephemeral.device_offline(caller.device_id).await;
+    }
+}
+
+/// Handles one client frame; returns the reply, if any.
+async fn handle(state: &AppState, caller: &AuthContext, body: &str) -> Option<ServerFrame> {
+    let error = |request_id: Option<String>, e: ApiError| ServerFrame::Error {
+        request_id,
+        code: e.code.as_str().to_owned(),
+        message: e.message,
+    };
+    let frame: ClientFrame = match serde_json::from_str(body) {
+        Ok(frame) => frame,
+        Err(e) => {
+            return Some(error(
+                None,
+                ApiError::new(
+                    zynk_proto::ErrorCode::InvalidJson,
+                    format!("invalid frame: {e}"),
+                ),
+            ));
+        }
+    };
+    match frame {
+        ClientFrame::Ping => Some(ServerFrame::Pong),
+        ClientFrame::Send {
+            request_id,
+            conversation_id,
+            message,
+        } => {
+            if request_id.is_empty() || request_id.len() > 64 {
+                let e = ApiError::invalid_field("request_id", "must be 1-64 characters");
+                return Some(error(None, e));
+            }
+            if let Err(e) = state
+                .services
+                .rate_limits
+                .check_user(caller.user_id, "ws:send")
+                .await
+            {
+                return Some(error(Some(request_id), e));
+            }
+            match state
+                .services
+                .messages
+                .send(caller, conversation_id, &message)
+                .await
+            {
+                Ok(sent) => Some(ServerFrame::Sent {
+                    request_id,
+                    message: sent.message,
+                    created: sent.created,
+                }),
+                Err(e) => Some(error(Some(request_id), e)),
+            }
+        }
+        ClientFrame::Ack {
+            conversation_id,
+            seq,
+        } => state
+            .services
+            .messages
+            .ack(caller, conversation_id, seq)
+            .await
+            .err()
+            .map(|e| error(None, e)),
+        ClientFrame::AckToDevice { up_to } => state
+            .services
+            .to_device
+            .ack(caller, up_to)
+            .await
+            .err()
+            .map(|e| error(None, e)),
+    }
+}

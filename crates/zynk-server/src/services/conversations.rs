@@ -1,0 +1,241 @@
+//! Conversations and delivery/read cursors.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use uuid::Uuid;
+use zynk_backends::model::{ConversationRecord, ParticipantRecord};
+use zynk_proto::ErrorCode;
+use zynk_proto::conversations::{
+    Conversation, CreateConversationRequest, Participant, ReceiptRequest,
+};
+use zynk_proto::ws::ServerFrame;
+
+use super::Context;
+use super::auth::AuthContext;
+use crate::error::ApiError;
+use crate::gateway::{Hub, Target};
+
+/// How long a conversation's participant list is cached on a node. Participants of 1:1
+/// conversations never change; group membership changes invalidate the entry explicitly.
+const PARTICIPANTS_TTL: Duration = Duration::from_secs(30);
+
+/// Cached participant lists with the time they were read.
+type ParticipantCache = DashMap<Uuid, (Arc<[Uuid]>, Instant)>;
+
+/// Conversations of the caller.
+#[derive(Clone)]
+pub struct ConversationService {
+    context: Arc<Context>,
+    hub: Arc<Hub>,
+    participants: Arc<ParticipantCache>,
+}
+
+fn participant_to_wire(p: &ParticipantRecord, viewer: Uuid) -> Participant {
+    Participant {
+        user_id: p.user_id,
+        role: p.role.clone(),
+        last_delivered_seq: p.last_delivered_seq,
+        last_read_seq: (p.read_receipts || p.user_id == viewer).then_some(p.last_read_seq),
+        joined_at: p.joined_at,
+    }
+}
+
+fn to_wire(c: ConversationRecord, viewer: Uuid) -> Conversation {
+    Conversation {
+        conversation_id: c.id,
+        kind: c.kind,
+        participants: c
+            .participants
+            .iter()
+            .map(|p| participant_to_wire(p, viewer))
+            .collect(),
+        last_seq: c.last_seq,
+        unread_count: c.unread_count,
+        anchor_expiring: c.anchor_expiring,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+impl ConversationService {
+    /// A service over the shared context.
+    pub fn new(context: Arc<Context>, hub: Arc<Hub>) -> Self {
+        Self {
+            context,
+            hub,
+            participants: Arc::default(),
+        }
+    }
+
+    /// Opens the 1:1 conversation with another user; `true` when it was created now.
+    pub async fn open(
+        &self,
+        caller: &AuthContext,
+        request: &CreateConversationRequest,
+    ) -> Result<(Conversation, bool), ApiError> {
+        if request.kind != "one_to_one" {
+            return Err(ApiError::invalid_field(
+                "type",
+                "must be one_to_one (groups have their own API)",
+            ));
+        }
+        if request.participant == caller.user_id {
+            return Err(ApiError::invalid_field(
+                "participant",
+                "must be another user",
+            ));
+        }
+        let (record, created) = self
+            .context
+            .store
+            .open_one_to_one(
+                caller.user_id,
+                request.participant,
+                request.anchor_expiring,
+                zynk_backends::now(),
+            )
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        Ok((to_wire(record, caller.user_id), created))
+    }
+
+    /// The caller's conversations, most recently active first.
+    pub async fn list(&self, caller: &AuthContext) -> Result<Vec<Conversation>, ApiError> {
+        let records = self
+            .context
+            .store
+            .list_conversations(caller.user_id)
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|c| to_wire(c, caller.user_id))
+            .collect())
+    }
+
+    /// One conversation of the caller; others' conversations are "not found".
+    pub async fn get(
+        &self,
+        caller: &AuthContext,
+        conversation_id: Uuid,
+    ) -> Result<Conversation, ApiError> {
+        let record = self
+            .context
+            .store
+            .get_conversation(conversation_id, caller.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        Ok(to_wire(record, caller.user_id))
+    }
+
+    /// The participants of a conversation (cached briefly).
+    pub async fn participants(&self, conversation_id: Uuid) -> Result<Arc<[Uuid]>, ApiError> {
+        if let Some(entry) = self.participants.get(&conversation_id)
+            && entry.1.elapsed() < PARTICIPANTS_TTL
+        {
+            return Ok(entry.0.clone());
+        }
+        let users: Arc<[Uuid]> = self
+            .context
+            .store
+            .participants(conversation_id)
+            .await?
+            .into();
+        if !users.is_empty() {
+            if self.participants.len() > 100_000 {
+                self.participants
+                    .retain(|_, (_, at)| at.elapsed() < PARTICIPANTS_TTL);
+            }
+            self.participants
+                .insert(conversation_id, (users.clone(), Instant::now()));
+        }
+        Ok(users)
+    }
+
+    /// Fails with "not found" unless `user_id` participates in the conversation.
+    pub async fn require_participant(
+        &self,
+        conversation_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Arc<[Uuid]>, ApiError> {
+        let users = self.participants(conversation_id).await?;
+        if users.contains(&user_id) {
+            Ok(users)
+        } else {
+            Err(ApiError::not_found("conversation"))
+        }
+    }
+
+    /// Moves the caller's cursors and tells the participants (the read cursor only where the
+    /// caller's privacy settings allow read receipts).
+    pub async fn receipt(
+        &self,
+        caller: &AuthContext,
+        conversation_id: Uuid,
+        request: &ReceiptRequest,
+    ) -> Result<(), ApiError> {
+        for (field, value) in [
+            ("delivered_up_to", request.delivered_up_to),
+            ("read_up_to", request.read_up_to),
+        ] {
+            if value.is_some_and(|v| v < 0) {
+                return Err(ApiError::invalid_field(field, "must not be negative"));
+            }
+        }
+        if request.delivered_up_to.is_none() && request.read_up_to.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "give delivered_up_to or read_up_to",
+            ));
+        }
+        self.advance(
+            caller.user_id,
+            conversation_id,
+            request.delivered_up_to,
+            request.read_up_to,
+        )
+        .await
+    }
+
+    /// Moves a user's cursors and broadcasts the change.
+    pub async fn advance(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        delivered: Option<i64>,
+        read: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let users = self.require_participant(conversation_id, user_id).await?;
+        let participant = self
+            .context
+            .store
+            .advance_cursors(
+                conversation_id,
+                user_id,
+                delivered,
+                read,
+                zynk_backends::now(),
+            )
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))?;
+        let others: Vec<Target> = users
+            .iter()
+            .filter(|u| **u != user_id)
+            .map(|u| Target::User(*u))
+            .collect();
+        let frame = |read_visible: bool| ServerFrame::Receipt {
+            conversation_id,
+            user_id,
+            last_delivered_seq: participant.last_delivered_seq,
+            last_read_seq: read_visible.then_some(participant.last_read_seq),
+        };
+        self.hub
+            .publish(&others, &frame(participant.read_receipts))
+            .await;
+        self.hub
+            .publish(&[Target::User(user_id)], &frame(true))
+            .await;
+        Ok(())
+    }
+}

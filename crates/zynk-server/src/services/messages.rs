@@ -1,0 +1,468 @@
+//! Sending, reading and acknowledging messages.
+//!
+//! Sends go through group-commit writers: each writer takes every send waiting for it, stores
+//! them in one transaction, and only then answers each sender, so an acknowledged message is
+//! durable while many sends share one commit. Conversations are sharded over writers, so one
+//! conversation's messages are always written by the same writer, in order.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use zynk_backends::model::{HistoryRange, InsertOutcome, MessageRecord, NewMessage};
+use zynk_proto::ErrorCode;
+use zynk_proto::messages::{
+    MAX_CIPHERTEXT_BYTES, MAX_MENTIONS, MAX_PAGE, Message, MessageMetadata, MessagePage,
+    RelationType, SendMessageRequest, SendMessageResponse,
+};
+use zynk_proto::ws::ServerFrame;
+
+use super::Context;
+use super::auth::AuthContext;
+use super::conversations::ConversationService;
+use super::keys::decode_base64;
+use crate::error::ApiError;
+use crate::gateway::push::PushSender;
+use crate::gateway::{Hub, Target};
+
+/// Most sends stored in one transaction.
+const MAX_BATCH: usize = 256;
+/// Sends waiting per writer before new sends wait for room.
+const WRITER_QUEUE: usize = 4096;
+/// A device is woken up at most this often.
+const PUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+type Reply = oneshot::Sender<Result<InsertOutcome, ApiError>>;
+
+/// Messages of conversations.
+#[derive(Clone)]
+pub struct MessageService {
+    context: Arc<Context>,
+    hub: Arc<Hub>,
+    conversations: ConversationService,
+    writers: Arc<[mpsc::Sender<(NewMessage, Reply)>]>,
+    push: mpsc::Sender<(Arc<[Uuid]>, Uuid)>,
+    acks: Arc<DashMap<(Uuid, Uuid), i64>>,
+}
+
+/// The wire form of a stored message.
+pub fn to_wire(record: MessageRecord) -> Message {
+    let metadata = record
+        .metadata
+        .and_then(|m| serde_json::from_value::<MessageMetadata>(m).ok())
+        .unwrap_or_default();
+    Message {
+        message_id: record.id,
+        conversation_id: record.conversation_id,
+        seq: record.seq,
+        sender_id: record.sender_id,
+        sender_device_id: record.sender_device_id,
+        encrypted_content: base64::engine::general_purpose::STANDARD
+            .encode(&record.encrypted_content),
+        content_hash: record.content_hash,
+        message_type: record.message_type,
+        metadata,
+        created_at: record.created_at,
+        edited_at: record.edited_at,
+        deleted_at: record.deleted_at,
+        expires_at: record.expires_at,
+    }
+}
+
+impl MessageService {
+    /// Starts the writers, the push task and the acknowledgement flusher.
+    pub fn start(
+        context: Arc<Context>,
+        hub: Arc<Hub>,
+        conversations: ConversationService,
+        pusher: Option<Arc<dyn PushSender>>,
+    ) -> Self {
+        let writers: Vec<_> = (0..context.store.parallel_writers().max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+                tokio::spawn(run_writer(context.clone(), rx));
+                tx
+            })
+            .collect();
+        let (push, push_rx) = mpsc::channel(WRITER_QUEUE);
+        tokio::spawn(run_pusher(context.clone(), pusher, push_rx));
+        let service = Self {
+            context,
+            hub,
+            conversations,
+            writers: writers.into(),
+            push,
+            acks: Arc::default(),
+        };
+        tokio::spawn(run_ack_flusher(service.clone()));
+        service
+    }
+
+    fn writer_for(&self, conversation_id: Uuid) -> &mpsc::Sender<(NewMessage, Reply)> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        conversation_id.hash(&mut hasher);
+        let index = (hasher.finish() % self.writers.len() as u64) as usize;
+        &self.writers[index]
+    }
+
+    /// Validates, stores (group commit) and fans out a message. Returns the stored message and
+    /// whether it was created now (false for an idempotent retry).
+    pub async fn send(
+        &self,
+        caller: &AuthContext,
+        conversation_id: Uuid,
+        request: &SendMessageRequest,
+    ) -> Result<SendMessageResponse, ApiError> {
+        let participants = self
+            .conversations
+            .require_participant(conversation_id, caller.user_id)
+            .await?;
+        let new = validate(caller, conversation_id, request, &participants)?;
+        let (reply, answer) = oneshot::channel();
+        self.writer_for(conversation_id)
+            .send((new, reply))
+            .await
+            .map_err(|_| ApiError::unavailable(&"message writer stopped"))?;
+        let outcome = answer
+            .await
+            .map_err(|_| ApiError::unavailable(&"message writer stopped"))??;
+        match outcome {
+            InsertOutcome::Created(record) => {
+                metrics::counter!("zynk_messages_stored_total").increment(1);
+                let message = to_wire(record);
+                let targets: Vec<Target> = participants.iter().map(|u| Target::User(*u)).collect();
+                self.hub
+                    .publish(
+                        &targets,
+                        &ServerFrame::Message {
+                            message: message.clone(),
+                        },
+                    )
+                    .await;
+                // Best effort: a full queue drops the wake-up, never the message.
+                let _ = self.push.try_send((participants.clone(), caller.device_id));
+                Ok(SendMessageResponse {
+                    message,
+                    created: true,
+                })
+            }
+            InsertOutcome::Existing(record) => Ok(SendMessageResponse {
+                message: to_wire(record),
+                created: false,
+            }),
+            InsertOutcome::IdConflict => Err(ApiError::new(
+                ErrorCode::MessageIdConflict,
+                "this message id is already used by a different message",
+            )),
+            InsertOutcome::InvalidRelation => Err(ApiError::new(
+                ErrorCode::InvalidRelation,
+                "the related message does not exist in this conversation, is deleted, or is not yours",
+            )),
+        }
+    }
+
+    /// A page of history.
+    pub async fn history(
+        &self,
+        caller: &AuthContext,
+        conversation_id: Uuid,
+        after: Option<i64>,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<MessagePage, ApiError> {
+        self.conversations
+            .require_participant(conversation_id, caller.user_id)
+            .await?;
+        let range = match (after, before) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "after",
+                    "give either `after` or `before`, not both",
+                ));
+            }
+            (None, Some(b)) => HistoryRange::Before(b),
+            (a, None) => HistoryRange::After(a.unwrap_or(0)),
+        };
+        let limit = limit.unwrap_or(100).clamp(1, MAX_PAGE);
+        let (records, has_more) = self
+            .context
+            .store
+            .history(conversation_id, range, limit, zynk_backends::now())
+            .await?;
+        Ok(MessagePage {
+            messages: records.into_iter().map(to_wire).collect(),
+            has_more,
+        })
+    }
+
+    /// One message, if the caller participates in its conversation.
+    pub async fn get(&self, caller: &AuthContext, message_id: Uuid) -> Result<Message, ApiError> {
+        let record = self
+            .context
+            .store
+            .get_message(message_id, zynk_backends::now())
+            .await?
+            .ok_or_else(|| ApiError::not_found("message"))?;
+        self.conversations
+            .require_participant(record.conversation_id, caller.user_id)
+            .await
+            .map_err(|_| ApiError::not_found("message"))?;
+        Ok(to_wire(record))
+    }
+
+    /// Records that messages up to `seq` reached one of the user's devices. Acknowledgements are
+    /// coalesced and written a few times a second.
+    pub async fn ack(
+        &self,
+        caller: &AuthContext,
+        conversation_id: Uuid,
+        seq: i64,
+    ) -> Result<(), ApiError> {
+        self.conversations
+            .require_participant(conversation_id, caller.user_id)
+            .await?;
+        self.acks
+            .entry((conversation_id, caller.user_id))
+            .and_modify(|s| *s = (*s).max(seq))
+            .or_insert(seq);
+        Ok(())
+    }
+
+    /// Writes coalesced acknowledgements now.
+    pub async fn flush_acks(&self) {
+        let pending: Vec<((Uuid, Uuid), i64)> =
+            self.acks.iter().map(|e| (*e.key(), *e.value())).collect();
+        for (key, seq) in pending {
+            self.acks.remove_if(&key, |_, s| *s == seq);
+            let (conversation_id, user_id) = key;
+            if let Err(err) = self
+                .conversations
+                .advance(user_id, conversation_id, Some(seq), None)
+                .await
+            {
+                tracing::warn!(error = %err, "could not record a delivery acknowledgement");
+            }
+        }
+    }
+
+    /// Tells participants that expired messages were removed.
+    pub async fn announce_expired(&self, expired: &[(Uuid, Uuid)]) {
+        for &(conversation_id, message_id) in expired {
+            match self.conversations.participants(conversation_id).await {
+                Ok(users) => {
+                    let targets: Vec<Target> = users.iter().map(|u| Target::User(*u)).collect();
+                    self.hub
+                        .publish(
+                            &targets,
+                            &ServerFrame::MessageExpired {
+                                conversation_id,
+                                message_id,
+                            },
+                        )
+                        .await;
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot announce an expired message"),
+            }
+        }
+    }
+}
+
+/// Checks a send request and turns it into a message to store.
+fn validate(
+    caller: &AuthContext,
+    conversation_id: Uuid,
+    request: &SendMessageRequest,
+    participants: &[Uuid],
+) -> Result<NewMessage, ApiError> {
+    let ciphertext = decode_base64(&request.encrypted_content)
+        .ok_or_else(|| ApiError::invalid_field("encrypted_content", "must be standard base64"))?;
+    if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("encrypted_content must be 1 to {MAX_CIPHERTEXT_BYTES} bytes"),
+        ));
+    }
+    let hash = hex::encode(Sha256::digest(&ciphertext));
+    if request.content_hash != hash {
+        return Err(ApiError::new(
+            ErrorCode::ContentHashMismatch,
+            "content_hash must be the lowercase hex SHA-256 of the decoded encrypted_content",
+        ));
+    }
+    if !matches!(
+        request.message_type.as_str(),
+        "text" | "image" | "file" | "audio" | "video" | "location"
+    ) {
+        return Err(ApiError::invalid_field(
+            "message_type",
+            "must be text, image, file, audio, video or location",
+        ));
+    }
+    let metadata = &request.metadata;
+    if metadata.mentions.len() > MAX_MENTIONS {
+        return Err(ApiError::invalid_field(
+            "metadata.mentions",
+            "at most 256 users",
+        ));
+    }
+    if metadata.mentions.iter().any(|m| !participants.contains(m)) {
+        return Err(ApiError::invalid_field(
+            "metadata.mentions",
+            "must name participants",
+        ));
+    }
+    let now = zynk_backends::now();
+    if let Some(expires) = request.expires_at {
+        if expires <= now {
+            return Err(ApiError::invalid_field(
+                "expires_at",
+                "must be in the future",
+            ));
+        }
+        if expires > now + chrono::Duration::days(365) {
+            return Err(ApiError::invalid_field(
+                "expires_at",
+                "must be within a year",
+            ));
+        }
+    }
+    let relation = metadata.relation.map(|r| {
+        let kind = match r.kind {
+            RelationType::Edit => "edit",
+            RelationType::Reaction => "reaction",
+            RelationType::Delete => "delete",
+        };
+        (kind.to_owned(), r.message_id)
+    });
+    if relation
+        .as_ref()
+        .is_some_and(|(_, target)| *target == request.message_id)
+    {
+        return Err(ApiError::invalid_field(
+            "metadata.relation",
+            "a message cannot relate to itself",
+        ));
+    }
+    let metadata = serde_json::to_value(metadata).map_err(|e| ApiError::internal(&e))?;
+    Ok(NewMessage {
+        id: request.message_id,
+        conversation_id,
+        sender_id: caller.user_id,
+        sender_device_id: caller.device_id,
+        encrypted_content: ciphertext,
+        content_hash: hash,
+        message_type: request.message_type.clone(),
+        metadata,
+        relation,
+        expires_at: request.expires_at,
+    })
+}
+
+/// One group-commit writer: stores every waiting send in one transaction, then answers.
+async fn run_writer(context: Arc<Context>, mut queue: mpsc::Receiver<(NewMessage, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (messages, replies): (Vec<NewMessage>, Vec<Reply>) = batch.drain(..).unzip();
+        metrics::histogram!("zynk_message_batch_size").record(messages.len() as f64);
+        match context
+            .store
+            .insert_messages(&messages, zynk_backends::now())
+            .await
+        {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(err) => {
+                let error = ApiError::from(err);
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Sends content-free wake-ups to participants' devices that are not connected anywhere.
+async fn run_pusher(
+    context: Arc<Context>,
+    pusher: Option<Arc<dyn PushSender>>,
+    mut queue: mpsc::Receiver<(Arc<[Uuid]>, Uuid)>,
+) {
+    let Some(pusher) = pusher else {
+        // No push sender configured: drain so senders never wait.
+        while queue.recv().await.is_some() {}
+        return;
+    };
+    let mut last_woken: HashMap<Uuid, Instant> = HashMap::new();
+    while let Some((users, sender_device)) = queue.recv().await {
+        let targets = match context.store.push_targets(&users).await {
+            Ok(t) => t,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read push targets");
+                continue;
+            }
+        };
+        let candidates: Vec<(Uuid, String)> = targets
+            .into_iter()
+            .filter(|(_, device, _)| *device != sender_device)
+            .filter(|(_, device, _)| {
+                last_woken
+                    .get(device)
+                    .is_none_or(|t| t.elapsed() >= PUSH_INTERVAL)
+            })
+            .map(|(_, device, token)| (device, token))
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let ids: Vec<Uuid> = candidates.iter().map(|(d, _)| *d).collect();
+        let online = context
+            .ephemeral
+            .devices_online(&ids)
+            .await
+            .unwrap_or_else(|_| vec![false; ids.len()]);
+        for ((device, token), online) in candidates.into_iter().zip(online) {
+            if online {
+                continue;
+            }
+            last_woken.insert(device, Instant::now());
+            match pusher.wake(device, &token).await {
+                Ok(()) => metrics::counter!("zynk_push_wakeups_total").increment(1),
+                Err(err) => {
+                    tracing::warn!(device_id = %device, error = %err, "push wake-up failed")
+                }
+            }
+        }
+        if last_woken.len() > 100_000 {
+            last_woken.retain(|_, t| t.elapsed() < PUSH_INTERVAL);
+        }
+    }
+}
+
+/// Writes coalesced delivery acknowledgements four times a second.
+async fn run_ack_flusher(service: MessageService) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        if Arc::strong_count(&service.acks) <= 1 {
+            // Every other handle to the service is gone: the server stopped.
+            return;
+        }
+        service.flush_acks().await;
+    }
+}
