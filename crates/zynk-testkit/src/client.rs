@@ -212,3 +212,50 @@ impl Api {
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
 }
+
+/// A fake ciphertext for tests (the server never decrypts): `(base64, sha256 hex)`.
+pub fn ciphertext(text: &str) -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let bytes = format!("ciphertext:{text}").into_bytes();
+    (
+        base64::engine::general_purpose::STANDARD.encode(&bytes),
+        hex::encode(sha2::Sha256::digest(&bytes)),
+    )
+}
+
+/// A send-message body with a fake ciphertext of `text`.
+pub fn message_body(text: &str) -> Value {
+    let (content, hash) = ciphertext(text);
+    json!({
+        "message_id": uuid::Uuid::new_v4(),
+        "encrypted_content": content,
+        "content_hash": hash,
+        "message_type": "text",
+    })
+}
+
+impl Api {
+    /// Opens the 1:1 conversation of `token`'s user with `other`; returns its id.
+    pub async fn open_conversation(&self, token: &str, other: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/conversations",
+                Some(token),
+                Some(&json!({"type": "one_to_one", "participant": other})),
+            )
+            .await;
+        assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{status} {body}");
+        body["conversation_id"].as_str().expect("conversation id").to_owned()
+    }
+
+    /// Sends a message body; panics unless 201. Returns the stored message.
+    pub async fn send_message(&self, token: &str, conversation: &str, body: Value) -> Value {
+        let (status, reply) = self
+            .call(Method::POST, &format!("/api/v1/conversations/{conversation}/messages"), Some(token), Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{reply}");
+        reply["message"].clone()
+    }
+}

@@ -12,9 +12,11 @@
 
 pub mod client;
 pub mod server;
+pub mod ws;
 
-pub use client::{Api, Device, Registered, code, random_key};
+pub use client::{Api, Device, Registered, ciphertext, code, message_body, random_key};
 pub use server::{Backend, TestServer};
+pub use ws::WsClient;
 
 /// Declares, for each named `async fn name(backend: Backend)`, a module `name` with two tests:
 /// `embedded` and `postgres_redis`.
