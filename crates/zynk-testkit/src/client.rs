@@ -246,14 +246,25 @@ impl Api {
                 Some(&json!({"type": "one_to_one", "participant": other})),
             )
             .await;
-        assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{status} {body}");
-        body["conversation_id"].as_str().expect("conversation id").to_owned()
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "{status} {body}"
+        );
+        body["conversation_id"]
+            .as_str()
+            .expect("conversation id")
+            .to_owned()
     }
 
     /// Sends a message body; panics unless 201. Returns the stored message.
     pub async fn send_message(&self, token: &str, conversation: &str, body: Value) -> Value {
         let (status, reply) = self
-            .call(Method::POST, &format!("/api/v1/conversations/{conversation}/messages"), Some(token), Some(&body))
+            .call(
+                Method::POST,
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                Some(token),
+                Some(&body),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{reply}");
         reply["message"].clone()

@@ -15,7 +15,7 @@ pub mod server;
 pub mod ws;
 
 pub use client::{Api, Device, Registered, ciphertext, code, message_body, random_key};
-pub use server::{Backend, TestServer};
+pub use server::{Backend, Node, TestServer};
 pub use ws::WsClient;
 
 /// Declares, for each named `async fn name(backend: Backend)`, a module `name` with two tests:

@@ -290,6 +290,44 @@ impl TestServer {
     }
 }
 
+/// Another node of the same deployment (same storage), for multi-node tests.
+pub struct Node {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Node {
+    /// An API client for this node.
+    pub fn api(&self) -> crate::Api {
+        crate::Api::new(&self.base_url)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts another node on the same storage and configuration.
+    pub async fn extra_node(&self) -> Node {
+        let (base_url, shutdown, task) = launch(self.config.clone()).await;
+        Node {
+            base_url,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -18,15 +18,22 @@ pub struct WsClient {
 impl WsClient {
     /// Connects to `base_url` (`http://…`) with an access token in the query; panics on failure.
     pub async fn connect(base_url: &str, token: &str) -> Self {
-        Self::try_connect(base_url, token).await.expect("websocket connects")
+        Self::try_connect(base_url, token)
+            .await
+            .expect("websocket connects")
     }
 
     /// Connects, returning the HTTP status on a refused upgrade.
     pub async fn try_connect(base_url: &str, token: &str) -> Result<Self, u16> {
-        let url = format!("{}/api/v1/ws?access_token={token}", base_url.replacen("http", "ws", 1));
+        let url = format!(
+            "{}/api/v1/ws?access_token={token}",
+            base_url.replacen("http", "ws", 1)
+        );
         match tokio_tungstenite::connect_async(url).await {
             Ok((stream, _)) => Ok(Self { stream }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
             Err(other) => panic!("websocket error: {other}"),
         }
     }
@@ -38,7 +45,9 @@ impl WsClient {
                 .await
                 .expect("a frame arrives in time");
             match frame {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).expect("JSON frame")),
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"));
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                 Some(Ok(_)) => continue,
             }
@@ -48,7 +57,10 @@ impl WsClient {
     /// The next frame of `kind`, skipping others.
     pub async fn next_of(&mut self, kind: &str) -> Value {
         loop {
-            let frame = self.next().await.unwrap_or_else(|| panic!("closed while waiting for {kind}"));
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("closed while waiting for {kind}"));
             if frame["type"] == kind {
                 return frame;
             }
@@ -57,7 +69,10 @@ impl WsClient {
 
     /// Sends a JSON frame.
     pub async fn send(&mut self, frame: Value) {
-        self.stream.send(Message::Text(frame.to_string().into())).await.expect("frame sent");
+        self.stream
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("frame sent");
     }
 
     /// Closes the connection.

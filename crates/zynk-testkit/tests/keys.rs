@@ -35,7 +35,13 @@ fn otk(id: &str, fallback: bool) -> Value {
 }
 
 async fn upload(api: &Api, token: &str, body: Value) -> (StatusCode, Value) {
-    api.call(Method::POST, "/api/v1/keys/upload", Some(token), Some(&body)).await
+    api.call(
+        Method::POST,
+        "/api/v1/keys/upload",
+        Some(token),
+        Some(&body),
+    )
+    .await
 }
 
 async fn device_keys_upload_and_query(backend: Backend) {
@@ -46,32 +52,72 @@ async fn device_keys_upload_and_query(backend: Backend) {
     let keys = bundle(&ann);
     let (status, counts) = upload(&api, &ann.access_token, json!({"device_keys": keys})).await;
     assert_eq!(status, StatusCode::OK, "{counts}");
-    assert_eq!(counts, json!({"one_time_key_count": 0, "fallback_key_present": false, "device_keys_present": true}));
+    assert_eq!(
+        counts,
+        json!({"one_time_key_count": 0, "fallback_key_present": false, "device_keys_present": true})
+    );
     // Re-uploading the same bundle is fine; a different one is refused.
-    assert_eq!(upload(&api, &ann.access_token, json!({"device_keys": keys})).await.0, StatusCode::OK);
-    let (status, body) = upload(&api, &ann.access_token, json!({"device_keys": bundle(&ann)})).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_key"));
+    assert_eq!(
+        upload(&api, &ann.access_token, json!({"device_keys": keys}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, body) = upload(
+        &api,
+        &ann.access_token,
+        json!({"device_keys": bundle(&ann)}),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_key")
+    );
     // Bob cannot upload keys for Ann's device, nor a key other than his registered one.
-    let (status, body) = upload(&api, &bob.access_token, json!({"device_keys": bundle(&ann)})).await;
+    let (status, body) = upload(
+        &api,
+        &bob.access_token,
+        json!({"device_keys": bundle(&ann)}),
+    )
+    .await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
     let mut wrong = bundle(&bob);
     wrong["ed25519"] = json!(b64(32));
     let (status, body) = upload(&api, &bob.access_token, json!({"device_keys": wrong})).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_key"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_key")
+    );
     let mut short = bundle(&bob);
     short["identity_signature"] = json!(b64(10));
-    assert_eq!(upload(&api, &bob.access_token, json!({"device_keys": short})).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        upload(&api, &bob.access_token, json!({"device_keys": short}))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
     // Anyone signed in can query keys; unknown users are left out.
     let (status, reply) = api
-        .call(Method::POST, "/api/v1/keys/query", Some(&bob.access_token),
-              Some(&json!({"user_ids": [ann.user_id, uuid::Uuid::new_v4()]})))
+        .call(
+            Method::POST,
+            "/api/v1/keys/query",
+            Some(&bob.access_token),
+            Some(&json!({"user_ids": [ann.user_id, uuid::Uuid::new_v4()]})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let users = reply["users"].as_array().unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0]["devices"][0], keys);
     assert!(users[0]["identity_key"].is_string());
-    let (status, _) = api.call(Method::POST, "/api/v1/keys/query", None, Some(&json!({"user_ids": []}))).await;
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/keys/query",
+            None,
+            Some(&json!({"user_ids": []})),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -90,19 +136,37 @@ async fn one_time_keys_are_claimed_once_then_fallback(backend: Backend) {
     assert_eq!(counts["one_time_key_count"], 2);
     assert_eq!(counts["fallback_key_present"], true);
     // Wrong flags and malformed keys are refused.
-    let (status, _) = upload(&api, &ann.access_token, json!({"one_time_keys": [otk("x", true)]})).await;
+    let (status, _) = upload(
+        &api,
+        &ann.access_token,
+        json!({"one_time_keys": [otk("x", true)]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let mut bad = otk("y", false);
     bad["key"] = json!("not base64!");
     let (status, body) = upload(&api, &ann.access_token, json!({"one_time_keys": [bad]})).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_key"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_key")
+    );
     let too_many: Vec<Value> = (0..101).map(|i| otk(&format!("k{i}"), false)).collect();
     let (status, body) = upload(&api, &ann.access_token, json!({"one_time_keys": too_many})).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "too_many_keys"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "too_many_keys")
+    );
     let claim = json!({"devices": [{"user_id": ann.user_id, "device_id": ann.device_id}]});
     let mut seen = Vec::new();
     for _ in 0..2 {
-        let (status, reply) = api.call(Method::POST, "/api/v1/keys/claim", Some(&bob.access_token), Some(&claim)).await;
+        let (status, reply) = api
+            .call(
+                Method::POST,
+                "/api/v1/keys/claim",
+                Some(&bob.access_token),
+                Some(&claim),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK);
         let key = &reply["keys"][0]["key"];
         assert_eq!(key["fallback"], false);
@@ -111,7 +175,14 @@ async fn one_time_keys_are_claimed_once_then_fallback(backend: Backend) {
     seen.sort();
     assert_eq!(seen, ["a1", "a2"]);
     for _ in 0..2 {
-        let (_, reply) = api.call(Method::POST, "/api/v1/keys/claim", Some(&bob.access_token), Some(&claim)).await;
+        let (_, reply) = api
+            .call(
+                Method::POST,
+                "/api/v1/keys/claim",
+                Some(&bob.access_token),
+                Some(&claim),
+            )
+            .await;
         assert_eq!(reply["keys"][0]["key"]["key_id"], "f1");
         assert_eq!(reply["keys"][0]["key"]["fallback"], true);
     }
@@ -123,7 +194,14 @@ async fn one_time_keys_are_claimed_once_then_fallback(backend: Backend) {
         {"user_id": bob.user_id, "device_id": ann.device_id},
         {"user_id": ann.user_id, "device_id": uuid::Uuid::new_v4()},
     ]});
-    let (_, reply) = api.call(Method::POST, "/api/v1/keys/claim", Some(&ann.access_token), Some(&claim)).await;
+    let (_, reply) = api
+        .call(
+            Method::POST,
+            "/api/v1/keys/claim",
+            Some(&ann.access_token),
+            Some(&claim),
+        )
+        .await;
     assert_eq!(reply["keys"].as_array().unwrap().len(), 0);
     assert_eq!(reply["unavailable"].as_array().unwrap().len(), 3);
 }
@@ -133,7 +211,12 @@ async fn concurrent_claims_never_share_a_key(backend: Backend) {
     let api = server.api();
     let ann = api.register(&Api::username("ann")).await;
     let keys: Vec<Value> = (0..20).map(|i| otk(&format!("k{i:02}"), false)).collect();
-    upload(&api, &ann.access_token, json!({"one_time_keys": keys, "fallback_key": otk("fb", true)})).await;
+    upload(
+        &api,
+        &ann.access_token,
+        json!({"one_time_keys": keys, "fallback_key": otk("fb", true)}),
+    )
+    .await;
     let claimer = api.register(&Api::username("claimer")).await;
     let claim = json!({"devices": [{"user_id": ann.user_id, "device_id": ann.device_id}]});
     let tasks: Vec<_> = (0..32)
@@ -142,9 +225,19 @@ async fn concurrent_claims_never_share_a_key(backend: Backend) {
             let token = claimer.access_token.clone();
             let claim = claim.clone();
             tokio::spawn(async move {
-                let (status, reply) = api.call(Method::POST, "/api/v1/keys/claim", Some(&token), Some(&claim)).await;
+                let (status, reply) = api
+                    .call(
+                        Method::POST,
+                        "/api/v1/keys/claim",
+                        Some(&token),
+                        Some(&claim),
+                    )
+                    .await;
                 assert_eq!(status, StatusCode::OK, "{reply}");
-                reply["keys"][0]["key"]["key_id"].as_str().unwrap().to_owned()
+                reply["keys"][0]["key"]["key_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
             })
         })
         .collect();
@@ -152,12 +245,20 @@ async fn concurrent_claims_never_share_a_key(backend: Backend) {
     let mut fallbacks = 0;
     for task in tasks {
         let id = task.await.unwrap();
-        if id == "fb" { fallbacks += 1 } else { one_time.push(id) }
+        if id == "fb" {
+            fallbacks += 1
+        } else {
+            one_time.push(id)
+        }
     }
     let mut unique = one_time.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), one_time.len(), "a one-time key was handed out twice: {one_time:?}");
+    assert_eq!(
+        unique.len(),
+        one_time.len(),
+        "a one-time key was handed out twice: {one_time:?}"
+    );
     assert_eq!(one_time.len(), 20);
     assert_eq!(fallbacks, 12);
 }
@@ -171,16 +272,35 @@ async fn identity_backup_round_trip(backend: Backend) {
     let (status, body) = api.get(path, &ann.access_token).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
     let blob = base64::engine::general_purpose::STANDARD.encode([7u8; 100]);
-    let (status, _) = api.call(Method::PUT, path, Some(&ann.access_token), Some(&json!({"ciphertext": blob}))).await;
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            path,
+            Some(&ann.access_token),
+            Some(&json!({"ciphertext": blob})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, body) = api.get(path, &ann.access_token).await;
     assert_eq!(body["ciphertext"], blob.as_str());
     // Bob's "me" is Bob: he never sees Ann's backup.
-    assert_eq!(api.get(path, &bob.access_token).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(path, &bob.access_token).await.0,
+        StatusCode::NOT_FOUND
+    );
     let huge = base64::engine::general_purpose::STANDARD.encode(vec![1u8; 5000]);
-    let (status, _) = api.call(Method::PUT, path, Some(&ann.access_token), Some(&json!({"ciphertext": huge}))).await;
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            path,
+            Some(&ann.access_token),
+            Some(&json!({"ciphertext": huge})),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = api.call(Method::PUT, path, None, Some(&json!({"ciphertext": blob}))).await;
+    let (status, _) = api
+        .call(Method::PUT, path, None, Some(&json!({"ciphertext": blob})))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -195,12 +315,24 @@ async fn to_device_inbox_is_durable_idempotent_and_private(backend: Backend) {
         {"user_id": bob.user_id, "device_id": unknown, "content": {"ciphertext": "x"}},
     ]});
     for _ in 0..2 {
-        let (status, reply) = api.call(Method::POST, "/api/v1/to-device", Some(&ann.access_token), Some(&send)).await;
+        let (status, reply) = api
+            .call(
+                Method::POST,
+                "/api/v1/to-device",
+                Some(&ann.access_token),
+                Some(&send),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{reply}");
         assert_eq!(reply["delivered"], 1);
-        assert_eq!(reply["unknown_devices"][0]["device_id"], unknown.to_string());
+        assert_eq!(
+            reply["unknown_devices"][0]["device_id"],
+            unknown.to_string()
+        );
     }
-    let (status, inbox) = api.get("/api/v1/to-device?since=0", &bob.access_token).await;
+    let (status, inbox) = api
+        .get("/api/v1/to-device?since=0", &bob.access_token)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let messages = inbox["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1, "the retry was stored once: {inbox}");
@@ -212,7 +344,12 @@ async fn to_device_inbox_is_durable_idempotent_and_private(backend: Backend) {
     assert_eq!(own["messages"].as_array().unwrap().len(), 0);
     // Acknowledging deletes.
     let (status, _) = api
-        .call(Method::POST, "/api/v1/to-device/ack", Some(&bob.access_token), Some(&json!({"up_to": id})))
+        .call(
+            Method::POST,
+            "/api/v1/to-device/ack",
+            Some(&bob.access_token),
+            Some(&json!({"up_to": id})),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, inbox) = api.get("/api/v1/to-device", &bob.access_token).await;
@@ -223,7 +360,14 @@ async fn to_device_inbox_is_durable_idempotent_and_private(backend: Backend) {
         json!({"txn_id": "t", "event_type": "m", "messages": []}),
         json!({"txn_id": "t", "event_type": "m", "messages": [{"user_id": bob.user_id, "device_id": bob.device_id, "content": "text"}]}),
     ] {
-        let (status, _) = api.call(Method::POST, "/api/v1/to-device", Some(&ann.access_token), Some(&body)).await;
+        let (status, _) = api
+            .call(
+                Method::POST,
+                "/api/v1/to-device",
+                Some(&ann.access_token),
+                Some(&body),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
 }
