@@ -319,7 +319,13 @@ impl Drop for Node {
 impl TestServer {
     /// Starts another node on the same storage and configuration.
     pub async fn extra_node(&self) -> Node {
-        let (base_url, shutdown, task) = launch(self.config.clone()).await;
+        self.extra_node_with(self.config.clone()).await
+    }
+
+    /// Starts another node on the same storage with its own configuration (which must point at
+    /// the same storage, e.g. a changed copy of [`TestServer::config`]).
+    pub async fn extra_node_with(&self, config: Config) -> Node {
+        let (base_url, shutdown, task) = launch(config).await;
         Node {
             base_url,
             shutdown: Some(shutdown),
