@@ -191,6 +191,8 @@ pub enum RefreshOutcome {
     /// The token had already been rotated away: the whole session was revoked. Carries the
     /// access token hash that stopped being valid.
     Reused {
+        /// The owner of the revoked session.
+        user_id: Uuid,
         /// The revoked session.
         session_id: Uuid,
         /// Its access token hash, to drop from caches.
@@ -227,13 +229,15 @@ pub struct KeyStock {
     pub device_keys: bool,
 }
 
-/// The outcome of uploading a device key bundle.
+/// The outcome of a key upload (all of it is stored, or none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceKeysUpload {
-    /// Stored (first upload, or identical to the stored bundle).
-    Stored,
-    /// A different bundle is already stored for the device.
-    Conflict,
+pub enum KeyUpload {
+    /// Stored; the device's stock afterwards.
+    Stored(KeyStock),
+    /// A different key bundle is already stored for the device.
+    BundleConflict,
+    /// The device would hold more one-time keys than allowed.
+    TooManyKeys,
 }
 
 /// A claimed key: a one-time key (removed from the store) or the fallback key.

@@ -104,6 +104,8 @@ pub trait SessionStore: Send + Sync {
         next: &SessionTokens,
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError>;
+    /// Whether the session still exists (not logged out, revoked or purged).
+    async fn session_exists(&self, session_id: Uuid) -> Result<bool, StoreError>;
     /// The user's sessions, newest first.
     async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes one of the user's sessions; returns its access hash, or `None` if not found.
@@ -136,25 +138,19 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Reads the user's encrypted identity backup.
     async fn get_identity_backup(&self, user_id: Uuid) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Stores a device's key bundle; an identical re-upload is accepted, a different one is a
-    /// conflict.
-    async fn put_device_keys(
+    /// Stores, in one transaction, a device's key bundle (an identical re-upload is accepted, a
+    /// different one is a conflict), new one-time keys (key ids already stored are ignored) and a
+    /// replacement fallback key; nothing is stored if the device would then hold more than
+    /// `max_one_time_keys` one-time keys.
+    async fn upload_keys(
         &self,
         device_id: Uuid,
-        bundle: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<DeviceKeysUpload, StoreError>;
-    /// Adds one-time keys (ignoring key ids already stored) and replaces the fallback key,
-    /// unless the device would then hold more than `max_one_time_keys`: then nothing is stored
-    /// and `None` is returned.
-    async fn add_keys(
-        &self,
-        device_id: Uuid,
+        bundle: Option<&serde_json::Value>,
         one_time_keys: &[StoredKey],
         fallback_key: Option<&StoredKey>,
         max_one_time_keys: u64,
         now: DateTime<Utc>,
-    ) -> Result<Option<KeyStock>, StoreError>;
+    ) -> Result<KeyUpload, StoreError>;
     /// The device's key stock.
     async fn key_stock(&self, device_id: Uuid) -> Result<KeyStock, StoreError>;
     /// Identity keys and device bundles of the users that exist among `user_ids`.

@@ -198,8 +198,9 @@ impl Default for AuthConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
+        // A 64 KiB ciphertext is about 87 KiB as base64 inside JSON.
         Self {
-            max_body_bytes: 64 * 1024,
+            max_body_bytes: 128 * 1024,
             max_json_depth: 32,
         }
     }
@@ -247,15 +248,42 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // Only ZYNK_* variables are read; `ZYNK_LOG` is the log filter.
+        // Only ZYNK_* variables naming a configuration key are read (`ZYNK_LOG` is the log
+        // filter); others, such as the test suite's ZYNK_TEST_*, are not configuration.
+        let known = Config::top_level_keys();
         let vars: Vec<(String, String)> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("ZYNK_"))
+            .filter(|(k, _)| {
+                k.strip_prefix("ZYNK_").is_some_and(|rest| {
+                    let top = rest.split("__").next().unwrap_or("").to_ascii_lowercase();
+                    known.contains(&top)
+                })
+            })
             .collect();
         figment = figment.merge(EnvSnapshot { vars });
         let config: Config = figment.extract().map_err(|e| ConfigError(describe(e)))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The names of the top-level keys (from the defaults, so they never drift from the struct).
+    fn top_level_keys() -> Vec<String> {
+        let mut keys: Vec<String> = match figment::value::Value::serialize(Config::default()) {
+            Ok(figment::value::Value::Dict(_, dict)) => dict.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        // Optional keys whose default is unset are absent from the serialised defaults.
+        keys.extend(["database_url", "redis_url"].map(str::to_owned));
+        keys
+    }
+
+    /// The configuration as TOML with passwords in URLs replaced by `***`.
+    pub fn to_redacted_toml(&self) -> Result<String, toml::ser::Error> {
+        let mut shown = self.clone();
+        shown.database_url = shown.database_url.as_deref().map(redact_url);
+        shown.redis_url = shown.redis_url.as_deref().map(redact_url);
+        shown.push.webhook_url = shown.push.webhook_url.as_deref().map(redact_url);
+        toml::to_string_pretty(&shown)
     }
 
     /// Loads from the process environment.
@@ -284,10 +312,25 @@ impl Config {
                 );
             }
         }
-        if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        if let Some(url) = &self.database_url
+            && (url.contains("sslmode=require") || url.contains("sslmode=verify"))
         {
-            return fail("redis_url", "must start with redis:// or rediss://");
+            return fail(
+                "database_url",
+                "TLS to PostgreSQL is not built into zynkd; connect over a local socket, a private \
+                 network or a TLS-terminating proxy",
+            );
+        }
+        if let Some(url) = &self.redis_url {
+            if url.starts_with("rediss://") {
+                return fail(
+                    "redis_url",
+                    "TLS to Redis (rediss://) is not built into zynkd; use redis:// on a private network",
+                );
+            }
+            if !url.starts_with("redis://") {
+                return fail("redis_url", "must start with redis://");
+            }
         }
         if self.database_max_connections == 0 {
             return fail("database_max_connections", "must be at least 1");
@@ -295,11 +338,11 @@ impl Config {
         if self.auth.pbkdf2_iterations < 1_000 {
             return fail("auth.pbkdf2_iterations", "must be at least 1000");
         }
-        if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
-            return fail(
-                "auth.access_token_ttl_secs",
-                "token lifetimes must be positive",
-            );
+        if self.auth.access_token_ttl_secs == 0 {
+            return fail("auth.access_token_ttl_secs", "must be positive");
+        }
+        if self.auth.refresh_token_ttl_secs == 0 {
+            return fail("auth.refresh_token_ttl_secs", "must be positive");
         }
         if self.auth.min_password_chars == 0 || self.auth.min_password_chars > 1024 {
             return fail("auth.min_password_chars", "must be between 1 and 1024");
@@ -327,17 +370,17 @@ impl Config {
         {
             return fail("push.webhook_url", "must be an http(s) URL");
         }
-        if self.retention.to_device_days == 0 || self.retention.deleted_message_days == 0 {
-            return fail(
-                "retention.to_device_days",
-                "retention periods must be at least one day",
-            );
+        if self.retention.to_device_days == 0 {
+            return fail("retention.to_device_days", "must be at least 1");
         }
-        if self.retention.expiry_interval_ms < 10 || self.retention.interval_secs == 0 {
-            return fail(
-                "retention.expiry_interval_ms",
-                "job intervals must be positive (>= 10 ms)",
-            );
+        if self.retention.deleted_message_days == 0 {
+            return fail("retention.deleted_message_days", "must be at least 1");
+        }
+        if self.retention.expiry_interval_ms < 10 {
+            return fail("retention.expiry_interval_ms", "must be at least 10");
+        }
+        if self.retention.interval_secs == 0 {
+            return fail("retention.interval_secs", "must be at least 1");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return fail("log", &e.to_string());
@@ -348,6 +391,20 @@ impl Config {
     /// The example configuration file: every key with its default and its documentation.
     pub fn example_toml() -> String {
         include_str!("../../../docs/zynk.example.toml").to_owned()
+    }
+}
+
+/// `url` with the password of its user-info part replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -484,8 +541,39 @@ mod tests {
         assert!(err.to_string().contains("database_url"), "{err}");
         let err = Config::load(None, vars(&[("ZYNK_AUTH__PBKDF2_ITERATIONS", "10")])).unwrap_err();
         assert!(err.to_string().contains("auth.pbkdf2_iterations"), "{err}");
-        let err = Config::load(None, vars(&[("ZYNK_NO_SUCH_KEY", "1")])).unwrap_err();
+        let err = Config::load(None, vars(&[("ZYNK_AUTH__NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
+        let err = Config::load(None, vars(&[("ZYNK_REDIS_URL", "rediss://h")])).unwrap_err();
+        assert!(err.to_string().contains("redis_url"), "{err}");
+        let err = Config::load(None, vars(&[("ZYNK_RETENTION__INTERVAL_SECS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("retention.interval_secs"), "{err}");
+    }
+
+    #[test]
+    fn unrelated_zynk_variables_are_ignored() {
+        let config = Config::load(
+            None,
+            vars(&[
+                ("ZYNK_TEST_POSTGRES_URL", "postgres://x"),
+                ("ZYNK_KILL_SEED", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn shown_configuration_hides_passwords() {
+        let config = Config {
+            database_url: Some("postgres://zynk:s3cret@db:5432/zynk".into()),
+            ..Config::default()
+        };
+        let shown = config.to_redacted_toml().unwrap();
+        assert!(
+            shown.contains("postgres://zynk:***@db:5432/zynk"),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"));
     }
 
     #[test]

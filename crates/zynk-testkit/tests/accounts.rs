@@ -241,7 +241,7 @@ async fn invalid_registrations_are_rejected_with_codes(backend: Backend) {
         (status, code(&reply)),
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
     );
-    let huge = format!("{{\"username\":\"{}\"}}", "a".repeat(100 * 1024));
+    let huge = format!("{{\"username\":\"{}\"}}", "a".repeat(200 * 1024));
     let (status, _, reply) = api
         .raw(
             Method::POST,

@@ -12,6 +12,7 @@ backend_tests!(
     sending_and_acknowledging_over_the_socket,
     expiry_and_key_alerts_are_pushed,
     revoking_a_device_closes_its_socket,
+    logout_replay_and_account_deletion_close_sockets,
 );
 
 async fn socket_requires_a_valid_token(backend: Backend) {
@@ -257,6 +258,66 @@ async fn revoking_a_device_closes_its_socket(backend: Backend) {
             .err(),
         Some(401)
     );
+}
+
+async fn logout_replay_and_account_deletion_close_sockets(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let name = Api::username("ann");
+    let ann = api.register(&name).await;
+    let laptop = api
+        .login_ok(&name, &ann.password, Device::random("web"))
+        .await;
+    let phone = api
+        .login_ok(&name, &ann.password, Device::random("ios"))
+        .await;
+    let mut sockets = Vec::new();
+    for token in [&ann.access_token, &laptop.access_token, &phone.access_token] {
+        let mut ws = WsClient::connect(&server.base_url, token).await;
+        ws.next_of("hello").await;
+        sockets.push(ws);
+    }
+    let mut phone_ws = sockets.pop().unwrap();
+    let mut laptop_ws = sockets.pop().unwrap();
+    let mut first_ws = sockets.pop().unwrap();
+    // Logout closes the sockets of that session only.
+    api.call(
+        Method::POST,
+        "/api/v1/auth/logout",
+        Some(&laptop.access_token),
+        None,
+    )
+    .await;
+    while laptop_ws.next().await.is_some() {}
+    first_ws.send(json!({"type": "ping"})).await;
+    first_ws.next_of("pong").await;
+    // A replayed refresh token revokes its family and closes its sockets.
+    let (_, rotated) = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": phone.refresh_token}),
+        )
+        .await;
+    assert!(rotated["access_token"].is_string());
+    let (status, _) = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": phone.refresh_token}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    while phone_ws.next().await.is_some() {}
+    // Deleting the account closes every remaining socket.
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            "/api/v1/users/me",
+            Some(&ann.access_token),
+            Some(&json!({"password": ann.password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    while first_ws.next().await.is_some() {}
 }
 
 /// Two nodes sharing one PostgreSQL and one Redis: a client on node A gets, in real time, what a

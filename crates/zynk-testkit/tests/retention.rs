@@ -11,7 +11,10 @@ use zynk_testkit::{Api, Backend, TestServer, backend_tests, message_body};
 backend_tests!(retention_jobs_remove_only_old_data);
 
 async fn count(server: &TestServer, sql: &str) -> String {
-    server.sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}")).await.unwrap_or_default()
+    server
+        .sql_text(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {sql}"))
+        .await
+        .unwrap_or_default()
 }
 
 async fn retention_jobs_remove_only_old_data(backend: Backend) {
@@ -24,24 +27,43 @@ async fn retention_jobs_remove_only_old_data(backend: Backend) {
     // Two to-device payloads, one of which we age by 31 days.
     for txn in ["old", "new"] {
         let body = json!({"txn_id": txn, "event_type": "m", "messages": [{"user_id": bob.user_id, "device_id": bob.device_id, "content": {"t": txn}}]});
-        api.call(Method::POST, "/api/v1/to-device", Some(&ann.access_token), Some(&body)).await;
+        api.call(
+            Method::POST,
+            "/api/v1/to-device",
+            Some(&ann.access_token),
+            Some(&body),
+        )
+        .await;
     }
     server
-        .sql(&format!("UPDATE to_device_messages SET created_at = {} WHERE txn_id = 'old'", server.sql_time_from_now(-31 * 86400)))
+        .sql(&format!(
+            "UPDATE to_device_messages SET created_at = {} WHERE txn_id = 'old'",
+            server.sql_time_from_now(-31 * 86400)
+        ))
         .await;
     // Two deleted messages, one deleted 31 days ago, and one live message.
     let mut targets = Vec::new();
     for text in ["a", "b", "live"] {
-        targets.push(api.send_message(&ann.access_token, &conversation, message_body(text)).await["message_id"].as_str().unwrap().to_owned());
+        targets.push(
+            api.send_message(&ann.access_token, &conversation, message_body(text))
+                .await["message_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     for target in &targets[..2] {
         let mut body = message_body("delete");
         body["metadata"] = json!({"relation": {"type": "delete", "message_id": target}});
-        api.send_message(&ann.access_token, &conversation, body).await;
+        api.send_message(&ann.access_token, &conversation, body)
+            .await;
     }
     let old_target = server.sql_uuid(targets[0].parse().unwrap());
     server
-        .sql(&format!("UPDATE messages SET deleted_at = {} WHERE id = {old_target}", server.sql_time_from_now(-31 * 86400)))
+        .sql(&format!(
+            "UPDATE messages SET deleted_at = {} WHERE id = {old_target}",
+            server.sql_time_from_now(-31 * 86400)
+        ))
         .await;
     // A session whose refresh token expired.
     server
@@ -74,10 +96,23 @@ async fn retention_jobs_remove_only_old_data(backend: Backend) {
     // message, the delete events; the other users' sessions.
     let (_, inbox) = api.get("/api/v1/to-device", &bob.access_token).await;
     assert_eq!(inbox["messages"][0]["content"]["t"], "new");
-    let (_, page) = api.get(&format!("/api/v1/conversations/{conversation}/messages"), &bob.access_token).await;
-    let ids: Vec<&str> = page["messages"].as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap()).collect();
+    let (_, page) = api
+        .get(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &bob.access_token,
+        )
+        .await;
+    let ids: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect();
     assert!(!ids.contains(&targets[0].as_str()));
     assert!(ids.contains(&targets[1].as_str()) && ids.contains(&targets[2].as_str()));
-    assert_eq!(api.get("/api/v1/users/me", &ann.access_token).await.0, reqwest::StatusCode::OK);
+    assert_eq!(
+        api.get("/api/v1/users/me", &ann.access_token).await.0,
+        reqwest::StatusCode::OK
+    );
     drop((node_1, node_2));
 }

@@ -99,7 +99,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Config {
             action: ConfigAction::Show,
         } => {
-            print!("{}", toml::to_string_pretty(&config)?);
+            print!("{}", config.to_redacted_toml()?);
             Ok(())
         }
     }
@@ -112,7 +112,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
-        database = %redacted_url(&app.config().effective_database_url()),
+        database = %zynk_server::config::redact_url(&app.config().effective_database_url()),
         ephemeral = if app.config().redis_url.is_some() { "redis" } else { "memory" },
         "zynkd listening"
     );
@@ -162,18 +162,6 @@ async fn migrate(action: MigrateAction, config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The URL with any password replaced, for logs.
-fn redacted_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 async fn shutdown_signal() {

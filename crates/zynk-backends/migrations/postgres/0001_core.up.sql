@@ -172,13 +172,18 @@ BEGIN
         month_start := (first_month + make_interval(months => i))::date;
         partition_name := format('messages_%s', to_char(month_start, 'YYYY_MM'));
         IF to_regclass(partition_name) IS NULL THEN
-            EXECUTE format(
-                'CREATE TABLE %I PARTITION OF messages FOR VALUES FROM (%L) TO (%L)',
-                partition_name,
-                month_start::timestamp AT TIME ZONE 'UTC',
-                (month_start + interval '1 month')::timestamp AT TIME ZONE 'UTC'
-            );
-            created := created + 1;
+            BEGIN
+                EXECUTE format(
+                    'CREATE TABLE %I PARTITION OF messages FOR VALUES FROM (%L) TO (%L)',
+                    partition_name,
+                    month_start::timestamp AT TIME ZONE 'UTC',
+                    (month_start + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+                );
+                created := created + 1;
+            EXCEPTION WHEN duplicate_table THEN
+                -- Another node created it at the same moment: fine.
+                NULL;
+            END;
         END IF;
     END LOOP;
     RETURN created;
@@ -306,7 +311,7 @@ CREATE TABLE session_refresh_history (
 );
 CREATE INDEX idx_refresh_history_session ON session_refresh_history(session_id);
 
--- Analytics events (spec section 10); a TimescaleDB hypertable only where that extension exists.
+-- Analytics events (spec section 10): a plain table, so no TimescaleDB is needed.
 CREATE TABLE message_events (
     time TIMESTAMPTZ NOT NULL,
     user_id UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,

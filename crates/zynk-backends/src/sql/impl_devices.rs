@@ -24,13 +24,22 @@ impl DeviceStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Uuid, StoreError> {
         let mut tx = self.begin().await?;
-        let existing: Option<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT id, user_id FROM devices WHERE device_fingerprint = $1")
+        let existing: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+            "SELECT id, user_id, public_key FROM devices WHERE device_fingerprint = $1",
+        )
                 .bind(&device.fingerprint)
                 .fetch_optional(&mut *tx)
                 .await?;
         let device_id = match existing {
-            Some((id, owner)) if owner == user_id => {
+            Some((id, owner, old_key)) if owner == user_id => {
+                if old_key != device.public_key {
+                    // A reinstalled device with new keys: what it published under the old key
+                    // is void.
+                    for table in ["device_keys", "device_one_time_keys", "device_fallback_keys"] {
+                        let sql = format!("DELETE FROM {table} WHERE device_id = $1");
+                        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut *tx).await?;
+                    }
+                }
                 sqlx::query(
                     "UPDATE devices SET device_name = $2, platform = $3, public_key = $4, \
                      last_active_at = $5 WHERE id = $1",

@@ -65,45 +65,36 @@ impl KeyStore for SqlStore {
             .await?)
     }
 
-    async fn put_device_keys(
+    async fn upload_keys(
         &self,
         device_id: Uuid,
-        bundle: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<DeviceKeysUpload, StoreError> {
-        let mut tx = self.begin().await?;
-        let existing: Option<sqlx::types::Json<serde_json::Value>> =
-            sqlx::query_scalar("SELECT key_bundle FROM device_keys WHERE device_id = $1")
-                .bind(device_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match existing {
-            Some(stored) if &stored.0 == bundle => Ok(DeviceKeysUpload::Stored),
-            Some(_) => Ok(DeviceKeysUpload::Conflict),
-            None => {
-                sqlx::query(
-                    "INSERT INTO device_keys (device_id, key_bundle, updated_at) VALUES ($1, $2, $3)",
-                )
-                .bind(device_id)
-                .bind(sqlx::types::Json(bundle))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(DeviceKeysUpload::Stored)
-            }
-        }
-    }
-
-    async fn add_keys(
-        &self,
-        device_id: Uuid,
+        bundle: Option<&serde_json::Value>,
         one_time_keys: &[StoredKey],
         fallback_key: Option<&StoredKey>,
         max_one_time_keys: u64,
         now: DateTime<Utc>,
-    ) -> Result<Option<KeyStock>, StoreError> {
+    ) -> Result<KeyUpload, StoreError> {
         let mut tx = self.begin().await?;
+        if let Some(bundle) = bundle {
+            // Concurrent first uploads: one inserts, the others compare with what it stored.
+            sqlx::query(
+                "INSERT INTO device_keys (device_id, key_bundle, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (device_id) DO NOTHING",
+            )
+            .bind(device_id)
+            .bind(sqlx::types::Json(bundle))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let stored: sqlx::types::Json<serde_json::Value> =
+                sqlx::query_scalar("SELECT key_bundle FROM device_keys WHERE device_id = $1")
+                    .bind(device_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if &stored.0 != bundle {
+                return Ok(KeyUpload::BundleConflict);
+            }
+        }
         for key in one_time_keys {
             sqlx::query(
                 "INSERT INTO device_one_time_keys (device_id, key_id, public_key, signature, \
@@ -134,11 +125,11 @@ impl KeyStore for SqlStore {
         }
         let stock = stock_in(&mut *tx, device_id).await?;
         if stock.one_time_keys > max_one_time_keys {
-            // Dropping the transaction rolls the upload back.
-            return Ok(None);
+            // Dropping the transaction rolls the whole upload back.
+            return Ok(KeyUpload::TooManyKeys);
         }
         tx.commit().await?;
-        Ok(Some(stock))
+        Ok(KeyUpload::Stored(stock))
     }
 
     async fn key_stock(&self, device_id: Uuid) -> Result<KeyStock, StoreError> {

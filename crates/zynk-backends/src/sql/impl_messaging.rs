@@ -266,6 +266,38 @@ async fn insert_one(
         if !valid {
             return Ok(InsertOutcome::InvalidRelation);
         }
+    }
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING last_seq",
+    )
+    .bind(item.conversation_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    // The id may have been taken since the check above by a writer of another conversation (or
+    // node); then give the sequence number back (this transaction holds the conversation row)
+    // and report the conflict, without failing the rest of the batch.
+    let claimed = sqlx::query(
+        "INSERT INTO message_refs (id, conversation_id, seq, sender_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(item.id)
+    .bind(item.conversation_id)
+    .bind(seq)
+    .bind(item.sender_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+            .bind(item.conversation_id)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(InsertOutcome::IdConflict);
+    }
+    if let Some((kind, target_id)) = &item.relation {
         match kind.as_str() {
             "edit" => {
                 sqlx::query("UPDATE messages SET edited_at = $2 WHERE id = $1")
@@ -287,25 +319,6 @@ async fn insert_one(
             _ => {}
         }
     }
-    let seq: i64 = sqlx::query_scalar(
-        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 \
-         RETURNING last_seq",
-    )
-    .bind(item.conversation_id)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO message_refs (id, conversation_id, seq, sender_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(item.id)
-    .bind(item.conversation_id)
-    .bind(seq)
-    .bind(item.sender_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
     sqlx::query(
         "INSERT INTO messages (id, conversation_id, seq, sender_id, sender_device_id, \
          encrypted_content, content_hash, message_type, metadata, status, expires_at, created_at) \

@@ -95,14 +95,26 @@ impl SessionStore for SqlStore {
         let Some(session_id) = replayed else {
             return Ok(RefreshOutcome::Unknown);
         };
-        let access_hash: String = sqlx::query_scalar(
-            "DELETE FROM sessions WHERE id = $1 RETURNING session_token",
-        )
-        .bind(session_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        // The session may have been deleted concurrently (logout): then there is nothing left
+        // to revoke and the token is simply unknown.
+        let revoked: Option<(String, Uuid)> =
+            sqlx::query_as("DELETE FROM sessions WHERE id = $1 RETURNING session_token, user_id")
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         tx.commit().await?;
-        Ok(RefreshOutcome::Reused { session_id, access_hash })
+        let Some((access_hash, user_id)) = revoked else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        Ok(RefreshOutcome::Reused { user_id, session_id, access_hash })
+    }
+
+    async fn session_exists(&self, session_id: Uuid) -> Result<bool, StoreError> {
+        let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(found.is_some())
     }
 
     async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError> {

@@ -44,21 +44,52 @@ impl Target {
     }
 }
 
+/// Connections to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Closing {
+    /// Every connection of a user (account deleted).
+    User(Uuid),
+    /// Every connection of a device (device revoked).
+    Device(Uuid, Uuid),
+    /// Every connection opened with a session (logout, session revoked, token replay).
+    Session(Uuid, Uuid),
+}
+
+impl Closing {
+    fn user(&self) -> Uuid {
+        match self {
+            Closing::User(u) | Closing::Device(u, _) | Closing::Session(u, _) => *u,
+        }
+    }
+}
+
 /// An event between nodes.
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     /// The publishing node.
     origin: Uuid,
-    /// Recipients.
-    targets: Vec<Target>,
-    /// The serialised frame.
-    frame: String,
+    /// What to do.
+    action: Action,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Action {
+    /// Deliver a serialised frame to the targets.
+    Deliver {
+        /// Recipients.
+        targets: Vec<Target>,
+        /// The serialised frame.
+        frame: String,
+    },
+    /// Close connections.
+    Close(Closing),
 }
 
 /// One registered connection.
 struct Connection {
     id: u64,
     device_id: Uuid,
+    session_id: Uuid,
     queue: mpsc::Sender<Arc<str>>,
     close: Arc<Notify>,
 }
@@ -96,14 +127,15 @@ impl Hub {
         }
     }
 
-    /// Registers a connection of `device_id` of `user_id`.
-    pub fn register(&self, user_id: Uuid, device_id: Uuid) -> Registration {
+    /// Registers a connection of `device_id` of `user_id`, opened with `session_id`.
+    pub fn register(&self, user_id: Uuid, device_id: Uuid, session_id: Uuid) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, frames) = mpsc::channel(self.queue_capacity);
         let close = Arc::new(Notify::new());
         self.users.entry(user_id).or_default().push(Connection {
             id,
             device_id,
+            session_id,
             queue,
             close: close.clone(),
         });
@@ -125,19 +157,42 @@ impl Hub {
         }
     }
 
-    /// Closes every connection of a device on this node (and, through the relay, on others).
-    pub async fn disconnect_device(&self, user_id: Uuid, device_id: Uuid) {
-        self.close_local(user_id, Some(device_id));
+    /// Closes connections on this node and, through the relay, on the others.
+    pub async fn close(&self, closing: Closing) {
+        self.close_local(closing);
+        self.relay(Action::Close(closing)).await;
     }
 
-    fn close_local(&self, user_id: Uuid, device_id: Option<Uuid>) {
-        if let Some(conns) = self.users.get(&user_id) {
-            for c in conns
-                .iter()
-                .filter(|c| device_id.is_none_or(|d| d == c.device_id))
-            {
-                c.close.notify_one();
+    fn close_local(&self, closing: Closing) {
+        if let Some(conns) = self.users.get(&closing.user()) {
+            for c in conns.iter() {
+                let matches = match closing {
+                    Closing::User(_) => true,
+                    Closing::Device(_, d) => c.device_id == d,
+                    Closing::Session(_, s) => c.session_id == s,
+                };
+                if matches {
+                    c.close.notify_one();
+                }
             }
+        }
+    }
+
+    async fn relay(&self, action: Action) {
+        if !self.relay {
+            return;
+        }
+        let envelope = Envelope {
+            origin: self.node_id,
+            action,
+        };
+        match serde_json::to_vec(&envelope) {
+            Ok(bytes) => {
+                if let Err(err) = self.ephemeral.publish(EVENTS_CHANNEL, &bytes).await {
+                    tracing::warn!(error = %err, "cross-node publish failed");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot serialise an envelope"),
         }
     }
 
@@ -163,21 +218,11 @@ impl Hub {
             }
         };
         self.deliver_local(targets, Arc::from(text.as_str()));
-        if self.relay {
-            let envelope = Envelope {
-                origin: self.node_id,
-                targets: targets.to_vec(),
-                frame: text,
-            };
-            match serde_json::to_vec(&envelope) {
-                Ok(bytes) => {
-                    if let Err(err) = self.ephemeral.publish(EVENTS_CHANNEL, &bytes).await {
-                        tracing::warn!(error = %err, "cross-node publish failed");
-                    }
-                }
-                Err(err) => tracing::error!(error = %err, "cannot serialise an envelope"),
-            }
-        }
+        self.relay(Action::Deliver {
+            targets: targets.to_vec(),
+            frame: text,
+        })
+        .await;
     }
 
     /// Offers a serialised frame to the matching local connections; drops slow consumers.
@@ -217,9 +262,12 @@ impl Hub {
         };
         while let Some(bytes) = events.next().await {
             match serde_json::from_slice::<Envelope>(&bytes) {
-                Ok(envelope) if envelope.origin != self.node_id => {
-                    self.deliver_local(&envelope.targets, Arc::from(envelope.frame.as_str()));
-                }
+                Ok(envelope) if envelope.origin != self.node_id => match envelope.action {
+                    Action::Deliver { targets, frame } => {
+                        self.deliver_local(&targets, Arc::from(frame.as_str()));
+                    }
+                    Action::Close(closing) => self.close_local(closing),
+                },
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "malformed cross-node event"),
             }
@@ -229,6 +277,19 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn closing_matches_user_device_and_session() {
+        let hub = hub(8);
+        let (user, device, session) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let by_session = hub.register(user, device, session);
+        let other = hub.register(user, Uuid::new_v4(), Uuid::new_v4());
+        hub.close(Closing::Session(user, session)).await;
+        by_session.close.notified().await;
+        hub.close(Closing::Device(user, device)).await;
+        hub.close(Closing::User(user)).await;
+        other.close.notified().await;
+    }
+
     use super::*;
     use zynk_backends::ephemeral::memory::MemoryEphemeral;
 
@@ -240,8 +301,8 @@ mod tests {
     async fn delivers_to_user_and_device_targets() {
         let hub = hub(8);
         let (user, d1, d2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let mut a = hub.register(user, d1);
-        let mut b = hub.register(user, d2);
+        let mut a = hub.register(user, d1, Uuid::new_v4());
+        let mut b = hub.register(user, d2, Uuid::new_v4());
         hub.publish(&[Target::User(user)], &ServerFrame::Pong).await;
         hub.publish(
             &[Target::Device(user, d2)],
@@ -263,8 +324,8 @@ mod tests {
     async fn slow_consumer_is_dropped_without_blocking_others() {
         let hub = hub(2);
         let (slow_user, fast_user) = (Uuid::new_v4(), Uuid::new_v4());
-        let slow = hub.register(slow_user, Uuid::new_v4());
-        let mut fast = hub.register(fast_user, Uuid::new_v4());
+        let slow = hub.register(slow_user, Uuid::new_v4(), Uuid::new_v4());
+        let mut fast = hub.register(fast_user, Uuid::new_v4(), Uuid::new_v4());
         for _ in 0..3 {
             hub.publish(
                 &[Target::User(slow_user), Target::User(fast_user)],

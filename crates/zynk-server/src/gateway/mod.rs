@@ -6,4 +6,4 @@ pub mod hub;
 pub mod push;
 pub mod ws;
 
-pub use hub::{Hub, Target};
+pub use hub::{Closing, Hub, Target};

@@ -6,19 +6,24 @@
 
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use zynk_proto::ws::{ClientFrame, ServerFrame};
 
 use crate::error::ApiError;
+use crate::http::extract::{ApiQuery, bearer_token};
 use crate::services::auth::AuthContext;
 use crate::state::AppState;
 
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 128 * 1024;
+/// Every this many heartbeats a connection checks that its session still exists (a safety net
+/// behind the immediate close that revocations send through the hub).
+const REVALIDATE_EVERY: u32 = 10;
 /// A write to a client that takes longer than this closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,16 +42,19 @@ pub struct WsQuery {
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<WsQuery>,
-    ws: WebSocketUpgrade,
+    ApiQuery(query): ApiQuery<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let token = bearer_token(&headers)
         .map(str::to_owned)
         .or(query.access_token)
         .ok_or_else(ApiError::unauthenticated)?;
+    let ws = ws.map_err(|e| {
+        ApiError::new(
+            zynk_proto::ErrorCode::InvalidField,
+            format!("not a WebSocket upgrade: {}", e.body_text()),
+        )
+    })?;
     let caller = state.services.auth.authenticate(token.trim()).await?;
     let buffer = state.context.config.websocket.buffer_bytes;
     Ok(ws
@@ -81,7 +89,7 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
     let hub = state.services.hub.clone();
     let heartbeat = Duration::from_secs(state.context.config.websocket.heartbeat_secs);
-    let mut registration = hub.register(caller.user_id, caller.device_id);
+    let mut registration = hub.register(caller.user_id, caller.device_id, caller.session_id);
     let ephemeral = state.context.ephemeral.clone();
     let online_ttl = heartbeat * 3;
     let _ = ephemeral.device_online(caller.device_id, online_ttl).await;
@@ -100,6 +108,7 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         None => false,
     };
     let mut last_heard = Instant::now();
+    let mut ticks = 0u32;
     let mut ticker = tokio::time::interval(heartbeat);
     ticker.tick().await;
     while alive {
@@ -142,6 +151,13 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
                     break;
                 }
                 let _ = ephemeral.device_online(caller.device_id, online_ttl).await;
+                ticks += 1;
+                if ticks.is_multiple_of(REVALIDATE_EVERY)
+                    && matches!(state.context.store.session_exists(caller.session_id).await, Ok(false))
+                {
+                    close(&mut socket, 1008, "session ended").await;
+                    break;
+                }
             }
         }
     }

@@ -105,12 +105,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(ApiError::unauthenticated)?;
+        let token = bearer_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
         let caller = state.services.auth.authenticate(token.trim()).await?;
         let endpoint = parts
             .extensions
@@ -126,8 +121,35 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The client's address: the TCP peer, or the first `X-Forwarded-For` entry when
-/// `trust_forwarded_for` is on.
+/// The token of an `Authorization: Bearer <token>` header (scheme matched case-insensitively).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// A query string parsed into `T`; a malformed one is a 400 with the API's error body.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidField,
+                    format!("invalid query string: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+/// The client's address: the TCP peer, or, when `trust_forwarded_for` is on, the last
+/// `X-Forwarded-For` entry (the one the trusted reverse proxy appended; earlier entries come
+/// from the client and can be forged).
 pub fn client_ip(
     parts_headers: &axum::http::HeaderMap,
     peer: Option<SocketAddr>,
@@ -137,7 +159,7 @@ pub fn client_ip(
         let forwarded = parts_headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|v| v.trim().parse().ok());
         if let Some(ip) = forwarded {
             return ip;

@@ -1,7 +1,7 @@
 //! Keys, the to-device channel, conversations, messages and receipts.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use zynk_proto::to_device::{
 };
 use zynk_proto::users::IdentityBackup;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -122,7 +122,7 @@ pub struct InboxQuery {
 pub async fn to_device_inbox(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Query(query): Query<InboxQuery>,
+    ApiQuery(query): ApiQuery<InboxQuery>,
 ) -> Result<Json<ToDeviceInbox>, ApiError> {
     let inbox = state
         .services
@@ -238,7 +238,7 @@ pub async fn history(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(conversation_id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<MessagePage>, ApiError> {
     let id = parse_id(&conversation_id, "conversation")?;
     Ok(Json(

@@ -19,11 +19,13 @@ use super::rate_limit::RateLimiter;
 use super::tokens::{self, IssuedTokens, REFRESH_PREFIX, hash_token, well_formed};
 use super::validation;
 use crate::error::ApiError;
+use crate::gateway::{Closing, Hub};
 
 /// Accounts and their sessions.
 #[derive(Clone)]
 pub struct AccountService {
     context: Arc<Context>,
+    hub: Arc<Hub>,
     passwords: PasswordHasher,
     rate_limits: RateLimiter,
 }
@@ -100,9 +102,15 @@ fn auth_response(
 
 impl AccountService {
     /// A service over the shared context.
-    pub fn new(context: Arc<Context>, passwords: PasswordHasher, rate_limits: RateLimiter) -> Self {
+    pub fn new(
+        context: Arc<Context>,
+        hub: Arc<Hub>,
+        passwords: PasswordHasher,
+        rate_limits: RateLimiter,
+    ) -> Self {
         Self {
             context,
+            hub,
             passwords,
             rate_limits,
         }
@@ -256,6 +264,7 @@ impl AccountService {
                 ))
             }
             RefreshOutcome::Reused {
+                user_id,
                 session_id,
                 access_hash,
             } => {
@@ -263,6 +272,7 @@ impl AccountService {
                     .ephemeral
                     .session_revoke(&[access_hash])
                     .await?;
+                self.hub.close(Closing::Session(user_id, session_id)).await;
                 tracing::warn!(session_id = %session_id, "refresh token replayed; session revoked");
                 Err(ApiError::new(
                     ErrorCode::RefreshTokenReused,
@@ -283,6 +293,9 @@ impl AccountService {
         let mut hashes = vec![caller.access_hash.clone()];
         hashes.extend(removed);
         self.context.ephemeral.session_revoke(&hashes).await?;
+        self.hub
+            .close(Closing::Session(caller.user_id, caller.session_id))
+            .await;
         Ok(())
     }
 
@@ -455,6 +468,7 @@ impl AccountService {
             .await?
             .unwrap_or_default();
         self.context.ephemeral.session_revoke(&revoked).await?;
+        self.hub.close(Closing::User(user.id)).await;
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");
         Ok(())

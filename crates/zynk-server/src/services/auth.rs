@@ -124,10 +124,4 @@ impl Authenticator {
             tracing::warn!(error = %err, "could not record session activity");
         }
     }
-
-    /// Drops cached sessions after a revocation.
-    pub async fn forget(&self, access_hashes: &[String]) -> Result<(), ApiError> {
-        self.context.ephemeral.session_revoke(access_hashes).await?;
-        Ok(())
-    }
 }

@@ -10,7 +10,7 @@ use super::Context;
 use super::auth::AuthContext;
 use super::validation;
 use crate::error::ApiError;
-use crate::gateway::Hub;
+use crate::gateway::{Closing, Hub};
 
 /// Devices and sessions of the caller.
 #[derive(Clone)]
@@ -54,7 +54,9 @@ impl DeviceService {
             .await?
             .ok_or_else(|| ApiError::not_found("device"))?;
         self.context.ephemeral.session_revoke(&revoked).await?;
-        self.hub.disconnect_device(caller.user_id, device_id).await;
+        self.hub
+            .close(Closing::Device(caller.user_id, device_id))
+            .await;
         tracing::info!(user_id = %caller.user_id, device_id = %device_id, "device revoked");
         Ok(())
     }
@@ -111,6 +113,9 @@ impl DeviceService {
             .await?
             .ok_or_else(|| ApiError::not_found("session"))?;
         self.context.ephemeral.session_revoke(&[hash]).await?;
+        self.hub
+            .close(Closing::Session(caller.user_id, session_id))
+            .await;
         Ok(())
     }
 }

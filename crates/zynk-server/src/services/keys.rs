@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use uuid::Uuid;
-use zynk_backends::model::{DeviceKeysUpload, KeyStock, StoredKey};
+use zynk_backends::model::{KeyStock, KeyUpload, StoredKey};
 use zynk_proto::ErrorCode;
 use zynk_proto::keys::{
     ClaimedKey, DeviceKeysBundle, DeviceRef, KeyCounts, KeysClaimResponse, KeysQueryResponse,
@@ -190,44 +190,45 @@ impl KeyService {
             .map(|k| validate_signed_key("fallback_key", k, true))
             .transpose()?;
         let now = zynk_backends::now();
-        if let Some(bundle) = &request.device_keys {
-            let devices = self.context.store.list_devices(caller.user_id).await?;
-            let device = devices
-                .iter()
-                .find(|d| d.id == caller.device_id)
-                .ok_or_else(ApiError::unauthenticated)?;
-            self.validate_bundle(caller, bundle, &device.public_key)?;
-            let json = serde_json::to_value(bundle).map_err(|e| ApiError::internal(&e))?;
-            if self
-                .context
-                .store
-                .put_device_keys(caller.device_id, &json, now)
-                .await?
-                == DeviceKeysUpload::Conflict
-            {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidKey,
-                    "this device already uploaded different keys; register a new device instead",
-                ));
+        let bundle = match &request.device_keys {
+            Some(bundle) => {
+                let devices = self.context.store.list_devices(caller.user_id).await?;
+                let device = devices
+                    .iter()
+                    .find(|d| d.id == caller.device_id)
+                    .ok_or_else(ApiError::unauthenticated)?;
+                self.validate_bundle(caller, bundle, &device.public_key)?;
+                Some(serde_json::to_value(bundle).map_err(|e| ApiError::internal(&e))?)
             }
-        }
-        let stock = self
+            None => None,
+        };
+        let outcome = self
             .context
             .store
-            .add_keys(
+            .upload_keys(
                 caller.device_id,
+                bundle.as_ref(),
                 &one_time,
                 fallback.as_ref(),
                 MAX_STORED_ONE_TIME_KEYS,
                 now,
             )
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
+            .await?;
+        let stock = match outcome {
+            KeyUpload::Stored(stock) => stock,
+            KeyUpload::BundleConflict => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidKey,
+                    "this device already uploaded different keys; register a new device instead",
+                ));
+            }
+            KeyUpload::TooManyKeys => {
+                return Err(ApiError::new(
                     ErrorCode::TooManyKeys,
                     format!("a device holds at most {MAX_STORED_ONE_TIME_KEYS} one-time keys"),
-                )
-            })?;
+                ));
+            }
+        };
         Ok(counts(stock))
     }
 

@@ -74,6 +74,7 @@ impl Services {
         Self {
             accounts: accounts::AccountService::new(
                 context.clone(),
+                hub.clone(),
                 passwords,
                 rate_limits.clone(),
             ),
