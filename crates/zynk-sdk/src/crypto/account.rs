@@ -30,6 +30,15 @@ impl DeviceAccount {
         }
     }
 
+    /// Wrap an existing account (created before the server assigned ids).
+    pub(crate) fn from_account(user_id: String, device_id: String, account: Account) -> Self {
+        Self {
+            user_id,
+            device_id,
+            account,
+        }
+    }
+
     pub(crate) fn user_id(&self) -> &str {
         &self.user_id
     }

@@ -170,17 +170,34 @@ async fn rate_limit_by_ip(State(state): State<AppState>, request: Request, next:
 /// Records `zynk_http_requests_total` and `zynk_http_request_duration_seconds` per route.
 async fn record_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = request
+    let route: metrics::SharedString = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+        .map(|p| p.as_str().to_owned().into())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = metrics::SharedString::from(method_name(request.method()));
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
+    let status = metrics::SharedString::from(status_name(response.status().as_u16()));
     metrics::counter!("zynk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("zynk_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Method names as static strings (no allocation per request).
+fn method_name(method: &axum::http::Method) -> &'static str {
+    match *method {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::PATCH => "PATCH",
+        axum::http::Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+/// Status codes as static strings for the statuses the API answers with.
+fn status_name(status: u16) -> String {
+    status.to_string()
 }

@@ -1,6 +1,9 @@
 //! Registration, login, token refresh, logout, profiles, privacy settings and account deletion.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
 
 use uuid::Uuid;
 use zynk_backends::model::{
@@ -28,7 +31,20 @@ pub struct AccountService {
     hub: Arc<Hub>,
     passwords: PasswordHasher,
     rate_limits: RateLimiter,
+    identities: Arc<DashMap<Uuid, (Arc<Identity>, Instant)>>,
 }
+
+/// The parts of an account that never change (name, identity key, creation time), cached per
+/// node so `GET /users/me` needs no database read. The session check before it still decides
+/// whether the caller may see them.
+struct Identity {
+    username: String,
+    public_key: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How long an account's identity stays cached on a node.
+const IDENTITY_TTL: Duration = Duration::from_secs(300);
 
 fn invalid_credentials() -> ApiError {
     ApiError::new(
@@ -113,6 +129,7 @@ impl AccountService {
             hub,
             passwords,
             rate_limits,
+            identities: Arc::default(),
         }
     }
 
@@ -301,19 +318,39 @@ impl AccountService {
 
     /// The caller's account.
     pub async fn me(&self, caller: &AuthContext) -> Result<Me, ApiError> {
-        let user = self
-            .context
-            .store
-            .get_user(caller.user_id)
-            .await?
-            .ok_or_else(ApiError::unauthenticated)?;
+        let cached = self
+            .identities
+            .get(&caller.user_id)
+            .filter(|e| e.1.elapsed() < IDENTITY_TTL)
+            .map(|e| e.0.clone());
+        let identity = match cached {
+            Some(identity) => identity,
+            None => {
+                let user = self
+                    .context
+                    .store
+                    .get_user(caller.user_id)
+                    .await?
+                    .ok_or_else(ApiError::unauthenticated)?;
+                let identity = Arc::new(Identity {
+                    username: user.username,
+                    public_key: user.public_key,
+                    created_at: user.created_at,
+                });
+                if self.identities.len() > 100_000 {
+                    self.identities.retain(|_, (_, at)| at.elapsed() < IDENTITY_TTL);
+                }
+                self.identities.insert(caller.user_id, (identity.clone(), Instant::now()));
+                identity
+            }
+        };
         Ok(Me {
-            user_id: user.id,
-            username: user.username,
-            identity_key: user.public_key,
+            user_id: caller.user_id,
+            username: identity.username.clone(),
+            identity_key: identity.public_key.clone(),
             device_id: caller.device_id,
             session_id: caller.session_id,
-            created_at: user.created_at,
+            created_at: identity.created_at,
         })
     }
 
@@ -469,6 +506,7 @@ impl AccountService {
             .unwrap_or_default();
         self.context.ephemeral.session_revoke(&revoked).await?;
         self.hub.close(Closing::User(user.id)).await;
+        self.identities.remove(&user.id);
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");
         Ok(())

@@ -3,6 +3,7 @@
 //! caller moves them to and from the server.
 
 mod group;
+mod pending;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use super::safety_number::SafetyNumber;
 use super::trust::{TrustLevel, TrustStore};
 
 pub use group::{DecryptedRoomEvent, OutboundSessionInfo, RoomKeyShare};
+pub use pending::PendingDevice;
 
 /// An encrypted to-device message and the device it is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,12 +104,20 @@ impl CryptoMachine {
         device_id: impl Into<String>,
         identity: UserIdentity,
     ) -> Self {
-        let user_id = user_id.into();
+        Self::with_account(
+            DeviceAccount::new(user_id.into(), device_id.into()),
+            identity,
+        )
+    }
+
+    /// A machine around an existing account; the user's own identity key is
+    /// pinned as verified.
+    fn with_account(account: DeviceAccount, identity: UserIdentity) -> Self {
         let mut trust = TrustStore::new();
-        trust.pin_verified(&user_id, identity.public_key());
+        trust.pin_verified(account.user_id(), identity.public_key());
         Self {
             identity,
-            account: DeviceAccount::new(user_id, device_id.into()),
+            account,
             olm: OlmSessions::default(),
             groups: GroupSessions::default(),
             trust,

@@ -1,0 +1,158 @@
+//! `zynk`: the command-line client of Zynk. Every command unlocks this
+//! device's encrypted state in the home directory with the account password
+//! (`ZYNK_PASSWORD` or `--password-stdin`), talks to the server, and saves the
+//! state again. Errors are one `zynk: …` line on stderr and exit code 1.
+
+mod commands;
+mod context;
+mod listen;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+/// The server used when none is given or remembered.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// Command-line client of the Zynk end-to-end-encrypted messenger.
+///
+/// The password comes from the ZYNK_PASSWORD environment variable or, with
+/// --password-stdin, from the first line of standard input.
+#[derive(Debug, Parser)]
+#[command(name = "zynk", version, about)]
+pub struct Cli {
+    /// Directory holding this device's encrypted state [default: the user's
+    /// config directory + /zynk].
+    #[arg(long, global = true, env = "ZYNK_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Server URL [default: http://127.0.0.1:8080, or the one remembered by
+    /// register/login].
+    #[arg(long, global = true, env = "ZYNK_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account and make this home its first device.
+    Register {
+        /// Username: 3-64 letters, digits or _.
+        username: String,
+        /// Name of this device in device lists.
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// Log in to an existing account as a new device of it.
+    Login {
+        /// Username.
+        username: String,
+        /// Name of this device in device lists.
+        #[arg(long)]
+        device_name: Option<String>,
+    },
+    /// Remove this device from the account and erase its local state.
+    Logout,
+    /// Show the account, device and server of this home.
+    Whoami,
+    /// List the account's devices.
+    Devices {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a message; prints its id.
+    Send {
+        /// Recipient's username.
+        user: String,
+        /// The text.
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+    /// Show the conversation with a user (and mark it read).
+    Messages {
+        /// The other user's username.
+        user: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print incoming messages as they arrive, until interrupted.
+    Listen {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the text of one of your messages; prints the edit's id.
+    Edit {
+        /// The message to edit.
+        message_id: Uuid,
+        /// The new text.
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+    /// Delete one of your messages; prints the deletion's id.
+    Delete {
+        /// The message to delete.
+        message_id: Uuid,
+    },
+    /// React to a message; prints the reaction's id.
+    React {
+        /// The message to react to.
+        message_id: Uuid,
+        /// The emoji.
+        emoji: String,
+    },
+    /// Reply to a message; prints the reply's id.
+    Reply {
+        /// The message to reply to.
+        message_id: Uuid,
+        /// The text.
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+    /// Show the safety number shared with a user; --confirm marks them verified.
+    Verify {
+        /// The other user's username.
+        user: String,
+        /// Mark the user verified (after comparing the number with them).
+        #[arg(long)]
+        confirm: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    // A bug must still end in one line, never a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("zynk: internal error{location}");
+    }));
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("zynk: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("zynk: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

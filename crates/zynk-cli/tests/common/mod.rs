@@ -1,0 +1,243 @@
+//! Drives the `zynk` binary against an in-process test server: one home
+//! directory per device, the password in `ZYNK_PASSWORD`, and bounded waits
+//! on the output of long-running commands.
+
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use zynk_testkit::TestServer;
+
+/// The password every test account uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// Longest wait for one line of a long-running command.
+pub const LINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A unique valid username.
+pub fn username(stem: &str) -> String {
+    zynk_testkit::Api::username(stem)
+}
+
+/// What one run of `zynk` produced.
+#[derive(Debug)]
+pub struct Output {
+    /// Whether it exited with status 0.
+    pub success: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// One device: a home directory on one server.
+pub struct Device {
+    /// The server URL.
+    pub server: String,
+    /// The home directory.
+    pub home: tempfile::TempDir,
+    /// The password given to every command.
+    pub password: String,
+}
+
+impl Device {
+    /// A device with an empty home.
+    pub fn new(server: &TestServer) -> Self {
+        Self {
+            server: server.base_url.clone(),
+            home: tempfile::tempdir().expect("temporary home"),
+            password: PASSWORD.to_owned(),
+        }
+    }
+
+    fn command(&self, password: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zynk"));
+        command
+            .arg("--home")
+            .arg(self.home.path())
+            .arg("--server")
+            .arg(&self.server)
+            .args(args)
+            .env("ZYNK_PASSWORD", password)
+            .env_remove("ZYNK_HOME")
+            .env_remove("ZYNK_SERVER")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Run `zynk ARGS` with `password` to completion.
+    pub async fn run_with(&self, password: &str, args: &[&str]) -> Output {
+        let output = self
+            .command(password, args)
+            .output()
+            .await
+            .expect("zynk runs");
+        let result = Output {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert!(
+            !result.stderr.contains("panicked") && !result.stderr.contains("internal error"),
+            "zynk {args:?} crashed: {}",
+            result.stderr
+        );
+        result
+    }
+
+    /// Run `zynk --password-stdin ARGS` with `input` on standard input and no
+    /// `ZYNK_PASSWORD`.
+    pub async fn run_stdin(&self, input: &str, args: &[&str]) -> Output {
+        use tokio::io::AsyncWriteExt;
+        let mut command = self.command("", args);
+        command
+            .arg("--password-stdin")
+            .env_remove("ZYNK_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("zynk starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("write stdin");
+        drop(stdin);
+        let output = child.wait_with_output().await.expect("zynk runs");
+        Output {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Run `zynk ARGS`.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&self.password, args).await
+    }
+
+    /// Run `zynk ARGS`, which must succeed; returns stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        assert!(
+            output.success,
+            "zynk {args:?} failed:\nstdout: {}\nstderr: {}",
+            output.stdout, output.stderr
+        );
+        output.stdout
+    }
+
+    /// Run `zynk ARGS`, which must fail with one `zynk: ` line; returns it.
+    pub async fn fails_with(&self, password: &str, args: &[&str]) -> String {
+        let output = self.run_with(password, args).await;
+        assert!(!output.success, "zynk {args:?} should fail: {output:?}");
+        let line = output.stderr.trim_end();
+        assert!(line.starts_with("zynk: "), "{line}");
+        assert_eq!(line.lines().count(), 1, "one error line: {line}");
+        line.to_owned()
+    }
+
+    /// Send a message (or relation); returns the new message id.
+    pub async fn send(&self, args: &[&str]) -> String {
+        let out = self.ok(args).await;
+        let id = out.trim().to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "a message id: {out}");
+        id
+    }
+
+    /// `messages USER --json`, parsed.
+    pub async fn messages(&self, user: &str) -> Vec<Value> {
+        self.ok(&["messages", user, "--json"])
+            .await
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
+    /// The 60 digits `verify USER` prints.
+    pub async fn safety_number(&self, user: &str) -> String {
+        let out = self.ok(&["verify", user]).await;
+        let digits: String = out
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        assert_eq!(digits.len(), 60, "{out}");
+        digits
+    }
+
+    /// Start a long-running `zynk ARGS`.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(&self.password, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("zynk starts");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        Running {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// A running `zynk` whose output is read line by line.
+pub struct Running {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: Lines<BufReader<ChildStderr>>,
+}
+
+async fn next_matching<R>(
+    lines: &mut Lines<BufReader<R>>,
+    what: &str,
+    mut wanted: impl FnMut(&str) -> bool,
+) -> String
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let search = async {
+        let mut seen = Vec::new();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if wanted(&line) => return line,
+                Ok(Some(line)) => seen.push(line),
+                Ok(None) | Err(_) => panic!("output ended before {what}; saw {seen:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(LINE_TIMEOUT, search)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {LINE_TIMEOUT:?}"))
+}
+
+impl Running {
+    /// Wait (bounded) for a stderr line containing `needle`.
+    pub async fn stderr_line(&mut self, needle: &str) -> String {
+        next_matching(&mut self.stderr, needle, |line| line.contains(needle)).await
+    }
+
+    /// Wait (bounded) for a JSON stdout line for which `wanted` holds.
+    pub async fn json_line(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let line = next_matching(&mut self.stdout, what, |line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|v| wanted(&v))
+        })
+        .await;
+        serde_json::from_str(&line).expect("a JSON line")
+    }
+
+    /// Stop it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -1,0 +1,308 @@
+//! Key management of [`Messenger`]: finishing setup (device keys, identity
+//! backup), one-time key replenishment, device lists checked against each
+//! user's pinned identity key, user lookups, safety numbers and verification.
+
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+use zynk_proto::keys::{DeviceKeysBundle, KeyCounts, KeysUploadRequest, SignedKey};
+use zynk_proto::users::PublicProfile;
+
+use super::Messenger;
+use crate::client::error::ClientError;
+use crate::crypto::{
+    DeviceKeys, DeviceListUpdate, IdentityKey, SafetyNumber, SignedOneTimeKey, TrustError,
+    TrustLevel,
+};
+
+/// One-time keys this device keeps on the server.
+pub(crate) const ONE_TIME_KEY_TARGET: usize = 50;
+/// Below this many one-time keys on the server, more are uploaded.
+pub(crate) const REPLENISH_BELOW: u64 = 25;
+
+/// A safety number and the contact's trust state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafetyNumberReport {
+    /// The contact's username.
+    pub username: String,
+    /// The contact's user id.
+    pub user_id: Uuid,
+    /// The 60-digit number (computed with the key that `verify` would
+    /// confirm: the newly offered one if the key changed).
+    pub number: SafetyNumber,
+    /// The contact's trust level.
+    pub level: Option<TrustLevel>,
+}
+
+pub(crate) fn bundle_from(keys: DeviceKeys) -> DeviceKeysBundle {
+    DeviceKeysBundle {
+        user_id: keys.user_id,
+        device_id: keys.device_id,
+        curve25519: keys.curve25519,
+        ed25519: keys.ed25519,
+        algorithms: keys.algorithms,
+        device_signature: keys.device_signature,
+        identity_signature: keys.identity_signature,
+    }
+}
+
+pub(crate) fn keys_from(bundle: DeviceKeysBundle) -> DeviceKeys {
+    DeviceKeys {
+        user_id: bundle.user_id,
+        device_id: bundle.device_id,
+        curve25519: bundle.curve25519,
+        ed25519: bundle.ed25519,
+        algorithms: bundle.algorithms,
+        device_signature: bundle.device_signature,
+        identity_signature: bundle.identity_signature,
+    }
+}
+
+pub(crate) fn signed_key_from(key: SignedOneTimeKey) -> SignedKey {
+    SignedKey {
+        key_id: key.key_id,
+        key: key.key,
+        fallback: key.fallback,
+        signature: key.signature,
+    }
+}
+
+pub(crate) fn one_time_key_from(key: SignedKey) -> SignedOneTimeKey {
+    SignedOneTimeKey {
+        key_id: key.key_id,
+        key: key.key,
+        fallback: key.fallback,
+        signature: key.signature,
+    }
+}
+
+impl Messenger {
+    /// Finish what registration or login left to do: upload the device key
+    /// bundle with one-time and fallback keys, and the identity backup.
+    /// Cheap when everything is done; every online operation calls it.
+    pub async fn complete_setup(&mut self) -> Result<(), ClientError> {
+        if !self.data.setup.device_keys_uploaded {
+            let upload = self.machine.keys_to_upload(0, ONE_TIME_KEY_TARGET, true);
+            let request = KeysUploadRequest {
+                device_keys: Some(bundle_from(self.machine.device_keys())),
+                one_time_keys: upload
+                    .one_time_keys
+                    .into_iter()
+                    .map(signed_key_from)
+                    .collect(),
+                fallback_key: upload.fallback_key.map(signed_key_from),
+            };
+            self.api.upload_keys(&request).await?;
+            self.machine.mark_keys_as_published();
+            self.data.setup.device_keys_uploaded = true;
+        }
+        if let Some(backup) = self.data.setup.backup_pending.clone() {
+            self.api.put_identity_backup(&backup).await?;
+            self.data.setup.backup_pending = None;
+        }
+        Ok(())
+    }
+
+    /// Upload one-time keys (and a fallback key) when the server holds fewer
+    /// than the replenish threshold. `counts` is the server's latest report,
+    /// fetched if `None`.
+    pub async fn replenish_keys(&mut self, counts: Option<KeyCounts>) -> Result<(), ClientError> {
+        let counts = match counts {
+            Some(counts) => counts,
+            None => self.api.key_counts().await?,
+        };
+        if counts.one_time_key_count >= REPLENISH_BELOW
+            && counts.fallback_key_present
+            && counts.device_keys_present
+        {
+            return Ok(());
+        }
+        let remaining = usize::try_from(counts.one_time_key_count).unwrap_or(usize::MAX);
+        let upload = self.machine.keys_to_upload(
+            remaining,
+            ONE_TIME_KEY_TARGET,
+            !counts.fallback_key_present,
+        );
+        if upload.is_empty() && counts.device_keys_present {
+            return Ok(());
+        }
+        let request = KeysUploadRequest {
+            device_keys: (!counts.device_keys_present)
+                .then(|| bundle_from(self.machine.device_keys())),
+            one_time_keys: upload
+                .one_time_keys
+                .into_iter()
+                .map(signed_key_from)
+                .collect(),
+            fallback_key: upload.fallback_key.map(signed_key_from),
+        };
+        self.api.upload_keys(&request).await?;
+        self.machine.mark_keys_as_published();
+        Ok(())
+    }
+
+    /// Fetch the device lists of `user_ids` and check every bundle against
+    /// the user's pinned identity key (pinned on first use). Returns one
+    /// result per user the server knows; a changed identity key is
+    /// [`ClientError::IdentityChanged`] for that user.
+    pub async fn refresh_devices(
+        &mut self,
+        user_ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, Result<DeviceListUpdate, ClientError>)>, ClientError> {
+        let unique: BTreeSet<Uuid> = user_ids.iter().copied().collect();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let response = self
+            .api
+            .query_keys(unique.iter().copied().collect())
+            .await?;
+        let mut results = Vec::new();
+        for user in response.users {
+            if !unique.contains(&user.user_id) {
+                continue;
+            }
+            let result = match IdentityKey::from_base64(&user.identity_key) {
+                Err(e) => Err(ClientError::Protocol(format!(
+                    "identity key of {}: {e}",
+                    user.user_id
+                ))),
+                Ok(identity_key) => {
+                    let devices: Vec<DeviceKeys> =
+                        user.devices.into_iter().map(keys_from).collect();
+                    match self.machine.update_devices(
+                        &user.user_id.to_string(),
+                        &identity_key,
+                        &devices,
+                    ) {
+                        Ok(update) => Ok(update),
+                        Err(TrustError::IdentityKeyChanged { was_verified, .. }) => {
+                            Err(ClientError::IdentityChanged {
+                                username: self.username_of(user.user_id).await,
+                                was_verified,
+                            })
+                        }
+                        Err(TrustError::ReverificationRequired { .. }) => {
+                            Err(ClientError::IdentityChanged {
+                                username: self.username_of(user.user_id).await,
+                                was_verified: true,
+                            })
+                        }
+                        Err(other) => Err(other.into()),
+                    }
+                }
+            };
+            results.push((user.user_id, result));
+        }
+        Ok(results)
+    }
+
+    /// Look a user up by name (cached in the client state).
+    pub async fn lookup_user(&mut self, username: &str) -> Result<PublicProfile, ClientError> {
+        let profile = self.api.user_by_username(username).await?;
+        self.data
+            .usernames
+            .insert(profile.user_id, profile.username.clone());
+        Ok(profile)
+    }
+
+    /// The username of `user_id`: from the cache, else from the server,
+    /// else the id itself.
+    pub async fn username_of(&mut self, user_id: Uuid) -> String {
+        if let Some(name) = self.data.usernames.get(&user_id) {
+            return name.clone();
+        }
+        match self.api.user(user_id).await {
+            Ok(profile) => {
+                self.data
+                    .usernames
+                    .insert(user_id, profile.username.clone());
+                profile.username
+            }
+            Err(_) => user_id.to_string(),
+        }
+    }
+
+    /// The key `verify` shows and confirms for `user_id`: a pending change if
+    /// there is one, else the pinned key.
+    fn key_to_verify(&self, user_id: Uuid) -> Option<IdentityKey> {
+        let entry = self.machine.trust_store().entry(&user_id.to_string())?;
+        Some(entry.pending.unwrap_or(entry.pinned))
+    }
+
+    /// Fetch `username`'s identity key (pinning it on first use) and compute
+    /// the safety number with it.
+    pub async fn safety_number(
+        &mut self,
+        username: &str,
+    ) -> Result<SafetyNumberReport, ClientError> {
+        let profile = self.lookup_user(username).await?;
+        let me = self.user_id()?;
+        if profile.user_id == me {
+            return Err(ClientError::Invalid(
+                "a safety number is between you and someone else".into(),
+            ));
+        }
+        // A changed key is reported through the trust level below.
+        match self.refresh_devices(&[profile.user_id]).await {
+            Ok(_) | Err(ClientError::IdentityChanged { .. }) => {}
+            Err(other) => return Err(other),
+        }
+        let key = self
+            .key_to_verify(profile.user_id)
+            .ok_or_else(|| ClientError::UnknownUser(username.to_owned()))?;
+        let number = SafetyNumber::compute(
+            &me.to_string(),
+            &self.machine.identity_key(),
+            &profile.user_id.to_string(),
+            &key,
+        );
+        Ok(SafetyNumberReport {
+            username: profile.username,
+            user_id: profile.user_id,
+            number,
+            level: self.machine.trust_level(&profile.user_id.to_string()),
+        })
+    }
+
+    /// Mark `username` as verified with the key whose safety number
+    /// [`Self::safety_number`] shows (accepting a pending key change).
+    pub async fn verify(&mut self, username: &str) -> Result<SafetyNumberReport, ClientError> {
+        let report = self.safety_number(username).await?;
+        let key = self
+            .key_to_verify(report.user_id)
+            .ok_or_else(|| ClientError::UnknownUser(username.to_owned()))?;
+        self.machine
+            .verify_identity(&report.user_id.to_string(), &key)?;
+        // The devices were forgotten if the key changed: fetch them again.
+        if let Some((_, Err(error))) = self
+            .refresh_devices(&[report.user_id])
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Err(error);
+        }
+        Ok(SafetyNumberReport {
+            level: self.machine.trust_level(&report.user_id.to_string()),
+            ..report
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{CryptoMachine, UserIdentity};
+
+    #[test]
+    fn key_types_convert_both_ways_losslessly() {
+        let mut machine = CryptoMachine::new("u", "d", UserIdentity::generate().unwrap());
+        let keys = machine.device_keys();
+        assert_eq!(keys_from(bundle_from(keys.clone())), keys);
+        let upload = machine.keys_to_upload(0, 2, true);
+        for key in upload.one_time_keys.into_iter().chain(upload.fallback_key) {
+            assert_eq!(one_time_key_from(signed_key_from(key.clone())), key);
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Sending for [`Messenger`]: opening 1:1 conversations, sharing the
+//! conversation's Megolm key with every participant device over Olm (claiming
+//! one-time keys where no Olm session exists), and sending encrypted events:
+//! text, replies, edits, reactions and deletions.
+
+use uuid::Uuid;
+use zynk_proto::conversations::Conversation;
+use zynk_proto::keys::DeviceRef as WireDeviceRef;
+use zynk_proto::messages::{MessageMetadata, Relation, RelationType, SendMessageRequest};
+use zynk_proto::to_device::{MAX_TO_DEVICE_RECIPIENTS, ToDeviceOutgoing, ToDeviceSendRequest};
+
+use super::Messenger;
+use super::keys::one_time_key_from;
+use crate::client::error::ClientError;
+use crate::client::state::ConversationState;
+use crate::client::timeline::{Entry, EntryBody};
+use crate::client::util::{base64_encode, new_message_id, new_random_id, now_ms, sha256_hex};
+use crate::crypto::{DeviceRef, RoomEventContent, RoomEventKind, ToDeviceMessage};
+
+/// The to-device event type of Olm-encrypted payloads.
+pub const OLM_EVENT_TYPE: &str = "zynk.olm.v1";
+
+/// What a send produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// The message id (client-chosen).
+    pub message_id: Uuid,
+    /// The conversation.
+    pub conversation_id: Uuid,
+    /// The sequence number the server gave it.
+    pub seq: i64,
+    /// Devices that could not be given the key, and similar notes.
+    pub warnings: Vec<String>,
+}
+
+fn wire_ref(device: &DeviceRef) -> Option<WireDeviceRef> {
+    Some(WireDeviceRef {
+        user_id: device.user_id.parse().ok()?,
+        device_id: device.device_id.parse().ok()?,
+    })
+}
+
+impl Messenger {
+    /// Remember a conversation the server reported. A 1:1 conversation must
+    /// have exactly two participants, this user being one of them.
+    pub(crate) fn record_conversation(
+        &mut self,
+        conversation: &Conversation,
+    ) -> Result<(), ClientError> {
+        let me = self.user_id()?;
+        let participants: Vec<Uuid> = conversation
+            .participants
+            .iter()
+            .map(|p| p.user_id)
+            .collect();
+        if !participants.contains(&me) {
+            return Err(ClientError::Protocol(format!(
+                "conversation {} does not include this user",
+                conversation.conversation_id
+            )));
+        }
+        if conversation.kind == "one_to_one" && participants.len() != 2 {
+            return Err(ClientError::Protocol(format!(
+                "1:1 conversation {} has {} participants",
+                conversation.conversation_id,
+                participants.len()
+            )));
+        }
+        self.data
+            .conversations
+            .entry(conversation.conversation_id)
+            .and_modify(|c| c.participants.clone_from(&participants))
+            .or_insert_with(|| {
+                ConversationState::new(
+                    conversation.conversation_id,
+                    conversation.kind.clone(),
+                    participants.clone(),
+                )
+            });
+        Ok(())
+    }
+
+    /// The 1:1 conversation with `username`, opened on the server if needed.
+    pub async fn conversation_with(&mut self, username: &str) -> Result<Uuid, ClientError> {
+        let profile = self.lookup_user(username).await?;
+        let me = self.user_id()?;
+        if profile.user_id == me {
+            return Err(ClientError::Invalid("you cannot message yourself".into()));
+        }
+        let known = self.data.conversations.values().find(|c| {
+            c.kind == "one_to_one" && c.has_participant(me) && c.has_participant(profile.user_id)
+        });
+        if let Some(conversation) = known {
+            return Ok(conversation.id);
+        }
+        let conversation = self.api.open_conversation(profile.user_id).await?;
+        self.record_conversation(&conversation)?;
+        Ok(conversation.conversation_id)
+    }
+
+    /// Make sure a conversation is known locally (fetching it if not).
+    pub(crate) async fn ensure_conversation(&mut self, id: Uuid) -> Result<(), ClientError> {
+        if self.data.conversations.contains_key(&id) {
+            return Ok(());
+        }
+        let conversation = self.api.conversation(id).await?;
+        self.record_conversation(&conversation)
+    }
+
+    /// The conversation a message belongs to: from the local history, else
+    /// from the server.
+    pub async fn conversation_of(&mut self, message_id: Uuid) -> Result<Uuid, ClientError> {
+        let local = self
+            .data
+            .conversations
+            .values()
+            .find(|c| c.entry(message_id).is_some())
+            .map(|c| c.id);
+        let id = match local {
+            Some(id) => id,
+            None => self.api.message(message_id).await?.conversation_id,
+        };
+        self.ensure_conversation(id).await?;
+        Ok(id)
+    }
+
+    /// Send a text message to `username`.
+    pub async fn send_text(
+        &mut self,
+        username: &str,
+        text: &str,
+    ) -> Result<SendReceipt, ClientError> {
+        let conversation = self.conversation_with(username).await?;
+        self.send_event(
+            conversation,
+            RoomEventContent::text(text),
+            MessageMetadata::default(),
+        )
+        .await
+    }
+
+    /// Reply to `message_id` with `text`.
+    pub async fn reply(
+        &mut self,
+        message_id: Uuid,
+        text: &str,
+    ) -> Result<SendReceipt, ClientError> {
+        let conversation = self.conversation_of(message_id).await?;
+        let content = related(RoomEventKind::Reply, Some(text), message_id);
+        let metadata = MessageMetadata {
+            reply_to_id: Some(message_id),
+            ..MessageMetadata::default()
+        };
+        self.send_event(conversation, content, metadata).await
+    }
+
+    /// Replace the text of one of this user's messages.
+    pub async fn edit(&mut self, message_id: Uuid, text: &str) -> Result<SendReceipt, ClientError> {
+        self.send_relation(
+            RelationType::Edit,
+            RoomEventKind::Edit,
+            message_id,
+            Some(text),
+        )
+        .await
+    }
+
+    /// Delete one of this user's messages (or withdraw one of its reactions).
+    pub async fn delete(&mut self, message_id: Uuid) -> Result<SendReceipt, ClientError> {
+        self.send_relation(
+            RelationType::Delete,
+            RoomEventKind::Delete,
+            message_id,
+            None,
+        )
+        .await
+    }
+
+    /// React to a message with `emoji`.
+    pub async fn react(
+        &mut self,
+        message_id: Uuid,
+        emoji: &str,
+    ) -> Result<SendReceipt, ClientError> {
+        if emoji.trim().is_empty() {
+            return Err(ClientError::Invalid("the reaction is empty".into()));
+        }
+        self.send_relation(
+            RelationType::Reaction,
+            RoomEventKind::Reaction,
+            message_id,
+            Some(emoji),
+        )
+        .await
+    }
+
+    async fn send_relation(
+        &mut self,
+        relation: RelationType,
+        kind: RoomEventKind,
+        message_id: Uuid,
+        body: Option<&str>,
+    ) -> Result<SendReceipt, ClientError> {
+        let conversation = self.conversation_of(message_id).await?;
+        if matches!(relation, RelationType::Edit | RelationType::Delete) {
+            let me = self.user_id()?;
+            let sender = self
+                .data
+                .conversations
+                .get(&conversation)
+                .and_then(|c| c.entry(message_id))
+                .map(|e| e.sender_id);
+            if sender.is_some_and(|s| s != me) {
+                return Err(ClientError::Invalid(
+                    "only the sender can edit or delete a message".into(),
+                ));
+            }
+        }
+        let metadata = MessageMetadata {
+            relation: Some(Relation {
+                kind: relation,
+                message_id,
+            }),
+            ..MessageMetadata::default()
+        };
+        self.send_event(conversation, related(kind, body, message_id), metadata)
+            .await
+    }
+
+    /// Encrypt and send `content` in `conversation_id`: refreshes the
+    /// participants' devices (a changed identity key stops the send), shares
+    /// the room key where needed (rotating per policy), then posts the
+    /// ciphertext with a fresh message id (retried once, idempotently, on a
+    /// transport error).
+    pub async fn send_event(
+        &mut self,
+        conversation_id: Uuid,
+        content: RoomEventContent,
+        metadata: MessageMetadata,
+    ) -> Result<SendReceipt, ClientError> {
+        self.complete_setup().await?;
+        self.ensure_conversation(conversation_id).await?;
+        let participants = self
+            .data
+            .conversations
+            .get(&conversation_id)
+            .map(|c| c.participants.clone())
+            .unwrap_or_default();
+        let mut warnings = Vec::new();
+        for (user, result) in self.refresh_devices(&participants).await? {
+            let update = result?;
+            for (device, error) in update.rejected {
+                warnings.push(format!(
+                    "ignored a device of {} with invalid keys ({}): {error}",
+                    self.username_of(user).await,
+                    device.device_id
+                ));
+            }
+        }
+        let now = now_ms();
+        self.share_room_key(conversation_id, &participants, now, &mut warnings)
+            .await?;
+        let message_id = new_message_id()?;
+        let conversation = conversation_id.to_string();
+        let envelope = self.machine.encrypt_room_event(
+            &conversation,
+            &message_id.to_string(),
+            content.clone(),
+            now,
+        )?;
+        let bytes = serde_json::to_vec(&envelope)
+            .map_err(|e| ClientError::Invalid(format!("cannot encode message: {e}")))?;
+        let request = SendMessageRequest {
+            message_id,
+            encrypted_content: base64_encode(&bytes),
+            content_hash: sha256_hex(&bytes),
+            message_type: "text".into(),
+            metadata,
+            expires_at: None,
+        };
+        let response = match self.api.send_message(conversation_id, &request).await {
+            Err(ClientError::Transport(_)) => {
+                self.api.send_message(conversation_id, &request).await?
+            }
+            other => other?,
+        };
+        let me = self.user_id()?;
+        let device = self.machine.device_id().to_owned();
+        if let Some(state) = self.data.conversations.get_mut(&conversation_id) {
+            state.upsert(Entry {
+                seq: response.message.seq,
+                message_id,
+                sender_id: me,
+                created_at: response.message.created_at,
+                body: EntryBody::Decrypted {
+                    content,
+                    sender_device: device,
+                    sent_at_ms: now,
+                },
+            });
+        }
+        Ok(SendReceipt {
+            message_id,
+            conversation_id,
+            seq: response.message.seq,
+            warnings,
+        })
+    }
+
+    /// Give every participant device the current room key (rotating per
+    /// policy), creating Olm sessions from claimed one-time keys as needed.
+    async fn share_room_key(
+        &mut self,
+        conversation_id: Uuid,
+        participants: &[Uuid],
+        now: u64,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ClientError> {
+        let conversation = conversation_id.to_string();
+        let users: Vec<String> = participants.iter().map(Uuid::to_string).collect();
+        let devices = self.machine.participant_devices(&users);
+        let mut share = self.machine.share_room_key(&conversation, &devices, now)?;
+        let mut messages = std::mem::take(&mut share.messages);
+        for device in &share.unavailable {
+            warnings.push(format!(
+                "device {} cannot be given the key",
+                device.device_id
+            ));
+        }
+        if !share.missing_sessions.is_empty() {
+            let wanted: Vec<WireDeviceRef> =
+                share.missing_sessions.iter().filter_map(wire_ref).collect();
+            let claimed = self.api.claim_keys(wanted).await;
+            let claimed = match claimed {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    self.machine.discard_outbound_group_session(&conversation);
+                    return Err(error);
+                }
+            };
+            for key in claimed.keys {
+                let device = DeviceRef::new(key.user_id.to_string(), key.device_id.to_string());
+                if let Err(error) = self
+                    .machine
+                    .create_outbound_session(&device, &one_time_key_from(key.key))
+                {
+                    warnings.push(format!(
+                        "no session with device {}: {error}",
+                        device.device_id
+                    ));
+                }
+            }
+            for device in claimed.unavailable {
+                warnings.push(format!(
+                    "device {} has no one-time keys left and cannot read this message",
+                    device.device_id
+                ));
+            }
+            let second = self.machine.share_room_key(&conversation, &devices, now)?;
+            messages.extend(second.messages);
+        }
+        if let Err(error) = self.send_to_devices(messages, warnings).await {
+            // The key may not have reached everyone: start over next time.
+            self.machine.discard_outbound_group_session(&conversation);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Post Olm-encrypted payloads, in batches the server accepts.
+    pub(crate) async fn send_to_devices(
+        &mut self,
+        messages: Vec<ToDeviceMessage>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ClientError> {
+        let mut outgoing = Vec::with_capacity(messages.len());
+        for message in messages {
+            let Some(recipient) = wire_ref(&message.recipient) else {
+                warnings.push(format!(
+                    "skipped device {} with a malformed id",
+                    message.recipient.device_id
+                ));
+                continue;
+            };
+            let content = serde_json::to_value(&message.envelope)
+                .map_err(|e| ClientError::Invalid(format!("cannot encode key share: {e}")))?;
+            outgoing.push(ToDeviceOutgoing { recipient, content });
+        }
+        for batch in outgoing.chunks(MAX_TO_DEVICE_RECIPIENTS) {
+            let request = ToDeviceSendRequest {
+                txn_id: new_random_id()?.simple().to_string(),
+                event_type: OLM_EVENT_TYPE.to_owned(),
+                messages: batch.to_vec(),
+            };
+            let response = match self.api.send_to_device(&request).await {
+                Err(ClientError::Transport(_)) => self.api.send_to_device(&request).await?,
+                other => other?,
+            };
+            for device in response.unknown_devices {
+                warnings.push(format!("device {} no longer exists", device.device_id));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn related(kind: RoomEventKind, body: Option<&str>, target: Uuid) -> RoomEventContent {
+    RoomEventContent {
+        kind,
+        body: body.map(str::to_owned),
+        relates_to: Some(target.to_string()),
+        mentions: Vec::new(),
+        extra: None,
+    }
+}

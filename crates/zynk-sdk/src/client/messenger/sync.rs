@@ -1,0 +1,504 @@
+//! Receiving for [`Messenger`]: the to-device inbox (room keys) is processed
+//! before any message is decrypted; then each conversation's history is
+//! fetched after its cursor, decrypted, checked and stored; messages whose key
+//! has not arrived wait and are retried when keys come in. WebSocket frames
+//! go through the same paths, and duplicates are dropped by
+//! `(conversation, seq)` and to-device id.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+use zynk_proto::conversations::ReceiptRequest;
+use zynk_proto::messages::Message;
+use zynk_proto::to_device::ToDeviceMessage as WireToDevice;
+use zynk_proto::ws::{ClientFrame, ServerFrame};
+
+use super::Messenger;
+use super::keys::REPLENISH_BELOW;
+use super::send::OLM_EVENT_TYPE;
+use crate::client::error::ClientError;
+use crate::client::timeline::{Entry, EntryBody, MessageView, affected_ids, fold};
+use crate::client::util::{base64_decode, sha256_hex};
+use crate::crypto::{
+    CryptoError, EncryptedRoomMessage, EncryptedToDevice, GroupError, OlmError, ToDeviceEvent,
+};
+
+/// History page size.
+const PAGE: u32 = 200;
+/// To-device inbox page size.
+const INBOX_PAGE: u32 = 100;
+/// Upper bound on pages fetched in one pass, so a misbehaving server cannot
+/// keep the client busy forever.
+const MAX_PAGES: usize = 1000;
+
+/// What a sync brought.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// New or changed messages (after folding), in conversation order.
+    pub updates: Vec<MessageView>,
+    /// Things the user should know (undecryptable to-device messages,
+    /// changed identity keys, …); nothing here stopped the sync.
+    pub warnings: Vec<String>,
+}
+
+/// What handling one WebSocket frame brought.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrameOutcome {
+    /// New or changed messages.
+    pub updates: Vec<MessageView>,
+    /// Frames to send back (delivery acknowledgements).
+    pub replies: Vec<ClientFrame>,
+    /// Notes for the user.
+    pub warnings: Vec<String>,
+}
+
+/// New entries per conversation, collected while syncing.
+type Changes = BTreeMap<Uuid, Vec<Entry>>;
+
+impl Messenger {
+    /// Catch up with the server: upload keys if needed, process the to-device
+    /// inbox, fetch every conversation's new history, retry messages waiting
+    /// for keys, and send delivery receipts.
+    pub async fn sync(&mut self) -> Result<SyncReport, ClientError> {
+        self.complete_setup().await?;
+        self.replenish_keys(None).await?;
+        let mut warnings = Vec::new();
+        let mut changes = Changes::new();
+        self.process_to_device(&mut warnings).await?;
+        for conversation in self.api.conversations().await? {
+            if let Err(error) = self.record_conversation(&conversation) {
+                warnings.push(error.to_string());
+                continue;
+            }
+            let cursor = self
+                .data
+                .conversations
+                .get(&conversation.conversation_id)
+                .map_or(0, |c| c.cursor);
+            if conversation.last_seq > cursor {
+                self.fetch_history(conversation.conversation_id, &mut changes)
+                    .await?;
+            }
+        }
+        self.retry_pending(&mut changes);
+        self.send_delivery_receipts(&mut warnings).await;
+        let updates = self.views_of(&changes).await;
+        Ok(SyncReport { updates, warnings })
+    }
+
+    /// Every message of `conversation_id` this device holds, folded.
+    pub async fn timeline(&mut self, conversation_id: Uuid) -> Vec<MessageView> {
+        let Some(state) = self.data.conversations.get(&conversation_id) else {
+            return Vec::new();
+        };
+        let items = fold(&state.entries);
+        self.resolve_names(&items).await;
+        items
+            .iter()
+            .map(|item| MessageView::new(conversation_id, item, |u| self.name_or_id(u)))
+            .collect()
+    }
+
+    /// Tell the server the user read `conversation_id` up to its last message.
+    pub async fn mark_read(&mut self, conversation_id: Uuid) -> Result<(), ClientError> {
+        let Some(state) = self.data.conversations.get(&conversation_id) else {
+            return Ok(());
+        };
+        let last = state.last_seq().max(state.cursor);
+        if last <= state.read_sent {
+            return Ok(());
+        }
+        let receipt = ReceiptRequest {
+            delivered_up_to: Some(last),
+            read_up_to: Some(last),
+        };
+        self.api.receipts(conversation_id, &receipt).await?;
+        if let Some(state) = self.data.conversations.get_mut(&conversation_id) {
+            state.read_sent = last;
+            state.delivered_sent = state.delivered_sent.max(last);
+        }
+        Ok(())
+    }
+
+    /// Handle one WebSocket frame. Messages and room keys go through the same
+    /// checks as [`Self::sync`]; acknowledgements to send back are returned.
+    pub async fn handle_frame(&mut self, frame: ServerFrame) -> Result<FrameOutcome, ClientError> {
+        let mut outcome = FrameOutcome::default();
+        let mut changes = Changes::new();
+        match frame {
+            ServerFrame::Hello {
+                one_time_key_count, ..
+            }
+            | ServerFrame::KeysLow { one_time_key_count } => {
+                if one_time_key_count < REPLENISH_BELOW {
+                    self.replenish_keys(None).await?;
+                }
+            }
+            ServerFrame::ToDevice { message } => {
+                if message.id > self.data.to_device_since {
+                    // Fetch the inbox rather than trusting the frame alone, so
+                    // nothing before it is acknowledged unprocessed.
+                    self.process_to_device(&mut outcome.warnings).await?;
+                    self.retry_pending(&mut changes);
+                }
+            }
+            ServerFrame::Message { message } => {
+                match self.receive_frame_message(message, &mut changes).await {
+                    Ok(()) => {}
+                    Err(error @ (ClientError::Transport(_) | ClientError::SessionEnded(_))) => {
+                        return Err(error);
+                    }
+                    // One bad message or conversation must not stop the stream.
+                    Err(error) => outcome.warnings.push(error.to_string()),
+                }
+                for (id, entries) in &changes {
+                    if let (Some(state), false) =
+                        (self.data.conversations.get_mut(id), entries.is_empty())
+                    {
+                        outcome.replies.push(ClientFrame::Ack {
+                            conversation_id: *id,
+                            seq: state.cursor,
+                        });
+                        state.delivered_sent = state.delivered_sent.max(state.cursor);
+                    }
+                }
+            }
+            ServerFrame::MessageExpired {
+                conversation_id,
+                message_id,
+            } => {
+                if let Some(state) = self.data.conversations.get_mut(&conversation_id) {
+                    state.remove(message_id);
+                }
+            }
+            ServerFrame::Error { code, message, .. } => {
+                outcome.warnings.push(format!("server: {code}: {message}"));
+            }
+            ServerFrame::Receipt { .. } | ServerFrame::Sent { .. } | ServerFrame::Pong => {}
+        }
+        outcome.updates = self.views_of(&changes).await;
+        Ok(outcome)
+    }
+
+    async fn receive_frame_message(
+        &mut self,
+        message: Message,
+        changes: &mut Changes,
+    ) -> Result<(), ClientError> {
+        let id = message.conversation_id;
+        self.ensure_conversation(id).await?;
+        let cursor = self.data.conversations.get(&id).map_or(0, |c| c.cursor);
+        if message.seq <= cursor {
+            return Ok(());
+        }
+        if message.seq > cursor + 1 {
+            // Something may be missing before it: the history covers both.
+            return self.fetch_history(id, changes).await;
+        }
+        self.ingest(&message, changes);
+        if let Some(state) = self.data.conversations.get_mut(&id) {
+            state.cursor = state.cursor.max(message.seq);
+        }
+        Ok(())
+    }
+
+    /// Process the to-device inbox after the cursor and acknowledge it.
+    async fn process_to_device(&mut self, warnings: &mut Vec<String>) -> Result<(), ClientError> {
+        for _ in 0..MAX_PAGES {
+            let since = self.data.to_device_since;
+            let inbox = self.api.to_device_inbox(since, INBOX_PAGE).await?;
+            let mut last = since;
+            for message in &inbox.messages {
+                if message.id <= last {
+                    continue;
+                }
+                self.handle_to_device(message, warnings).await;
+                last = message.id;
+            }
+            if last > since {
+                self.data.to_device_since = last;
+                self.api.ack_to_device(last).await?;
+            }
+            if !inbox.has_more || last == since {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decrypt one to-device payload; failures become warnings.
+    async fn handle_to_device(&mut self, message: &WireToDevice, warnings: &mut Vec<String>) {
+        let sender = match message.sender_user_id {
+            Some(user) => self.username_of(user).await,
+            None => "a deleted account".to_owned(),
+        };
+        if message.event_type != OLM_EVENT_TYPE {
+            warnings.push(format!(
+                "ignored a to-device message of type {} from {sender}",
+                message.event_type
+            ));
+            return;
+        }
+        let envelope: EncryptedToDevice = match serde_json::from_value(message.content.clone()) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                warnings.push(format!("malformed to-device message from {sender}: {e}"));
+                return;
+            }
+        };
+        let mut result = self.machine.decrypt_to_device(&envelope);
+        if let (Err(CryptoError::Olm(OlmError::UnknownSenderDevice { .. })), Some(user)) =
+            (&result, message.sender_user_id)
+        {
+            match self.refresh_devices(&[user]).await {
+                Ok(results) => {
+                    for (_, outcome) in results {
+                        if let Err(error) = outcome {
+                            warnings.push(error.to_string());
+                        }
+                    }
+                }
+                Err(error) => warnings.push(error.to_string()),
+            }
+            result = self.machine.decrypt_to_device(&envelope);
+        }
+        match result {
+            Ok(decrypted) => {
+                if let ToDeviceEvent::Custom { event_type, .. } = decrypted.event {
+                    warnings.push(format!("ignored a {event_type} event from {sender}"));
+                }
+            }
+            Err(error) => warnings.push(format!(
+                "could not decrypt a key message from {sender}: {error}"
+            )),
+        }
+    }
+
+    /// Fetch and store the history of `id` after its cursor.
+    async fn fetch_history(&mut self, id: Uuid, changes: &mut Changes) -> Result<(), ClientError> {
+        for _ in 0..MAX_PAGES {
+            let cursor = self.data.conversations.get(&id).map_or(0, |c| c.cursor);
+            let page = self.api.messages_after(id, cursor, PAGE).await?;
+            let mut advanced = cursor;
+            for message in &page.messages {
+                if message.seq <= advanced || message.conversation_id != id {
+                    continue;
+                }
+                self.ingest(message, changes);
+                advanced = message.seq;
+            }
+            if let Some(state) = self.data.conversations.get_mut(&id) {
+                state.cursor = advanced;
+            }
+            if !page.has_more || advanced == cursor {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decrypt and store one message unless it is already stored.
+    fn ingest(&mut self, message: &Message, changes: &mut Changes) {
+        let id = message.conversation_id;
+        let Some(state) = self.data.conversations.get(&id) else {
+            return;
+        };
+        if !state.needs(message.seq, message.message_id) {
+            return;
+        }
+        let participants = state.participants.clone();
+        let body = self.decrypt_message(message, &participants);
+        let entry = Entry {
+            seq: message.seq,
+            message_id: message.message_id,
+            sender_id: message.sender_id,
+            created_at: message.created_at,
+            body,
+        };
+        if let Some(state) = self.data.conversations.get_mut(&id) {
+            state.upsert(entry.clone());
+        }
+        changes.entry(id).or_default().push(entry);
+    }
+
+    /// Decrypt a stored message and check it against the server's record.
+    fn decrypt_message(&mut self, message: &Message, participants: &[Uuid]) -> EntryBody {
+        if message.encrypted_content.is_empty() || message.deleted_at.is_some() {
+            return EntryBody::Removed;
+        }
+        let Some(bytes) = base64_decode(&message.encrypted_content) else {
+            return failed("the ciphertext is not base64");
+        };
+        if sha256_hex(&bytes) != message.content_hash.to_ascii_lowercase() {
+            return failed("the ciphertext does not match its content hash");
+        }
+        let envelope: EncryptedRoomMessage = match serde_json::from_slice(&bytes) {
+            Ok(envelope) => envelope,
+            Err(e) => return failed(&format!("not an encrypted event ({e})")),
+        };
+        self.decrypt_envelope(
+            message.conversation_id,
+            message.message_id,
+            message.sender_id,
+            message.sender_device_id,
+            envelope,
+            participants,
+        )
+    }
+
+    fn decrypt_envelope(
+        &mut self,
+        conversation_id: Uuid,
+        message_id: Uuid,
+        sender_id: Uuid,
+        sender_device_id: Option<Uuid>,
+        envelope: EncryptedRoomMessage,
+        participants: &[Uuid],
+    ) -> EntryBody {
+        let result = self.machine.decrypt_room_event(
+            &conversation_id.to_string(),
+            &message_id.to_string(),
+            &envelope,
+        );
+        let decrypted = match result {
+            Ok(decrypted) => decrypted,
+            Err(GroupError::UnknownSession { .. }) => {
+                return EntryBody::Pending {
+                    reason: "the message key has not arrived".into(),
+                    envelope,
+                    sender_device_id,
+                };
+            }
+            Err(error) => return failed(&error.to_string()),
+        };
+        if decrypted.sender.user_id != sender_id.to_string() {
+            return failed("the encrypted sender differs from the server's record");
+        }
+        if sender_device_id.is_some_and(|d| d.to_string() != decrypted.sender.device_id) {
+            return failed("the encrypted sender device differs from the server's record");
+        }
+        if !participants.contains(&sender_id) {
+            return failed("the sender is not a participant");
+        }
+        EntryBody::Decrypted {
+            content: decrypted.event.content,
+            sender_device: decrypted.sender.device_id,
+            sent_at_ms: decrypted.event.sent_at,
+        }
+    }
+
+    /// Retry every message still waiting for its key.
+    fn retry_pending(&mut self, changes: &mut Changes) {
+        let waiting: Vec<(Uuid, Entry, Vec<Uuid>)> = self
+            .data
+            .conversations
+            .values()
+            .flat_map(|c| {
+                c.entries
+                    .iter()
+                    .filter(|e| matches!(e.body, EntryBody::Pending { .. }))
+                    .map(|e| (c.id, e.clone(), c.participants.clone()))
+            })
+            .collect();
+        for (conversation_id, entry, participants) in waiting {
+            let EntryBody::Pending {
+                envelope,
+                sender_device_id,
+                ..
+            } = entry.body.clone()
+            else {
+                continue;
+            };
+            let body = self.decrypt_envelope(
+                conversation_id,
+                entry.message_id,
+                entry.sender_id,
+                sender_device_id,
+                envelope,
+                &participants,
+            );
+            if matches!(body, EntryBody::Pending { .. }) {
+                continue;
+            }
+            let updated = Entry { body, ..entry };
+            if let Some(state) = self.data.conversations.get_mut(&conversation_id) {
+                state.upsert(updated.clone());
+            }
+            changes.entry(conversation_id).or_default().push(updated);
+        }
+    }
+
+    /// Move each conversation's delivered cursor on the server.
+    async fn send_delivery_receipts(&mut self, warnings: &mut Vec<String>) {
+        let due: Vec<(Uuid, i64)> = self
+            .data
+            .conversations
+            .values()
+            .filter(|c| c.cursor > c.delivered_sent)
+            .map(|c| (c.id, c.cursor))
+            .collect();
+        for (id, cursor) in due {
+            let receipt = ReceiptRequest {
+                delivered_up_to: Some(cursor),
+                read_up_to: None,
+            };
+            match self.api.receipts(id, &receipt).await {
+                Ok(()) => {
+                    if let Some(state) = self.data.conversations.get_mut(&id) {
+                        state.delivered_sent = cursor;
+                    }
+                }
+                Err(error) => warnings.push(format!("delivery receipt: {error}")),
+            }
+        }
+    }
+
+    /// The folded items that `changes` created or changed.
+    async fn views_of(&mut self, changes: &Changes) -> Vec<MessageView> {
+        let mut views = Vec::new();
+        for (id, entries) in changes {
+            let affected: BTreeSet<Uuid> = affected_ids(entries);
+            let Some(state) = self.data.conversations.get(id) else {
+                continue;
+            };
+            let items: Vec<_> = fold(&state.entries)
+                .into_iter()
+                .filter(|item| affected.contains(&item.id))
+                .collect();
+            self.resolve_names(&items).await;
+            views.extend(
+                items
+                    .iter()
+                    .map(|item| MessageView::new(*id, item, |u| self.name_or_id(u))),
+            );
+        }
+        views
+    }
+
+    /// Fetch the usernames of every sender and reactor not in the cache.
+    async fn resolve_names(&mut self, items: &[crate::client::timeline::TimelineItem]) {
+        let users: BTreeSet<Uuid> = items
+            .iter()
+            .flat_map(|i| {
+                std::iter::once(i.sender_id).chain(i.reactions.iter().map(|r| r.sender_id))
+            })
+            .collect();
+        for user in users {
+            self.username_of(user).await;
+        }
+    }
+
+    fn name_or_id(&self, user: Uuid) -> String {
+        self.data
+            .usernames
+            .get(&user)
+            .cloned()
+            .unwrap_or_else(|| user.to_string())
+    }
+}
+
+fn failed(reason: &str) -> EntryBody {
+    EntryBody::Failed {
+        reason: reason.to_owned(),
+    }
+}

@@ -1,0 +1,164 @@
+//! What a device remembers between runs besides its crypto state: setup
+//! progress, the to-device cursor, conversations with their history cursor,
+//! receipts sent and stored messages, and a user-name cache. Serialized
+//! inside the encrypted state (see [`super::vault`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use zynk_proto::users::IdentityBackup;
+
+use super::session::{Secret, Session};
+use super::timeline::{Entry, EntryBody};
+
+/// Version of the JSON inside the state file.
+pub(crate) const STATE_VERSION: u32 = 1;
+
+/// The whole persisted client state.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StoredState {
+    pub(crate) version: u32,
+    pub(crate) server_url: String,
+    pub(crate) username: String,
+    pub(crate) session: Option<Session>,
+    /// Random passphrase of the inner crypto state (which is itself inside
+    /// the password-encrypted file).
+    pub(crate) crypto_key: Secret,
+    /// `CryptoMachine::save` output, standard base64.
+    pub(crate) crypto: String,
+    pub(crate) data: ClientData,
+}
+
+/// Setup steps that must succeed once; retried until they do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupState {
+    /// Whether the device key bundle was uploaded.
+    pub device_keys_uploaded: bool,
+    /// An identity backup still to upload (encrypted; safe to keep).
+    pub backup_pending: Option<IdentityBackup>,
+}
+
+/// Client data other than keys and tokens.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientData {
+    /// Setup progress.
+    pub setup: SetupState,
+    /// Highest to-device inbox id processed and acknowledged.
+    pub to_device_since: i64,
+    /// Known conversations.
+    pub conversations: BTreeMap<Uuid, ConversationState>,
+    /// User id → username.
+    pub usernames: BTreeMap<Uuid, String>,
+}
+
+/// One conversation as this device knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationState {
+    /// Id.
+    pub id: Uuid,
+    /// `one_to_one` or `group`.
+    pub kind: String,
+    /// Participants (user ids).
+    pub participants: Vec<Uuid>,
+    /// Highest sequence number fetched from the history.
+    pub cursor: i64,
+    /// Delivered receipt sent up to this sequence number.
+    pub delivered_sent: i64,
+    /// Read receipt sent up to this sequence number.
+    pub read_sent: i64,
+    /// Stored messages, ascending by `seq`.
+    pub entries: Vec<Entry>,
+}
+
+impl ConversationState {
+    /// A conversation with no history fetched yet.
+    pub fn new(id: Uuid, kind: String, participants: Vec<Uuid>) -> Self {
+        Self {
+            id,
+            kind,
+            participants,
+            cursor: 0,
+            delivered_sent: 0,
+            read_sent: 0,
+            entries: Vec::new(),
+        }
+    }
+
+    /// The stored entry with this message id.
+    pub fn entry(&self, message_id: Uuid) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.message_id == message_id)
+    }
+
+    /// Whether a message needs (re)processing: unknown, or stored as pending.
+    pub fn needs(&self, seq: i64, message_id: Uuid) -> bool {
+        match self
+            .entries
+            .iter()
+            .find(|e| e.seq == seq || e.message_id == message_id)
+        {
+            None => true,
+            Some(entry) => matches!(entry.body, EntryBody::Pending { .. }),
+        }
+    }
+
+    /// Insert an entry in `seq` order, replacing one with the same id or seq.
+    pub fn upsert(&mut self, entry: Entry) {
+        self.entries
+            .retain(|e| e.seq != entry.seq && e.message_id != entry.message_id);
+        let at = self.entries.partition_point(|e| e.seq < entry.seq);
+        self.entries.insert(at, entry);
+    }
+
+    /// Remove a message (expired); returns whether it was there.
+    pub fn remove(&mut self, message_id: Uuid) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.message_id != message_id);
+        before != self.entries.len()
+    }
+
+    /// Highest stored sequence number.
+    pub fn last_seq(&self) -> i64 {
+        self.entries.last().map_or(0, |e| e.seq)
+    }
+
+    /// Whether `user_id` takes part.
+    pub fn has_participant(&self, user_id: Uuid) -> bool {
+        self.participants.contains(&user_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+
+    fn entry(seq: i64, id: u128, body: EntryBody) -> Entry {
+        Entry {
+            seq,
+            message_id: Uuid::from_u128(id),
+            sender_id: Uuid::nil(),
+            created_at: DateTime::UNIX_EPOCH,
+            body,
+        }
+    }
+
+    #[test]
+    fn upsert_keeps_order_and_replaces_pending() {
+        let mut conv = ConversationState::new(Uuid::nil(), "one_to_one".into(), vec![]);
+        conv.upsert(entry(3, 3, EntryBody::Removed));
+        conv.upsert(entry(1, 1, EntryBody::Failed { reason: "x".into() }));
+        conv.upsert(entry(2, 2, EntryBody::Removed));
+        let seqs: Vec<i64> = conv.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert!(!conv.needs(2, Uuid::from_u128(2)));
+        assert!(conv.needs(4, Uuid::from_u128(4)));
+        conv.upsert(entry(2, 2, EntryBody::Failed { reason: "y".into() }));
+        assert_eq!(conv.entries.len(), 3);
+        assert_eq!(conv.last_seq(), 3);
+        assert!(conv.remove(Uuid::from_u128(3)));
+        assert!(!conv.remove(Uuid::from_u128(3)));
+        assert_eq!(conv.last_seq(), 2);
+    }
+}

@@ -1,0 +1,347 @@
+//! Conversation timelines: the messages a device stored ([`Entry`]), folded
+//! into what a user sees ([`TimelineItem`]): edits replace the text of their
+//! target, deletions blank it, reactions attach to it, replies point at it.
+//! [`MessageView`] is the display and JSON-line form.
+//!
+//! Folding rules (in sequence order; relations whose target is unknown are
+//! ignored):
+//! - `edit`: replaces the target's text if the editor sent the target and
+//!   the target is not deleted; the last edit wins.
+//! - `delete`: deletes the target if the deleter sent it (text and reactions
+//!   are dropped); a deletion aimed at one of the deleter's reactions removes
+//!   that reaction.
+//! - `reaction`: adds the emoji (the event's body) of its sender to a target
+//!   that is not deleted, once per sender and emoji.
+//! - `reply`, `text`, `file` and unknown kinds are items of their own.
+//! - Messages that could not be decrypted are items with `undecryptable` set.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::crypto::{EncryptedRoomMessage, RoomEventContent, RoomEventKind};
+
+/// One message of a conversation as this device stored it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the conversation.
+    pub seq: i64,
+    /// Message id.
+    pub message_id: Uuid,
+    /// Sender (as the server reports it; checked against the ciphertext).
+    pub sender_id: Uuid,
+    /// Server time of sending.
+    pub created_at: DateTime<Utc>,
+    /// What this device could make of it.
+    pub body: EntryBody,
+}
+
+/// The content of an [`Entry`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EntryBody {
+    /// Decrypted and authenticated.
+    Decrypted {
+        /// The event content.
+        content: RoomEventContent,
+        /// The sending device.
+        sender_device: String,
+        /// The sender's clock at sending (milliseconds).
+        sent_at_ms: u64,
+    },
+    /// Not decryptable yet: its group session key has not arrived. Retried
+    /// when new keys come in.
+    Pending {
+        /// Why it could not be decrypted.
+        reason: String,
+        /// The ciphertext, to retry with.
+        envelope: EncryptedRoomMessage,
+        /// The sending device as the server reported it.
+        #[serde(default)]
+        sender_device_id: Option<Uuid>,
+    },
+    /// Not decryptable, for good (altered, replayed, forged or malformed).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The server had already deleted it (no ciphertext left).
+    Removed,
+}
+
+/// A reaction on a timeline item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji (or any short text).
+    pub emoji: String,
+    /// Who reacted.
+    pub sender_id: Uuid,
+    /// The reaction event's message id.
+    pub event_id: Uuid,
+}
+
+/// A message as the user sees it, with its edits, deletion and reactions
+/// folded in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineItem {
+    /// Message id.
+    pub id: Uuid,
+    /// Sequence number.
+    pub seq: i64,
+    /// Sender.
+    pub sender_id: Uuid,
+    /// Server time of sending.
+    pub sent_at: DateTime<Utc>,
+    /// Current text (after edits); `None` when deleted or undecryptable.
+    pub text: Option<String>,
+    /// Whether an edit was applied.
+    pub edited: bool,
+    /// Whether it was deleted.
+    pub deleted: bool,
+    /// Reactions, in arrival order.
+    pub reactions: Vec<Reaction>,
+    /// The message this one replies to.
+    pub reply_to: Option<Uuid>,
+    /// Why it could not be decrypted, if so.
+    pub undecryptable: Option<String>,
+}
+
+impl TimelineItem {
+    fn new(entry: &Entry) -> Self {
+        Self {
+            id: entry.message_id,
+            seq: entry.seq,
+            sender_id: entry.sender_id,
+            sent_at: entry.created_at,
+            text: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+            reply_to: None,
+            undecryptable: None,
+        }
+    }
+}
+
+fn target_of(content: &RoomEventContent) -> Option<Uuid> {
+    content.relates_to.as_deref().and_then(|id| id.parse().ok())
+}
+
+/// Fold entries (sorted by `seq`) into timeline items.
+pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
+    let mut items: Vec<TimelineItem> = Vec::new();
+    let mut index: HashMap<Uuid, usize> = HashMap::new();
+    // Reaction event id → index of the item it is attached to.
+    let mut reactions: HashMap<Uuid, usize> = HashMap::new();
+    for entry in entries {
+        let content = match &entry.body {
+            EntryBody::Decrypted { content, .. } => content,
+            EntryBody::Pending { reason, .. } | EntryBody::Failed { reason } => {
+                let mut item = TimelineItem::new(entry);
+                item.undecryptable = Some(reason.clone());
+                index.insert(entry.message_id, items.len());
+                items.push(item);
+                continue;
+            }
+            EntryBody::Removed => {
+                let mut item = TimelineItem::new(entry);
+                item.deleted = true;
+                index.insert(entry.message_id, items.len());
+                items.push(item);
+                continue;
+            }
+        };
+        let target = target_of(content);
+        match content.kind {
+            RoomEventKind::Edit => {
+                if let Some(item) = target
+                    .and_then(|t| index.get(&t))
+                    .and_then(|&i| items.get_mut(i))
+                    && item.sender_id == entry.sender_id
+                    && !item.deleted
+                    && item.undecryptable.is_none()
+                {
+                    item.text.clone_from(&content.body);
+                    item.edited = true;
+                }
+            }
+            RoomEventKind::Delete => {
+                let Some(target) = target else { continue };
+                if let Some(item) = index.get(&target).and_then(|&i| items.get_mut(i)) {
+                    if item.sender_id == entry.sender_id {
+                        item.deleted = true;
+                        item.text = None;
+                        item.reactions.clear();
+                    }
+                } else if let Some(item) = reactions.get(&target).and_then(|&i| items.get_mut(i)) {
+                    item.reactions
+                        .retain(|r| !(r.event_id == target && r.sender_id == entry.sender_id));
+                }
+            }
+            RoomEventKind::Reaction => {
+                let emoji = content.body.clone().unwrap_or_default();
+                let Some(i) = target.and_then(|t| index.get(&t)).copied() else {
+                    continue;
+                };
+                let Some(item) = items.get_mut(i) else {
+                    continue;
+                };
+                let duplicate = item
+                    .reactions
+                    .iter()
+                    .any(|r| r.emoji == emoji && r.sender_id == entry.sender_id);
+                if !emoji.is_empty() && !item.deleted && !duplicate {
+                    item.reactions.push(Reaction {
+                        emoji,
+                        sender_id: entry.sender_id,
+                        event_id: entry.message_id,
+                    });
+                    reactions.insert(entry.message_id, i);
+                }
+            }
+            RoomEventKind::Text
+            | RoomEventKind::Reply
+            | RoomEventKind::File
+            | RoomEventKind::Other(_) => {
+                let mut item = TimelineItem::new(entry);
+                item.text.clone_from(&content.body);
+                if content.kind == RoomEventKind::Reply {
+                    item.reply_to = target;
+                }
+                index.insert(entry.message_id, items.len());
+                items.push(item);
+            }
+        }
+    }
+    items
+}
+
+/// The message ids whose timeline items `new_entries` create or change:
+/// their own ids and the targets of the relations among them.
+pub fn affected_ids<'a>(new_entries: impl IntoIterator<Item = &'a Entry>) -> BTreeSet<Uuid> {
+    let mut ids = BTreeSet::new();
+    for entry in new_entries {
+        ids.insert(entry.message_id);
+        if let EntryBody::Decrypted { content, .. } = &entry.body
+            && let Some(target) = target_of(content)
+            && content.kind != RoomEventKind::Reply
+        {
+            ids.insert(target);
+        }
+    }
+    ids
+}
+
+/// A timeline item for display and for `--json` output (one JSON object per
+/// line), with user ids resolved to usernames.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    /// Message id.
+    pub id: Uuid,
+    /// Conversation.
+    pub conversation_id: Uuid,
+    /// Sequence number in the conversation.
+    pub seq: i64,
+    /// Sender's username.
+    pub sender: String,
+    /// Sender's user id.
+    pub sender_id: Uuid,
+    /// Current text; `null` when deleted or undecryptable.
+    pub text: Option<String>,
+    /// Server time of sending, RFC 3339.
+    #[serde(with = "rfc3339")]
+    pub sent_at: DateTime<Utc>,
+    /// Whether the text was edited.
+    pub edited: bool,
+    /// Whether the message was deleted.
+    pub deleted: bool,
+    /// Emoji → usernames who reacted with it.
+    pub reactions: BTreeMap<String, Vec<String>>,
+    /// Id of the message this one replies to.
+    pub reply_to: Option<Uuid>,
+    /// Why the message could not be decrypted, if so.
+    pub undecryptable: Option<String>,
+}
+
+impl MessageView {
+    /// Build the view of `item` in `conversation_id`, naming users with
+    /// `username` (user id → name).
+    pub fn new(
+        conversation_id: Uuid,
+        item: &TimelineItem,
+        username: impl Fn(Uuid) -> String,
+    ) -> Self {
+        let mut reactions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for reaction in &item.reactions {
+            reactions
+                .entry(reaction.emoji.clone())
+                .or_default()
+                .push(username(reaction.sender_id));
+        }
+        Self {
+            id: item.id,
+            conversation_id,
+            seq: item.seq,
+            sender: username(item.sender_id),
+            sender_id: item.sender_id,
+            text: item.text.clone(),
+            sent_at: item.sent_at,
+            edited: item.edited,
+            deleted: item.deleted,
+            reactions,
+            reply_to: item.reply_to,
+            undecryptable: item.undecryptable.clone(),
+        }
+    }
+
+    /// One line of JSON (no newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))
+    }
+
+    /// One human-readable line:
+    /// `TIME ID SENDER: TEXT (edited) [↩ REPLY_TO] [EMOJI names…]`.
+    pub fn to_display_line(&self) -> String {
+        let time = self.sent_at.format("%Y-%m-%d %H:%M:%S");
+        let text = if self.deleted {
+            "[deleted]".to_owned()
+        } else if let Some(reason) = &self.undecryptable {
+            format!("[undecryptable: {reason}]")
+        } else {
+            self.text.clone().unwrap_or_default()
+        };
+        let mut line = format!("{time} {} {}: {text}", self.id, self.sender);
+        if self.edited && !self.deleted {
+            line.push_str(" (edited)");
+        }
+        if let Some(reply_to) = self.reply_to {
+            line.push_str(&format!(" [reply to {reply_to}]"));
+        }
+        for (emoji, users) in &self.reactions {
+            line.push_str(&format!(" [{emoji} {}]", users.join(", ")));
+        }
+        line
+    }
+}
+
+mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+#[path = "timeline_tests.rs"]
+mod tests;
