@@ -267,6 +267,9 @@ pub trait MaintenanceStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Makes sure message partitions exist ahead of time (PostgreSQL); returns how many it made.
     async fn ensure_partitions(&self) -> Result<u32, StoreError>;
+    /// Moves committed WAL content into the database file without blocking writers (SQLite; a
+    /// no-op on PostgreSQL). Run periodically.
+    async fn checkpoint(&self) -> Result<(), StoreError>;
     /// The engine's name: `sqlite` or `postgres`.
     fn engine(&self) -> &'static str;
 }

@@ -16,6 +16,16 @@ use zynk_testkit::Api;
 use crate::server::ServerProcess;
 use crate::stats::{ms, percentile};
 
+/// Connects a WebSocket with TCP_NODELAY (small frames must not wait for Nagle's algorithm).
+async fn connect(
+    url: String,
+) -> anyhow::Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    Ok(ws)
+}
+
 fn ws_url(base: &str, token: &str) -> String {
     format!(
         "{}/api/v1/ws?access_token={token}",
@@ -49,10 +59,8 @@ pub async fn run(
         let a = api.register(&Api::username("wa")).await;
         let b = api.register(&Api::username("wb")).await;
         let conversation = api.open_conversation(&a.access_token, &b.user_id).await;
-        let (a_ws, _) =
-            tokio_tungstenite::connect_async(ws_url(&server.base_url, &a.access_token)).await?;
-        let (b_ws, _) =
-            tokio_tungstenite::connect_async(ws_url(&server.base_url, &b.access_token)).await?;
+        let a_ws = connect(ws_url(&server.base_url, &a.access_token)).await?;
+        let b_ws = connect(ws_url(&server.base_url, &b.access_token)).await?;
         let (mut a_sink, mut a_stream) = a_ws.split();
         let (mut b_sink, mut b_stream) = b_ws.split();
         let permits = Arc::new(Semaphore::new(window.max(1)));

@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 use crate::services::Context;
 use crate::services::messages::MessageService;
 
+/// How often SQLite's write-ahead log is checkpointed in the background.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most expired messages removed per run.
 const EXPIRY_BATCH: u32 = 1000;
 
@@ -123,12 +125,23 @@ pub fn spawn_all(context: Arc<Context>, messages: MessageService) -> JobHandles 
             }
         })
     };
+    let checkpoint = {
+        let context = context.clone();
+        every(CHECKPOINT_INTERVAL, move || {
+            let context = context.clone();
+            async move {
+                if let Err(e) = context.store.checkpoint().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
+    };
     let interval = Duration::from_secs(context.config.retention.interval_secs);
     let retention = every(interval, move || {
         let context = context.clone();
         async move { run_retention(&context).await }
     });
-    JobHandles(vec![partitions, expiry, retention])
+    JobHandles(vec![partitions, expiry, checkpoint, retention])
 }
 
 fn every<F, Fut>(interval: Duration, job: F) -> JoinHandle<()>

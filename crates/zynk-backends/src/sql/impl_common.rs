@@ -62,6 +62,14 @@ impl MaintenanceStore for SqlStore {
         }
     }
 
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        if DIALECT == super::Dialect::Sqlite {
+            // PASSIVE: copies what it can without blocking the writer or readers.
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.read).await?;
+        }
+        Ok(())
+    }
+
     fn engine(&self) -> &'static str {
         match DIALECT {
             super::Dialect::Sqlite => "sqlite",

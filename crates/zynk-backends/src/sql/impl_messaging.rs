@@ -354,6 +354,150 @@ async fn insert_one(
     }))
 }
 
+impl SqlStore {
+    /// Stores a batch of plain messages (no relations, distinct ids) with a handful of
+    /// statements in all: one lookup of existing ids, one sequence update for every
+    /// conversation, one multi-row insert per table. Returns `None` (having written nothing)
+    /// when the batch needs the one-by-one path.
+    async fn insert_bulk(
+        &self,
+        batch: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<InsertOutcome>>, StoreError> {
+        let mut ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != batch.len() || batch.iter().any(|m| m.relation.is_some()) {
+            return Ok(None);
+        }
+        let mut tx = self.begin().await?;
+        // Existing ids: idempotent retries or conflicts.
+        let mut lookup = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ("
+        ));
+        let mut list = lookup.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        lookup.push(")");
+        let existing: std::collections::HashMap<Uuid, MessageRecord> = lookup
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| message_from_row(row).map(|m| (m.id, m)))
+            .collect::<Result<_, _>>()?;
+        let fresh: Vec<&NewMessage> = batch.iter().filter(|m| !existing.contains_key(&m.id)).collect();
+        // One sequence update for every conversation of the batch.
+        let mut per_conversation: Vec<(Uuid, i64)> = Vec::new();
+        for m in &fresh {
+            match per_conversation.iter_mut().find(|(c, _)| *c == m.conversation_id) {
+                Some((_, n)) => *n += 1,
+                None => per_conversation.push((m.conversation_id, 1)),
+            }
+        }
+        let mut next_seq: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
+        if !per_conversation.is_empty() {
+            per_conversation.sort_unstable();
+            let mut update =
+                sqlx::QueryBuilder::<Db>::new("UPDATE conversations SET last_seq = last_seq + CASE id");
+            for (conversation, n) in &per_conversation {
+                update.push(" WHEN ").push_bind(*conversation).push(" THEN ").push_bind(*n);
+            }
+            update.push(" ELSE 0 END, updated_at = ").push_bind(now).push(" WHERE id IN (");
+            let mut list = update.separated(", ");
+            for (conversation, _) in &per_conversation {
+                list.push_bind(*conversation);
+            }
+            update.push(") RETURNING id, last_seq");
+            let rows = update.build().fetch_all(&mut *tx).await?;
+            for row in &rows {
+                let id: Uuid = row.try_get("id")?;
+                let last: i64 = row.try_get("last_seq")?;
+                let n = per_conversation.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n);
+                next_seq.insert(id, last - n + 1);
+            }
+            if rows.len() != per_conversation.len() {
+                // A conversation vanished: let the one-by-one path report it.
+                return Ok(None);
+            }
+        }
+        let mut seqs = Vec::with_capacity(fresh.len());
+        for m in &fresh {
+            let slot = next_seq.get_mut(&m.conversation_id).ok_or_else(|| corrupt("seq", "missing"))?;
+            seqs.push(*slot);
+            *slot += 1;
+        }
+        if !fresh.is_empty() {
+            let mut refs = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO message_refs (id, conversation_id, seq, sender_id, created_at) ",
+            );
+            refs.push_values(fresh.iter().zip(&seqs), |mut row, (m, seq)| {
+                row.push_bind(m.id)
+                    .push_bind(m.conversation_id)
+                    .push_bind(*seq)
+                    .push_bind(m.sender_id)
+                    .push_bind(now);
+            });
+            refs.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            let inserted = refs.build().fetch_all(&mut *tx).await?.len();
+            if inserted != fresh.len() {
+                // An id was taken concurrently: roll back, go one by one.
+                return Ok(None);
+            }
+            let mut messages = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO messages (id, conversation_id, seq, sender_id, sender_device_id, \
+                 encrypted_content, content_hash, message_type, metadata, status, expires_at, \
+                 created_at) ",
+            );
+            messages.push_values(fresh.iter().zip(&seqs), |mut row, (m, seq)| {
+                row.push_bind(m.id)
+                    .push_bind(m.conversation_id)
+                    .push_bind(*seq)
+                    .push_bind(m.sender_id)
+                    .push_bind(m.sender_device_id)
+                    .push_bind(m.encrypted_content.clone())
+                    .push_bind(m.content_hash.clone())
+                    .push_bind(m.message_type.clone())
+                    .push_bind(sqlx::types::Json(m.metadata.clone()))
+                    .push_bind("sent")
+                    .push_bind(m.expires_at)
+                    .push_bind(now);
+            });
+            messages.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        let mut seq_of = fresh.iter().zip(seqs).map(|(m, seq)| (m.id, seq)).collect::<std::collections::HashMap<_, _>>();
+        let outcomes = batch
+            .iter()
+            .map(|m| match existing.get(&m.id) {
+                Some(stored) => {
+                    let same = stored.conversation_id == m.conversation_id
+                        && stored.sender_id == m.sender_id
+                        && stored.content_hash == m.content_hash;
+                    if same { InsertOutcome::Existing(stored.clone()) } else { InsertOutcome::IdConflict }
+                }
+                None => InsertOutcome::Created(MessageRecord {
+                    id: m.id,
+                    conversation_id: m.conversation_id,
+                    seq: seq_of.remove(&m.id).unwrap_or_default(),
+                    sender_id: m.sender_id,
+                    sender_device_id: Some(m.sender_device_id),
+                    encrypted_content: m.encrypted_content.clone(),
+                    content_hash: m.content_hash.clone(),
+                    message_type: m.message_type.clone(),
+                    metadata: Some(m.metadata.clone()),
+                    created_at: now,
+                    edited_at: None,
+                    deleted_at: None,
+                    expires_at: m.expires_at,
+                }),
+            })
+            .collect();
+        Ok(Some(outcomes))
+    }
+}
+
 #[async_trait]
 impl MessageStore for SqlStore {
     async fn insert_messages(
@@ -361,6 +505,10 @@ impl MessageStore for SqlStore {
         batch: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
+        if let Some(outcomes) = self.insert_bulk(batch, now).await? {
+            return Ok(outcomes);
+        }
+        // Relations, repeated ids or a race on an id: one message at a time.
         let mut tx = self.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for item in batch {

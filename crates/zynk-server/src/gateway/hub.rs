@@ -100,6 +100,8 @@ pub struct Registration {
     pub id: u64,
     /// Frames to send, already serialised.
     pub frames: mpsc::Receiver<Arc<str>>,
+    /// The sending side of the same queue, for answers produced off the connection's task.
+    pub queue: mpsc::Sender<Arc<str>>,
     /// Notified when the connection must close (slow consumer, revoked session).
     pub close: Arc<Notify>,
 }
@@ -132,6 +134,7 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, frames) = mpsc::channel(self.queue_capacity);
         let close = Arc::new(Notify::new());
+        let answers = queue.clone();
         self.users.entry(user_id).or_default().push(Connection {
             id,
             device_id,
@@ -140,7 +143,12 @@ impl Hub {
             close: close.clone(),
         });
         metrics::gauge!("zynk_ws_connections").increment(1.0);
-        Registration { id, frames, close }
+        Registration {
+            id,
+            frames,
+            queue: answers,
+            close,
+        }
     }
 
     /// Removes a connection.

@@ -4,7 +4,10 @@
 //! client frames, and closes on a heartbeat timeout, a slow-consumer signal, or a failed write.
 //! Buffers are kept small so idle connections cost little memory.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -24,6 +27,8 @@ const MAX_CLIENT_FRAME: usize = 128 * 1024;
 /// Every this many heartbeats a connection checks that its session still exists (a safety net
 /// behind the immediate close that revocations send through the hub).
 const REVALIDATE_EVERY: u32 = 10;
+/// Sends of one connection being committed at once; more wait (backpressure on the socket).
+const SENDS_IN_FLIGHT: usize = 32;
 /// A write to a client that takes longer than this closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -107,6 +112,11 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         Some(m) => send(&mut socket, m).await,
         None => false,
     };
+    let connection = Connection {
+        queue: registration.queue.clone(),
+        close: registration.close.clone(),
+        in_flight: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
+    };
     let mut last_heard = Instant::now();
     let mut ticks = 0u32;
     let mut ticker = tokio::time::interval(heartbeat);
@@ -127,7 +137,7 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(body))) => {
                     last_heard = Instant::now();
-                    let reply = handle(&state, &caller, body.as_str()).await;
+                    let reply = handle(&state, &caller, &connection, body.as_str()).await;
                     if let Some(reply) = reply.as_ref().and_then(text) {
                         alive = send(&mut socket, reply).await;
                     }
@@ -167,8 +177,24 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
     }
 }
 
-/// Handles one client frame; returns the reply, if any.
-async fn handle(state: &AppState, caller: &AuthContext, body: &str) -> Option<ServerFrame> {
+/// What a connection's frame handlers need besides the socket.
+struct Connection {
+    /// The connection's outgoing queue.
+    queue: mpsc::Sender<Arc<str>>,
+    /// Closes the connection (slow consumer).
+    close: Arc<Notify>,
+    /// Bounds the sends being committed at once.
+    in_flight: Arc<Semaphore>,
+}
+
+/// Handles one client frame; returns the reply, if any (answers to `send` frames are queued
+/// when their message is durable, so a connection can pipeline sends).
+async fn handle(
+    state: &AppState,
+    caller: &AuthContext,
+    connection: &Connection,
+    body: &str,
+) -> Option<ServerFrame> {
     let error = |request_id: Option<String>, e: ApiError| ServerFrame::Error {
         request_id,
         code: e.code.as_str().to_owned(),
@@ -205,19 +231,40 @@ async fn handle(state: &AppState, caller: &AuthContext, body: &str) -> Option<Se
             {
                 return Some(error(Some(request_id), e));
             }
-            match state
+            let Ok(permit) = connection.in_flight.clone().acquire_owned().await else {
+                return None;
+            };
+            let pending = match state
                 .services
                 .messages
-                .send(caller, conversation_id, &message)
+                .submit(caller, conversation_id, &message)
                 .await
             {
-                Ok(sent) => Some(ServerFrame::Sent {
-                    request_id,
-                    message: sent.message,
-                    created: sent.created,
-                }),
-                Err(e) => Some(error(Some(request_id), e)),
-            }
+                Ok(pending) => pending,
+                Err(e) => return Some(error(Some(request_id), e)),
+            };
+            let (queue, close) = (connection.queue.clone(), connection.close.clone());
+            tokio::spawn(async move {
+                let frame = match pending.complete().await {
+                    Ok(sent) => ServerFrame::Sent {
+                        request_id,
+                        message: sent.message,
+                        created: sent.created,
+                    },
+                    Err(e) => ServerFrame::Error {
+                        request_id: Some(request_id),
+                        code: e.code.as_str().to_owned(),
+                        message: e.message,
+                    },
+                };
+                drop(permit);
+                if let Ok(text) = serde_json::to_string(&frame)
+                    && queue.try_send(Arc::from(text.as_str())).is_err()
+                {
+                    close.notify_one();
+                }
+            });
+            None
         }
         ClientFrame::Ack {
             conversation_id,

@@ -338,9 +338,11 @@ impl AccountService {
                     created_at: user.created_at,
                 });
                 if self.identities.len() > 100_000 {
-                    self.identities.retain(|_, (_, at)| at.elapsed() < IDENTITY_TTL);
+                    self.identities
+                        .retain(|_, (_, at)| at.elapsed() < IDENTITY_TTL);
                 }
-                self.identities.insert(caller.user_id, (identity.clone(), Instant::now()));
+                self.identities
+                    .insert(caller.user_id, (identity.clone(), Instant::now()));
                 identity
             }
         };

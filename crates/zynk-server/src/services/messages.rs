@@ -119,6 +119,21 @@ impl MessageService {
         conversation_id: Uuid,
         request: &SendMessageRequest,
     ) -> Result<SendMessageResponse, ApiError> {
+        self.submit(caller, conversation_id, request)
+            .await?
+            .complete()
+            .await
+    }
+
+    /// Validates a message and queues it for the writer, without waiting for the commit. Sends
+    /// submitted one after another by one connection are stored in that order; awaiting
+    /// [`PendingSend::complete`] gives the outcome.
+    pub async fn submit(
+        &self,
+        caller: &AuthContext,
+        conversation_id: Uuid,
+        request: &SendMessageRequest,
+    ) -> Result<PendingSend, ApiError> {
         let participants = self
             .conversations
             .require_participant(conversation_id, caller.user_id)
@@ -129,42 +144,12 @@ impl MessageService {
             .send((new, reply))
             .await
             .map_err(|_| ApiError::unavailable(&"message writer stopped"))?;
-        let outcome = answer
-            .await
-            .map_err(|_| ApiError::unavailable(&"message writer stopped"))??;
-        match outcome {
-            InsertOutcome::Created(record) => {
-                metrics::counter!("zynk_messages_stored_total").increment(1);
-                let message = to_wire(record);
-                let targets: Vec<Target> = participants.iter().map(|u| Target::User(*u)).collect();
-                self.hub
-                    .publish(
-                        &targets,
-                        &ServerFrame::Message {
-                            message: message.clone(),
-                        },
-                    )
-                    .await;
-                // Best effort: a full queue drops the wake-up, never the message.
-                let _ = self.push.try_send((participants.clone(), caller.device_id));
-                Ok(SendMessageResponse {
-                    message,
-                    created: true,
-                })
-            }
-            InsertOutcome::Existing(record) => Ok(SendMessageResponse {
-                message: to_wire(record),
-                created: false,
-            }),
-            InsertOutcome::IdConflict => Err(ApiError::new(
-                ErrorCode::MessageIdConflict,
-                "this message id is already used by a different message",
-            )),
-            InsertOutcome::InvalidRelation => Err(ApiError::new(
-                ErrorCode::InvalidRelation,
-                "the related message does not exist in this conversation, is deleted, or is not yours",
-            )),
-        }
+        Ok(PendingSend {
+            service: self.clone(),
+            answer,
+            participants,
+            sender_device: caller.device_id,
+        })
     }
 
     /// A page of history.
@@ -269,6 +254,62 @@ impl MessageService {
                 }
                 Err(err) => tracing::warn!(error = %err, "cannot announce an expired message"),
             }
+        }
+    }
+}
+
+/// A queued send: awaiting it gives the outcome once the message's batch is durable.
+pub struct PendingSend {
+    service: MessageService,
+    answer: oneshot::Receiver<Result<InsertOutcome, ApiError>>,
+    participants: Arc<[Uuid]>,
+    sender_device: Uuid,
+}
+
+impl PendingSend {
+    /// Waits for the commit, then fans the message out.
+    pub async fn complete(self) -> Result<SendMessageResponse, ApiError> {
+        let outcome = self
+            .answer
+            .await
+            .map_err(|_| ApiError::unavailable(&"message writer stopped"))??;
+        match outcome {
+            InsertOutcome::Created(record) => {
+                metrics::counter!("zynk_messages_stored_total").increment(1);
+                let message = to_wire(record);
+                let targets: Vec<Target> =
+                    self.participants.iter().map(|u| Target::User(*u)).collect();
+                self.service
+                    .hub
+                    .publish(
+                        &targets,
+                        &ServerFrame::Message {
+                            message: message.clone(),
+                        },
+                    )
+                    .await;
+                // Best effort: a full queue drops the wake-up, never the message.
+                let _ = self
+                    .service
+                    .push
+                    .try_send((self.participants.clone(), self.sender_device));
+                Ok(SendMessageResponse {
+                    message,
+                    created: true,
+                })
+            }
+            InsertOutcome::Existing(record) => Ok(SendMessageResponse {
+                message: to_wire(record),
+                created: false,
+            }),
+            InsertOutcome::IdConflict => Err(ApiError::new(
+                ErrorCode::MessageIdConflict,
+                "this message id is already used by a different message",
+            )),
+            InsertOutcome::InvalidRelation => Err(ApiError::new(
+                ErrorCode::InvalidRelation,
+                "the related message does not exist in this conversation, is deleted, or is not yours",
+            )),
         }
     }
 }
