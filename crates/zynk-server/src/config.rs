@@ -577,6 +577,38 @@ mod tests {
     }
 
     #[test]
+    fn example_config_documents_every_key() {
+        fn keys(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
+            if let toml::Value::Table(table) = value {
+                for (k, v) in table {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match v {
+                        toml::Value::Table(_) if k != "per_ip_endpoints" => keys(&path, v, out),
+                        _ => out.push(path),
+                    }
+                }
+            }
+        }
+        let mut all = Vec::new();
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        keys("", &defaults, &mut all);
+        all.extend(["database_url", "redis_url", "push.webhook_url"].map(str::to_owned));
+        let example = Config::example_toml();
+        for key in all {
+            let name = key.rsplit('.').next().unwrap();
+            let present = example.lines().any(|l| {
+                let l = l.trim_start_matches('#').trim();
+                l.starts_with(&format!("{name} =")) || l == format!("[{key}]")
+            });
+            assert!(present, "docs/zynk.example.toml does not document `{key}`");
+        }
+    }
+
+    #[test]
     fn example_config_parses_to_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("zynk.toml");

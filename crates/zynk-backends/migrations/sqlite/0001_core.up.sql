@@ -131,10 +131,12 @@ CREATE TABLE messages (
     deleted_at TEXT,
     PRIMARY KEY (id, created_at)
 );
-CREATE INDEX idx_messages_conversation ON messages(conversation_id, created_at DESC);
+-- The data model's idx_messages_conversation (conversation_id, created_at) and idx_messages_status
+-- (every row has status 'sent': per-participant cursors hold delivery state) serve no query Zynk
+-- runs; on SQLite, where every index is written by the single writer, they are left out.
+-- PostgreSQL keeps them as the data model defines them.
 CREATE INDEX idx_messages_conversation_seq ON messages(conversation_id, seq);
 CREATE INDEX idx_messages_sender ON messages(sender_id);
-CREATE INDEX idx_messages_status ON messages(status, created_at) WHERE status = 'sent';
 CREATE INDEX idx_messages_expires ON messages(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX idx_messages_deleted ON messages(deleted_at) WHERE deleted_at IS NOT NULL;
 
