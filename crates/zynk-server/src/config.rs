@@ -35,8 +35,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Log filter in `tracing` env-filter syntax (`ZYNK_LOG`), e.g. `info,zynk_server=debug`.
     pub log: String,
-    /// Use the first address of `X-Forwarded-For` as the client address, for rate limiting
-    /// (`ZYNK_TRUST_FORWARDED_FOR`). Only enable behind a reverse proxy that sets it.
+    /// Use the last address of `X-Forwarded-For` (the one the proxy appended) as the client
+    /// address, for rate limiting (`ZYNK_TRUST_FORWARDED_FOR`). Only enable behind exactly one
+    /// trusted reverse proxy.
     pub trust_forwarded_for: bool,
     /// Accounts, passwords and tokens.
     pub auth: AuthConfig,
@@ -312,8 +313,16 @@ impl Config {
                 );
             }
         }
+        let wants_tls = |mode: &str| {
+            let mode = mode.to_ascii_lowercase();
+            mode == "require" || mode.starts_with("verify")
+        };
         if let Some(url) = &self.database_url
-            && (url.contains("sslmode=require") || url.contains("sslmode=verify"))
+            && (url
+                .to_ascii_lowercase()
+                .split(['?', '&'])
+                .any(|p| p.strip_prefix("sslmode=").is_some_and(wants_tls))
+                || std::env::var("PGSSLMODE").is_ok_and(|m| wants_tls(&m)))
         {
             return fail(
                 "database_url",

@@ -43,6 +43,7 @@ pub struct WsQuery {
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime",
     params(("access_token" = Option<String>, Query, description = "Access token (or use the Authorization header)")),
     responses((status = 101, description = "Switching to the WebSocket protocol; frames are described in docs/api.md"),
+              (status = 400, description = "Not a WebSocket upgrade, or a malformed query", body = zynk_proto::ErrorBody),
               (status = 401, body = zynk_proto::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,

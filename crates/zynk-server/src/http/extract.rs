@@ -156,8 +156,12 @@ pub fn client_ip(
     trust_forwarded: bool,
 ) -> IpAddr {
     if trust_forwarded {
+        // The last entry of the last header line: what the trusted proxy appended, whether it
+        // appends to the client's line or adds a line of its own.
         let forwarded = parts_headers
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.rsplit(',').next())
             .and_then(|v| v.trim().parse().ok());
@@ -176,6 +180,23 @@ pub fn peer_addr(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_for_takes_the_proxys_entry() {
+        let peer = Some(SocketAddr::from(([10, 0, 0, 1], 443)));
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append("x-forwarded-for", "6.6.6.6, 1.2.3.4".parse().unwrap());
+        assert_eq!(client_ip(&headers, peer, true), IpAddr::from([1, 2, 3, 4]));
+        headers.append("x-forwarded-for", "5.6.7.8".parse().unwrap());
+        assert_eq!(client_ip(&headers, peer, true), IpAddr::from([5, 6, 7, 8]));
+        assert_eq!(
+            client_ip(&headers, peer, false),
+            IpAddr::from([10, 0, 0, 1])
+        );
+        let mut junk = axum::http::HeaderMap::new();
+        junk.append("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(client_ip(&junk, peer, true), IpAddr::from([10, 0, 0, 1]));
+    }
 
     #[test]
     fn depth_counts_structure_not_strings() {

@@ -417,7 +417,7 @@ async fn run_writer(context: Arc<Context>, mut queue: mpsc::Receiver<(NewMessage
             }
         }
         let (messages, replies): (Vec<NewMessage>, Vec<Reply>) = batch.drain(..).unzip();
-        metrics::histogram!("zynk_message_batch_size").record(messages.len() as f64);
+        metrics::counter!("zynk_message_batches_total").increment(1);
         match context
             .store
             .insert_messages(&messages, zynk_backends::now())
