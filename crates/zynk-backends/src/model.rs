@@ -432,3 +432,51 @@ pub struct ExpiredMessage {
     /// Message.
     pub message_id: Uuid,
 }
+
+/// A message waiting to be anchored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnanchoredMessage {
+    /// Message.
+    pub id: Uuid,
+    /// Sequence number in its conversation.
+    pub seq: i64,
+    /// Server time of the message.
+    pub created_at: DateTime<Utc>,
+    /// Hex SHA-256 of its ciphertext.
+    pub content_hash: String,
+}
+
+/// Everything a sealed batch writes, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnchorWrite {
+    /// The `head` value this write expects (`None` for the first batch); another node that
+    /// sealed a batch meanwhile makes the write a no-op.
+    pub expected_head: Option<Vec<u8>>,
+    /// The new `head` value.
+    pub new_head: Vec<u8>,
+    /// Key-value entries: `(key, value, height)`.
+    pub entries: Vec<(String, Vec<u8>, Option<i64>)>,
+    /// Anchor row id.
+    pub anchor_id: Uuid,
+    /// Hex Merkle root (64 characters, no `0x`).
+    pub merkle_root: String,
+    /// Transaction hash (`0x` + 64 hex).
+    pub transaction_hash: String,
+    /// Hash of the block holding the transaction (`0x` + 64 hex).
+    pub block_hash: String,
+    /// Batch height (the `block_number` of the anchor).
+    pub height: i64,
+    /// Per message: `(message id, hex content hash, siblings JSON, leaf index)`.
+    pub proofs: Vec<(Uuid, String, serde_json::Value, i64)>,
+}
+
+/// A stored proof row with its batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProofRecord {
+    /// The `{"siblings": […]}` document.
+    pub siblings: serde_json::Value,
+    /// Leaf index.
+    pub leaf_index: i64,
+    /// The batch height (block number of the anchor).
+    pub height: i64,
+}

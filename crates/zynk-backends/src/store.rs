@@ -260,6 +260,31 @@ pub trait MessageStore: Send + Sync {
     async fn purge_deleted_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// The embedded ledger: its key-value store and message anchoring.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Messages with no inclusion proof yet, oldest first; self-destructing messages only in
+    /// conversations that opted in.
+    async fn unanchored_messages(&self, limit: u32) -> Result<Vec<UnanchoredMessage>, StoreError>;
+    /// Reads a ledger entry.
+    async fn ledger_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a ledger entry if the key is new; returns whether it was written.
+    async fn ledger_put_new(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
+    /// Entries whose key starts with `prefix`, by height.
+    async fn ledger_scan(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>, Option<i64>)>, StoreError>;
+    /// Writes a sealed batch atomically; false (nothing written) if `head` changed meanwhile.
+    async fn commit_anchor(
+        &self,
+        write: &AnchorWrite,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// The stored proof of a message, if it was anchored.
+    async fn message_proof(&self, message_id: Uuid) -> Result<Option<ProofRecord>, StoreError>;
+}
+
 /// Health and schema upkeep.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -283,6 +308,7 @@ pub trait Store:
     + ToDeviceStore
     + ConversationStore
     + MessageStore
+    + LedgerStore
     + MaintenanceStore
 {
 }
@@ -295,6 +321,7 @@ impl<T> Store for T where
         + ToDeviceStore
         + ConversationStore
         + MessageStore
+        + LedgerStore
         + MaintenanceStore
 {
 }

@@ -15,7 +15,7 @@ async fn up_down_up(store: &dyn AnyStore, count_tables: &str, engine_url: &str) 
     assert!(!status.is_empty());
     assert!(status.iter().all(|m| m.applied), "{status:?}");
     let tables_up = count(engine_url, count_tables).await;
-    assert_eq!(tables_up, 25, "every table of the schema");
+    assert_eq!(tables_up, 26, "every table of the schema");
     store.migrate_down(0).await.unwrap();
     assert!(
         store

@@ -39,6 +39,15 @@ pub struct Config {
     /// address, for rate limiting (`ZYNK_TRUST_FORWARDED_FOR`). Only enable behind exactly one
     /// trusted reverse proxy.
     pub trust_forwarded_for: bool,
+    /// Seconds between message-anchoring batches (`ZYNK_ANCHOR_INTERVAL_SECS`; hourly by
+    /// default). `zynkd ledger anchor` seals one at once.
+    pub anchor_interval_secs: u64,
+    /// Most messages in one anchored batch (`ZYNK_ANCHOR_MAX_BATCH`).
+    pub anchor_max_batch: u32,
+    /// The ledger validator's Ed25519 key (32-byte seed), created on first start
+    /// (`ZYNK_LEDGER_KEY_FILE`; default `DATA_DIR/ledger-validator.key`). Nodes that seal batches
+    /// must share it.
+    pub ledger_key_file: Option<PathBuf>,
     /// Accounts, passwords and tokens.
     pub auth: AuthConfig,
     /// Request size limits.
@@ -176,6 +185,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log: "info".into(),
             trust_forwarded_for: false,
+            anchor_interval_secs: 3600,
+            anchor_max_batch: 100_000,
+            ledger_key_file: None,
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             rate_limits: RateLimitConfig::default(),
@@ -274,7 +286,7 @@ impl Config {
             _ => Vec::new(),
         };
         // Optional keys whose default is unset are absent from the serialised defaults.
-        keys.extend(["database_url", "redis_url"].map(str::to_owned));
+        keys.extend(["database_url", "redis_url", "ledger_key_file"].map(str::to_owned));
         keys
     }
 
@@ -290,6 +302,13 @@ impl Config {
     /// Loads from the process environment.
     pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load(file, std::env::vars())
+    }
+
+    /// The ledger key file in force.
+    pub fn effective_ledger_key_file(&self) -> PathBuf {
+        self.ledger_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("ledger-validator.key"))
     }
 
     /// The database URL in force: the configured one or SQLite in the data directory.
@@ -340,6 +359,12 @@ impl Config {
             if !url.starts_with("redis://") {
                 return fail("redis_url", "must start with redis://");
             }
+        }
+        if self.anchor_interval_secs == 0 {
+            return fail("anchor_interval_secs", "must be at least 1");
+        }
+        if self.anchor_max_batch == 0 || self.anchor_max_batch > 1_000_000 {
+            return fail("anchor_max_batch", "must be between 1 and 1000000");
         }
         if self.database_max_connections == 0 {
             return fail("database_max_connections", "must be at least 1");
@@ -605,7 +630,15 @@ mod tests {
         let mut all = Vec::new();
         let defaults = toml::Value::try_from(Config::default()).unwrap();
         keys("", &defaults, &mut all);
-        all.extend(["database_url", "redis_url", "push.webhook_url"].map(str::to_owned));
+        all.extend(
+            [
+                "database_url",
+                "redis_url",
+                "ledger_key_file",
+                "push.webhook_url",
+            ]
+            .map(str::to_owned),
+        );
         let example = Config::example_toml();
         for key in all {
             let name = key.rsplit('.').next().unwrap();

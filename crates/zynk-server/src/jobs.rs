@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::services::Context;
+use crate::services::ledger::LedgerService;
 use crate::services::messages::MessageService;
 
 /// How often SQLite's write-ahead log is checkpointed in the background.
@@ -100,7 +101,11 @@ pub async fn run_retention(context: &Context) {
 }
 
 /// Starts every job.
-pub fn spawn_all(context: Arc<Context>, messages: MessageService) -> JobHandles {
+pub fn spawn_all(
+    context: Arc<Context>,
+    messages: MessageService,
+    ledger: Option<LedgerService>,
+) -> JobHandles {
     let partitions = {
         let context = context.clone();
         every(PARTITION_INTERVAL, move || {
@@ -136,12 +141,42 @@ pub fn spawn_all(context: Arc<Context>, messages: MessageService) -> JobHandles 
             }
         })
     };
+    let anchoring = ledger.map(|ledger| {
+        let interval = Duration::from_secs(context.config.anchor_interval_secs);
+        every_after(interval, move || {
+            let ledger = ledger.clone();
+            async move {
+                if let Err(e) = ledger.anchor_now().await {
+                    tracing::error!(error = %e, "anchoring failed");
+                }
+            }
+        })
+    });
     let interval = Duration::from_secs(context.config.retention.interval_secs);
     let retention = every(interval, move || {
         let context = context.clone();
         async move { run_retention(&context).await }
     });
-    JobHandles(vec![partitions, expiry, checkpoint, retention])
+    let mut handles = vec![partitions, expiry, checkpoint, retention];
+    handles.extend(anchoring);
+    JobHandles(handles)
+}
+
+/// Like [`every`], but the first run comes after one interval (a batch should span it).
+fn every_after<F, Fut>(interval: Duration, job: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        tokio::time::sleep(interval).await;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            job().await;
+        }
+    })
 }
 
 fn every<F, Fut>(interval: Duration, job: F) -> JoinHandle<()>

@@ -43,6 +43,9 @@ pub enum StartError {
     /// Redis could not be reached.
     #[error("redis: {0}")]
     Redis(#[from] zynk_backends::ephemeral::EphemeralError),
+    /// The ledger validator key could not be read or created.
+    #[error("ledger: {0}")]
+    Ledger(String),
     /// The push sender could not be built.
     #[error("push: {0}")]
     Push(String),
@@ -116,7 +119,20 @@ impl App {
             ephemeral,
         });
         let relay_task = tokio::spawn(hub.clone().run_relay());
-        let services = Services::start(context.clone(), hub, pusher);
+        let ledger_key =
+            services::ledger::load_or_create_key(&context.config.effective_ledger_key_file())
+                .map_err(|e| StartError::Ledger(e.to_string()))?;
+        let services = Services::start(context.clone(), hub, pusher, ledger_key);
+        let validator = services
+            .ledger
+            .claim_validator()
+            .await
+            .map_err(|e| StartError::Ledger(e.to_string()))?;
+        if !validator {
+            tracing::warn!(
+                "the ledger was started with another validator key: this node will not seal batches"
+            );
+        }
         let openapi_json = http::openapi()
             .to_pretty_json()
             .unwrap_or_else(|_| "{}".to_owned());
@@ -126,7 +142,8 @@ impl App {
             metrics: telemetry::metrics_handle(),
             openapi_json: Arc::new(openapi_json),
         };
-        let mut jobs = jobs::spawn_all(context, state.services.messages.clone());
+        let ledger = validator.then(|| state.services.ledger.clone());
+        let mut jobs = jobs::spawn_all(context, state.services.messages.clone(), ledger);
         jobs.push(relay_task);
         Ok(Self { state, jobs })
     }
@@ -134,6 +151,11 @@ impl App {
     /// The application router (for in-process tests with `oneshot`).
     pub fn router(&self) -> axum::Router {
         http::router(self.state.clone())
+    }
+
+    /// The services (for admin commands run in-process).
+    pub fn services(&self) -> &Services {
+        &self.state.services
     }
 
     /// The configuration in force.

@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// The embedded ledger.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
     /// Prints configuration.
     Config {
         #[command(subcommand)]
@@ -48,6 +53,17 @@ enum MigrateAction {
     },
     /// Lists migrations and whether each is applied.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerAction {
+    /// Seals a batch of the messages not anchored yet, now (instead of waiting for the
+    /// hourly batch).
+    Anchor,
+    /// Walks the whole ledger (blocks, transactions, batch headers, batch trees) and checks every
+    /// hash link and signature against this node's validator key; fails on any altered byte.
+    /// Run it with the same configuration as `zynkd serve`, with the server stopped.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +106,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(action, config).await,
+        Command::Ledger { action } => ledger(action, config).await,
         Command::Config {
             action: ConfigAction::Example,
         } => {
@@ -119,6 +136,39 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("zynkd stopped");
     Ok(())
+}
+
+async fn ledger(action: LedgerAction, config: Config) -> anyhow::Result<()> {
+    match action {
+        LedgerAction::Anchor => {
+            let app = App::build(config).await?;
+            let sealed = app.services().ledger.anchor_now().await?;
+            if sealed.is_empty() {
+                println!("no message to anchor");
+            }
+            for batch in sealed {
+                println!(
+                    "sealed batch {}: {} messages, root {}",
+                    batch.height, batch.size, batch.root
+                );
+            }
+            Ok(())
+        }
+        LedgerAction::Verify => {
+            let key_file = config.effective_ledger_key_file();
+            let key = zynk_server::services::ledger::load_existing_key(&key_file)?;
+            let store = zynk_server::open_store(&config).await?;
+            match zynk_server::services::ledger::verify_ledger(store.as_ref(), &key.verifying_key())
+                .await
+            {
+                Ok((blocks, batches)) => {
+                    println!("ledger verified: {blocks} blocks, {batches} batches");
+                    Ok(())
+                }
+                Err(reason) => anyhow::bail!("ledger verification FAILED: {reason}"),
+            }
+        }
+    }
 }
 
 async fn migrate(action: MigrateAction, config: Config) -> anyhow::Result<()> {

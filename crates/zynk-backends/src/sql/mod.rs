@@ -65,6 +65,7 @@ pub mod sqlite {
     include!("impl_sessions.rs");
     include!("impl_keys.rs");
     include!("impl_messaging.rs");
+    include!("impl_ledger.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -116,6 +117,7 @@ pub mod postgres {
     include!("impl_sessions.rs");
     include!("impl_keys.rs");
     include!("impl_messaging.rs");
+    include!("impl_ledger.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).

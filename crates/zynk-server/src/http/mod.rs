@@ -4,6 +4,7 @@ pub mod auth;
 pub mod devices;
 pub mod extract;
 pub mod health;
+pub mod ledger;
 pub mod messaging;
 pub mod users;
 
@@ -37,6 +38,7 @@ use crate::state::AppState;
         (name = "conversations", description = "Conversations and participants"),
         (name = "messages", description = "Encrypted messages, history, receipts"),
         (name = "realtime", description = "The WebSocket gateway"),
+        (name = "ledger", description = "Anchoring and message proofs"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -93,6 +95,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messaging::get_message))
         .routes(routes!(messaging::receipts))
         .routes(routes!(crate::gateway::ws::upgrade))
+        .routes(routes!(ledger::info))
+        .routes(routes!(ledger::proof))
         .routes(routes!(health::openapi))
         .split_for_parts()
 }

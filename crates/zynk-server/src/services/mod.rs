@@ -6,6 +6,7 @@ pub mod auth;
 pub mod conversations;
 pub mod devices;
 pub mod keys;
+pub mod ledger;
 pub mod messages;
 pub mod passwords;
 pub mod rate_limit;
@@ -51,6 +52,8 @@ pub struct Services {
     pub conversations: conversations::ConversationService,
     /// Messages.
     pub messages: messages::MessageService,
+    /// The embedded ledger and message anchoring.
+    pub ledger: ledger::LedgerService,
     /// This node's WebSocket connections.
     pub hub: Arc<Hub>,
 }
@@ -61,6 +64,7 @@ impl Services {
         context: Arc<Context>,
         hub: Arc<Hub>,
         pusher: Option<Arc<dyn PushSender>>,
+        ledger_key: ed25519_dalek::SigningKey,
     ) -> Self {
         let rate_limits = rate_limit::RateLimiter::new(context.clone());
         let passwords = passwords::PasswordHasher::new(context.config.auth.pbkdf2_iterations);
@@ -71,7 +75,9 @@ impl Services {
             conversations.clone(),
             pusher,
         );
+        let ledger = ledger::LedgerService::new(context.clone(), messages.clone(), ledger_key);
         Self {
+            ledger,
             accounts: accounts::AccountService::new(
                 context.clone(),
                 hub.clone(),

@@ -1,0 +1,515 @@
+//! The embedded ledger: a signed, hash-linked log kept in the database (`ledger_kv`, data model
+//! 11.6 key layout). It claims no consensus: one validator key, held by the node(s) that seal
+//! batches, signs every batch header and block.
+//!
+//! Message anchoring: unanchored messages are sealed in batches (hourly by default, at most
+//! `anchor_max_batch` per batch). A batch is an RFC 9162 Merkle tree over message leaves that
+//! commit to the ciphertext (never plaintext) with the message id, sequence number and time;
+//! its root goes into a signed batch header and a `message_anchor` transaction in a new block;
+//! every message gets its inclusion proof. All of it is written in one transaction.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use base64::Engine;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+use zynk_backends::model::AnchorWrite;
+use zynk_ledger::block::MessageAnchor;
+use zynk_ledger::did::{did_key, parse_did_key};
+use zynk_ledger::proof::{EMBEDDED_CHAIN, HASH_ALG, PROOF_VERSION, PathEntry};
+use zynk_ledger::{
+    Anchor, BatchHeader, Block, ChainTip, Hash32, MerkleTree, MessageLeaf, MessageProof,
+    Signature64, Transaction, UnixMillis,
+};
+
+use super::Context;
+use super::auth::AuthContext;
+use super::messages::MessageService;
+use crate::error::ApiError;
+
+/// `GET /api/v1/ledger`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LedgerInfo {
+    /// `zynk-embedded`.
+    pub chain: String,
+    /// The validator's Ed25519 public key, unpadded standard base64 (pin it).
+    pub validator_key: String,
+    /// The validator key as a `did:key`.
+    pub validator_did: String,
+    /// Sealed batches.
+    pub batches: u64,
+}
+
+/// What one sealed batch holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedBatch {
+    /// Batch height.
+    pub height: u64,
+    /// Messages in it.
+    pub size: u64,
+    /// Merkle root.
+    pub root: Hash32,
+}
+
+/// The tip of the ledger, stored under `head`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Head {
+    /// Batches sealed so far (the next batch's height).
+    batches: u64,
+    /// Header hash of the last batch.
+    last_header_hash: Option<Hash32>,
+    /// The last block: index, hash, timestamp.
+    block: Option<(u64, Hash32, u64)>,
+}
+
+/// The ledger of this deployment.
+#[derive(Clone)]
+pub struct LedgerService {
+    context: Arc<Context>,
+    messages: MessageService,
+    key: Arc<SigningKey>,
+    sealing: Arc<Mutex<()>>,
+}
+
+/// Why the ledger could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("ledger key {path}: {reason}")]
+pub struct LedgerKeyError {
+    path: String,
+    reason: String,
+}
+
+/// Reads the validator key file (32-byte Ed25519 seed), creating it (mode 0600) if missing.
+pub fn load_or_create_key(path: &PathBuf) -> Result<SigningKey, LedgerKeyError> {
+    let fail = |reason: String| LedgerKeyError {
+        path: path.display().to_string(),
+        reason,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let seed: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| fail("must hold exactly 32 bytes".into()))?;
+            Ok(SigningKey::from_bytes(&seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| fail(e.to_string()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+            }
+            write_private(path, &seed).map_err(|e| fail(e.to_string()))?;
+            Ok(SigningKey::from_bytes(&seed))
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Reads an existing validator key file (for verification: never creates one).
+pub fn load_existing_key(path: &PathBuf) -> Result<SigningKey, LedgerKeyError> {
+    if !path.is_file() {
+        return Err(LedgerKeyError {
+            path: path.display().to_string(),
+            reason: "not found".into(),
+        });
+    }
+    load_or_create_key(path)
+}
+
+fn write_private(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(&e)
+}
+
+fn content_hash(hex_hash: &str) -> Result<Hash32, ApiError> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(hex_hash, &mut bytes).map_err(internal)?;
+    Ok(Hash32::new(bytes))
+}
+
+impl LedgerService {
+    /// A ledger signing with `key`.
+    pub fn new(context: Arc<Context>, messages: MessageService, key: SigningKey) -> Self {
+        Self {
+            context,
+            messages,
+            key: Arc::new(key),
+            sealing: Arc::default(),
+        }
+    }
+
+    /// The validator's public key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Records this node's validator key at the first start; false if the ledger was started
+    /// with another key (this node then must not seal batches).
+    pub async fn claim_validator(&self) -> Result<bool, ApiError> {
+        let did = did_key(&self.verifying_key());
+        if self
+            .context
+            .store
+            .ledger_put_new("validator", did.as_bytes())
+            .await?
+        {
+            return Ok(true);
+        }
+        let stored = self
+            .context
+            .store
+            .ledger_get("validator")
+            .await?
+            .unwrap_or_default();
+        Ok(stored == did.as_bytes())
+    }
+
+    async fn head(&self) -> Result<(Option<Vec<u8>>, Head), ApiError> {
+        let raw = self.context.store.ledger_get("head").await?;
+        let head = match &raw {
+            Some(bytes) => serde_json::from_slice(bytes).map_err(internal)?,
+            None => Head::default(),
+        };
+        Ok((raw, head))
+    }
+
+    /// `GET /api/v1/ledger`.
+    pub async fn info(&self) -> Result<LedgerInfo, ApiError> {
+        let (_, head) = self.head().await?;
+        let key = self.verifying_key();
+        Ok(LedgerInfo {
+            chain: EMBEDDED_CHAIN.to_owned(),
+            validator_key: base64::engine::general_purpose::STANDARD_NO_PAD.encode(key.as_bytes()),
+            validator_did: did_key(&key),
+            batches: head.batches,
+        })
+    }
+
+    /// Seals batches until no unanchored message is left; returns them.
+    pub async fn anchor_now(&self) -> Result<Vec<SealedBatch>, ApiError> {
+        let _one_at_a_time = self.sealing.lock().await;
+        let max = self.context.config.anchor_max_batch;
+        let mut sealed = Vec::new();
+        // Bounded: each round seals a batch or stops.
+        for _ in 0..10_000 {
+            match self.seal_one(max).await? {
+                Some(batch) => {
+                    let full = batch.size >= u64::from(max);
+                    sealed.push(batch);
+                    if !full {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        Ok(sealed)
+    }
+
+    async fn seal_one(&self, max: u32) -> Result<Option<SealedBatch>, ApiError> {
+        let messages = self.context.store.unanchored_messages(max).await?;
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        let (raw_head, head) = self.head().await?;
+        let leaves = messages
+            .iter()
+            .map(|m| {
+                Ok(MessageLeaf::new(
+                    m.id,
+                    content_hash(&m.content_hash)?,
+                    u64::try_from(m.seq).unwrap_or(0),
+                    u64::try_from(m.created_at.timestamp_millis()).unwrap_or(0),
+                ))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let tree =
+            MerkleTree::from_leaf_hashes(leaves.iter().map(MessageLeaf::leaf_hash).collect());
+        let root = tree.root();
+        let now = zynk_backends::now();
+        let first_seq = leaves.iter().map(|l| l.seq).min().unwrap_or(0);
+        let last_seq = leaves.iter().map(|l| l.seq).max().unwrap_or(0);
+        let did = did_key(&self.verifying_key());
+        let header = BatchHeader {
+            height: head.batches,
+            batch_id: format!("batch-{}", head.batches),
+            prev_header_hash: head.last_header_hash.unwrap_or(Hash32::ZERO),
+            root,
+            tree_size: tree.len(),
+            first_seq,
+            last_seq,
+            closed_at: UnixMillis(u64::try_from(now.timestamp_millis()).unwrap_or(0)),
+            signer: format!("{did}#ledger"),
+            signature: Signature64::UNSIGNED,
+        }
+        .signed(&self.key);
+        let transaction = Transaction::MessageAnchor(MessageAnchor {
+            batch_id: header.batch_id.clone(),
+            merkle_root: root,
+            tree_size: tree.len(),
+            first_seq,
+            last_seq,
+        });
+        let tip = head.block.map(|(index, hash, timestamp)| ChainTip {
+            index,
+            hash,
+            timestamp,
+        });
+        let timestamp = u64::try_from(now.timestamp())
+            .unwrap_or(0)
+            .max(tip.map_or(0, |t| t.timestamp));
+        let block = Block::seal(
+            tip.as_ref(),
+            timestamp,
+            vec![transaction.clone()],
+            &self.key,
+        )
+        .map_err(internal)?;
+        let tx_hash = transaction.hash();
+        let mut proofs = Vec::with_capacity(leaves.len());
+        for (index, (leaf, message)) in leaves.iter().zip(&messages).enumerate() {
+            let proof =
+                MessageProof::build(&tree, leaf, index as u64, &header, None).map_err(internal)?;
+            let siblings = serde_json::to_value(proof.siblings_doc()).map_err(internal)?;
+            proofs.push((
+                message.id,
+                message.content_hash.clone(),
+                siblings,
+                index as i64,
+            ));
+        }
+        let new_head = Head {
+            batches: head.batches + 1,
+            last_header_hash: Some(header.header_hash()),
+            block: Some((block.index, block.hash, block.timestamp)),
+        };
+        let json = |v: &dyn erased::Json| v.bytes();
+        let tx_entry = serde_json::json!({
+            "hash": tx_hash, "type": transaction.type_name(), "block_number": block.index, "data": transaction,
+        });
+        let merkle_entry = serde_json::json!({
+            "root": root, "leaves": leaves.iter().map(MessageLeaf::leaf_hash).collect::<Vec<_>>(),
+            "tree_depth": 64 - (tree.len().max(1) - 1).leading_zeros(), "message_count": tree.len(),
+        });
+        let write = AnchorWrite {
+            expected_head: raw_head,
+            new_head: serde_json::to_vec(&new_head).map_err(internal)?,
+            entries: vec![
+                (
+                    format!("block:{}", block.index),
+                    json(&block)?,
+                    Some(block.index as i64),
+                ),
+                (format!("tx:{tx_hash}"), json(&tx_entry)?, None),
+                (
+                    format!("batch:{}", header.height),
+                    json(&header)?,
+                    Some(header.height as i64),
+                ),
+                (format!("merkle:{root}"), json(&merkle_entry)?, None),
+            ],
+            anchor_id: Uuid::now_v7(),
+            merkle_root: hex::encode(root.as_bytes()),
+            transaction_hash: tx_hash.to_string(),
+            block_hash: block.hash.to_string(),
+            height: header.height as i64,
+            proofs,
+        };
+        if !self.context.store.commit_anchor(&write, now).await? {
+            // Another node sealed a batch meanwhile; the next run picks up what is left.
+            return Ok(None);
+        }
+        tracing::info!(height = header.height, size = tree.len(), root = %root, "batch anchored");
+        metrics::counter!("zynk_ledger_batches_total").increment(1);
+        Ok(Some(SealedBatch {
+            height: header.height,
+            size: tree.len(),
+            root,
+        }))
+    }
+
+    /// The inclusion proof of a message of one of the caller's conversations.
+    pub async fn proof(
+        &self,
+        caller: &AuthContext,
+        message_id: Uuid,
+    ) -> Result<MessageProof, ApiError> {
+        let message = self.messages.get(caller, message_id).await?;
+        let record = self
+            .context
+            .store
+            .message_proof(message_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("proof (the message is not anchored yet)"))?;
+        let header_bytes = self
+            .context
+            .store
+            .ledger_get(&format!("batch:{}", record.height))
+            .await?
+            .ok_or_else(|| internal("batch header missing"))?;
+        let header: BatchHeader = serde_json::from_slice(&header_bytes).map_err(internal)?;
+        let path: Vec<PathEntry> =
+            serde_json::from_value(record.siblings["siblings"].clone()).map_err(internal)?;
+        let leaf = MessageLeaf::new(
+            message_id,
+            content_hash(&message.content_hash)?,
+            u64::try_from(message.seq).unwrap_or(0),
+            u64::try_from(message.created_at.timestamp_millis()).unwrap_or(0),
+        );
+        let proof = MessageProof {
+            version: PROOF_VERSION.to_owned(),
+            hash_alg: HASH_ALG.to_owned(),
+            message_id,
+            batch_id: header.batch_id.clone(),
+            leaf_hash: leaf.leaf_hash(),
+            leaf_index: u64::try_from(record.leaf_index).unwrap_or(0),
+            tree_size: header.tree_size,
+            path,
+            root: header.root,
+            anchor: Some(Anchor::embedded(&header)),
+            batch_header: header,
+            checkpoint: None,
+        };
+        // Never hand out a proof that does not hold.
+        proof
+            .verify_for_message(&leaf, &self.verifying_key())
+            .map_err(internal)?;
+        Ok(proof)
+    }
+
+    /// Walks the whole ledger and checks every block, batch header, transaction entry and
+    /// batch tree against `validator`; returns the number of blocks and batches checked.
+    pub async fn verify(&self, validator: &VerifyingKey) -> Result<(u64, u64), String> {
+        verify_ledger(self.context.store.as_ref(), validator).await
+    }
+}
+
+/// Serialising to JSON bytes for ledger entries.
+mod erased {
+    /// Anything that serialises.
+    pub trait Json {
+        /// JSON bytes.
+        fn bytes(&self) -> Result<Vec<u8>, crate::error::ApiError>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn bytes(&self) -> Result<Vec<u8>, crate::error::ApiError> {
+            serde_json::to_vec(self).map_err(|e| crate::error::ApiError::internal(&e))
+        }
+    }
+}
+
+/// Checks the embedded ledger stored in `store` (see [`LedgerService::verify`]).
+pub async fn verify_ledger(
+    store: &dyn zynk_backends::sql::AnyStore,
+    validator: &VerifyingKey,
+) -> Result<(u64, u64), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let stored_validator = store.ledger_get("validator").await.map_err(|e| err(&e))?;
+    if let Some(did) = stored_validator {
+        let did = String::from_utf8(did).map_err(|e| err(&e))?;
+        let key = parse_did_key(&did).map_err(|e| err(&e))?;
+        if key != *validator {
+            return Err(format!(
+                "the ledger names validator {did}, not this node's key"
+            ));
+        }
+    }
+    let mut blocks = Vec::new();
+    for (key, value, height) in store.ledger_scan("block:").await.map_err(|e| err(&e))? {
+        let block: Block = serde_json::from_slice(&value).map_err(|e| format!("{key}: {e}"))?;
+        if height != Some(block.index as i64) || key != format!("block:{}", block.index) {
+            return Err(format!("{key}: stored under the wrong key or height"));
+        }
+        blocks.push(block);
+    }
+    blocks.sort_by_key(|b| b.index);
+    let tip = zynk_ledger::verify_chain(&blocks, validator, None).map_err(|e| err(&e))?;
+    let mut anchors = std::collections::HashMap::new();
+    for block in &blocks {
+        for tx in &block.transactions {
+            let entry = store
+                .ledger_get(&format!("tx:{}", tx.hash()))
+                .await
+                .map_err(|e| err(&e))?
+                .ok_or_else(|| format!("tx:{} is missing", tx.hash()))?;
+            let entry: serde_json::Value = serde_json::from_slice(&entry).map_err(|e| err(&e))?;
+            let stored: Transaction = serde_json::from_value(entry["data"].clone())
+                .map_err(|e| format!("tx:{}: {e}", tx.hash()))?;
+            if &stored != tx
+                || entry["block_number"] != block.index
+                || entry["hash"] != tx.hash().to_string()
+            {
+                return Err(format!(
+                    "tx:{} differs from block {}",
+                    tx.hash(),
+                    block.index
+                ));
+            }
+            if let Transaction::MessageAnchor(anchor) = tx {
+                anchors.insert(anchor.batch_id.clone(), anchor.clone());
+            }
+        }
+    }
+    let mut prev_header: Option<Hash32> = None;
+    let mut batches = 0u64;
+    for (key, value, _) in store.ledger_scan("batch:").await.map_err(|e| err(&e))? {
+        let header: BatchHeader =
+            serde_json::from_slice(&value).map_err(|e| format!("{key}: {e}"))?;
+        if key != format!("batch:{batches}") || header.height != batches {
+            return Err(format!("{key}: expected batch {batches}"));
+        }
+        header
+            .verify_signature(validator)
+            .map_err(|e| format!("{key}: {e}"))?;
+        if header.prev_header_hash != prev_header.unwrap_or(Hash32::ZERO) {
+            return Err(format!("{key}: does not follow the previous batch"));
+        }
+        let anchor = anchors
+            .get(&header.batch_id)
+            .ok_or_else(|| format!("{key}: no block anchors it"))?;
+        if anchor.merkle_root != header.root || anchor.tree_size != header.tree_size {
+            return Err(format!("{key}: differs from its anchoring transaction"));
+        }
+        let merkle = store
+            .ledger_get(&format!("merkle:{}", header.root))
+            .await
+            .map_err(|e| err(&e))?
+            .ok_or_else(|| format!("merkle:{} is missing", header.root))?;
+        let merkle: serde_json::Value = serde_json::from_slice(&merkle).map_err(|e| err(&e))?;
+        let leaves: Vec<Hash32> = serde_json::from_value(merkle["leaves"].clone())
+            .map_err(|e| format!("merkle:{}: {e}", header.root))?;
+        if MerkleTree::from_leaf_hashes(leaves).root() != header.root {
+            return Err(format!(
+                "merkle:{}: leaves do not give the root",
+                header.root
+            ));
+        }
+        prev_header = Some(header.header_hash());
+        batches += 1;
+    }
+    if let Some(raw) = store.ledger_get("head").await.map_err(|e| err(&e))? {
+        let head: Head = serde_json::from_slice(&raw).map_err(|e| err(&e))?;
+        let block = tip.map(|t| (t.index, t.hash, t.timestamp));
+        if head.batches != batches || head.last_header_hash != prev_header || head.block != block {
+            return Err("head does not match the last block and batch".into());
+        }
+    }
+    Ok((blocks.len() as u64, batches))
+}
