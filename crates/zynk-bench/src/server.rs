@@ -64,6 +64,28 @@ impl ServerProcess {
         })
     }
 
+    /// Runs `zynkd ledger ACTION` on this server's storage; returns (success, output, seconds).
+    pub fn ledger(&self, zynkd: &Path, action: &str) -> anyhow::Result<(bool, String, f64)> {
+        let started = std::time::Instant::now();
+        let config = self._storage.config();
+        let mut cmd = Command::new(zynkd);
+        cmd.args(["ledger", action])
+            .env("ZYNK_DATA_DIR", self._storage.data_dir())
+            .env("ZYNK_DATABASE_URL", self._storage.database_url())
+            .env("ZYNK_LOG", "warn");
+        if let Some(redis) = &config.redis_url {
+            cmd.env("ZYNK_REDIS_URL", redis)
+                .env("ZYNK_REDIS_KEY_PREFIX", &config.redis_key_prefix);
+        }
+        let out = cmd.output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text, started.elapsed().as_secs_f64()))
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
