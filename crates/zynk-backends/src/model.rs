@@ -175,6 +175,43 @@ pub struct NewAccount {
     pub device: NewDevice,
     /// First session.
     pub session: NewSession,
+    /// The `identity_registration` ledger transaction of the account, pending until a block
+    /// includes it.
+    pub identity: PendingIdentity,
+}
+
+/// A new identity's DID and its pending ledger transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingIdentity {
+    /// `did:zynk:<user id>`.
+    pub did: String,
+    /// Transaction hash (`0x` + 64 hex).
+    pub tx_hash: String,
+    /// The transaction's JSON.
+    pub tx_json: Vec<u8>,
+}
+
+/// A block of pending transactions, written atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockWrite {
+    /// The `head` value this write expects; another writer meanwhile makes it a no-op.
+    pub expected_head: Option<Vec<u8>>,
+    /// The new `head` value.
+    pub new_head: Vec<u8>,
+    /// New entries `(key, value, height)` (the block and its transactions).
+    pub entries: Vec<(String, Vec<u8>, Option<i64>)>,
+    /// Entries replaced or created (identity state).
+    pub upserts: Vec<(String, Vec<u8>)>,
+    /// Pending entries the block consumed.
+    pub consumed: Vec<String>,
+    /// Block number.
+    pub block_number: i64,
+    /// Block hash (`0x` + 64 hex).
+    pub block_hash: String,
+    /// Transaction hashes now confirmed.
+    pub confirmed: Vec<String>,
+    /// Identities registered by the block: `(did, transaction hash)`.
+    pub identities: Vec<(String, String)>,
 }
 
 /// What presenting a refresh token led to.

@@ -281,6 +281,13 @@ pub trait LedgerStore: Send + Sync {
         write: &AnchorWrite,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Writes a block of pending transactions atomically; false (nothing written) if `head`
+    /// changed meanwhile.
+    async fn commit_block(
+        &self,
+        write: &BlockWrite,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// The stored proof of a message, if it was anchored.
     async fn message_proof(&self, message_id: Uuid) -> Result<Option<ProofRecord>, StoreError>;
 }

@@ -12,6 +12,8 @@ use crate::services::Context;
 use crate::services::ledger::LedgerService;
 use crate::services::messages::MessageService;
 
+/// How often pending ledger transactions (identity registrations) are sealed into a block.
+const BLOCK_INTERVAL: Duration = Duration::from_secs(1);
 /// How often SQLite's write-ahead log is checkpointed in the background.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most expired messages removed per run.
@@ -141,6 +143,16 @@ pub fn spawn_all(
             }
         })
     };
+    let blocks = ledger.clone().map(|ledger| {
+        every(BLOCK_INTERVAL, move || {
+            let ledger = ledger.clone();
+            async move {
+                if let Err(e) = ledger.seal_pending().await {
+                    tracing::error!(error = %e, "sealing pending ledger transactions failed");
+                }
+            }
+        })
+    });
     let anchoring = ledger.map(|ledger| {
         let interval = Duration::from_secs(context.config.anchor_interval_secs);
         every_after(interval, move || {
@@ -159,6 +171,7 @@ pub fn spawn_all(
     });
     let mut handles = vec![partitions, expiry, checkpoint, retention];
     handles.extend(anchoring);
+    handles.extend(blocks);
     JobHandles(handles)
 }
 

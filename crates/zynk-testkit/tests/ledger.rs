@@ -180,3 +180,80 @@ async fn messages_are_anchored_with_verifiable_proofs(backend: Backend) {
     let (status, _) = api.call(Method::GET, "/api/v1/ledger", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+backend_tests!(registration_records_the_identity_on_the_ledger);
+
+async fn registration_records_the_identity_on_the_ledger(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let did = format!("did:zynk:{}", ann.user_id);
+    // The registration transaction is confirmed in a block within a few seconds.
+    let uid = server.sql_uuid(ann.user_id.parse().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = server
+            .sql_text(&format!(
+                "SELECT status FROM blockchain_transactions WHERE user_id = {uid} AND transaction_type = 'identity_registration'"
+            ))
+            .await;
+        if status.as_deref() == Some("confirmed") {
+            break;
+        }
+        assert_eq!(status.as_deref(), Some("pending"));
+        assert!(
+            Instant::now() < deadline,
+            "the identity was never confirmed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let registered = server
+        .sql_text(&format!(
+            "SELECT CAST(block_number AS TEXT) FROM blockchain_identities WHERE did = '{did}' AND transaction_hash IS NOT NULL"
+        ))
+        .await;
+    assert!(
+        registered.is_some(),
+        "blockchain_identities records the block"
+    );
+    // The DID document lists Ann's identity key.
+    let (status, doc) = api
+        .get(&format!("/api/v1/identities/{did}"), &bob.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    assert_eq!(doc["id"], did.as_str());
+    let (_, me) = api.get("/api/v1/users/me", &ann.access_token).await;
+    let key_bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(me["identity_key"].as_str().unwrap())
+        .unwrap();
+    let multibase = zynk_ledger::Ed25519PublicKey(key_bytes.try_into().unwrap()).to_multibase();
+    assert!(doc.to_string().contains(&multibase), "{doc}");
+    for (path, expected) in [
+        (
+            "/api/v1/identities/did:zynk:not-a-uuid".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/v1/identities/did:zynk:{}", uuid::Uuid::new_v4()),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        assert_eq!(
+            api.get(&path, &bob.access_token).await.0,
+            expected,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        api.call(
+            Method::GET,
+            &format!("/api/v1/identities/{did}"),
+            None,
+            None
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+}

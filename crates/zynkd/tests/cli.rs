@@ -107,12 +107,21 @@ fn migrate_cycle(database_url: &str, data_dir: &std::path::Path) {
     assert!(!stdout.contains("applied"), "{stdout}");
     let (code, _, stderr) = run(base().args(["migrate", "up"]));
     assert_eq!(code, 0, "{stderr}");
+    // `down` without --to reverts the newest migration only.
     let (code, _, stderr) = run(base().args(["migrate", "down"]));
     assert_eq!(code, 0, "{stderr}");
     let (_, stdout, _) = run(base().args(["migrate", "status"]));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 2, "{stdout}");
     assert!(
-        !stdout.contains("applied"),
-        "the only migration was reverted: {stdout}"
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.contains("applied")),
+        "{stdout}"
+    );
+    assert!(
+        lines[lines.len() - 1].contains("pending"),
+        "only the newest was reverted: {stdout}"
     );
 }
 

@@ -118,6 +118,37 @@ impl AccountStore for SqlStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let identity = &account.identity;
+        sqlx::query(
+            "INSERT INTO blockchain_identities (did, user_id, public_key, trust_score, is_verified, \
+             created_at, updated_at) VALUES ($1, $2, $3, 50, $4, $5, $5)",
+        )
+        .bind(&identity.did)
+        .bind(account.user_id)
+        .bind(&account.public_key)
+        .bind(false)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO blockchain_transactions (id, transaction_hash, transaction_type, user_id, \
+             related_entity_id, status, created_at) VALUES ($1, $2, 'identity_registration', $3, \
+             $3, 'pending', $4)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(&identity.tx_hash)
+        .bind(account.user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, NULL, $3)",
+        )
+        .bind(format!("pending:{}", identity.tx_hash))
+        .bind(&identity.tx_json)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         insert_device(&mut tx, account.user_id, &account.device, now).await?;
         insert_session(&mut tx, account.user_id, account.device.id, &account.session, now).await?;
         tx.commit().await?;

@@ -144,6 +144,87 @@ impl LedgerStore for SqlStore {
         Ok(true)
     }
 
+    async fn commit_block(&self, write: &BlockWrite, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let lock = match DIALECT {
+            super::Dialect::Postgres => "SELECT value FROM ledger_kv WHERE key = 'head' FOR UPDATE",
+            super::Dialect::Sqlite => "SELECT value FROM ledger_kv WHERE key = 'head'",
+        };
+        let current: Option<Vec<u8>> = sqlx::query_scalar(lock).fetch_optional(&mut *tx).await?;
+        if current != write.expected_head {
+            return Ok(false);
+        }
+        let head_written = if current.is_none() {
+            sqlx::query(
+                "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ('head', $1, NULL, $2) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&write.new_head)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        } else {
+            sqlx::query("UPDATE ledger_kv SET value = $1 WHERE key = 'head'")
+                .bind(&write.new_head)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        };
+        if head_written == 0 {
+            return Ok(false);
+        }
+        for (key, value, height) in &write.entries {
+            sqlx::query("INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(key)
+                .bind(value)
+                .bind(height)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (key, value) in &write.upserts {
+            sqlx::query(
+                "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, NULL, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for key in &write.consumed {
+            sqlx::query("DELETE FROM ledger_kv WHERE key = $1").bind(key).execute(&mut *tx).await?;
+        }
+        for hash in &write.confirmed {
+            sqlx::query(
+                "UPDATE blockchain_transactions SET status = 'confirmed', block_number = $2, \
+                 block_hash = $3, confirmed_at = $4 WHERE transaction_hash = $1",
+            )
+            .bind(hash)
+            .bind(write.block_number)
+            .bind(&write.block_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (did, hash) in &write.identities {
+            sqlx::query(
+                "UPDATE blockchain_identities SET transaction_hash = $2, block_number = $3, \
+                 blockchain_registered_at = $4, updated_at = $4 WHERE did = $1",
+            )
+            .bind(did)
+            .bind(hash)
+            .bind(write.block_number)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn message_proof(&self, message_id: Uuid) -> Result<Option<ProofRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT p.proof, p.leaf_index, a.block_number FROM message_merkle_proofs p \

@@ -38,3 +38,25 @@ pub async fn proof(
         .map_err(|_| ApiError::not_found("message"))?;
     Ok(Json(state.services.ledger.proof(&caller, id).await?))
 }
+
+/// `GET /api/v1/identities/{did}`: the W3C DID document of `did:zynk:<user id>`, listing the
+/// user's identity key (`#key-1`, `Multikey`, `publicKeyMultibase`). Served as
+/// `application/did+json`.
+#[utoipa::path(get, path = "/api/v1/identities/{did}", tag = "ledger", security(("bearer" = [])),
+    params(("did" = String, Path, description = "A did:zynk DID")),
+    responses((status = 200, description = "The DID document", content_type = "application/did+json"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn identity(
+    State(state): State<AppState>,
+    Caller(_caller): Caller,
+    Path(did): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let document = state.services.ledger.did_document(&did).await?;
+    let body = serde_json::to_string(&document).map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/did+json")],
+        body,
+    )
+        .into_response())
+}

@@ -97,6 +97,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::gateway::ws::upgrade))
         .routes(routes!(ledger::info))
         .routes(routes!(ledger::proof))
+        .routes(routes!(ledger::identity))
         .routes(routes!(health::openapi))
         .split_for_parts()
 }

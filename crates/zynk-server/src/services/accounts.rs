@@ -7,7 +7,8 @@ use dashmap::DashMap;
 
 use uuid::Uuid;
 use zynk_backends::model::{
-    NewAccount, NewDevice, NewSession, Privacy, ProfileChanges, ProfileRecord, RefreshOutcome,
+    NewAccount, NewDevice, NewSession, PendingIdentity, Privacy, ProfileChanges, ProfileRecord,
+    RefreshOutcome,
 };
 use zynk_proto::ErrorCode;
 use zynk_proto::auth::{AuthResponse, DeviceInfo, LoginRequest, RegisterRequest};
@@ -165,8 +166,23 @@ impl AccountService {
             .map_err(|e| ApiError::internal(&e))?;
         let now = zynk_backends::now();
         let tokens = self.issue(now)?;
+        let user_id = Uuid::now_v7();
+        let key = validation::ed25519_key("identity_key", &request.identity_key)?;
+        let registration = zynk_ledger::Transaction::IdentityRegistration(
+            zynk_ledger::block::IdentityRegistration {
+                did: zynk_ledger::ZynkDid::new(user_id),
+                public_key: zynk_ledger::Ed25519PublicKey(key),
+                user_id,
+            },
+        );
+        let identity = PendingIdentity {
+            did: zynk_ledger::ZynkDid::new(user_id).to_string(),
+            tx_hash: registration.hash().to_string(),
+            tx_json: serde_json::to_vec(&registration).map_err(|e| ApiError::internal(&e))?,
+        };
         let account = NewAccount {
-            user_id: Uuid::now_v7(),
+            identity,
+            user_id,
             username: request.username.clone(),
             password_hash,
             public_key: request.identity_key.clone(),

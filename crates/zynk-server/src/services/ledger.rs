@@ -16,7 +16,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
-use zynk_backends::model::AnchorWrite;
+use zynk_backends::model::{AnchorWrite, BlockWrite};
 use zynk_ledger::block::MessageAnchor;
 use zynk_ledger::did::{did_key, parse_did_key};
 use zynk_ledger::proof::{EMBEDDED_CHAIN, HASH_ALG, PROOF_VERSION, PathEntry};
@@ -56,7 +56,7 @@ pub struct SealedBatch {
 
 /// The tip of the ledger, stored under `head`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Head {
+pub(crate) struct Head {
     /// Batches sealed so far (the next batch's height).
     batches: u64,
     /// Header hash of the last batch.
@@ -344,6 +344,107 @@ impl LedgerService {
         }))
     }
 
+    /// Seals the pending transactions (identity registrations) into a block; returns how many.
+    pub async fn seal_pending(&self) -> Result<usize, ApiError> {
+        let _one_at_a_time = self.sealing.lock().await;
+        let pending = self.context.store.ledger_scan("pending:").await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let mut transactions = Vec::with_capacity(pending.len());
+        let mut consumed = Vec::with_capacity(pending.len());
+        for (key, value, _) in pending.iter().take(1000) {
+            let tx: Transaction = serde_json::from_slice(value).map_err(internal)?;
+            consumed.push(key.clone());
+            transactions.push(tx);
+        }
+        let (raw_head, head) = self.head().await?;
+        let now = zynk_backends::now();
+        let tip = head.block.map(|(index, hash, timestamp)| ChainTip {
+            index,
+            hash,
+            timestamp,
+        });
+        let timestamp = u64::try_from(now.timestamp())
+            .unwrap_or(0)
+            .max(tip.map_or(0, |t| t.timestamp));
+        let block = Block::seal(tip.as_ref(), timestamp, transactions.clone(), &self.key)
+            .map_err(internal)?;
+        let json = |v: &dyn erased::Json| v.bytes();
+        let mut entries = vec![(
+            format!("block:{}", block.index),
+            json(&block)?,
+            Some(block.index as i64),
+        )];
+        let mut upserts = Vec::new();
+        let mut identities = Vec::new();
+        let mut confirmed = Vec::new();
+        for tx in &transactions {
+            let hash = tx.hash();
+            entries.push((
+                format!("tx:{hash}"),
+                json(&serde_json::json!({
+                    "hash": hash, "type": tx.type_name(), "block_number": block.index, "data": tx,
+                }))?,
+                None,
+            ));
+            confirmed.push(hash.to_string());
+            if let Transaction::IdentityRegistration(registration) = tx {
+                let did = registration.did.to_string();
+                upserts.push((
+                    format!("state:identity:{did}"),
+                    json(&serde_json::json!({
+                        "did": did, "public_key": registration.public_key, "trust_score": 50,
+                        "is_active": true,
+                    }))?,
+                ));
+                identities.push((did, hash.to_string()));
+            }
+        }
+        let new_head = Head {
+            block: Some((block.index, block.hash, block.timestamp)),
+            ..head
+        };
+        let write = BlockWrite {
+            expected_head: raw_head,
+            new_head: serde_json::to_vec(&new_head).map_err(internal)?,
+            entries,
+            upserts,
+            consumed,
+            block_number: block.index as i64,
+            block_hash: block.hash.to_string(),
+            confirmed,
+            identities,
+        };
+        if !self.context.store.commit_block(&write, now).await? {
+            return Ok(0);
+        }
+        tracing::info!(
+            block = block.index,
+            transactions = transactions.len(),
+            "block sealed"
+        );
+        Ok(transactions.len())
+    }
+
+    /// The W3C DID document of a user (`did:zynk:<user id>`), listing their identity key.
+    pub async fn did_document(&self, did: &str) -> Result<zynk_ledger::DidDocument, ApiError> {
+        let parsed: zynk_ledger::ZynkDid =
+            did.parse().map_err(|_| ApiError::not_found("identity"))?;
+        let user = self
+            .context
+            .store
+            .get_user(parsed.uuid())
+            .await?
+            .ok_or_else(|| ApiError::not_found("identity"))?;
+        let key = super::validation::ed25519_key("identity_key", &user.public_key)
+            .map_err(|_| internal("stored identity key is invalid"))?;
+        Ok(zynk_ledger::DidDocument::for_identity(
+            &parsed,
+            &zynk_ledger::Ed25519PublicKey(key),
+        ))
+    }
+
     /// The inclusion proof of a message of one of the caller's conversations.
     pub async fn proof(
         &self,
@@ -464,6 +565,25 @@ pub async fn verify_ledger(
             }
             if let Transaction::MessageAnchor(anchor) = tx {
                 anchors.insert(anchor.batch_id.clone(), anchor.clone());
+            }
+            if let Transaction::IdentityRegistration(registration) = tx {
+                let did = registration.did.to_string();
+                let state = store
+                    .ledger_get(&format!("state:identity:{did}"))
+                    .await
+                    .map_err(|e| err(&e))?
+                    .ok_or_else(|| format!("state:identity:{did} is missing"))?;
+                let state: serde_json::Value =
+                    serde_json::from_slice(&state).map_err(|e| err(&e))?;
+                if state["public_key"]
+                    != serde_json::to_value(registration.public_key).map_err(|e| err(&e))?
+                    || state["did"] != did
+                {
+                    return Err(format!(
+                        "state:identity:{did} differs from its registration in block {}",
+                        block.index
+                    ));
+                }
             }
         }
     }
