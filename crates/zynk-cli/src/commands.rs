@@ -12,8 +12,10 @@
 //! - `devices`: `DEVICE_ID  NAME  PLATFORM  created …[  (this device)]`, or
 //!   JSON lines.
 //! - `whoami`: `key: value` lines.
+//! - `proof`: see [`crate::proof`].
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use zynk_sdk::client::{ApiClient, DeviceDescription, MessageView, Messenger, SendReceipt};
 use zynk_sdk::crypto::TrustLevel;
@@ -25,19 +27,24 @@ use crate::{Cli, Command};
 /// `ios` and `web`, and the CLI is closest to a web client.
 const PLATFORM: &str = "web";
 
-/// Run the command.
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+/// Run the command; the exit code is 0 unless a command decides otherwise
+/// (`proof`).
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let mut context = Context::new(&cli)?;
-    match cli.command {
+    let context = &mut context;
+    let done = match cli.command {
+        Command::Proof { message_id, json } => {
+            return crate::proof::proof(context, message_id, json).await;
+        }
         Command::Register {
             username,
             device_name,
-        } => new_device(&mut context, &username, device_name, true).await,
+        } => new_device(context, &username, device_name, true).await,
         Command::Login {
             username,
             device_name,
-        } => new_device(&mut context, &username, device_name, false).await,
-        Command::Logout => logout(&mut context).await,
+        } => new_device(context, &username, device_name, false).await,
+        Command::Logout => logout(context).await,
         Command::Whoami => {
             let me = context.with_messenger(async |m| m.whoami()).await?;
             println!("username: {}", me.username);
@@ -48,7 +55,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("device key: {}", me.device_key);
             Ok(())
         }
-        Command::Devices { json } => devices(&mut context, json).await,
+        Command::Devices { json } => devices(context, json).await,
         Command::Send { user, text } => {
             let receipt = context
                 .with_messenger(async |m| m.send_text(&user, &text).await)
@@ -56,8 +63,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             print_receipt(&receipt);
             Ok(())
         }
-        Command::Messages { user, json } => messages(&mut context, &user, json).await,
-        Command::Listen { json } => crate::listen::listen(&mut context, json).await,
+        Command::Messages { user, json } => messages(context, &user, json).await,
+        Command::Listen { json } => crate::listen::listen(context, json).await,
         Command::Edit { message_id, text } => {
             let receipt = context
                 .with_messenger(async |m| m.edit(message_id, &text).await)
@@ -86,8 +93,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             print_receipt(&receipt);
             Ok(())
         }
-        Command::Verify { user, confirm } => verify(&mut context, &user, confirm).await,
-    }
+        Command::Verify { user, confirm } => verify(context, &user, confirm).await,
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// Print warnings on stderr.

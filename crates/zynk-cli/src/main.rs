@@ -1,11 +1,13 @@
 //! `zynk`: the command-line client of Zynk. Every command unlocks this
 //! device's encrypted state in the home directory with the account password
 //! (`ZYNK_PASSWORD` or `--password-stdin`), talks to the server, and saves the
-//! state again. Errors are one `zynk: …` line on stderr and exit code 1.
+//! state again. Errors are one `zynk: …` line on stderr and exit code 1
+//! (`zynk proof` exits with 3 when a proof does not hold).
 
 mod commands;
 mod context;
 mod listen;
+mod proof;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +120,17 @@ pub enum Command {
         #[arg(allow_hyphen_values = true)]
         text: String,
     },
+    /// Check that a message is in the server's signed ledger: its inclusion
+    /// proof, verified offline against this device's copy of the message and
+    /// the ledger key pinned on first use. Exit code 3 when the proof does not
+    /// hold.
+    Proof {
+        /// The message to check.
+        message_id: Uuid,
+        /// One JSON object: the proof's fields plus "verdict" and "reason".
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the safety number shared with a user; --confirm marks them verified.
     Verify {
         /// The other user's username.
@@ -149,7 +162,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(commands::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("zynk: {error}");
             ExitCode::FAILURE

@@ -33,15 +33,21 @@ impl Write for LogBuffer {
     }
 }
 
+/// Installs (once per test process) a debug-level subscriber writing into a shared buffer.
+/// Tests that share a process also share the buffer, which only widens the search.
 fn install_log_capture() -> LogBuffer {
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
-    buffer
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        buffer
+    })
+    .clone()
 }
 
 /// Every byte string a plaintext could leak as.

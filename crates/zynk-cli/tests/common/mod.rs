@@ -27,6 +27,8 @@ pub fn username(stem: &str) -> String {
 pub struct Output {
     /// Whether it exited with status 0.
     pub success: bool,
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
     /// Standard output.
     pub stdout: String,
     /// Standard error.
@@ -79,6 +81,7 @@ impl Device {
             .expect("zynk runs");
         let result = Output {
             success: output.status.success(),
+            code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         };
@@ -111,6 +114,7 @@ impl Device {
         let output = child.wait_with_output().await.expect("zynk runs");
         Output {
             success: output.status.success(),
+            code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }

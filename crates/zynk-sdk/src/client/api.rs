@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
+use zynk_ledger::MessageProof;
 use zynk_proto::auth::{AuthResponse, LoginRequest, RefreshRequest, RegisterRequest};
 use zynk_proto::conversations::{Conversation, CreateConversationRequest, ReceiptRequest};
 use zynk_proto::devices::DeviceView;
@@ -23,6 +24,7 @@ use zynk_proto::users::{IdentityBackup, Me, PublicProfile};
 use zynk_proto::{ErrorBody, ErrorCode};
 
 use super::error::ClientError;
+use super::ledger::LedgerInfo;
 use super::session::Session;
 
 const API: &str = "/api/v1";
@@ -473,6 +475,40 @@ impl ApiClient {
                     e
                 }
             })
+    }
+
+    /// `GET /ledger`: the server's ledger and the key that signs its batch
+    /// headers.
+    pub async fn ledger_info(&mut self) -> Result<LedgerInfo, ClientError> {
+        self.get("/ledger").await
+    }
+
+    /// `GET /messages/{id}/proof`, as the JSON text the server sent. A
+    /// message whose batch is not sealed yet (the server answers
+    /// `not_found`) gives [`ClientError::NotAnchored`].
+    pub async fn message_proof_json(&mut self, message_id: Uuid) -> Result<String, ClientError> {
+        let path = format!("/messages/{message_id}/proof");
+        let bytes = self
+            .request(Method::GET, &path, None::<&()>, Auth::Bearer)
+            .await
+            .map_err(|e| {
+                if e.is(ErrorCode::NotFound) {
+                    ClientError::NotAnchored(message_id.to_string())
+                } else {
+                    e
+                }
+            })?;
+        String::from_utf8(bytes)
+            .map_err(|_| ClientError::Protocol(format!("{path}: the answer is not UTF-8")))
+    }
+
+    /// `GET /messages/{id}/proof`, parsed (not verified: see
+    /// [`crate::client::Messenger::verify_message_proof`]). A message whose
+    /// batch is not sealed yet gives [`ClientError::NotAnchored`].
+    pub async fn message_proof(&mut self, message_id: Uuid) -> Result<MessageProof, ClientError> {
+        let json = self.message_proof_json(message_id).await?;
+        MessageProof::from_json(&json)
+            .map_err(|e| ClientError::Protocol(format!("/messages/{message_id}/proof: {e}")))
     }
 
     /// `POST /conversations/{id}/receipts`.

@@ -59,6 +59,20 @@ pub enum ClientError {
     /// No message with this id is known to this device or the server.
     #[error("no message {0}")]
     UnknownMessage(String),
+    /// The message's ledger batch is not sealed yet, so it has no proof.
+    #[error("message {0} is not anchored yet; try again after the next batch")]
+    NotAnchored(String),
+    /// The server's ledger key differs from the one this device pinned the
+    /// first time it checked a proof.
+    #[error(
+        "the server's ledger key changed: this device pinned {pinned}, the server now offers {offered}; proofs are not checked against a key that was not pinned"
+    )]
+    LedgerKeyChanged {
+        /// The pinned key (`did:key`).
+        pinned: String,
+        /// The key the server offers now (`did:key`).
+        offered: String,
+    },
     /// The local state directory could not be used.
     #[error("local storage: {0}")]
     Storage(String),

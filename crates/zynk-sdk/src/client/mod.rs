@@ -8,6 +8,8 @@
 //! - [`Messenger`]: a logged-in device that registers, logs in, shares keys,
 //!   sends and receives encrypted messages, and saves its state encrypted
 //!   ([`Vault`]).
+//! - [`ProofCheck`]: a message's ledger inclusion proof checked offline
+//!   against the device's own copy, under a ledger key pinned on first use.
 //! - [`timeline`]: stored messages folded into what the user sees, and the
 //!   [`MessageView`] display/JSON form.
 //! - `Home` (native only): the on-disk home directory with its lock.
@@ -19,6 +21,7 @@ mod error;
 mod events;
 #[cfg(not(target_arch = "wasm32"))]
 mod home;
+mod ledger;
 mod messenger;
 mod session;
 mod state;
@@ -33,6 +36,7 @@ pub use error::{BackupError, ClientError, VaultError};
 pub use events::{EventStream, FrameTransport};
 #[cfg(not(target_arch = "wasm32"))]
 pub use home::{Home, HomeLock};
+pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
     DeviceDescription, FrameOutcome, Messenger, SafetyNumberReport, SendReceipt, SyncReport, Whoami,
 };

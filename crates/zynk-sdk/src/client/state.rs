@@ -1,6 +1,7 @@
 //! What a device remembers between runs besides its crypto state: setup
 //! progress, the to-device cursor, conversations with their history cursor,
-//! receipts sent and stored messages, and a user-name cache. Serialized
+//! receipts sent and stored messages (with their ciphertexts, for ledger
+//! proofs), a user-name cache and the pinned ledger key. Serialized
 //! inside the encrypted state (see [`super::vault`]).
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zynk_proto::users::IdentityBackup;
 
+use super::ledger::PinnedLedger;
 use super::session::{Secret, Session};
 use super::timeline::{Entry, EntryBody};
 
@@ -50,6 +52,9 @@ pub struct ClientData {
     pub conversations: BTreeMap<Uuid, ConversationState>,
     /// User id → username.
     pub usernames: BTreeMap<Uuid, String>,
+    /// The server's ledger key, pinned the first time a proof was checked.
+    #[serde(default)]
+    pub ledger: Option<PinnedLedger>,
 }
 
 /// One conversation as this device knows it.
@@ -141,7 +146,24 @@ mod tests {
             sender_id: Uuid::nil(),
             created_at: DateTime::UNIX_EPOCH,
             body,
+            ciphertext: None,
         }
+    }
+
+    #[test]
+    fn states_written_before_ledger_proofs_still_load() {
+        let mut conv = ConversationState::new(Uuid::nil(), "one_to_one".into(), vec![]);
+        conv.upsert(entry(1, 1, EntryBody::Removed));
+        let mut data = ClientData::default();
+        data.conversations.insert(conv.id, conv);
+        let json = serde_json::to_value(&data).unwrap();
+        assert!(json.get("ledger").is_some());
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("ledger");
+        let entry_json = &old["conversations"][Uuid::nil().to_string()]["entries"][0];
+        assert!(entry_json.get("ciphertext").is_none());
+        let loaded: ClientData = serde_json::from_value(old).unwrap();
+        assert_eq!(loaded, data);
     }
 
     #[test]

@@ -36,6 +36,12 @@ pub struct Entry {
     pub created_at: DateTime<Utc>,
     /// What this device could make of it.
     pub body: EntryBody,
+    /// The ciphertext exactly as sent or received (standard base64 of the
+    /// decoded `encrypted_content`), kept to check ledger proofs against this
+    /// device's own copy. `None` for messages stored before devices kept it
+    /// and for messages the server had already deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
 }
 
 /// The content of an [`Entry`].

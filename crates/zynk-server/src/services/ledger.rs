@@ -159,6 +159,14 @@ impl LedgerService {
         self.key.verifying_key()
     }
 
+    /// The ledger's validator key (recorded at the first start); this node's key before that.
+    async fn ledger_key(&self) -> Result<VerifyingKey, ApiError> {
+        match self.context.store.ledger_get("validator").await? {
+            Some(did) => parse_did_key(&String::from_utf8_lossy(&did)).map_err(internal),
+            None => Ok(self.verifying_key()),
+        }
+    }
+
     /// Records this node's validator key at the first start; false if the ledger was started
     /// with another key (this node then must not seal batches).
     pub async fn claim_validator(&self) -> Result<bool, ApiError> {
@@ -192,7 +200,7 @@ impl LedgerService {
     /// `GET /api/v1/ledger`.
     pub async fn info(&self) -> Result<LedgerInfo, ApiError> {
         let (_, head) = self.head().await?;
-        let key = self.verifying_key();
+        let key = self.ledger_key().await?;
         Ok(LedgerInfo {
             chain: EMBEDDED_CHAIN.to_owned(),
             validator_key: base64::engine::general_purpose::STANDARD_NO_PAD.encode(key.as_bytes()),
@@ -487,9 +495,10 @@ impl LedgerService {
             batch_header: header,
             checkpoint: None,
         };
-        // Never hand out a proof that does not hold.
+        // Never hand out a proof that does not hold (under the ledger's validator key, which a
+        // node that does not seal batches may not hold itself).
         proof
-            .verify_for_message(&leaf, &self.verifying_key())
+            .verify_for_message(&leaf, &self.ledger_key().await?)
             .map_err(internal)?;
         Ok(proof)
     }

@@ -9,13 +9,16 @@
 //! - sending (`send`): 1:1 conversations, room-key sharing over Olm,
 //!   encrypted text, replies, edits, reactions and deletions;
 //! - receiving (`sync`): to-device inbox first, then history after each
-//!   conversation's cursor, decryption, receipts, WebSocket frames.
+//!   conversation's cursor, decryption, receipts, WebSocket frames;
+//! - verifiable history (`proof`): a message's ledger inclusion proof checked
+//!   against the device's own copy, under a ledger key pinned on first use.
 //!
 //! The state is saved with [`Messenger::save`] into bytes encrypted under the
 //! user's password ([`Vault`]); natively the CLI keeps them in its home
 //! directory, in the browser the caller stores them.
 
 mod keys;
+mod proof;
 mod send;
 mod sync;
 
@@ -425,6 +428,7 @@ mod tests {
                 sender_device: device.to_string(),
                 sent_at_ms: 0,
             },
+            ciphertext: None,
         });
         messenger
             .data

@@ -297,6 +297,7 @@ impl Messenger {
                     sender_device: device,
                     sent_at_ms: now,
                 },
+                ciphertext: Some(request.encrypted_content),
             });
         }
         Ok(SendReceipt {

@@ -18,7 +18,7 @@ use super::keys::REPLENISH_BELOW;
 use super::send::OLM_EVENT_TYPE;
 use crate::client::error::ClientError;
 use crate::client::timeline::{Entry, EntryBody, MessageView, affected_ids, fold};
-use crate::client::util::{base64_decode, sha256_hex};
+use crate::client::util::{base64_decode, base64_encode, sha256_hex};
 use crate::crypto::{
     CryptoError, EncryptedRoomMessage, EncryptedToDevice, GroupError, OlmError, ToDeviceEvent,
 };
@@ -314,6 +314,7 @@ impl Messenger {
             sender_id: message.sender_id,
             created_at: message.created_at,
             body,
+            ciphertext: kept_ciphertext(message),
         };
         if let Some(state) = self.data.conversations.get_mut(&id) {
             state.upsert(entry.clone());
@@ -495,6 +496,16 @@ impl Messenger {
             .cloned()
             .unwrap_or_else(|| user.to_string())
     }
+}
+
+/// The ciphertext to keep with a received message (for ledger proofs): the
+/// decoded `encrypted_content`, re-encoded canonically; `None` once the
+/// server deleted it or when it is not base64.
+fn kept_ciphertext(message: &Message) -> Option<String> {
+    if message.encrypted_content.is_empty() || message.deleted_at.is_some() {
+        return None;
+    }
+    base64_decode(&message.encrypted_content).map(|bytes| base64_encode(&bytes))
 }
 
 fn failed(reason: &str) -> EntryBody {
