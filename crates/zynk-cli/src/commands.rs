@@ -8,7 +8,7 @@
 //!   `YYYY-MM-DD HH:MM:SS ID SENDER: TEXT (edited) [reply to ID] [EMOJI users]`,
 //!   or with `--json` one JSON object per line (see `MessageView`).
 //! - `verify`: the 60-digit safety number as 12 groups on one line, then the
-//!   trust state.
+//!   trust state; with `--confirm SAFETY_NUMBER`, only if that number matches.
 //! - `devices`: `DEVICE_ID  NAME  PLATFORM  created …[  (this device)]`, or
 //!   JSON lines.
 //! - `whoami`: `key: value` lines.
@@ -93,7 +93,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             print_receipt(&receipt);
             Ok(())
         }
-        Command::Verify { user, confirm } => verify(context, &user, confirm).await,
+        Command::Verify { user, confirm } => {
+            verify(context, &user, confirm.map(|groups| groups.join(" "))).await
+        }
     };
     done.map(|()| ExitCode::SUCCESS)
 }
@@ -212,14 +214,17 @@ async fn messages(context: &mut Context, user: &str, json: bool) -> Result<(), C
     Ok(())
 }
 
-async fn verify(context: &mut Context, user: &str, confirm: bool) -> Result<(), CliError> {
+/// Show the safety number, or with `confirm` (the number the user compared)
+/// mark `user` verified if it matches the number of their current key.
+async fn verify(
+    context: &mut Context,
+    user: &str,
+    confirm: Option<String>,
+) -> Result<(), CliError> {
     let report = context
-        .with_messenger(async |m| {
-            if confirm {
-                m.verify(user).await
-            } else {
-                m.safety_number(user).await
-            }
+        .with_messenger(async |m| match &confirm {
+            Some(compared) => m.verify(user, compared).await,
+            None => m.safety_number(user).await,
         })
         .await?;
     println!("{}", report.number);
@@ -236,11 +241,11 @@ async fn verify(context: &mut Context, user: &str, confirm: bool) -> Result<(), 
         ),
     };
     println!("{}: {state}", report.username);
-    if confirm {
+    if confirm.is_some() {
         eprintln!("zynk: {} is now verified", report.username);
     } else if report.level != Some(TrustLevel::Verified) {
         eprintln!(
-            "zynk: compare this number with {} over a trusted channel, then run `zynk verify {} --confirm`",
+            "zynk: compare this number with {} over a trusted channel, then run `zynk verify {} --confirm SAFETY_NUMBER` with the number you compared",
             report.username, report.username
         );
     }

@@ -131,13 +131,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the safety number shared with a user; --confirm marks them verified.
+    /// Show the safety number shared with a user; --confirm SAFETY_NUMBER
+    /// marks them verified if it is the number for their current key.
     Verify {
         /// The other user's username.
         user: String,
-        /// Mark the user verified (after comparing the number with them).
-        #[arg(long)]
-        confirm: bool,
+        /// Mark the user verified: the 60-digit safety number you compared
+        /// with them (spaces are ignored; the 12 groups may be quoted or
+        /// not). Nothing is marked unless it matches their current key.
+        #[arg(long, value_name = "SAFETY_NUMBER", num_args = 1..)]
+        confirm: Option<Vec<String>>,
     },
 }
 

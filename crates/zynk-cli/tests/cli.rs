@@ -122,7 +122,36 @@ async fn safety_numbers_match_and_verification_sticks(backend: Backend) {
     let out = alice1.ok(&["verify", &bob]).await;
     assert!(out.contains("not verified"), "{out}");
 
-    let out = alice1.ok(&["verify", &bob, "--confirm"]).await;
+    // A number that is not the one for Bob's key marks nothing.
+    let mut wrong = from_alice.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'9' { b'0' } else { wrong[0] + 1 };
+    let wrong = String::from_utf8(wrong).unwrap();
+    let error = alice1
+        .fails_with(PASSWORD, &["verify", &bob, "--confirm", &wrong])
+        .await;
+    assert_eq!(
+        error,
+        "zynk: the safety number does not match; the contact's key may have changed — compare again"
+    );
+    let error = alice1
+        .fails_with(PASSWORD, &["verify", &bob, "--confirm", &from_alice[..59]])
+        .await;
+    assert!(error.contains("does not match"), "{error}");
+    let out = alice1.ok(&["verify", &bob]).await;
+    assert!(out.contains("not verified"), "{out}");
+    // `--confirm` without a number is a usage error.
+    let output = alice1.run(&["verify", &bob, "--confirm"]).await;
+    assert!(!output.success, "{output:?}");
+
+    // The number as printed (12 groups), quoted or as separate arguments.
+    let groups: Vec<&str> = (0..12).map(|i| &from_alice[i * 5..i * 5 + 5]).collect();
+    let out = alice1
+        .ok(&["verify", &bob, "--confirm", &groups.join(" ")])
+        .await;
+    assert!(out.contains(&format!("{bob}: verified")), "{out}");
+    let mut args = vec!["verify", &bob, "--confirm"];
+    args.extend(&groups);
+    let out = alice2.ok(&args).await;
     assert!(out.contains(&format!("{bob}: verified")), "{out}");
     let out = alice1.ok(&["verify", &bob]).await;
     assert!(out.contains(&format!("{bob}: verified")), "{out}");
@@ -168,6 +197,18 @@ async fn wrong_passwords_fail_clearly(backend: Backend) {
     let output = alice1.run_with("", &["whoami"]).await;
     assert!(!output.success);
     assert!(output.stderr.starts_with("zynk: "), "{}", output.stderr);
+    // A new account needs a password of at least 10 characters; nothing is
+    // created otherwise, and the home stays usable.
+    let short = Device::new(&server);
+    let shorty = username("shorty");
+    for password in ["x", "123456789", "ééééééééé"] {
+        let error = short.fails_with(password, &["register", &shorty]).await;
+        assert_eq!(error, "zynk: the password must be at least 10 characters");
+    }
+    let error = short.fails_with(PASSWORD, &["login", &shorty]).await;
+    assert!(error.contains("unknown username"), "{error}");
+    let out = short.run_with("éééééééééé", &["register", &shorty]).await;
+    assert!(out.success, "{out:?}");
     // Other clear failures: no account here yet, registering twice.
     let error = fresh.fails_with(PASSWORD, &["send", &alice, "hi"]).await;
     assert!(error.contains("not logged in"), "{error}");
@@ -410,8 +451,18 @@ async fn a_swapped_identity_key_is_reported_never_accepted(backend: Backend) {
     assert_ne!(alice1.safety_number(&bob).await, number_before);
     // Still refused on the next try: nothing was accepted silently.
     alice1.fails_with(PASSWORD, &["send", &bob, "again"]).await;
+    // The number compared before the swap does not confirm the new key.
+    let error = alice1
+        .fails_with(PASSWORD, &["verify", &bob, "--confirm", &number_before])
+        .await;
+    assert!(error.contains("does not match"), "{error}");
+    let out = alice1.ok(&["verify", &bob]).await;
+    assert!(out.contains("IDENTITY KEY CHANGED"), "{out}");
     // Accepting the new key does not make Bob's old-key devices trusted.
-    alice1.ok(&["verify", &bob, "--confirm"]).await;
+    let number_after = alice1.safety_number(&bob).await;
+    alice1
+        .ok(&["verify", &bob, "--confirm", &number_after])
+        .await;
     let output = alice1.run(&["send", &bob, "to the new key"]).await;
     assert!(output.success, "{output:?}");
     assert!(output.stderr.contains("invalid keys"), "{output:?}");

@@ -41,7 +41,7 @@ pub enum ClientError {
     /// A contact's identity key changed: nothing is sent to or accepted from
     /// them until the user compares safety numbers (`verify`).
     #[error(
-        "the identity key of {username} changed{}; compare safety numbers and confirm with `verify {username} --confirm` before messaging them",
+        "the identity key of {username} changed{}; compare safety numbers with `verify {username}` and confirm with `verify {username} --confirm SAFETY_NUMBER` before messaging them",
         if *was_verified { " and they were verified" } else { "" }
     )]
     IdentityChanged {
@@ -50,6 +50,10 @@ pub enum ClientError {
         /// Whether the old key had been verified.
         was_verified: bool,
     },
+    /// The safety number given to confirm a contact is not the one computed
+    /// with the contact's current identity key: nothing was marked verified.
+    #[error("the safety number does not match; the contact's key may have changed — compare again")]
+    SafetyNumberMismatch,
     /// An end-to-end encryption operation failed.
     #[error("encryption: {0}")]
     Crypto(#[from] CryptoError),

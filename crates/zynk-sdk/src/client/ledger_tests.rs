@@ -36,6 +36,7 @@ impl Batch {
                     reason: "not decrypted in this test".into(),
                 },
                 ciphertext: Some(base64_encode(format!("ciphertext {i}").as_bytes())),
+                expires_at: None,
             })
             .collect();
         let hashes = entries

@@ -38,7 +38,8 @@ pub use events::{EventStream, FrameTransport};
 pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
-    DeviceDescription, FrameOutcome, Messenger, SafetyNumberReport, SendReceipt, SyncReport, Whoami,
+    DeviceDescription, FrameOutcome, MIN_PASSWORD_CHARS, Messenger, SafetyNumberReport,
+    SendReceipt, SyncReport, Whoami,
 };
 pub use session::{Secret, Session};
 pub use state::{ClientData, ConversationState, SetupState};

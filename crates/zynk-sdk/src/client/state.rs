@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zynk_proto::users::IdentityBackup;
@@ -55,6 +56,17 @@ pub struct ClientData {
     /// The server's ledger key, pinned the first time a proof was checked.
     #[serde(default)]
     pub ledger: Option<PinnedLedger>,
+}
+
+impl ClientData {
+    /// Delete every stored message that has self-destructed at `now` (see
+    /// [`Entry::is_expired`]); returns how many were deleted.
+    pub fn remove_expired(&mut self, now: DateTime<Utc>) -> usize {
+        self.conversations
+            .values_mut()
+            .map(|c| c.remove_expired(now))
+            .sum()
+    }
 }
 
 /// One conversation as this device knows it.
@@ -122,6 +134,15 @@ impl ConversationState {
         before != self.entries.len()
     }
 
+    /// Delete the messages that have self-destructed at `now`; returns how
+    /// many were deleted. The history cursor stays, so they are not fetched
+    /// again.
+    pub fn remove_expired(&mut self, now: DateTime<Utc>) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| !e.is_expired(now));
+        before - self.entries.len()
+    }
+
     /// Highest stored sequence number.
     pub fn last_seq(&self) -> i64 {
         self.entries.last().map_or(0, |e| e.seq)
@@ -147,6 +168,7 @@ mod tests {
             created_at: DateTime::UNIX_EPOCH,
             body,
             ciphertext: None,
+            expires_at: None,
         }
     }
 
@@ -182,5 +204,29 @@ mod tests {
         assert!(conv.remove(Uuid::from_u128(3)));
         assert!(!conv.remove(Uuid::from_u128(3)));
         assert_eq!(conv.last_seq(), 2);
+    }
+
+    #[test]
+    fn expired_entries_are_removed_and_others_kept() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut conv = ConversationState::new(Uuid::nil(), "one_to_one".into(), vec![]);
+        let mut past = entry(1, 1, EntryBody::Removed);
+        past.expires_at = Some(now - chrono::Duration::seconds(1));
+        let mut exactly_now = entry(2, 2, EntryBody::Removed);
+        exactly_now.expires_at = Some(now);
+        let mut future = entry(3, 3, EntryBody::Removed);
+        future.expires_at = Some(now + chrono::Duration::seconds(1));
+        for e in [past, exactly_now, entry(4, 4, EntryBody::Removed), future] {
+            conv.upsert(e);
+        }
+        conv.cursor = 4;
+        let mut data = ClientData::default();
+        data.conversations.insert(conv.id, conv);
+        assert_eq!(data.remove_expired(now), 2);
+        let conv = &data.conversations[&Uuid::nil()];
+        let seqs: Vec<i64> = conv.entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![3, 4]);
+        assert_eq!(conv.cursor, 4, "expired messages are not fetched again");
+        assert_eq!(data.remove_expired(now), 0);
     }
 }

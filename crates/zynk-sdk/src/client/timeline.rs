@@ -42,6 +42,20 @@ pub struct Entry {
     /// and for messages the server had already deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ciphertext: Option<String>,
+    /// When the message self-destructs (the server's `expires_at`): from
+    /// then on it is no longer shown, and it is deleted from the local state.
+    /// `None` for messages that do not expire (and those stored before
+    /// devices kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Entry {
+    /// Whether the message has self-destructed at `now` (`expires_at` is
+    /// `now` or earlier).
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// The content of an [`Entry`].
@@ -135,7 +149,9 @@ fn target_of(content: &RoomEventContent) -> Option<Uuid> {
     content.relates_to.as_deref().and_then(|id| id.parse().ok())
 }
 
-/// Fold entries (sorted by `seq`) into timeline items.
+/// Fold entries (sorted by `seq`) into timeline items. Expired entries are
+/// not filtered here: the caller removes them first
+/// ([`crate::client::ClientData::remove_expired`]).
 pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
     let mut items: Vec<TimelineItem> = Vec::new();
     let mut index: HashMap<Uuid, usize> = HashMap::new();

@@ -30,6 +30,7 @@ fn entry(seq: i64, sender: u128, body: EntryBody) -> Entry {
         created_at: Utc.timestamp_opt(1_700_000_000 + seq, 0).unwrap(),
         body,
         ciphertext: None,
+        expires_at: None,
     }
 }
 

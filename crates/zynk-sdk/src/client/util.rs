@@ -16,6 +16,14 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// The current time by this machine's (or the browser's) clock.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    i64::try_from(now_ms())
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .unwrap_or_default()
+}
+
 /// Milliseconds since the Unix epoch by this machine's clock.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn now_ms() -> u64 {

@@ -265,13 +265,31 @@ impl Messenger {
         })
     }
 
-    /// Mark `username` as verified with the key whose safety number
-    /// [`Self::safety_number`] shows (accepting a pending key change).
-    pub async fn verify(&mut self, username: &str) -> Result<SafetyNumberReport, ClientError> {
+    /// Mark `username` as verified, if `compared` is the safety number the
+    /// user compared with them: it is recomputed with the key that
+    /// [`Self::safety_number`] shows (a pending key change if there is one)
+    /// and must match exactly, whitespace aside. Otherwise nothing is marked
+    /// and the result is [`ClientError::SafetyNumberMismatch`] (the key may
+    /// have changed since the number was shown).
+    pub async fn verify(
+        &mut self,
+        username: &str,
+        compared: &str,
+    ) -> Result<SafetyNumberReport, ClientError> {
         let report = self.safety_number(username).await?;
         let key = self
             .key_to_verify(report.user_id)
             .ok_or_else(|| ClientError::UnknownUser(username.to_owned()))?;
+        // The number of exactly the key that is about to be marked verified.
+        let number = SafetyNumber::compute(
+            &self.user_id()?.to_string(),
+            &self.machine.identity_key(),
+            &report.user_id.to_string(),
+            &key,
+        );
+        if !safety_number_matches(&number, compared) {
+            return Err(ClientError::SafetyNumberMismatch);
+        }
         self.machine
             .verify_identity(&report.user_id.to_string(), &key)?;
         // The devices were forgotten if the key changed: fetch them again.
@@ -290,6 +308,13 @@ impl Messenger {
     }
 }
 
+/// Whether `compared` (as typed: whitespace between digits is ignored) is
+/// exactly `number`.
+fn safety_number_matches(number: &SafetyNumber, compared: &str) -> bool {
+    let typed: String = compared.split_whitespace().collect();
+    typed == number.digits()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +329,35 @@ mod tests {
         for key in upload.one_time_keys.into_iter().chain(upload.fallback_key) {
             assert_eq!(one_time_key_from(signed_key_from(key.clone())), key);
         }
+    }
+
+    #[test]
+    fn only_the_exact_safety_number_matches() {
+        let (a, b) = (
+            UserIdentity::generate().unwrap(),
+            UserIdentity::generate().unwrap(),
+        );
+        let number = SafetyNumber::compute("a", &a.public_key(), "b", &b.public_key());
+        let digits = number.digits().to_owned();
+        assert!(safety_number_matches(&number, &digits));
+        assert!(safety_number_matches(&number, &number.to_string()));
+        assert!(safety_number_matches(
+            &number,
+            &format!("  {}\n", number.groups().join("  "))
+        ));
+        let mut wrong = digits.clone().into_bytes();
+        wrong[59] = if wrong[59] == b'0' { b'1' } else { b'0' };
+        assert!(!safety_number_matches(
+            &number,
+            &String::from_utf8(wrong).unwrap()
+        ));
+        assert!(!safety_number_matches(&number, &digits[..59]));
+        assert!(!safety_number_matches(&number, &format!("{digits}0")));
+        assert!(!safety_number_matches(&number, ""));
+        assert!(!safety_number_matches(&number, &number.groups().join("-")));
+        // Another key's number does not match.
+        let c = UserIdentity::generate().unwrap();
+        let other = SafetyNumber::compute("a", &a.public_key(), "b", &c.public_key());
+        assert!(!safety_number_matches(&number, other.digits()));
     }
 }

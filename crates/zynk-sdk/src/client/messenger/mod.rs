@@ -53,6 +53,22 @@ const INNER_KDF: KdfParams = KdfParams {
     parallelism: 1,
 };
 
+/// The fewest characters (Unicode scalar values) a new account's password
+/// may have. The server only ever sees the derived secret, so it cannot
+/// enforce a length itself; logins are not checked, so older accounts keep
+/// working.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Refuse a password too short for a new account.
+fn check_new_password(password: &str) -> Result<(), ClientError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ClientError::Invalid(format!(
+            "the password must be at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
 /// How this device describes itself to the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceDescription {
@@ -140,7 +156,8 @@ impl Messenger {
         })
     }
 
-    /// Create an account: derives the credentials from `password` (see
+    /// Create an account: checks that `password` has at least
+    /// [`MIN_PASSWORD_CHARS`] characters, derives the credentials from it (see
     /// [`super::credentials`]), generates the identity key and this device's
     /// Olm account, and registers. The identity backup and the device keys
     /// are uploaded by [`Self::complete_setup`]: save the state first (the
@@ -152,6 +169,7 @@ impl Messenger {
         device: &DeviceDescription,
     ) -> Result<Self, ClientError> {
         check_username(username)?;
+        check_new_password(password)?;
         let mut api = api;
         let credentials = Credentials::derive(username, password)?;
         let identity = UserIdentity::generate()?;
@@ -301,8 +319,11 @@ impl Messenger {
         &mut self.api
     }
 
-    /// Serialize the whole state and encrypt it with `vault`.
+    /// Serialize the whole state and encrypt it with `vault`. Messages that
+    /// have self-destructed by now are left out (see [`Self::remove_expired`]).
     pub fn save(&self, vault: &Vault) -> Result<Vec<u8>, ClientError> {
+        let mut data = self.data.clone();
+        data.remove_expired(super::util::now());
         let crypto = self
             .machine
             .save_with_params(self.crypto_key.expose(), INNER_KDF)?;
@@ -313,7 +334,7 @@ impl Messenger {
             session: self.api.session().cloned(),
             crypto_key: self.crypto_key.clone(),
             crypto: base64_encode(&crypto),
-            data: self.data.clone(),
+            data,
         };
         let json = Zeroizing::new(
             serde_json::to_vec(&stored).map_err(|e| VaultError::Save(e.to_string()))?,
@@ -429,6 +450,7 @@ mod tests {
                 sent_at_ms: 0,
             },
             ciphertext: None,
+            expires_at: None,
         });
         messenger
             .data
@@ -481,5 +503,125 @@ mod tests {
         let text = format!("{:?}", messenger());
         assert!(!text.contains(TOKEN));
         assert!(!text.contains(TEXT));
+    }
+
+    #[test]
+    fn new_passwords_need_ten_characters() {
+        for short in ["", "a", "123456789", "ééééééééé"] {
+            let error = check_new_password(short).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "the password must be at least 10 characters"
+            );
+        }
+        // Characters, not bytes: nine two-byte characters are too few, ten
+        // are enough.
+        assert!(check_new_password("éééééééééé").is_ok());
+        assert!(check_new_password("0123456789").is_ok());
+    }
+
+    fn device() -> DeviceDescription {
+        DeviceDescription::new("test", "web").unwrap()
+    }
+
+    #[tokio::test]
+    async fn register_refuses_a_short_password_before_any_request() {
+        // Nothing listens on port 9: reaching the network would be a
+        // transport error.
+        let api = ApiClient::new("http://127.0.0.1:9");
+        let error = Messenger::register(api, "alice", "short", &device())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ClientError::Invalid(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "the password must be at least 10 characters"
+        );
+    }
+
+    #[tokio::test]
+    async fn login_does_not_check_the_password_length() {
+        let api = ApiClient::new("http://127.0.0.1:9");
+        let error = Messenger::login(api, "alice", "short", &device())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ClientError::Transport(_)), "{error:?}");
+    }
+
+    fn expiring(seq: i64, expires_at: Option<DateTime<chrono::Utc>>) -> Entry {
+        Entry {
+            seq,
+            message_id: Uuid::from_u128(100 + seq as u128),
+            sender_id: Uuid::from_u128(1),
+            created_at: DateTime::UNIX_EPOCH,
+            body: EntryBody::Decrypted {
+                content: RoomEventContent::text(format!("message {seq}")),
+                sender_device: Uuid::from_u128(2).to_string(),
+                sent_at_ms: 0,
+            },
+            ciphertext: None,
+            expires_at,
+        }
+    }
+
+    fn add(messenger: &mut Messenger, entry: Entry) {
+        messenger
+            .data
+            .conversations
+            .get_mut(&Uuid::from_u128(4))
+            .unwrap()
+            .upsert(entry);
+    }
+
+    fn stored_ids(messenger: &Messenger) -> Vec<Uuid> {
+        messenger.data().conversations[&Uuid::from_u128(4)]
+            .entries
+            .iter()
+            .map(|e| e.message_id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn expired_messages_are_not_shown_and_are_deleted() {
+        let past = DateTime::from_timestamp(1_000_000_000, 0);
+        let future = DateTime::from_timestamp(4_000_000_000, 0);
+        let mut messenger = messenger();
+        add(&mut messenger, expiring(2, past));
+        add(&mut messenger, expiring(3, future));
+        let views = messenger.timeline(Uuid::from_u128(4)).await;
+        let shown: Vec<Uuid> = views.iter().map(|v| v.id).collect();
+        assert_eq!(shown, vec![Uuid::from_u128(5), Uuid::from_u128(103)]);
+        assert_eq!(stored_ids(&messenger), shown, "deleted locally too");
+    }
+
+    #[test]
+    fn expired_messages_are_left_out_of_the_saved_state() {
+        let mut messenger = messenger();
+        add(
+            &mut messenger,
+            expiring(2, DateTime::from_timestamp(1_000_000_000, 0)),
+        );
+        add(&mut messenger, expiring(3, None));
+        let vault = Vault::create_with_params("password", FAST).unwrap();
+        let bytes = messenger.save(&vault).unwrap();
+        let (loaded, _) = Messenger::load(&bytes, "password", None, None).unwrap();
+        assert_eq!(
+            stored_ids(&loaded),
+            vec![Uuid::from_u128(5), Uuid::from_u128(103)]
+        );
+        // With an explicit time, the later expiry applies too.
+        let mut loaded = loaded;
+        add(
+            &mut loaded,
+            expiring(4, DateTime::from_timestamp(2_000_000_000, 0)),
+        );
+        assert_eq!(
+            loaded.remove_expired(DateTime::from_timestamp(1_999_999_999, 0).unwrap()),
+            0
+        );
+        assert_eq!(
+            loaded.remove_expired(DateTime::from_timestamp(2_000_000_000, 0).unwrap()),
+            1
+        );
     }
 }

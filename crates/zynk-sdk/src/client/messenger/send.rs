@@ -298,6 +298,7 @@ impl Messenger {
                     sent_at_ms: now,
                 },
                 ciphertext: Some(request.encrypted_content),
+                expires_at: response.message.expires_at,
             });
         }
         Ok(SendReceipt {

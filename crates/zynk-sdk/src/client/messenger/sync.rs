@@ -18,7 +18,7 @@ use super::keys::REPLENISH_BELOW;
 use super::send::OLM_EVENT_TYPE;
 use crate::client::error::ClientError;
 use crate::client::timeline::{Entry, EntryBody, MessageView, affected_ids, fold};
-use crate::client::util::{base64_decode, base64_encode, sha256_hex};
+use crate::client::util::{base64_decode, base64_encode, now, sha256_hex};
 use crate::crypto::{
     CryptoError, EncryptedRoomMessage, EncryptedToDevice, GroupError, OlmError, ToDeviceEvent,
 };
@@ -87,7 +87,10 @@ impl Messenger {
     }
 
     /// Every message of `conversation_id` this device holds, folded.
+    /// Self-destructed messages are deleted first (see
+    /// [`Self::remove_expired`]).
     pub async fn timeline(&mut self, conversation_id: Uuid) -> Vec<MessageView> {
+        self.remove_expired(now());
         let Some(state) = self.data.conversations.get(&conversation_id) else {
             return Vec::new();
         };
@@ -315,6 +318,7 @@ impl Messenger {
             created_at: message.created_at,
             body,
             ciphertext: kept_ciphertext(message),
+            expires_at: message.expires_at,
         };
         if let Some(state) = self.data.conversations.get_mut(&id) {
             state.upsert(entry.clone());
@@ -388,6 +392,15 @@ impl Messenger {
         }
     }
 
+    /// Delete every stored message whose `expires_at` is `now` or earlier,
+    /// on this device, whether or not the server's `message_expired` frame
+    /// arrived; returns how many were deleted. [`Self::timeline`], the
+    /// updates of [`Self::sync`] and [`Self::handle_frame`], and
+    /// [`Self::save`] apply it with the current time.
+    pub fn remove_expired(&mut self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        self.data.remove_expired(now)
+    }
+
     /// Retry every message still waiting for its key.
     fn retry_pending(&mut self, changes: &mut Changes) {
         let waiting: Vec<(Uuid, Entry, Vec<Uuid>)> = self
@@ -456,6 +469,7 @@ impl Messenger {
 
     /// The folded items that `changes` created or changed.
     async fn views_of(&mut self, changes: &Changes) -> Vec<MessageView> {
+        self.remove_expired(now());
         let mut views = Vec::new();
         for (id, entries) in changes {
             let affected: BTreeSet<Uuid> = affected_ids(entries);
