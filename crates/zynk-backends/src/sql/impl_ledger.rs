@@ -1,6 +1,60 @@
 // The embedded ledger's key-value store and message anchoring (included into each engine
 // module).
 
+/// Moves the ledger's `head` from `expected` to `new` inside `tx` (locking it on PostgreSQL;
+/// SQLite's single writer serialises); false, writing nothing, if it is not at `expected`.
+async fn advance_head(
+    tx: &mut Transaction<'static, Db>,
+    expected: Option<&[u8]>,
+    new: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let lock = match DIALECT {
+        super::Dialect::Postgres => "SELECT value FROM ledger_kv WHERE key = 'head' FOR UPDATE",
+        super::Dialect::Sqlite => "SELECT value FROM ledger_kv WHERE key = 'head'",
+    };
+    let current: Option<Vec<u8>> = sqlx::query_scalar(lock).fetch_optional(&mut **tx).await?;
+    if current.as_deref() != expected {
+        return Ok(false);
+    }
+    let written = if current.is_none() {
+        sqlx::query(
+            "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ('head', $1, NULL, $2) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(new)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+    } else {
+        sqlx::query("UPDATE ledger_kv SET value = $1 WHERE key = 'head'")
+            .bind(new)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+    };
+    Ok(written > 0)
+}
+
+/// Inserts new ledger entries `(key, value, height)` inside `tx`.
+async fn insert_entries(
+    tx: &mut Transaction<'static, Db>,
+    entries: &[(String, Vec<u8>, Option<i64>)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for (key, value, height) in entries {
+        sqlx::query("INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(key)
+            .bind(value)
+            .bind(height)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl LedgerStore for SqlStore {
     async fn unanchored_messages(&self, limit: u32) -> Result<Vec<UnanchoredMessage>, StoreError> {
@@ -63,43 +117,10 @@ impl LedgerStore for SqlStore {
 
     async fn commit_anchor(&self, write: &AnchorWrite, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let lock = match DIALECT {
-            super::Dialect::Postgres => "SELECT value FROM ledger_kv WHERE key = 'head' FOR UPDATE",
-            super::Dialect::Sqlite => "SELECT value FROM ledger_kv WHERE key = 'head'",
-        };
-        let current: Option<Vec<u8>> = sqlx::query_scalar(lock).fetch_optional(&mut *tx).await?;
-        if current != write.expected_head {
+        if !advance_head(&mut tx, write.expected_head.as_deref(), &write.new_head, now).await? {
             return Ok(false);
         }
-        let head_written = if current.is_none() {
-            sqlx::query(
-                "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ('head', $1, NULL, $2) \
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&write.new_head)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-        } else {
-            sqlx::query("UPDATE ledger_kv SET value = $1 WHERE key = 'head'")
-                .bind(&write.new_head)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        };
-        if head_written == 0 {
-            return Ok(false);
-        }
-        for (key, value, height) in &write.entries {
-            sqlx::query("INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(key)
-                .bind(value)
-                .bind(height)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_entries(&mut tx, &write.entries, now).await?;
         sqlx::query(
             "INSERT INTO message_anchors (id, merkle_root, message_count, transaction_hash, \
              block_number, anchored_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -146,43 +167,10 @@ impl LedgerStore for SqlStore {
 
     async fn commit_block(&self, write: &BlockWrite, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        let lock = match DIALECT {
-            super::Dialect::Postgres => "SELECT value FROM ledger_kv WHERE key = 'head' FOR UPDATE",
-            super::Dialect::Sqlite => "SELECT value FROM ledger_kv WHERE key = 'head'",
-        };
-        let current: Option<Vec<u8>> = sqlx::query_scalar(lock).fetch_optional(&mut *tx).await?;
-        if current != write.expected_head {
+        if !advance_head(&mut tx, write.expected_head.as_deref(), &write.new_head, now).await? {
             return Ok(false);
         }
-        let head_written = if current.is_none() {
-            sqlx::query(
-                "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ('head', $1, NULL, $2) \
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&write.new_head)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-        } else {
-            sqlx::query("UPDATE ledger_kv SET value = $1 WHERE key = 'head'")
-                .bind(&write.new_head)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        };
-        if head_written == 0 {
-            return Ok(false);
-        }
-        for (key, value, height) in &write.entries {
-            sqlx::query("INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(key)
-                .bind(value)
-                .bind(height)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_entries(&mut tx, &write.entries, now).await?;
         for (key, value) in &write.upserts {
             sqlx::query(
                 "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, NULL, $3) \
