@@ -521,7 +521,7 @@ impl MessageStore for SqlStore {
     fn parallel_writers(&self) -> usize {
         match DIALECT {
             super::Dialect::Sqlite => 1,
-            super::Dialect::Postgres => 4,
+            super::Dialect::Postgres => 8,
         }
     }
 
