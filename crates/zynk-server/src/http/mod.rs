@@ -182,7 +182,7 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".into());
     let method = metrics::SharedString::from(method_name(request.method()));
     let response = next.run(request).await;
-    let status = metrics::SharedString::from(status_name(response.status().as_u16()));
+    let status = metrics::SharedString::from(response.status().as_str().to_owned());
     metrics::counter!("zynk_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("zynk_http_request_duration_seconds", "method" => method, "route" => route)
@@ -200,9 +200,4 @@ fn method_name(method: &axum::http::Method) -> &'static str {
         axum::http::Method::DELETE => "DELETE",
         _ => "OTHER",
     }
-}
-
-/// Status codes as static strings for the statuses the API answers with.
-fn status_name(status: u16) -> String {
-    status.to_string()
 }
