@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Zynk's whole test suite: formatting, lints, and every test on both backends
-# (SQLite + in-process state, and PostgreSQL + Redis).
+# (SQLite + in-process state, and PostgreSQL + Redis), with a local EVM node (anvil) for the EVM
+# chain and an independent credential verifier (npm packages pinned in tools/).
 #
 # PostgreSQL and Redis are used where they already run (127.0.0.1:5432 with trust auth for the
 # `postgres` role, 127.0.0.1:6379), or taken from ZYNK_TEST_POSTGRES_URL / ZYNK_TEST_REDIS_URL.
@@ -102,7 +103,28 @@ ensure_redis() {
     export ZYNK_TEST_REDIS_URL="redis://127.0.0.1:$port"
 }
 
+# Node.js tools pinned in tools/package.json: solc (the registry contract), anvil (a real local
+# EVM node the tests start) and did-jwt-vc (an independent verifier of issued credentials).
+ensure_tools() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        say "installing Node.js and npm"
+        apt_install nodejs npm || die "Node.js and npm are needed for the EVM and credential tests and could not be installed"
+    fi
+    if [ ! -x tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil ] \
+        || [ ! -d tools/node_modules/did-jwt-vc ] \
+        || [ tools/package-lock.json -nt tools/node_modules/.package-lock.json ]; then
+        say "installing the pinned tools (npm ci --prefix tools)"
+        npm ci --prefix tools --no-audit --no-fund >/dev/null || die "npm ci --prefix tools failed"
+    fi
+    tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil --version >/dev/null \
+        || die "anvil from tools/node_modules does not run"
+    export ZYNK_ANVIL="$root/tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+    say "checking contracts/ZynkRegistry.json against its source"
+    scripts/build-contract.sh --check
+}
+
 ensure_toolchain
+ensure_tools
 ensure_postgres
 ensure_redis
 say "PostgreSQL: $ZYNK_TEST_POSTGRES_URL"

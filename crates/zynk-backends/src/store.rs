@@ -292,6 +292,52 @@ pub trait LedgerStore: Send + Sync {
     async fn message_proof(&self, message_id: Uuid) -> Result<Option<ProofRecord>, StoreError>;
 }
 
+/// Ledger identities, trust scores, key rotation and credentials.
+#[async_trait]
+pub trait TrustStore: Send + Sync {
+    /// The ledger identity of a user.
+    async fn identity_by_user(&self, user_id: Uuid) -> Result<Option<IdentityRecord>, StoreError>;
+    /// The ledger identity with this DID.
+    async fn identity_by_did(&self, did: &str) -> Result<Option<IdentityRecord>, StoreError>;
+    /// Applies a trust change atomically: score (compare-and-set), evidence, history row and
+    /// pending ledger transaction.
+    async fn apply_trust_change(
+        &self,
+        change: &TrustChange,
+        now: DateTime<Utc>,
+    ) -> Result<TrustOutcome, StoreError>;
+    /// Trust changes of an identity, newest first.
+    async fn trust_history(
+        &self,
+        did: &str,
+        limit: u32,
+    ) -> Result<Vec<TrustHistoryRecord>, StoreError>;
+    /// Identities after `after` (by DID) with their milestone counts, for the milestone job.
+    async fn trust_standings(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TrustStanding>, StoreError>;
+    /// Messages a user sent, counted up to `cap`.
+    async fn messages_sent(&self, user_id: Uuid, cap: u64) -> Result<u64, StoreError>;
+    /// Whether two users share a conversation.
+    async fn share_conversation(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError>;
+    /// Replaces a user's identity key (compare-and-set on the old key) with its ledger
+    /// transaction; false if the key changed meanwhile.
+    async fn rotate_identity_key(
+        &self,
+        rotation: &KeyRotation,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Records an issued credential with its ledger transaction.
+    async fn record_credential(
+        &self,
+        credential: &CredentialRecord,
+        tx: &PendingTx,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
 /// Health and schema upkeep.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -316,6 +362,7 @@ pub trait Store:
     + ConversationStore
     + MessageStore
     + LedgerStore
+    + TrustStore
     + MaintenanceStore
 {
 }
@@ -329,6 +376,7 @@ impl<T> Store for T where
         + ConversationStore
         + MessageStore
         + LedgerStore
+        + TrustStore
         + MaintenanceStore
 {
 }

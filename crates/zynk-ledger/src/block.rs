@@ -9,7 +9,8 @@
 //!
 //! * Transaction: `"zynk/ledger-tx/v1" 0x00 ‖ type (u8: 1 identity_registration,
 //!   2 trust_score_update, 3 message_anchor, 4 credential_issuance) ‖ payload`, where the
-//!   payloads are `did ‖ public_key(32) ‖ user_id(16)`; `did ‖ old(u8) ‖ new(u8) ‖ reason(u8)`;
+//!   payloads are `did ‖ public_key(32) ‖ user_id(16)`;
+//!   `did ‖ old(u8) ‖ new(u8) ‖ reason(u8) ‖ changed_at (Unix ms)`;
 //!   `batch_id ‖ merkle_root(32) ‖ tree_size ‖ first_seq ‖ last_seq`;
 //!   `credential_id_hash(32) ‖ subject_did ‖ issuer_did`. The **transaction hash** is SHA-256
 //!   of these bytes. It renders as `0x` + 64 hex to fit the data model's `VARCHAR(66)`, but it
@@ -168,6 +169,17 @@ pub enum TrustReason {
 }
 
 impl TrustReason {
+    /// The data model's name (`spam_report`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustReason::VerifiedByCommunity => "verified_by_community",
+            TrustReason::SpamReport => "spam_report",
+            TrustReason::AccountAgeMilestone => "account_age_milestone",
+            TrustReason::MessageVolumeThreshold => "message_volume_threshold",
+            TrustReason::ManualAdjustment => "manual_adjustment",
+        }
+    }
+
     fn tag(self) -> u8 {
         match self {
             TrustReason::VerifiedByCommunity => 1,
@@ -219,6 +231,9 @@ pub struct TrustScoreUpdate {
     pub new_score: TrustScore,
     /// Why.
     pub reason: TrustReason,
+    /// When the change was made, Unix milliseconds: two changes with the same scores and reason
+    /// still get distinct transactions.
+    pub changed_at: u64,
 }
 
 /// A sealed message batch's root.
@@ -295,7 +310,8 @@ impl Transaction {
                     .str(&t.did.to_string())
                     .u8(t.old_score.get())
                     .u8(t.new_score.get())
-                    .u8(t.reason.tag());
+                    .u8(t.reason.tag())
+                    .u64(t.changed_at);
             }
             Transaction::MessageAnchor(t) => {
                 w.u8(3)
@@ -332,6 +348,7 @@ impl Transaction {
                 old_score: read_score(&mut r)?,
                 new_score: read_score(&mut r)?,
                 reason: TrustReason::from_tag(r.u8()?)?,
+                changed_at: r.u64()?,
             }),
             3 => Transaction::MessageAnchor(MessageAnchor {
                 batch_id: r.string()?,

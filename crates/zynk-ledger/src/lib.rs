@@ -18,6 +18,7 @@
 pub mod block;
 pub mod codec;
 pub mod did;
+pub mod identity;
 pub mod leaf;
 pub mod merkle;
 pub mod proof;
@@ -26,6 +27,7 @@ pub mod types;
 
 pub use block::{Block, BlockError, ChainTip, Transaction, verify_chain};
 pub use did::{DidDocument, DidError, Ed25519PublicKey, ZynkDid};
+pub use identity::{BlockHeader, IdentityProof, IdentityProofError};
 pub use leaf::MessageLeaf;
 pub use merkle::{MerkleError, MerkleTree, Side};
 pub use proof::{Anchor, BatchHeader, MessageProof, PathEntry, ProofError};

@@ -34,6 +34,7 @@ fn all_kinds() -> Vec<Transaction> {
             old_score: score(50),
             new_score: score(55),
             reason: TrustReason::AccountAgeMilestone,
+            changed_at: 1_800_000_000_000,
         }),
         Transaction::MessageAnchor(MessageAnchor {
             batch_id: "2026-11-27T08Z".into(),

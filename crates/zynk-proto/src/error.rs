@@ -73,6 +73,10 @@ error_codes! {
     ContentHashMismatch => "content_hash_mismatch", 400, "content_hash is not the SHA-256 of encrypted_content.";
     InvalidRelation => "invalid_relation", 400, "The related message is missing, deleted, or not the sender's.";
     TooManyKeys => "too_many_keys", 400, "The upload would exceed the device's one-time key limit.";
+    AlreadyReported => "already_reported", 409, "The caller already reported or vouched for this user (one report per day, one vouch ever).";
+    NoSharedConversation => "no_shared_conversation", 403, "Reports and vouches need a conversation with the user.";
+    InvalidSignature => "invalid_signature", 400, "The signature does not verify under the current identity key.";
+    KeyReused => "key_reused", 409, "The new identity key equals the current or an earlier key.";
     RouteNotFound => "route_not_found", 404, "No such route.";
     MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
     RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod messages;
 pub mod sessions;
 pub mod to_device;
+pub mod trust;
 pub mod users;
 pub mod ws;
 

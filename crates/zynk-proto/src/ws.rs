@@ -79,6 +79,19 @@ pub enum ServerFrame {
         /// Explanation.
         message: String,
     },
+    /// The caller's own trust score changed (data model 11.9).
+    TrustScoreUpdated {
+        /// The caller's DID.
+        did: String,
+        /// Score before.
+        old_score: u8,
+        /// Score after.
+        new_score: u8,
+        /// Change reason (data model 11.5).
+        reason: String,
+        /// The `trust_score_update` ledger transaction.
+        transaction_hash: String,
+    },
     /// Reply to `ping`.
     Pong,
 }

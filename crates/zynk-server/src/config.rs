@@ -60,6 +60,67 @@ pub struct Config {
     pub push: PushConfig,
     /// Retention of undelivered and deleted data.
     pub retention: RetentionConfig,
+    /// Trust scores and credentials.
+    pub trust: TrustConfig,
+}
+
+/// Trust scores (data model 11.5) and verifiable credentials. `docs/trust.md` explains the rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// Account ages (days) at which the score rises by `account_age_points`, once each.
+    pub account_age_days: Vec<u32>,
+    /// Points per account age milestone.
+    pub account_age_points: u8,
+    /// Messages sent at which the score rises by `message_volume_points`, once each.
+    pub message_volumes: Vec<u64>,
+    /// Points per message volume threshold.
+    pub message_volume_points: u8,
+    /// Largest penalty of one spam report (from a reporter with score 100; scaled down with
+    /// the reporter's score).
+    pub report_max_penalty: u8,
+    /// Reporters below this score change nothing (their report is still counted).
+    pub report_min_reporter_score: u8,
+    /// Largest gain from one vouch (from a voucher with score 100; scaled likewise).
+    pub vouch_max_points: u8,
+    /// Vouchers below this score change nothing.
+    pub vouch_min_voucher_score: u8,
+    /// Users below this score get `restricted_percent` of the per-user rate limits.
+    pub restricted_below: u8,
+    /// Share of the per-user rate limits (percent) for restricted users.
+    pub restricted_percent: u8,
+    /// Users below this score get `severe_percent` of the per-user rate limits.
+    pub severe_below: u8,
+    /// Share of the per-user rate limits (percent) for severely restricted users.
+    pub severe_percent: u8,
+    /// How long a node caches a user's score for rate limiting, in seconds.
+    pub score_cache_secs: u64,
+    /// How often the milestone job runs, in seconds.
+    pub milestone_interval_secs: u64,
+    /// Lifetime of an issued credential, in days.
+    pub credential_ttl_days: u32,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            account_age_days: vec![7, 30, 90, 365],
+            account_age_points: 5,
+            message_volumes: vec![100, 1_000, 10_000],
+            message_volume_points: 2,
+            report_max_penalty: 10,
+            report_min_reporter_score: 20,
+            vouch_max_points: 5,
+            vouch_min_voucher_score: 40,
+            restricted_below: 30,
+            restricted_percent: 50,
+            severe_below: 10,
+            severe_percent: 25,
+            score_cache_secs: 60,
+            milestone_interval_secs: 3600,
+            credential_ttl_days: 30,
+        }
+    }
 }
 
 /// WebSocket gateway.
@@ -194,6 +255,7 @@ impl Default for Config {
             websocket: WebSocketConfig::default(),
             push: PushConfig::default(),
             retention: RetentionConfig::default(),
+            trust: TrustConfig::default(),
         }
     }
 }
@@ -359,6 +421,35 @@ impl Config {
             if !url.starts_with("redis://") {
                 return fail("redis_url", "must start with redis://");
             }
+        }
+        let trust = &self.trust;
+        for (key, value) in [
+            ("trust.report_max_penalty", trust.report_max_penalty),
+            ("trust.report_min_reporter_score", trust.report_min_reporter_score),
+            ("trust.vouch_max_points", trust.vouch_max_points),
+            ("trust.vouch_min_voucher_score", trust.vouch_min_voucher_score),
+            ("trust.restricted_below", trust.restricted_below),
+            ("trust.restricted_percent", trust.restricted_percent),
+            ("trust.severe_below", trust.severe_below),
+            ("trust.severe_percent", trust.severe_percent),
+            ("trust.account_age_points", trust.account_age_points),
+            ("trust.message_volume_points", trust.message_volume_points),
+        ] {
+            if value > 100 {
+                return fail(key, "must be between 0 and 100");
+            }
+        }
+        if trust.severe_below > trust.restricted_below {
+            return fail("trust.severe_below", "must not exceed trust.restricted_below");
+        }
+        if !trust.account_age_days.is_sorted() || !trust.message_volumes.is_sorted() {
+            return fail("trust.account_age_days", "milestones must be in ascending order");
+        }
+        if trust.milestone_interval_secs == 0 {
+            return fail("trust.milestone_interval_secs", "must be at least 1");
+        }
+        if trust.credential_ttl_days == 0 || trust.credential_ttl_days > 3650 {
+            return fail("trust.credential_ttl_days", "must be between 1 and 3650");
         }
         if self.anchor_interval_secs == 0 {
             return fail("anchor_interval_secs", "must be at least 1");

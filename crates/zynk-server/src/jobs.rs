@@ -107,6 +107,7 @@ pub fn spawn_all(
     context: Arc<Context>,
     messages: MessageService,
     ledger: Option<LedgerService>,
+    trust: crate::services::trust::TrustService,
 ) -> JobHandles {
     let partitions = {
         let context = context.clone();
@@ -164,12 +165,25 @@ pub fn spawn_all(
             }
         })
     });
+    let milestones = {
+        let interval = Duration::from_secs(context.config.trust.milestone_interval_secs);
+        every(interval, move || {
+            let trust = trust.clone();
+            async move {
+                match trust.run_milestones().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(changes = n, "trust milestones credited"),
+                    Err(e) => tracing::error!(error = %e, "trust milestone job failed"),
+                }
+            }
+        })
+    };
     let interval = Duration::from_secs(context.config.retention.interval_secs);
     let retention = every(interval, move || {
         let context = context.clone();
         async move { run_retention(&context).await }
     });
-    let mut handles = vec![partitions, expiry, checkpoint, retention];
+    let mut handles = vec![partitions, expiry, checkpoint, retention, milestones];
     handles.extend(anchoring);
     handles.extend(blocks);
     JobHandles(handles)

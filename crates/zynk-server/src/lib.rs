@@ -143,7 +143,12 @@ impl App {
             openapi_json: Arc::new(openapi_json),
         };
         let ledger = validator.then(|| state.services.ledger.clone());
-        let mut jobs = jobs::spawn_all(context, state.services.messages.clone(), ledger);
+        let mut jobs = jobs::spawn_all(
+            context,
+            state.services.messages.clone(),
+            ledger,
+            state.services.trust.clone(),
+        );
         jobs.push(relay_task);
         Ok(Self { state, jobs })
     }

@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         action: LedgerAction,
     },
+    /// Trust scores (administrators).
+    Trust {
+        #[command(subcommand)]
+        action: TrustAction,
+    },
     /// Prints configuration.
     Config {
         #[command(subcommand)]
@@ -64,6 +69,23 @@ enum LedgerAction {
     /// hash link and signature against this node's validator key; fails on any altered byte.
     /// Run it with the same configuration as `zynkd serve`, with the server stopped.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustAction {
+    /// Sets a user's trust score (a `manual_adjustment`: a history row, a ledger transaction and
+    /// an event to the user).
+    Set {
+        /// Username.
+        username: String,
+        /// New score, 0-100.
+        score: u8,
+    },
+    /// Prints a user's trust score and its recent history.
+    Show {
+        /// Username.
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +129,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(action, config).await,
         Command::Ledger { action } => ledger(action, config).await,
+        Command::Trust { action } => trust(action, config).await,
         Command::Config {
             action: ConfigAction::Example,
         } => {
@@ -136,6 +159,57 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("zynkd stopped");
     Ok(())
+}
+
+async fn trust(action: TrustAction, config: Config) -> anyhow::Result<()> {
+    let store = zynk_server::open_store(&config).await?;
+    let find = |username: String| {
+        let store = store.clone();
+        async move {
+            store
+                .find_user_by_username(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user named {username}"))
+        }
+    };
+    match action {
+        TrustAction::Set { username, score } => {
+            anyhow::ensure!(score <= 100, "the score must be between 0 and 100");
+            // Building the app applies pending migrations first.
+            let app = App::build(config).await?;
+            let user = find(username).await?;
+            let change = app.services().trust.set_score(user.id, score).await?;
+            // Seal it now, so the ledger holds it before this command returns.
+            app.services().ledger.seal_pending().await?;
+            println!(
+                "{}: trust score {} -> {} ({})",
+                user.username,
+                change.old_score,
+                change.new_score,
+                change.transaction_hash.as_deref().unwrap_or("unchanged")
+            );
+            Ok(())
+        }
+        TrustAction::Show { username } => {
+            let user = find(username).await?;
+            let identity = store
+                .identity_by_user(user.id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("{} has no ledger identity", user.username))?;
+            println!("{} {} trust score {}", user.username, identity.did, identity.trust_score);
+            for change in store.trust_history(&identity.did, 20).await? {
+                println!(
+                    "  {} {} -> {} {} {}",
+                    change.created_at.to_rfc3339(),
+                    change.old_score,
+                    change.new_score,
+                    change.reason,
+                    change.transaction_hash.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn ledger(action: LedgerAction, config: Config) -> anyhow::Result<()> {

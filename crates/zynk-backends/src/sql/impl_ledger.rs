@@ -108,7 +108,7 @@ impl LedgerStore for SqlStore {
         let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
         Ok(sqlx::query_as(
             "SELECT key, value, height FROM ledger_kv WHERE key LIKE $1 ESCAPE '\\' \
-             ORDER BY height, key",
+             ORDER BY height, created_at, key",
         )
         .bind(pattern)
         .fetch_all(&self.read)
@@ -200,12 +200,13 @@ impl LedgerStore for SqlStore {
         for (did, hash) in &write.identities {
             sqlx::query(
                 "UPDATE blockchain_identities SET transaction_hash = $2, block_number = $3, \
-                 blockchain_registered_at = $4, updated_at = $4 WHERE did = $1",
+                 blockchain_registered_at = $4, updated_at = $4, is_verified = $5 WHERE did = $1",
             )
             .bind(did)
             .bind(hash)
             .bind(write.block_number)
             .bind(now)
+            .bind(true)
             .execute(&mut *tx)
             .await?;
         }

@@ -66,6 +66,7 @@ pub mod sqlite {
     include!("impl_keys.rs");
     include!("impl_messaging.rs");
     include!("impl_ledger.rs");
+    include!("impl_trust.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -118,6 +119,7 @@ pub mod postgres {
     include!("impl_keys.rs");
     include!("impl_messaging.rs");
     include!("impl_ledger.rs");
+    include!("impl_trust.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).

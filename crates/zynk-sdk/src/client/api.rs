@@ -346,6 +346,19 @@ impl ApiClient {
         }
     }
 
+    /// `GET /identities/{did}/proof`: the identity key the ledger records for
+    /// `did`, with its inclusion proof; `None` when no block holds it.
+    pub async fn identity_proof(
+        &mut self,
+        did: &str,
+    ) -> Result<Option<zynk_ledger::IdentityProof>, ClientError> {
+        match self.get(&format!("/identities/{did}/proof")).await {
+            Ok(proof) => Ok(Some(proof)),
+            Err(e) if e.is(ErrorCode::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `POST /keys/upload`.
     pub async fn upload_keys(
         &mut self,

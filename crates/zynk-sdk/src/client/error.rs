@@ -50,6 +50,16 @@ pub enum ClientError {
         /// Whether the old key had been verified.
         was_verified: bool,
     },
+    /// Key transparency: the identity key the server hands out for a contact
+    /// is not the one the ledger records (or the ledger's proof does not
+    /// hold). Nothing is sent to or accepted from that contact.
+    #[error("refusing {username}'s identity key: {reason}")]
+    KeyTransparency {
+        /// The contact's username.
+        username: String,
+        /// What did not match.
+        reason: String,
+    },
     /// The safety number given to confirm a contact is not the one computed
     /// with the contact's current identity key: nothing was marked verified.
     #[error("the safety number does not match; the contact's key may have changed — compare again")]

@@ -56,6 +56,20 @@ pub struct ClientData {
     /// The server's ledger key, pinned the first time a proof was checked.
     #[serde(default)]
     pub ledger: Option<PinnedLedger>,
+    /// Contacts' identity keys checked against the ledger (key transparency):
+    /// user id → the key and the block that recorded it.
+    #[serde(default)]
+    pub identity_checks: BTreeMap<Uuid, IdentityCheck>,
+}
+
+/// A contact's identity key that was found in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityCheck {
+    /// The key, unpadded standard base64.
+    pub identity_key: String,
+    /// The block holding its registration; older proofs are refused later
+    /// (a rotation cannot be rolled back).
+    pub block: u64,
 }
 
 impl ClientData {

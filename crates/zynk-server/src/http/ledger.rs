@@ -60,3 +60,109 @@ pub async fn identity(
     )
         .into_response())
 }
+
+/// `GET /api/v1/identities/{did}/proof`: key transparency. The identity's current key as the
+/// ledger records it: the `identity_registration` (or rotation) transaction, the signed header
+/// of its block and the transaction's inclusion path (`zynk_ledger::IdentityProof`). 404 until
+/// a block holds it.
+#[utoipa::path(get, path = "/api/v1/identities/{did}/proof", tag = "ledger", security(("bearer" = [])),
+    params(("did" = String, Path, description = "A did:zynk DID")),
+    responses((status = 200, description = "The identity proof (see docs/proofs.md)", content_type = "application/json"),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn identity_proof(
+    State(state): State<AppState>,
+    Caller(_caller): Caller,
+    Path(did): Path<String>,
+) -> Result<Json<zynk_ledger::IdentityProof>, ApiError> {
+    Ok(Json(state.services.ledger.identity_proof(&did).await?))
+}
+
+/// `POST /api/v1/credentials`: issues the caller a verified-identity Verifiable Credential
+/// (VC-JWT, EdDSA, issuer = the node's `did:key`), recorded by a `credential_issuance`
+/// transaction.
+#[utoipa::path(post, path = "/api/v1/credentials", tag = "ledger", security(("bearer" = [])),
+    responses((status = 201, body = zynk_proto::trust::CredentialResponse),
+              (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn issue_credential(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<(axum::http::StatusCode, Json<zynk_proto::trust::CredentialResponse>), ApiError> {
+    let credential = state.services.ledger.issue_credential(&caller).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(credential)))
+}
+
+/// `PUT /api/v1/users/me/identity-key`: rotates the caller's identity key. The request carries
+/// the new key and the current key's signature over
+/// `"zynk/identity-rotation/v1" 0x00 ‖ did ‖ 0x00 ‖ new_key`; the rotation becomes a new
+/// `identity_registration` ledger transaction for the same DID.
+#[utoipa::path(put, path = "/api/v1/users/me/identity-key", tag = "ledger", security(("bearer" = [])),
+    request_body = zynk_proto::trust::RotateIdentityKeyRequest,
+    responses((status = 204, description = "Rotated"), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rotate_identity_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    super::extract::ApiJson(request): super::extract::ApiJson<zynk_proto::trust::RotateIdentityKeyRequest>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    state
+        .services
+        .ledger
+        .rotate_identity_key(&caller, &request)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/users/me/trust`: the caller's trust score, the rate-limit share it gives and
+/// its history (newest first; reporters and vouchers are not named).
+#[utoipa::path(get, path = "/api/v1/users/me/trust", tag = "trust", security(("bearer" = [])),
+    responses((status = 200, body = zynk_proto::trust::TrustReport), (status = 401, body = ErrorBody)))]
+pub async fn my_trust(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<zynk_proto::trust::TrustReport>, ApiError> {
+    Ok(Json(state.services.trust.report_for(&caller).await?))
+}
+
+fn user_path(user_id: &str) -> Result<Uuid, ApiError> {
+    user_id.parse().map_err(|_| ApiError::not_found("user"))
+}
+
+/// `POST /api/v1/users/{user_id}/report`: reports a user you share a conversation with for spam
+/// (`{"reason": "spam"}`; once per day per user; weighted by your own score).
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/report", tag = "trust", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "The reported user")),
+    request_body = zynk_proto::trust::ReportRequest,
+    responses((status = 200, body = zynk_proto::trust::TrustActionResult), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn report_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(user_id): Path<String>,
+    super::extract::ApiJson(request): super::extract::ApiJson<zynk_proto::trust::ReportRequest>,
+) -> Result<Json<zynk_proto::trust::TrustActionResult>, ApiError> {
+    let target = user_path(&user_id)?;
+    Ok(Json(
+        state
+            .services
+            .trust
+            .report(&caller, target, &request.reason)
+            .await?,
+    ))
+}
+
+/// `POST /api/v1/users/{user_id}/vouch`: vouches for a user you share a conversation with (for
+/// example after comparing safety numbers); once per user, weighted by your own score.
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/vouch", tag = "trust", security(("bearer" = [])),
+    params(("user_id" = Uuid, Path, description = "The user vouched for")),
+    responses((status = 200, body = zynk_proto::trust::TrustActionResult),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn vouch_user(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(user_id): Path<String>,
+) -> Result<Json<zynk_proto::trust::TrustActionResult>, ApiError> {
+    let target = user_path(&user_id)?;
+    Ok(Json(state.services.trust.vouch(&caller, target).await?))
+}

@@ -38,7 +38,8 @@ use crate::state::AppState;
         (name = "conversations", description = "Conversations and participants"),
         (name = "messages", description = "Encrypted messages, history, receipts"),
         (name = "realtime", description = "The WebSocket gateway"),
-        (name = "ledger", description = "Anchoring and message proofs"),
+        (name = "ledger", description = "Anchoring, message and identity proofs, credentials"),
+        (name = "trust", description = "Trust scores, reports and vouches"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -98,6 +99,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::info))
         .routes(routes!(ledger::proof))
         .routes(routes!(ledger::identity))
+        .routes(routes!(ledger::identity_proof))
+        .routes(routes!(ledger::issue_credential))
+        .routes(routes!(ledger::rotate_identity_key))
+        .routes(routes!(ledger::my_trust))
+        .routes(routes!(ledger::report_user))
+        .routes(routes!(ledger::vouch_user))
         .routes(routes!(health::openapi))
         .split_for_parts()
 }

@@ -65,6 +65,53 @@ pub(crate) struct Head {
     block: Option<(u64, Hash32, u64)>,
 }
 
+/// `state:identity:{did}`: an identity's current key and score as the blocks record them (data
+/// model 11.6, plus where the current key's registration sits, for key-transparency proofs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IdentityState {
+    did: String,
+    /// Current identity key (`z6Mk…`); absent until the registration is sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_key: Option<zynk_ledger::Ed25519PublicKey>,
+    trust_score: u8,
+    is_active: bool,
+    /// The `identity_registration` (or rotation) that recorded the current key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tx_hash: Option<Hash32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    block_number: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tx_index: Option<u64>,
+}
+
+impl IdentityState {
+    fn new(did: &str) -> Self {
+        Self {
+            did: did.to_owned(),
+            public_key: None,
+            trust_score: 50,
+            is_active: true,
+            tx_hash: None,
+            block_number: None,
+            tx_index: None,
+        }
+    }
+
+    /// Applies a sealed transaction about this identity.
+    fn apply(&mut self, tx: &Transaction, block: u64, tx_index: u64) {
+        match tx {
+            Transaction::IdentityRegistration(r) => {
+                self.public_key = Some(r.public_key);
+                self.tx_hash = Some(tx.hash());
+                self.block_number = Some(block);
+                self.tx_index = Some(tx_index);
+            }
+            Transaction::TrustScoreUpdate(u) => self.trust_score = u.new_score.get(),
+            _ => {}
+        }
+    }
+}
+
 /// The ledger of this deployment.
 #[derive(Clone)]
 pub struct LedgerService {
@@ -384,10 +431,10 @@ impl LedgerService {
             json(&block)?,
             Some(block.index as i64),
         )];
-        let mut upserts = Vec::new();
+        let mut states: std::collections::BTreeMap<String, IdentityState> = Default::default();
         let mut identities = Vec::new();
         let mut confirmed = Vec::new();
-        for tx in &transactions {
+        for (tx_index, tx) in transactions.iter().enumerate() {
             let hash = tx.hash();
             entries.push((
                 format!("tx:{hash}"),
@@ -397,18 +444,27 @@ impl LedgerService {
                 None,
             ));
             confirmed.push(hash.to_string());
-            if let Transaction::IdentityRegistration(registration) = tx {
-                let did = registration.did.to_string();
-                upserts.push((
-                    format!("state:identity:{did}"),
-                    json(&serde_json::json!({
-                        "did": did, "public_key": registration.public_key, "trust_score": 50,
-                        "is_active": true,
-                    }))?,
-                ));
+            let did = match tx {
+                Transaction::IdentityRegistration(r) => r.did.to_string(),
+                Transaction::TrustScoreUpdate(u) => u.did.to_string(),
+                _ => continue,
+            };
+            if !states.contains_key(&did) {
+                let stored = self.identity_state(&did).await?;
+                states.insert(did.clone(), stored.unwrap_or_else(|| IdentityState::new(&did)));
+            }
+            let Some(state) = states.get_mut(&did) else {
+                continue;
+            };
+            state.apply(tx, block.index, tx_index as u64);
+            if matches!(tx, Transaction::IdentityRegistration(_)) {
                 identities.push((did, hash.to_string()));
             }
         }
+        let upserts = states
+            .iter()
+            .map(|(did, state)| Ok((format!("state:identity:{did}"), json(state)?)))
+            .collect::<Result<Vec<_>, ApiError>>()?;
         let new_head = Head {
             block: Some((block.index, block.hash, block.timestamp)),
             ..head
@@ -435,6 +491,30 @@ impl LedgerService {
         Ok(transactions.len())
     }
 
+    /// Whether an identity registration or rotation of `did` waits for a block.
+    async fn registration_pending(&self, did: &zynk_ledger::ZynkDid) -> Result<bool, ApiError> {
+        for (_, value, _) in self.context.store.ledger_scan("pending:").await? {
+            if let Ok(Transaction::IdentityRegistration(r)) = serde_json::from_slice(&value)
+                && &r.did == did
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn identity_state(&self, did: &str) -> Result<Option<IdentityState>, ApiError> {
+        match self
+            .context
+            .store
+            .ledger_get(&format!("state:identity:{did}"))
+            .await?
+        {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(internal)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The W3C DID document of a user (`did:zynk:<user id>`), listing their identity key.
     pub async fn did_document(&self, did: &str) -> Result<zynk_ledger::DidDocument, ApiError> {
         let parsed: zynk_ledger::ZynkDid =
@@ -451,6 +531,200 @@ impl LedgerService {
             &parsed,
             &zynk_ledger::Ed25519PublicKey(key),
         ))
+    }
+
+    /// Key transparency: the latest sealed identity key of `did` with its inclusion proof in a
+    /// signed block. Anyone may ask (identity keys are public); 404 until a block holds it.
+    pub async fn identity_proof(&self, did: &str) -> Result<zynk_ledger::IdentityProof, ApiError> {
+        let parsed: zynk_ledger::ZynkDid =
+            did.parse().map_err(|_| ApiError::not_found("identity"))?;
+        // A registration or rotation still waiting for its block is sealed now on the validator
+        // node, or awaited (up to 5 s) on the others, so that a client never sees a key that is
+        // newer than the ledger's.
+        for _ in 0..50 {
+            if !self.registration_pending(&parsed).await? {
+                break;
+            }
+            if self.ledger_key().await? == self.verifying_key() {
+                self.seal_pending().await?;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        let state = self
+            .identity_state(&parsed.to_string())
+            .await?
+            .ok_or_else(|| ApiError::not_found("identity (not in a block yet)"))?;
+        let (Some(block_number), Some(tx_index)) = (state.block_number, state.tx_index) else {
+            return Err(ApiError::not_found("identity (not in a block yet)"));
+        };
+        let bytes = self
+            .context
+            .store
+            .ledger_get(&format!("block:{block_number}"))
+            .await?
+            .ok_or_else(|| internal("block missing"))?;
+        let block: Block = serde_json::from_slice(&bytes).map_err(internal)?;
+        let proof = zynk_ledger::IdentityProof::build(&block, tx_index as usize)
+            .ok_or_else(|| internal("identity state points at no registration"))?;
+        proof.verify(&parsed, &self.ledger_key().await?).map_err(internal)?;
+        Ok(proof)
+    }
+
+    /// `PUT /api/v1/users/me/identity-key`: replaces the caller's identity key, authorised by a
+    /// signature of the current key, and records the rotation as a new `identity_registration`
+    /// transaction for the same DID.
+    pub async fn rotate_identity_key(
+        &self,
+        caller: &AuthContext,
+        request: &zynk_proto::trust::RotateIdentityKeyRequest,
+    ) -> Result<(), ApiError> {
+        use ed25519_dalek::Verifier as _;
+        let new_key = super::validation::ed25519_key("identity_key", &request.identity_key)?;
+        let signature = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(&request.signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .ok_or_else(|| ApiError::invalid_field("signature", "must be 64 bytes, unpadded base64"))?;
+        let user = self
+            .context
+            .store
+            .get_user(caller.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let current = super::validation::ed25519_key("identity_key", &user.public_key)
+            .map_err(|_| internal("stored identity key is invalid"))?;
+        let did = zynk_ledger::ZynkDid::new(caller.user_id);
+        let message = zynk_proto::trust::rotation_signing_bytes(&did.to_string(), &new_key);
+        let current_key = VerifyingKey::from_bytes(&current)
+            .map_err(|_| internal("stored identity key is invalid"))?;
+        current_key
+            .verify(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .map_err(|_| {
+                ApiError::new(
+                    zynk_proto::ErrorCode::InvalidSignature,
+                    "the signature does not verify under the current identity key",
+                )
+            })?;
+        let tx = Transaction::IdentityRegistration(zynk_ledger::block::IdentityRegistration {
+            did: did.clone(),
+            public_key: zynk_ledger::Ed25519PublicKey(new_key),
+            user_id: caller.user_id,
+        });
+        let tx_hash = tx.hash().to_string();
+        // A key used before would repeat an earlier transaction: refuse it.
+        if new_key == current
+            || self
+                .context
+                .store
+                .ledger_get(&format!("tx:{tx_hash}"))
+                .await?
+                .is_some()
+        {
+            return Err(ApiError::new(
+                zynk_proto::ErrorCode::KeyReused,
+                "the new identity key was used before",
+            ));
+        }
+        let rotation = zynk_backends::model::KeyRotation {
+            user_id: caller.user_id,
+            did: did.to_string(),
+            old_public_key: user.public_key.clone(),
+            new_public_key: request.identity_key.clone(),
+            tx: zynk_backends::model::PendingTx {
+                hash: tx_hash,
+                tx_type: "identity_registration",
+                json: serde_json::to_vec(&tx).map_err(internal)?,
+                user_id: Some(caller.user_id),
+                related_entity_id: Some(caller.user_id),
+            },
+        };
+        if !self
+            .context
+            .store
+            .rotate_identity_key(&rotation, zynk_backends::now())
+            .await?
+        {
+            return Err(ApiError::new(
+                zynk_proto::ErrorCode::InvalidSignature,
+                "the identity key changed meanwhile; sign with the current key",
+            ));
+        }
+        tracing::info!(user_id = %caller.user_id, "identity key rotated");
+        Ok(())
+    }
+
+    /// `POST /api/v1/credentials`: a verified-identity credential for the caller, as a VC-JWT
+    /// (VC Data Model 1.1, `vc` claim) signed with EdDSA by this node's `did:key`, recorded by a
+    /// `credential_issuance` transaction.
+    pub async fn issue_credential(
+        &self,
+        caller: &AuthContext,
+    ) -> Result<zynk_proto::trust::CredentialResponse, ApiError> {
+        let user = self
+            .context
+            .store
+            .get_user(caller.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let identity = self
+            .context
+            .store
+            .identity_by_user(caller.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("identity"))?;
+        let key = super::validation::ed25519_key("identity_key", &user.public_key)
+            .map_err(|_| internal("stored identity key is invalid"))?;
+        let issuer = did_key(&self.verifying_key());
+        let now = zynk_backends::now();
+        let ttl = chrono::Duration::days(i64::from(self.context.config.trust.credential_ttl_days));
+        let expires_at = now + ttl;
+        let id = Uuid::now_v7();
+        let jti = format!("urn:uuid:{id}");
+        let claims = super::credentials::VerifiedIdentity {
+            subject_did: identity.did.clone(),
+            username: user.username.clone(),
+            identity_key: zynk_ledger::Ed25519PublicKey(key).to_multibase(),
+            trust_score: u8::try_from(identity.trust_score.clamp(0, 100)).unwrap_or(0),
+            registration_tx: identity.transaction_hash.clone(),
+        };
+        let jwt = super::credentials::sign_vc_jwt(&self.key, &jti, now, expires_at, &claims)
+            .map_err(internal)?;
+        let tx = Transaction::CredentialIssuance(zynk_ledger::block::CredentialIssuance {
+            credential_id_hash: Hash32::sha256(jti.as_bytes()),
+            subject_did: identity.did.clone(),
+            issuer_did: issuer.clone(),
+        });
+        let tx_hash = tx.hash().to_string();
+        let record = zynk_backends::model::CredentialRecord {
+            id,
+            user_id: caller.user_id,
+            subject_did: identity.did.clone(),
+            issuer_did: issuer.clone(),
+            credential_type: super::credentials::CREDENTIAL_TYPE.to_owned(),
+            transaction_hash: tx_hash.clone(),
+            issued_at: now,
+            expires_at,
+        };
+        let pending = zynk_backends::model::PendingTx {
+            hash: tx_hash.clone(),
+            tx_type: "credential_issuance",
+            json: serde_json::to_vec(&tx).map_err(internal)?,
+            user_id: Some(caller.user_id),
+            related_entity_id: Some(id),
+        };
+        self.context
+            .store
+            .record_credential(&record, &pending, now)
+            .await?;
+        metrics::counter!("zynk_credentials_issued_total").increment(1);
+        Ok(zynk_proto::trust::CredentialResponse {
+            jwt,
+            id: jti,
+            issuer,
+            expires_at,
+            transaction_hash: tx_hash,
+        })
     }
 
     /// The inclusion proof of a message of one of the caller's conversations.
@@ -552,8 +826,9 @@ pub async fn verify_ledger(
     blocks.sort_by_key(|b| b.index);
     let tip = zynk_ledger::verify_chain(&blocks, validator, None).map_err(|e| err(&e))?;
     let mut anchors = std::collections::HashMap::new();
+    let mut states: std::collections::HashMap<String, IdentityState> = Default::default();
     for block in &blocks {
-        for tx in &block.transactions {
+        for (tx_index, tx) in block.transactions.iter().enumerate() {
             let entry = store
                 .ledger_get(&format!("tx:{}", tx.hash()))
                 .await
@@ -575,25 +850,34 @@ pub async fn verify_ledger(
             if let Transaction::MessageAnchor(anchor) = tx {
                 anchors.insert(anchor.batch_id.clone(), anchor.clone());
             }
-            if let Transaction::IdentityRegistration(registration) = tx {
-                let did = registration.did.to_string();
-                let state = store
-                    .ledger_get(&format!("state:identity:{did}"))
-                    .await
-                    .map_err(|e| err(&e))?
-                    .ok_or_else(|| format!("state:identity:{did} is missing"))?;
-                let state: serde_json::Value =
-                    serde_json::from_slice(&state).map_err(|e| err(&e))?;
-                if state["public_key"]
-                    != serde_json::to_value(registration.public_key).map_err(|e| err(&e))?
-                    || state["did"] != did
-                {
-                    return Err(format!(
-                        "state:identity:{did} differs from its registration in block {}",
-                        block.index
-                    ));
-                }
-            }
+            let did = match tx {
+                Transaction::IdentityRegistration(r) => r.did.to_string(),
+                Transaction::TrustScoreUpdate(u) => u.did.to_string(),
+                _ => continue,
+            };
+            states
+                .entry(did.clone())
+                .or_insert_with(|| IdentityState::new(&did))
+                .apply(tx, block.index, tx_index as u64);
+        }
+    }
+    let stored_states = store
+        .ledger_scan("state:identity:")
+        .await
+        .map_err(|e| err(&e))?;
+    if stored_states.len() != states.len() {
+        return Err(format!(
+            "{} identity states are stored, the blocks give {}",
+            stored_states.len(),
+            states.len()
+        ));
+    }
+    for (key, value, _) in stored_states {
+        let stored: IdentityState =
+            serde_json::from_slice(&value).map_err(|e| format!("{key}: {e}"))?;
+        let did = key.strip_prefix("state:identity:").unwrap_or_default();
+        if states.get(did) != Some(&stored) {
+            return Err(format!("{key} differs from what the blocks record"));
         }
     }
     let mut prev_header: Option<Hash32> = None;

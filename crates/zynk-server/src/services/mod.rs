@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod conversations;
+pub mod credentials;
 pub mod devices;
 pub mod keys;
 pub mod ledger;
@@ -11,6 +12,7 @@ pub mod messages;
 pub mod passwords;
 pub mod rate_limit;
 pub mod to_device;
+pub mod trust;
 pub mod tokens;
 pub mod validation;
 
@@ -54,6 +56,8 @@ pub struct Services {
     pub messages: messages::MessageService,
     /// The embedded ledger and message anchoring.
     pub ledger: ledger::LedgerService,
+    /// Trust scores.
+    pub trust: trust::TrustService,
     /// This node's WebSocket connections.
     pub hub: Arc<Hub>,
 }
@@ -76,8 +80,10 @@ impl Services {
             pusher,
         );
         let ledger = ledger::LedgerService::new(context.clone(), messages.clone(), ledger_key);
+        let trust = trust::TrustService::new(context.clone(), hub.clone(), rate_limits.clone());
         Self {
             ledger,
+            trust,
             accounts: accounts::AccountService::new(
                 context.clone(),
                 hub.clone(),

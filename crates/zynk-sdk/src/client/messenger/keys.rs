@@ -167,6 +167,12 @@ impl Messenger {
                     "identity key of {}: {e}",
                     user.user_id
                 ))),
+                Ok(_) if let Err(e) = self
+                    .check_key_transparency(user.user_id, &user.identity_key)
+                    .await =>
+                {
+                    Err(e)
+                }
                 Ok(identity_key) => {
                     let devices: Vec<DeviceKeys> =
                         user.devices.into_iter().map(keys_from).collect();
@@ -195,6 +201,86 @@ impl Messenger {
             results.push((user.user_id, result));
         }
         Ok(results)
+    }
+
+    /// Key transparency: check that `identity_key` (what the server hands out
+    /// for `user_id`) is the key the ledger records for `did:zynk:<user_id>`,
+    /// with the registration's inclusion proof in a block signed by the
+    /// pinned ledger key (pinned on first use, like for message proofs). A
+    /// key already checked is not fetched again; a proof from an older block
+    /// than one seen before is refused (no rollback of a rotation).
+    ///
+    /// # Errors
+    /// [`ClientError::KeyTransparency`] when the key differs from the
+    /// ledger's, the proof does not hold or the identity is not in the
+    /// ledger; [`ClientError::LedgerKeyChanged`]; network errors.
+    pub async fn check_key_transparency(
+        &mut self,
+        user_id: Uuid,
+        identity_key: &str,
+    ) -> Result<(), ClientError> {
+        let previous = self.data.identity_checks.get(&user_id).cloned();
+        if previous
+            .as_ref()
+            .is_some_and(|c| c.identity_key == identity_key)
+        {
+            return Ok(());
+        }
+        let refuse = |username: String, reason: String| ClientError::KeyTransparency {
+            username,
+            reason,
+        };
+        let key_bytes: [u8; 32] = match crate::client::util::base64_decode(identity_key)
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        {
+            Some(bytes) => bytes,
+            None => {
+                return Err(refuse(
+                    self.username_of(user_id).await,
+                    "the identity key is not 32 bytes of base64".into(),
+                ));
+            }
+        };
+        let info = self.api.ledger_info().await?;
+        let (ledger, ledger_key, newly_pinned) = crate::client::ledger::pin_ledger_key(
+            self.data.ledger.as_ref(),
+            &info,
+            crate::client::util::now_ms(),
+        )?;
+        let did = zynk_ledger::ZynkDid::new(user_id);
+        let Some(proof) = self.api.identity_proof(&did.to_string()).await? else {
+            return Err(refuse(
+                self.username_of(user_id).await,
+                format!("{did} is not recorded in the ledger"),
+            ));
+        };
+        if let Some(previous) = &previous
+            && proof.block.index < previous.block
+        {
+            return Err(refuse(
+                self.username_of(user_id).await,
+                format!(
+                    "the ledger proof comes from block {}, older than block {} seen before",
+                    proof.block.index, previous.block
+                ),
+            ));
+        }
+        if let Err(e) =
+            proof.verify_key(&did, &zynk_ledger::Ed25519PublicKey(key_bytes), &ledger_key)
+        {
+            return Err(refuse(self.username_of(user_id).await, e.to_string()));
+        }
+        if newly_pinned {
+            self.data.ledger = Some(ledger);
+        }
+        self.data.identity_checks.insert(
+            user_id,
+            crate::client::state::IdentityCheck {
+                identity_key: identity_key.to_owned(),
+                block: proof.block.index,
+            },
+        );
+        Ok(())
     }
 
     /// Look a user up by name (cached in the client state).

@@ -177,7 +177,10 @@ impl Messenger {
             ServerFrame::Error { code, message, .. } => {
                 outcome.warnings.push(format!("server: {code}: {message}"));
             }
-            ServerFrame::Receipt { .. } | ServerFrame::Sent { .. } | ServerFrame::Pong => {}
+            ServerFrame::Receipt { .. }
+            | ServerFrame::Sent { .. }
+            | ServerFrame::TrustScoreUpdated { .. }
+            | ServerFrame::Pong => {}
         }
         outcome.updates = self.views_of(&changes).await;
         Ok(outcome)
