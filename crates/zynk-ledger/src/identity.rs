@@ -177,7 +177,7 @@ impl IdentityProof {
         let path = tree.inclusion_proof(tx_index as u64).ok()?;
         let path = attach_positions(tx_index as u64, tree.len(), &path).ok()?;
         Some(Self {
-            did: registration.did.clone(),
+            did: registration.did,
             registration: registration.clone(),
             tx_hash: block.transactions[tx_index].hash(),
             tx_index: tx_index as u64,

@@ -425,9 +425,15 @@ impl Config {
         let trust = &self.trust;
         for (key, value) in [
             ("trust.report_max_penalty", trust.report_max_penalty),
-            ("trust.report_min_reporter_score", trust.report_min_reporter_score),
+            (
+                "trust.report_min_reporter_score",
+                trust.report_min_reporter_score,
+            ),
             ("trust.vouch_max_points", trust.vouch_max_points),
-            ("trust.vouch_min_voucher_score", trust.vouch_min_voucher_score),
+            (
+                "trust.vouch_min_voucher_score",
+                trust.vouch_min_voucher_score,
+            ),
             ("trust.restricted_below", trust.restricted_below),
             ("trust.restricted_percent", trust.restricted_percent),
             ("trust.severe_below", trust.severe_below),
@@ -440,10 +446,16 @@ impl Config {
             }
         }
         if trust.severe_below > trust.restricted_below {
-            return fail("trust.severe_below", "must not exceed trust.restricted_below");
+            return fail(
+                "trust.severe_below",
+                "must not exceed trust.restricted_below",
+            );
         }
         if !trust.account_age_days.is_sorted() || !trust.message_volumes.is_sorted() {
-            return fail("trust.account_age_days", "milestones must be in ascending order");
+            return fail(
+                "trust.account_age_days",
+                "milestones must be in ascending order",
+            );
         }
         if trust.milestone_interval_secs == 0 {
             return fail("trust.milestone_interval_secs", "must be at least 1");

@@ -196,7 +196,10 @@ async fn trust(action: TrustAction, config: Config) -> anyhow::Result<()> {
                 .identity_by_user(user.id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("{} has no ledger identity", user.username))?;
-            println!("{} {} trust score {}", user.username, identity.did, identity.trust_score);
+            println!(
+                "{} {} trust score {}",
+                user.username, identity.did, identity.trust_score
+            );
             for change in store.trust_history(&identity.did, 20).await? {
                 println!(
                     "  {} {} -> {} {} {}",

@@ -86,7 +86,13 @@ pub async fn identity_proof(
 pub async fn issue_credential(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> Result<(axum::http::StatusCode, Json<zynk_proto::trust::CredentialResponse>), ApiError> {
+) -> Result<
+    (
+        axum::http::StatusCode,
+        Json<zynk_proto::trust::CredentialResponse>,
+    ),
+    ApiError,
+> {
     let credential = state.services.ledger.issue_credential(&caller).await?;
     Ok((axum::http::StatusCode::CREATED, Json(credential)))
 }
@@ -102,7 +108,9 @@ pub async fn issue_credential(
 pub async fn rotate_identity_key(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    super::extract::ApiJson(request): super::extract::ApiJson<zynk_proto::trust::RotateIdentityKeyRequest>,
+    super::extract::ApiJson(request): super::extract::ApiJson<
+        zynk_proto::trust::RotateIdentityKeyRequest,
+    >,
 ) -> Result<axum::http::StatusCode, ApiError> {
     state
         .services

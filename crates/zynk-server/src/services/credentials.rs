@@ -97,8 +97,14 @@ mod tests {
             trust_score: 55,
             registration_tx: None,
         };
-        let jwt = sign_vc_jwt(&key, "urn:uuid:1", now, now + chrono::Duration::days(1), &subject)
-            .unwrap();
+        let jwt = sign_vc_jwt(
+            &key,
+            "urn:uuid:1",
+            now,
+            now + chrono::Duration::days(1),
+            &subject,
+        )
+        .unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header: serde_json::Value =
@@ -113,16 +119,26 @@ mod tests {
         assert_eq!(payload["exp"], 1_800_086_400);
         assert_eq!(payload["vc"]["credentialSubject"]["trustScore"], 55);
         assert_eq!(payload["vc"]["type"][1], CREDENTIAL_TYPE);
-        let signature: [u8; 64] = URL_SAFE_NO_PAD.decode(parts[2]).unwrap().try_into().unwrap();
+        let signature: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(parts[2])
+            .unwrap()
+            .try_into()
+            .unwrap();
         let input = format!("{}.{}", parts[0], parts[1]);
         key.verifying_key()
-            .verify(input.as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature))
+            .verify(
+                input.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&signature),
+            )
             .unwrap();
         // One changed payload byte breaks it.
         let tampered = format!("{}.{}x", parts[0], &parts[1][..parts[1].len() - 1]);
         assert!(
             key.verifying_key()
-                .verify(tampered.as_bytes(), &ed25519_dalek::Signature::from_bytes(&signature))
+                .verify(
+                    tampered.as_bytes(),
+                    &ed25519_dalek::Signature::from_bytes(&signature)
+                )
                 .is_err()
         );
     }

@@ -451,7 +451,10 @@ impl LedgerService {
             };
             if !states.contains_key(&did) {
                 let stored = self.identity_state(&did).await?;
-                states.insert(did.clone(), stored.unwrap_or_else(|| IdentityState::new(&did)));
+                states.insert(
+                    did.clone(),
+                    stored.unwrap_or_else(|| IdentityState::new(&did)),
+                );
             }
             let Some(state) = states.get_mut(&did) else {
                 continue;
@@ -567,7 +570,9 @@ impl LedgerService {
         let block: Block = serde_json::from_slice(&bytes).map_err(internal)?;
         let proof = zynk_ledger::IdentityProof::build(&block, tx_index as usize)
             .ok_or_else(|| internal("identity state points at no registration"))?;
-        proof.verify(&parsed, &self.ledger_key().await?).map_err(internal)?;
+        proof
+            .verify(&parsed, &self.ledger_key().await?)
+            .map_err(internal)?;
         Ok(proof)
     }
 
@@ -585,7 +590,9 @@ impl LedgerService {
             .decode(&request.signature)
             .ok()
             .and_then(|b| <[u8; 64]>::try_from(b).ok())
-            .ok_or_else(|| ApiError::invalid_field("signature", "must be 64 bytes, unpadded base64"))?;
+            .ok_or_else(|| {
+                ApiError::invalid_field("signature", "must be 64 bytes, unpadded base64")
+            })?;
         let user = self
             .context
             .store
@@ -607,7 +614,7 @@ impl LedgerService {
                 )
             })?;
         let tx = Transaction::IdentityRegistration(zynk_ledger::block::IdentityRegistration {
-            did: did.clone(),
+            did,
             public_key: zynk_ledger::Ed25519PublicKey(new_key),
             user_id: caller.user_id,
         });

@@ -12,8 +12,8 @@ pub mod messages;
 pub mod passwords;
 pub mod rate_limit;
 pub mod to_device;
-pub mod trust;
 pub mod tokens;
+pub mod trust;
 pub mod validation;
 
 use std::sync::Arc;

@@ -59,7 +59,9 @@ impl RateLimiter {
             .store
             .identity_by_user(user_id)
             .await?
-            .map_or(50, |i| u8::try_from(i.trust_score.clamp(0, 100)).unwrap_or(0));
+            .map_or(50, |i| {
+                u8::try_from(i.trust_score.clamp(0, 100)).unwrap_or(0)
+            });
         if self.scores.len() > 100_000 {
             self.scores.retain(|_, (_, at)| at.elapsed() < ttl);
         }

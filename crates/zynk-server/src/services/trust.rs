@@ -20,12 +20,10 @@
 use std::sync::Arc;
 
 use uuid::Uuid;
-use zynk_backends::model::{
-    IdentityRecord, PendingTx, TrustChange, TrustEvidence, TrustOutcome,
-};
+use zynk_backends::model::{IdentityRecord, PendingTx, TrustChange, TrustEvidence, TrustOutcome};
+use zynk_ledger::Transaction;
 use zynk_ledger::ZynkDid;
 use zynk_ledger::block::{TrustReason, TrustScore, TrustScoreUpdate};
-use zynk_ledger::Transaction;
 use zynk_proto::ErrorCode;
 use zynk_proto::trust::{TrustActionResult, TrustChangeEntry, TrustReport};
 use zynk_proto::ws::ServerFrame;
@@ -240,7 +238,11 @@ impl TrustService {
         self.check_peer(caller, target).await?;
         let voucher = score_of(&self.identity(caller.user_id).await?);
         let config = &self.context.config.trust;
-        let gain = weighted(config.vouch_max_points, voucher, config.vouch_min_voucher_score);
+        let gain = weighted(
+            config.vouch_max_points,
+            voucher,
+            config.vouch_min_voucher_score,
+        );
         let applied = self
             .apply(
                 target,
@@ -267,7 +269,10 @@ impl TrustService {
     /// Sets a score (`manual_adjustment`, administrators only: `zynkd trust set`).
     pub async fn set_score(&self, user_id: Uuid, score: u8) -> Result<AppliedChange, ApiError> {
         if score > 100 {
-            return Err(ApiError::invalid_field("score", "must be between 0 and 100"));
+            return Err(ApiError::invalid_field(
+                "score",
+                "must be between 0 and 100",
+            ));
         }
         self.apply(
             user_id,
@@ -324,7 +329,9 @@ impl TrustService {
             let now = zynk_backends::now();
             for standing in &page {
                 let user_id = standing.identity.user_id;
-                let age_days = (now - standing.identity.account_created_at).num_days().max(0);
+                let age_days = (now - standing.identity.account_created_at)
+                    .num_days()
+                    .max(0);
                 let reached = config
                     .account_age_days
                     .iter()
@@ -352,7 +359,11 @@ impl TrustService {
                 let done = usize::try_from(standing.volume_milestones).unwrap_or(usize::MAX);
                 if let Some(next) = config.message_volumes.get(done) {
                     let sent = self.context.store.messages_sent(user_id, *next).await?;
-                    let reached = config.message_volumes.iter().filter(|v| **v <= sent).count();
+                    let reached = config
+                        .message_volumes
+                        .iter()
+                        .filter(|v| **v <= sent)
+                        .count();
                     for _ in done..reached {
                         let points = config.message_volume_points;
                         if self
