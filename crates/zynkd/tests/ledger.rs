@@ -1,5 +1,6 @@
 //! `zynkd ledger anchor` seals a batch now; `zynkd ledger verify` passes on an honest ledger and
-//! fails when any stored byte of a block, batch header, transaction or batch tree is altered.
+//! fails when any stored byte of a block, batch header, transaction, batch tree or identity state
+//! is altered. `zynkd trust set|show` adjust and show trust scores.
 //! On SQLite and on PostgreSQL.
 
 mod common;
@@ -9,8 +10,12 @@ use zynk_testkit::server::Storage;
 use zynk_testkit::{Api, Backend, message_body};
 
 fn ledger(storage: &Storage, action: &str) -> (bool, String) {
+    zynkd(storage, &["ledger", action])
+}
+
+fn zynkd(storage: &Storage, args: &[&str]) -> (bool, String) {
     let out = zynkd_command()
-        .args(["ledger", action])
+        .args(args)
         .env("ZYNK_DATA_DIR", storage.data_dir())
         .env("ZYNK_DATABASE_URL", storage.database_url())
         .env("ZYNK_LOG", "warn")
@@ -99,7 +104,36 @@ async fn anchor_and_verify(backend: Backend) {
         )
         .await;
     }
+    // Every transaction type: a trust change and a credential too.
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{}/report", bob.user_id),
+            Some(&ann.access_token),
+            Some(&serde_json::json!({"reason": "spam"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/credentials",
+            Some(&bob.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
     server.kill9();
+    // An administrator's adjustment seals what is pending, the adjustment included.
+    let (ok, out) = zynkd(&storage, &["trust", "set", &bob.username, "70"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("trust score 45 -> 70"), "{out}");
+    let (ok, out) = zynkd(&storage, &["trust", "show", &bob.username]);
+    assert!(ok && out.contains("trust score 70"), "{out}");
+    assert!(
+        out.contains("manual_adjustment") && out.contains("spam_report"),
+        "{out}"
+    );
     let (ok, out) = ledger(&storage, "anchor");
     assert!(ok, "{out}");
     assert!(out.contains("sealed batch 0: 7 messages"), "{out}");
@@ -107,8 +141,9 @@ async fn anchor_and_verify(backend: Backend) {
     assert!(ok && out.contains("no message to anchor"), "{out}");
     let (ok, out) = ledger(&storage, "verify");
     assert!(ok, "{out}");
+    // Blocks: registrations (sealed by the server or by `trust set`), the rest, the batch.
     assert!(
-        out.contains("ledger verified: 1 blocks, 1 batches"),
+        out.contains("ledger verified: ") && out.contains(" blocks, 1 batches"),
         "{out}"
     );
     // Alter one byte of each kind of entry in turn: verification fails, then passes again once
@@ -121,6 +156,7 @@ async fn anchor_and_verify(backend: Backend) {
         "batch:0".to_owned(),
         format!("merkle:{root}"),
         "head".to_owned(),
+        format!("state:identity:did:zynk:{}", bob.user_id),
     ] {
         let original = read_entry(&storage, &key).await;
         write_entry(&storage, &key, &flip_hex_digit(&original)).await;
