@@ -338,6 +338,38 @@ pub trait TrustStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// The EVM publication outbox (chain = "evm").
+#[async_trait]
+pub trait EvmStore: Send + Sync {
+    /// Outbox rows still `queued` or `sent`, in queue order.
+    async fn evm_outbox_open(&self, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records that a row was signed (before it is broadcast) and its pending
+    /// `blockchain_transactions` row.
+    async fn evm_mark_sent(
+        &self,
+        sent: &EvmSent,
+        item: &OutboxItemRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Puts a signed row back in the queue (its nonce went to another transaction); its
+    /// publication is marked failed.
+    async fn evm_requeue(
+        &self,
+        seq: i64,
+        evm_tx_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Records a receipt.
+    async fn evm_mark_done(&self, done: &EvmDone, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The latest publication of a ledger transaction.
+    async fn evm_publication(
+        &self,
+        ledger_tx_hash: &str,
+    ) -> Result<Option<EvmPublication>, StoreError>;
+    /// Outbox rows by status.
+    async fn evm_outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+}
+
 /// Health and schema upkeep.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -363,6 +395,7 @@ pub trait Store:
     + MessageStore
     + LedgerStore
     + TrustStore
+    + EvmStore
     + MaintenanceStore
 {
 }
@@ -377,6 +410,7 @@ impl<T> Store for T where
         + MessageStore
         + LedgerStore
         + TrustStore
+        + EvmStore
         + MaintenanceStore
 {
 }

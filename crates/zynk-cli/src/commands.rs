@@ -13,6 +13,7 @@
 //!   JSON lines.
 //! - `whoami`: `key: value` lines.
 //! - `proof`: see [`crate::proof`].
+//! - `trust`, `report`, `vouch`, `credential`: see [`crate::trust`].
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -96,6 +97,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify { user, confirm } => {
             verify(context, &user, confirm.map(|groups| groups.join(" "))).await
         }
+        Command::Trust { json } => crate::trust::trust(context, json).await,
+        Command::Report { user } => crate::trust::report(context, &user).await,
+        Command::Vouch { user } => crate::trust::vouch(context, &user).await,
+        Command::Credential { json } => crate::trust::credential(context, json).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }
@@ -114,6 +119,11 @@ pub fn print_view(view: &MessageView, json: bool) {
     } else {
         view.to_display_line()
     };
+    print_line(&line);
+}
+
+/// Print one line on stdout and flush it.
+pub fn print_line(line: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed stdout (e.g. `| head`) is not an error worth reporting.
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());

@@ -6,13 +6,17 @@
 //! same home meanwhile; the state is reloaded for every frame. Heartbeats are
 //! sent at half the server's interval; a dropped connection is reopened with
 //! a growing delay (1 s to 30 s). A session that ended stops the command.
+//!
+//! Besides messages it prints changes of the account's trust score as
+//! `trust score OLD -> NEW (REASON)`, or with `--json` as an object with
+//! `"type": "trust_score_updated"`.
 
 use std::time::Duration;
 
 use zynk_proto::ws::{ClientFrame, ServerFrame};
 use zynk_sdk::client::{ClientError, EventStream, FrameOutcome};
 
-use crate::commands::{print_view, warn};
+use crate::commands::{print_line, print_view, warn};
 use crate::context::{CliError, Context};
 
 const DEFAULT_HEARTBEAT_SECS: u64 = 30;
@@ -122,6 +126,14 @@ async fn connect_and_serve(
                 warn(&outcome.warnings);
                 for view in &outcome.updates {
                     print_view(view, json);
+                }
+                for change in &outcome.trust_updates {
+                    let line = if json {
+                        change.to_json_line()
+                    } else {
+                        change.to_display_line()
+                    };
+                    print_line(&line);
                 }
                 for reply in &outcome.replies {
                     if let Err(error) = stream.send(reply).await {

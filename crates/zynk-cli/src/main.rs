@@ -8,6 +8,7 @@ mod commands;
 mod context;
 mod listen;
 mod proof;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,6 +142,34 @@ pub enum Command {
         /// not). Nothing is marked unless it matches their current key.
         #[arg(long, value_name = "SAFETY_NUMBER", num_args = 1..)]
         confirm: Option<Vec<String>>,
+    },
+    /// Show your trust score, the share of the per-user rate limits it gives
+    /// you, and its history (who reported or vouched is not shown).
+    Trust {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report a user you have a conversation with for spam: lowers their
+    /// trust score (weighted by yours). Once per user and day.
+    Report {
+        /// The user's username.
+        user: String,
+    },
+    /// Vouch for a user you have a conversation with: raises their trust
+    /// score (weighted by yours). Once per user, and it cannot be withdrawn:
+    /// vouch only after comparing safety numbers with `zynk verify USER`
+    /// (verifying does not vouch by itself).
+    Vouch {
+        /// The user's username.
+        user: String,
+    },
+    /// Get a verifiable credential for your identity: a W3C VC-JWT, signed
+    /// by the server, whose subject is your did:zynk. Prints the JWT.
+    Credential {
+        /// One JSON object: jwt, id, issuer, expires_at, transaction_hash.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use zynk_sdk::client::{Home, Vault};
 use zynk_testkit::{Backend, TestServer, backend_tests};
 
-use common::{Device, Output, PASSWORD, username};
+use common::{Device, Output, PASSWORD, username, with_state};
 
 backend_tests!(
     every_device_verifies_every_message_and_tampering_is_caught,
@@ -100,8 +100,23 @@ async fn every_device_verifies_every_message_and_tampering_is_caught(backend: Ba
     let edit = alice1.send(&["edit", &hello, "hello bob!"]).await;
     let messages = [&hello, &reply, &laptop, &reaction, &edit];
 
-    // Every device checks every message against its own copy; the first
-    // proof a device checks pins the ledger key.
+    // Sending checked the identity keys against the ledger (key
+    // transparency), which pinned the ledger key on every device: the same
+    // key everywhere, and `proof` does not pin it again.
+    let mut pins = Vec::new();
+    for device in [&alice1, &alice2, &bob1, &bob2] {
+        pins.push(
+            with_state(device, async |m| {
+                m.data().ledger.as_ref().map(|l| l.validator_did.clone())
+            })
+            .await
+            .expect("the ledger key was pinned by the first send"),
+        );
+    }
+    let pinned = pins[0].clone();
+    assert!(pins.iter().all(|p| *p == pinned), "{pins:?}");
+
+    // Every device checks every message against its own copy.
     let mut roots: Vec<Option<Value>> = vec![None; messages.len()];
     for (device, who) in [
         (&alice1, "alice1"),
@@ -124,9 +139,8 @@ async fn every_device_verifies_every_message_and_tampering_is_caught(backend: Ba
                     .is_some_and(|(i, s)| i < s),
                 "{who}: {proof}"
             );
-            assert_eq!(
-                output.stderr.contains("pinned the ledger key did:key:z6Mk"),
-                n == 0,
+            assert!(
+                !output.stderr.contains("pinned the ledger key"),
                 "{who} {id}: {}",
                 output.stderr
             );
@@ -143,7 +157,26 @@ async fn every_device_verifies_every_message_and_tampering_is_caught(backend: Ba
         "{out}"
     );
     assert!(out.contains(" in batch "), "{out}");
-    assert!(out.contains(", signed by did:key:z6Mk"), "{out}");
+    assert!(
+        out.contains(&format!(", signed by {pinned}#ledger")),
+        "{out}"
+    );
+
+    // A device that has only received pins the key with its first proof,
+    // and says so.
+    let bob3 = Device::new(&server);
+    bob3.ok(&["login", &bob]).await;
+    bob3.ok(&["messages", &alice]).await;
+    let (output, proof) = proof_when_anchored(&bob3, &laptop).await;
+    assert!(output.success && proof["verdict"] == "valid", "{output:?}");
+    assert!(
+        output.stderr.contains(&format!(
+            "pinned the ledger key {pinned} of this server (first use)"
+        )),
+        "{output:?}"
+    );
+    let (output, _) = proof_when_anchored(&bob3, &hello).await;
+    assert!(!output.stderr.contains("pinned"), "{output:?}");
 
     // A flipped byte in Alice's stored copy of Bob's reply.
     edit_state(&alice1, |state| {

@@ -180,7 +180,9 @@ impl TrustReason {
         }
     }
 
-    fn tag(self) -> u8 {
+    /// The reason's code in the binary encoding (1–5, in the order of data model 11.5), also
+    /// what the EVM registry records.
+    pub fn tag(self) -> u8 {
         match self {
             TrustReason::VerifiedByCommunity => 1,
             TrustReason::SpamReport => 2,

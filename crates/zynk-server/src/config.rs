@@ -62,6 +62,54 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Trust scores and credentials.
     pub trust: TrustConfig,
+    /// Where ledger transactions are anchored: `embedded` (the signed log in the database) or
+    /// `evm` (also published to the registry contract of `[evm]`).
+    pub chain: ChainKind,
+    /// The EVM chain (`chain = "evm"`).
+    pub evm: EvmSettings,
+}
+
+/// The chain ledger transactions are anchored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainKind {
+    /// The embedded signed, hash-linked log only.
+    #[default]
+    Embedded,
+    /// The embedded log, published to an EVM registry contract.
+    Evm,
+}
+
+/// The EVM registry (`docs/evm.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvmSettings {
+    /// JSON-RPC endpoint (`http://host:port`).
+    pub rpc_url: Option<String>,
+    /// The deployed `ZynkRegistry` (`0x…`; `zynkd evm deploy` prints it).
+    pub contract: Option<String>,
+    /// File holding the signer's secp256k1 private key as hex (the contract's owner). Default:
+    /// `evm-signer.key` in the data directory.
+    pub key_file: Option<PathBuf>,
+    /// The chain id the registry lives on; a node on another chain is refused.
+    pub chain_id: Option<u64>,
+    /// Blocks a transaction needs (its own included) before it counts as confirmed.
+    pub confirmations: u64,
+    /// How often the publisher sends queued transactions and reads receipts, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for EvmSettings {
+    fn default() -> Self {
+        Self {
+            rpc_url: None,
+            contract: None,
+            key_file: None,
+            chain_id: None,
+            confirmations: 1,
+            poll_interval_ms: 2000,
+        }
+    }
 }
 
 /// Trust scores (data model 11.5) and verifiable credentials. `docs/trust.md` explains the rules.
@@ -256,6 +304,8 @@ impl Default for Config {
             push: PushConfig::default(),
             retention: RetentionConfig::default(),
             trust: TrustConfig::default(),
+            chain: ChainKind::Embedded,
+            evm: EvmSettings::default(),
         }
     }
 }
@@ -358,12 +408,21 @@ impl Config {
         shown.database_url = shown.database_url.as_deref().map(redact_url);
         shown.redis_url = shown.redis_url.as_deref().map(redact_url);
         shown.push.webhook_url = shown.push.webhook_url.as_deref().map(redact_url);
+        shown.evm.rpc_url = shown.evm.rpc_url.as_deref().map(redact_url);
         toml::to_string_pretty(&shown)
     }
 
     /// Loads from the process environment.
     pub fn from_process_env(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load(file, std::env::vars())
+    }
+
+    /// The EVM signer key file in force.
+    pub fn effective_evm_key_file(&self) -> PathBuf {
+        self.evm
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("evm-signer.key"))
     }
 
     /// The ledger key file in force.
@@ -421,6 +480,33 @@ impl Config {
             if !url.starts_with("redis://") {
                 return fail("redis_url", "must start with redis://");
             }
+        }
+        if self.chain == ChainKind::Evm {
+            match &self.evm.rpc_url {
+                None => return fail("evm.rpc_url", "is required when chain = \"evm\""),
+                Some(url) if !url.starts_with("http://") => {
+                    return fail(
+                        "evm.rpc_url",
+                        "must be an http:// URL (reach https endpoints through a local node or proxy)",
+                    );
+                }
+                Some(_) => {}
+            }
+            match &self.evm.contract {
+                None => {
+                    return fail(
+                        "evm.contract",
+                        "is required when chain = \"evm\" (deploy one with `zynkd evm deploy`)",
+                    );
+                }
+                Some(address) if address.parse::<zynk_evm::Address>().is_err() => {
+                    return fail("evm.contract", "must be a 0x-prefixed 20-byte address");
+                }
+                Some(_) => {}
+            }
+        }
+        if self.evm.poll_interval_ms == 0 {
+            return fail("evm.poll_interval_ms", "must be at least 1");
         }
         let trust = &self.trust;
         for (key, value) in [

@@ -108,7 +108,26 @@ pub fn spawn_all(
     messages: MessageService,
     ledger: Option<LedgerService>,
     trust: crate::services::trust::TrustService,
+    publisher: Option<crate::services::evm::EvmPublisher>,
 ) -> JobHandles {
+    let publishing = publisher.map(|publisher| {
+        let interval = Duration::from_millis(context.config.evm.poll_interval_ms);
+        every(interval, move || {
+            let publisher = publisher.clone();
+            async move {
+                match publisher.run_once().await {
+                    Ok(run) if run == Default::default() => {}
+                    Ok(run) => tracing::info!(
+                        sent = run.sent,
+                        confirmed = run.confirmed,
+                        failed = run.failed,
+                        "EVM registry publication"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "EVM publication failed; retrying"),
+                }
+            }
+        })
+    });
     let partitions = {
         let context = context.clone();
         every(PARTITION_INTERVAL, move || {
@@ -186,6 +205,7 @@ pub fn spawn_all(
     let mut handles = vec![partitions, expiry, checkpoint, retention, milestones];
     handles.extend(anchoring);
     handles.extend(blocks);
+    handles.extend(publishing);
     JobHandles(handles)
 }
 

@@ -46,6 +46,9 @@ pub enum StartError {
     /// The ledger validator key could not be read or created.
     #[error("ledger: {0}")]
     Ledger(String),
+    /// The EVM publisher could not be set up.
+    #[error("evm: {0}")]
+    Evm(String),
     /// The push sender could not be built.
     #[error("push: {0}")]
     Push(String),
@@ -122,7 +125,13 @@ impl App {
         let ledger_key =
             services::ledger::load_or_create_key(&context.config.effective_ledger_key_file())
                 .map_err(|e| StartError::Ledger(e.to_string()))?;
-        let services = Services::start(context.clone(), hub, pusher, ledger_key);
+        let mut services = Services::start(context.clone(), hub, pusher, ledger_key);
+        if context.config.chain == config::ChainKind::Evm {
+            services.evm = Some(
+                services::evm::EvmPublisher::new(context.clone())
+                    .map_err(|e| StartError::Evm(e.to_string()))?,
+            );
+        }
         let validator = services
             .ledger
             .claim_validator()
@@ -143,11 +152,13 @@ impl App {
             openapi_json: Arc::new(openapi_json),
         };
         let ledger = validator.then(|| state.services.ledger.clone());
+        let publisher = state.services.evm.clone().filter(|_| validator);
         let mut jobs = jobs::spawn_all(
             context,
             state.services.messages.clone(),
             ledger,
             state.services.trust.clone(),
+            publisher,
         );
         jobs.push(relay_task);
         Ok(Self { state, jobs })

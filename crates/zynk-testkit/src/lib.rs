@@ -11,10 +11,12 @@
 //! [`backend_tests!`] turns one async test function into one test per backend.
 
 pub mod client;
+pub mod evm;
 pub mod server;
 pub mod ws;
 
 pub use client::{Api, Device, Registered, ciphertext, code, message_body, random_key};
+pub use evm::EvmChain;
 pub use server::{Backend, Node, TestServer};
 pub use ws::WsClient;
 

@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         action: LedgerAction,
     },
+    /// The EVM registry (`chain = "evm"`).
+    Evm {
+        #[command(subcommand)]
+        action: EvmAction,
+    },
     /// Trust scores (administrators).
     Trust {
         #[command(subcommand)]
@@ -69,6 +74,18 @@ enum LedgerAction {
     /// hash link and signature against this node's validator key; fails on any altered byte.
     /// Run it with the same configuration as `zynkd serve`, with the server stopped.
     Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum EvmAction {
+    /// Deploys the ZynkRegistry contract with the signer key (`evm.key_file`) to `evm.rpc_url`
+    /// and prints its address for `evm.contract`. The signer becomes its owner for good.
+    Deploy,
+    /// Shows the chain, the registry, the signer and the publication queue.
+    Status,
+    /// Publishes what is queued now and waits for the receipts (the server does this on its
+    /// own every `evm.poll_interval_ms`).
+    Publish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +147,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Migrate { action } => migrate(action, config).await,
         Command::Ledger { action } => ledger(action, config).await,
         Command::Trust { action } => trust(action, config).await,
+        Command::Evm { action } => evm(action, config).await,
         Command::Config {
             action: ConfigAction::Example,
         } => {
@@ -159,6 +177,62 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.serve(listener, shutdown_signal()).await?;
     tracing::info!("zynkd stopped");
     Ok(())
+}
+
+async fn evm(action: EvmAction, config: Config) -> anyhow::Result<()> {
+    let rpc_url = config
+        .evm
+        .rpc_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("set evm.rpc_url (ZYNK_EVM__RPC_URL) first"))?;
+    match action {
+        EvmAction::Deploy => {
+            let key =
+                zynk_server::services::evm::read_signer_key(&config.effective_evm_key_file())?;
+            let address = zynk_evm::EvmRegistry::deploy(&rpc_url, &key).await?;
+            println!("ZynkRegistry deployed at {address}");
+            println!("set evm.contract = \"{address}\" (ZYNK_EVM__CONTRACT) and chain = \"evm\"");
+            Ok(())
+        }
+        EvmAction::Status => {
+            let evm = zynk_server::services::evm::evm_config(&config)?;
+            anyhow::ensure!(
+                evm.contract.is_some(),
+                "set evm.contract (ZYNK_EVM__CONTRACT) first"
+            );
+            let registry = zynk_evm::EvmRegistry::connect(&evm).await?;
+            println!("chain eip155:{}", registry.chain_id());
+            println!("registry {}", registry.contract());
+            println!(
+                "signer {} (owner {})",
+                registry.from(),
+                registry.owner().await?
+            );
+            let store = zynk_server::open_store(&config).await?;
+            for (status, count) in store.evm_outbox_counts().await? {
+                println!("outbox {status}: {count}");
+            }
+            Ok(())
+        }
+        EvmAction::Publish => {
+            anyhow::ensure!(
+                config.chain == zynk_server::config::ChainKind::Evm,
+                "chain is not \"evm\": nothing is queued for the registry"
+            );
+            let app = App::build(config).await?;
+            let publisher = app
+                .services()
+                .evm
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("no EVM publisher"))?;
+            let run = publisher.drain(100).await?;
+            println!(
+                "published: {} sent, {} confirmed, {} failed",
+                run.sent, run.confirmed, run.failed
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn trust(action: TrustAction, config: Config) -> anyhow::Result<()> {

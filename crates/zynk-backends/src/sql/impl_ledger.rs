@@ -161,6 +161,7 @@ impl LedgerStore for SqlStore {
             });
             insert.build().execute(&mut *tx).await?;
         }
+        insert_outbox(&mut tx, &write.outbox, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -210,6 +211,7 @@ impl LedgerStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
+        insert_outbox(&mut tx, &write.outbox, now).await?;
         tx.commit().await?;
         Ok(true)
     }

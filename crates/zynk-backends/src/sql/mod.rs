@@ -67,6 +67,7 @@ pub mod sqlite {
     include!("impl_messaging.rs");
     include!("impl_ledger.rs");
     include!("impl_trust.rs");
+    include!("impl_evm.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -120,6 +121,7 @@ pub mod postgres {
     include!("impl_messaging.rs");
     include!("impl_ledger.rs");
     include!("impl_trust.rs");
+    include!("impl_evm.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).

@@ -245,3 +245,82 @@ impl Running {
         let _ = self.child.kill().await;
     }
 }
+
+/// Unlock a device's state as the CLI would (under the home's lock), hand
+/// the [`Messenger`](zynk_sdk::Messenger) to `op`, and save it back (tokens may have been
+/// refreshed). No `zynk` command may run on the home meanwhile.
+pub async fn with_state<T>(
+    device: &Device,
+    op: impl AsyncFnOnce(&mut zynk_sdk::Messenger) -> T,
+) -> T {
+    let home = zynk_sdk::client::Home::new(device.home.path().to_path_buf());
+    let lock = home.lock().expect("home lock");
+    let bytes = home
+        .read_state(&lock)
+        .expect("read state")
+        .expect("a state");
+    let (mut messenger, vault) =
+        zynk_sdk::Messenger::load(&bytes, &device.password, None, None).expect("unlock");
+    let result = op(&mut messenger).await;
+    let bytes = messenger.save(&vault).expect("save state");
+    home.write_state(&lock, &bytes).expect("write state");
+    result
+}
+
+/// Rotate the identity key of the account of `device` (logged in as
+/// `username`) the way the API allows: the current key, restored from the
+/// identity backup with the password, signs the new one
+/// (`PUT /api/v1/users/me/identity-key`). Returns the old and the new key
+/// (unpadded base64). The device keeps its old key locally, so its device
+/// bundles stay signed by the old key.
+pub async fn rotate_identity(device: &Device, username: &str) -> (String, String) {
+    use base64::Engine;
+    use ed25519_dalek::Signer;
+    use zynk_sdk::client::{Credentials, open_identity};
+    let password = device.password.clone();
+    with_state(device, async |m| {
+        let me = m.whoami().expect("whoami");
+        let backup = m
+            .api()
+            .identity_backup()
+            .await
+            .expect("fetch the identity backup")
+            .expect("an identity backup");
+        let credentials = Credentials::derive(username, &password).expect("credentials");
+        let current = open_identity(
+            &backup,
+            &me.user_id.to_string(),
+            credentials.backup_key(),
+            &m.machine().identity_key(),
+        )
+        .expect("open the identity backup");
+        let signer = ed25519_dalek::SigningKey::from_bytes(&current.export_seed());
+        let next = zynk_sdk::UserIdentity::generate().expect("new identity");
+        let did = zynk_ledger::ZynkDid::new(me.user_id).to_string();
+        let statement =
+            zynk_proto::trust::rotation_signing_bytes(&did, next.public_key().as_bytes());
+        let request = zynk_proto::trust::RotateIdentityKeyRequest {
+            identity_key: next.public_key().to_base64(),
+            signature: base64::engine::general_purpose::STANDARD_NO_PAD
+                .encode(signer.sign(&statement).to_bytes()),
+        };
+        m.api()
+            .rotate_identity_key(&request)
+            .await
+            .expect("rotate the identity key");
+        (me.identity_key, next.public_key().to_base64())
+    })
+    .await
+}
+
+/// The user id and device id that `whoami` prints.
+pub async fn ids(device: &Device) -> (uuid::Uuid, uuid::Uuid) {
+    let out = device.ok(&["whoami"]).await;
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
+            .unwrap_or_else(|| panic!("{name} in {out}"))
+    };
+    (field("user id:"), field("device id:"))
+}

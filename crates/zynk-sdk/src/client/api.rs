@@ -20,6 +20,9 @@ use zynk_proto::sessions::SessionView;
 use zynk_proto::to_device::{
     ToDeviceAck, ToDeviceInbox, ToDeviceSendRequest, ToDeviceSendResponse,
 };
+use zynk_proto::trust::{
+    CredentialResponse, ReportRequest, RotateIdentityKeyRequest, TrustActionResult, TrustReport,
+};
 use zynk_proto::users::{IdentityBackup, Me, PublicProfile};
 use zynk_proto::{ErrorBody, ErrorCode};
 
@@ -357,6 +360,66 @@ impl ApiClient {
             Err(e) if e.is(ErrorCode::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// `PUT /users/me/identity-key`: replace the account's identity key with
+    /// `request.identity_key`, authorised by the current key's signature over
+    /// [`zynk_proto::trust::rotation_signing_bytes`]. The rotation is recorded
+    /// in the ledger; contacts then see a changed key (and must verify it
+    /// again), and device bundles signed by the old key no longer verify.
+    pub async fn rotate_identity_key(
+        &mut self,
+        request: &RotateIdentityKeyRequest,
+    ) -> Result<(), ClientError> {
+        self.request(
+            Method::PUT,
+            "/users/me/identity-key",
+            Some(request),
+            Auth::Bearer,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /users/me/trust`: the caller's trust score, the share of the
+    /// per-user rate limits it gives, and its history (newest first).
+    pub async fn my_trust(&mut self) -> Result<TrustReport, ClientError> {
+        self.get("/users/me/trust").await
+    }
+
+    /// `POST /users/{id}/report`: report `user_id` (someone the caller shares
+    /// a conversation with) for `reason` (only `spam` for now). Once per user
+    /// and UTC day: a second report gives `already_reported`.
+    pub async fn report_user(
+        &mut self,
+        user_id: Uuid,
+        reason: &str,
+    ) -> Result<TrustActionResult, ClientError> {
+        let request = ReportRequest {
+            reason: reason.to_owned(),
+        };
+        self.post(&format!("/users/{user_id}/report"), &request)
+            .await
+    }
+
+    /// `POST /users/{id}/vouch`: vouch for `user_id` (someone the caller
+    /// shares a conversation with). Once per user ever: a second vouch gives
+    /// `already_reported`.
+    pub async fn vouch_user(&mut self, user_id: Uuid) -> Result<TrustActionResult, ClientError> {
+        self.json(
+            Method::POST,
+            &format!("/users/{user_id}/vouch"),
+            None::<&()>,
+            Auth::Bearer,
+        )
+        .await
+    }
+
+    /// `POST /credentials`: a W3C Verifiable Credential (VC-JWT) for the
+    /// caller's `did:zynk`, signed by the server's `did:key`.
+    pub async fn issue_credential(&mut self) -> Result<CredentialResponse, ClientError> {
+        self.json(Method::POST, "/credentials", None::<&()>, Auth::Bearer)
+            .await
     }
 
     /// `POST /keys/upload`.

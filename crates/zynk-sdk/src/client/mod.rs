@@ -39,10 +39,10 @@ pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
     DeviceDescription, FrameOutcome, MIN_PASSWORD_CHARS, Messenger, SafetyNumberReport,
-    SendReceipt, SyncReport, Whoami,
+    SendReceipt, SyncReport, TrustAction, TrustScoreChange, Whoami,
 };
 pub use session::{Secret, Session};
-pub use state::{ClientData, ConversationState, SetupState};
+pub use state::{ClientData, ConversationState, IdentityCheck, SetupState};
 pub use timeline::{Entry, EntryBody, MessageView, TimelineItem};
 pub use util::{new_message_id, now_ms};
 pub use vault::Vault;

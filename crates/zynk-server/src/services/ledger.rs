@@ -201,6 +201,11 @@ impl LedgerService {
         }
     }
 
+    /// Whether sealed transactions are also published to the EVM registry.
+    fn publishes_to_evm(&self) -> bool {
+        self.context.config.chain == crate::config::ChainKind::Evm
+    }
+
     /// The validator's public key.
     pub fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()
@@ -385,7 +390,19 @@ impl LedgerService {
             block_hash: block.hash.to_string(),
             height: header.height as i64,
             proofs,
+            outbox: Vec::new(),
         };
+        let mut write = write;
+        if self.publishes_to_evm() {
+            write.outbox.push(zynk_backends::model::OutboxItem {
+                ledger_tx_hash: write.transaction_hash.clone(),
+                tx_type: "message_anchor",
+                tx_json: serde_json::to_vec(&transaction).map_err(internal)?,
+                height: Some(write.height),
+                user_id: None,
+                related_entity_id: Some(write.anchor_id),
+            });
+        }
         if !self.context.store.commit_anchor(&write, now).await? {
             // Another node sealed a batch meanwhile; the next run picks up what is left.
             return Ok(None);
@@ -482,7 +499,31 @@ impl LedgerService {
             block_hash: block.hash.to_string(),
             confirmed,
             identities,
+            outbox: Vec::new(),
         };
+        let mut write = write;
+        if self.publishes_to_evm() {
+            for tx in &transactions {
+                let user_id = match tx {
+                    Transaction::IdentityRegistration(r) => Some(r.user_id),
+                    Transaction::TrustScoreUpdate(u) => Some(u.did.uuid()),
+                    Transaction::CredentialIssuance(c) => c
+                        .subject_did
+                        .parse::<zynk_ledger::ZynkDid>()
+                        .ok()
+                        .map(|d| d.uuid()),
+                    Transaction::MessageAnchor(_) => None,
+                };
+                write.outbox.push(zynk_backends::model::OutboxItem {
+                    ledger_tx_hash: tx.hash().to_string(),
+                    tx_type: tx.type_name(),
+                    tx_json: serde_json::to_vec(tx).map_err(internal)?,
+                    height: None,
+                    user_id,
+                    related_entity_id: None,
+                });
+            }
+        }
         if !self.context.store.commit_block(&write, now).await? {
             return Ok(0);
         }
@@ -776,12 +817,57 @@ impl LedgerService {
             batch_header: header,
             checkpoint: None,
         };
+        let mut proof = proof;
+        if let Some(anchor) = self.evm_anchor(&proof.batch_header).await? {
+            proof.anchor = Some(anchor);
+        }
         // Never hand out a proof that does not hold (under the ledger's validator key, which a
         // node that does not seal batches may not hold itself).
         proof
             .verify_for_message(&leaf, &self.ledger_key().await?)
             .map_err(internal)?;
         Ok(proof)
+    }
+
+    /// The confirmed EVM publication of a batch's `message_anchor` transaction, as a proof
+    /// anchor (chain `eip155:<id>`, the registry, the Ethereum transaction, block, log index and
+    /// gas); `None` on the embedded chain or until it is confirmed.
+    async fn evm_anchor(&self, header: &BatchHeader) -> Result<Option<Anchor>, ApiError> {
+        let hash = Transaction::MessageAnchor(MessageAnchor {
+            batch_id: header.batch_id.clone(),
+            merkle_root: header.root,
+            tree_size: header.tree_size,
+            first_seq: header.first_seq,
+            last_seq: header.last_seq,
+        })
+        .hash();
+        let Some(publication) = self
+            .context
+            .store
+            .evm_publication(&hash.to_string())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if publication.status != "confirmed" {
+            return Ok(None);
+        }
+        let parse_hash = |text: &str| text.parse::<Hash32>().map_err(internal);
+        Ok(Some(Anchor {
+            chain: publication.chain,
+            contract: publication
+                .to_address
+                .as_deref()
+                .map(|a| a.parse::<zynk_ledger::Address20>().map_err(internal))
+                .transpose()?,
+            tx_hash: parse_hash(&publication.evm_tx_hash)?,
+            block_number: publication
+                .block_number
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            log_index: publication.log_index.and_then(|n| u64::try_from(n).ok()),
+            gas_used: publication.gas_used.and_then(|n| u64::try_from(n).ok()),
+        }))
     }
 
     /// Walks the whole ledger and checks every block, batch header, transaction entry and

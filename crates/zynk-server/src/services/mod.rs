@@ -6,6 +6,7 @@ pub mod auth;
 pub mod conversations;
 pub mod credentials;
 pub mod devices;
+pub mod evm;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
@@ -58,6 +59,8 @@ pub struct Services {
     pub ledger: ledger::LedgerService,
     /// Trust scores.
     pub trust: trust::TrustService,
+    /// The EVM publisher (`chain = "evm"`).
+    pub evm: Option<evm::EvmPublisher>,
     /// This node's WebSocket connections.
     pub hub: Arc<Hub>,
 }
@@ -84,6 +87,7 @@ impl Services {
         Self {
             ledger,
             trust,
+            evm: None,
             accounts: accounts::AccountService::new(
                 context.clone(),
                 hub.clone(),

@@ -167,9 +167,10 @@ impl Messenger {
                     "identity key of {}: {e}",
                     user.user_id
                 ))),
-                Ok(_) if let Err(e) = self
-                    .check_key_transparency(user.user_id, &user.identity_key)
-                    .await =>
+                Ok(_)
+                    if let Err(e) = self
+                        .check_key_transparency(user.user_id, &user.identity_key)
+                        .await =>
                 {
                     Err(e)
                 }
@@ -226,10 +227,8 @@ impl Messenger {
         {
             return Ok(());
         }
-        let refuse = |username: String, reason: String| ClientError::KeyTransparency {
-            username,
-            reason,
-        };
+        let refuse =
+            |username: String, reason: String| ClientError::KeyTransparency { username, reason };
         let key_bytes: [u8; 32] = match crate::client::util::base64_decode(identity_key)
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
         {
@@ -329,10 +328,16 @@ impl Messenger {
                 "a safety number is between you and someone else".into(),
             ));
         }
-        // A changed key is reported through the trust level below.
-        match self.refresh_devices(&[profile.user_id]).await {
-            Ok(_) | Err(ClientError::IdentityChanged { .. }) => {}
-            Err(other) => return Err(other),
+        // A changed key is reported through the trust level below; any other
+        // refusal (a key the ledger does not back) leaves no number to show.
+        match self
+            .refresh_devices(&[profile.user_id])
+            .await?
+            .into_iter()
+            .next()
+        {
+            None | Some((_, Ok(_) | Err(ClientError::IdentityChanged { .. }))) => {}
+            Some((_, Err(other))) => return Err(other),
         }
         let key = self
             .key_to_verify(profile.user_id)

@@ -11,7 +11,9 @@
 //! - receiving (`sync`): to-device inbox first, then history after each
 //!   conversation's cursor, decryption, receipts, WebSocket frames;
 //! - verifiable history (`proof`): a message's ledger inclusion proof checked
-//!   against the device's own copy, under a ledger key pinned on first use.
+//!   against the device's own copy, under a ledger key pinned on first use;
+//! - trust (`trust`): the account's trust score, spam reports and vouches for
+//!   contacts, score changes from the WebSocket, verifiable credentials.
 //!
 //! The state is saved with [`Messenger::save`] into bytes encrypted under the
 //! user's password ([`Vault`]); natively the CLI keeps them in its home
@@ -21,6 +23,7 @@ mod keys;
 mod proof;
 mod send;
 mod sync;
+mod trust;
 
 use std::fmt;
 
@@ -43,6 +46,7 @@ use crate::crypto::{CryptoMachine, IdentityKey, KdfParams, PendingDevice, UserId
 pub use keys::SafetyNumberReport;
 pub use send::SendReceipt;
 pub use sync::{FrameOutcome, SyncReport};
+pub use trust::{TrustAction, TrustScoreChange};
 
 /// Argon2id costs of the inner crypto state: its passphrase is a random
 /// 256-bit key kept inside the password-encrypted file, so stretching it

@@ -16,6 +16,7 @@ use zynk_proto::ws::{ClientFrame, ServerFrame};
 use super::Messenger;
 use super::keys::REPLENISH_BELOW;
 use super::send::OLM_EVENT_TYPE;
+use super::trust::TrustScoreChange;
 use crate::client::error::ClientError;
 use crate::client::timeline::{Entry, EntryBody, MessageView, affected_ids, fold};
 use crate::client::util::{base64_decode, base64_encode, now, sha256_hex};
@@ -50,6 +51,8 @@ pub struct FrameOutcome {
     pub replies: Vec<ClientFrame>,
     /// Notes for the user.
     pub warnings: Vec<String>,
+    /// Changes of this account's trust score.
+    pub trust_updates: Vec<TrustScoreChange>,
 }
 
 /// New entries per conversation, collected while syncing.
@@ -177,10 +180,29 @@ impl Messenger {
             ServerFrame::Error { code, message, .. } => {
                 outcome.warnings.push(format!("server: {code}: {message}"));
             }
-            ServerFrame::Receipt { .. }
-            | ServerFrame::Sent { .. }
-            | ServerFrame::TrustScoreUpdated { .. }
-            | ServerFrame::Pong => {}
+            ServerFrame::TrustScoreUpdated {
+                did,
+                old_score,
+                new_score,
+                reason,
+                transaction_hash,
+            } => {
+                // The server sends each account only its own changes.
+                if did == zynk_ledger::ZynkDid::new(self.user_id()?).to_string() {
+                    outcome.trust_updates.push(TrustScoreChange {
+                        did,
+                        old_score,
+                        new_score,
+                        reason,
+                        transaction_hash,
+                    });
+                } else {
+                    outcome.warnings.push(format!(
+                        "ignored a trust score update for {did}, which is not this account"
+                    ));
+                }
+            }
+            ServerFrame::Receipt { .. } | ServerFrame::Sent { .. } | ServerFrame::Pong => {}
         }
         outcome.updates = self.views_of(&changes).await;
         Ok(outcome)
