@@ -70,11 +70,19 @@ enum Command {
         window: usize,
     },
     /// Seals `messages` stored messages into ledger batches with `zynkd ledger anchor` and
-    /// verifies the ledger (end-to-end anchoring throughput on the embedded chain).
+    /// verifies the ledger (end-to-end anchoring throughput on the embedded chain); with `--evm`,
+    /// also publishes everything to a registry on a local anvil with `zynkd evm publish`.
     Anchor {
         /// Messages to store and anchor.
         #[arg(long, default_value_t = 50_000)]
         messages: usize,
+        /// Also anchor on an EVM chain (a local anvil started from tools/node_modules).
+        #[arg(long)]
+        evm: bool,
+        /// With --evm: extra identities registered first, so the publication rate is measured
+        /// over many transactions.
+        #[arg(long, default_value_t = 200)]
+        identities: usize,
     },
     /// Server memory per idle WebSocket connection.
     Idle {
@@ -90,8 +98,16 @@ async fn anchor(
     server: &server::ServerProcess,
     zynkd: &std::path::Path,
     count: usize,
+    evm: Option<(usize, &zynk_testkit::EvmChain)>,
 ) -> anyhow::Result<()> {
     let api = zynk_testkit::Api::new(&server.base_url);
+    if let Some((identities, _)) = evm {
+        for i in 0..identities {
+            api.register(&zynk_testkit::Api::username(&format!("id{i}")))
+                .await;
+        }
+        println!("registered {identities} identities");
+    }
     let a = api.register(&zynk_testkit::Api::username("anchor_a")).await;
     let b = api.register(&zynk_testkit::Api::username("anchor_b")).await;
     let conversation = api.open_conversation(&a.access_token, &b.user_id).await;
@@ -128,6 +144,27 @@ async fn anchor(
         out.trim(),
         stored as f64 / secs
     );
+    let anchor_secs = secs;
+    if let Some((_, chain)) = evm {
+        let (ok, out, secs) = server.admin(zynkd, &["evm", "publish"])?;
+        anyhow::ensure!(ok, "evm publish failed: {out}");
+        let sent: f64 = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0);
+        println!(
+            "evm publish (anvil, chain {}): {} in {secs:.2}s = {:.0} transactions/s confirmed",
+            chain.chain_id(),
+            out.trim(),
+            sent / secs
+        );
+        println!(
+            "end to end on the EVM chain: {stored} messages anchored and confirmed in {:.2}s = {:.0} messages/s",
+            anchor_secs + secs,
+            stored as f64 / (anchor_secs + secs)
+        );
+    }
     let (ok, out, secs) = server.ledger(zynkd, "verify")?;
     anyhow::ensure!(ok, "verify failed: {out}");
     println!("verify: {} in {secs:.2}s", out.trim());
@@ -148,7 +185,45 @@ fn main() -> anyhow::Result<()> {
             BackendArg::Embedded => zynk_testkit::Backend::Embedded,
             BackendArg::Scale => zynk_testkit::Backend::Scale,
         };
-        let server = server::ServerProcess::start(&zynkd, backend).await?;
+        let chain = match &cli.command {
+            Command::Anchor { evm: true, .. } => Some(zynk_testkit::EvmChain::start().await),
+            _ => None,
+        };
+        let env = match &chain {
+            // The server publishes at most once an hour here, so that `zynkd evm publish` is
+            // what the measurement times.
+            Some(chain) => {
+                let mut config = zynk_testkit::server::Storage::create(backend)
+                    .await
+                    .config();
+                chain.configure(&mut config);
+                vec![
+                    ("ZYNK_CHAIN".to_owned(), "evm".to_owned()),
+                    ("ZYNK_EVM__RPC_URL".to_owned(), chain.rpc_url()),
+                    ("ZYNK_EVM__CONTRACT".to_owned(), chain.contract.to_string()),
+                    (
+                        "ZYNK_EVM__KEY_FILE".to_owned(),
+                        config
+                            .evm
+                            .key_file
+                            .clone()
+                            .unwrap_or_default()
+                            .display()
+                            .to_string(),
+                    ),
+                    (
+                        "ZYNK_EVM__CHAIN_ID".to_owned(),
+                        chain.chain_id().to_string(),
+                    ),
+                    (
+                        "ZYNK_EVM__POLL_INTERVAL_MS".to_owned(),
+                        "3600000".to_owned(),
+                    ),
+                ]
+            }
+            None => Vec::new(),
+        };
+        let server = server::ServerProcess::start(&zynkd, backend, env).await?;
         println!(
             "zynkd {} on {:?}, pid {}",
             zynkd.display(),
@@ -169,7 +244,18 @@ fn main() -> anyhow::Result<()> {
                 window,
             } => ws::run(&server, pairs, seconds, rate, size, window).await,
             Command::Idle { connections } => ws::idle(&server, connections).await,
-            Command::Anchor { messages } => anchor(&server, &zynkd, messages).await,
+            Command::Anchor {
+                messages,
+                evm,
+                identities,
+            } => {
+                let evm = if evm {
+                    chain.as_ref().map(|c| (identities, c))
+                } else {
+                    None
+                };
+                anchor(&server, &zynkd, messages, evm).await
+            }
         }
     })
 }

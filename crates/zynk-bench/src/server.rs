@@ -15,14 +15,21 @@ pub struct ServerProcess {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
     _storage: Storage,
+    /// Extra environment (the EVM chain's settings) for the server and admin commands.
+    env: Vec<(String, String)>,
 }
 
 impl ServerProcess {
     /// Starts `zynkd serve` on fresh storage with rate limits off.
-    pub async fn start(zynkd: &Path, backend: Backend) -> anyhow::Result<Self> {
+    pub async fn start(
+        zynkd: &Path,
+        backend: Backend,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let storage = Storage::create(backend).await;
         let mut cmd = Command::new(zynkd);
         cmd.arg("serve")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("ZYNK_DATA_DIR", storage.data_dir())
             .env("ZYNK_DATABASE_URL", storage.database_url())
             .env("ZYNK_LISTEN", "127.0.0.1:0")
@@ -61,15 +68,22 @@ impl ServerProcess {
             child,
             base_url: format!("http://{addr}"),
             _storage: storage,
+            env,
         })
     }
 
     /// Runs `zynkd ledger ACTION` on this server's storage; returns (success, output, seconds).
     pub fn ledger(&self, zynkd: &Path, action: &str) -> anyhow::Result<(bool, String, f64)> {
+        self.admin(zynkd, &["ledger", action])
+    }
+
+    /// Runs `zynkd ARGS…` on this server's storage; returns (success, output, seconds).
+    pub fn admin(&self, zynkd: &Path, args: &[&str]) -> anyhow::Result<(bool, String, f64)> {
         let started = std::time::Instant::now();
         let config = self._storage.config();
         let mut cmd = Command::new(zynkd);
-        cmd.args(["ledger", action])
+        cmd.args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("ZYNK_DATA_DIR", self._storage.data_dir())
             .env("ZYNK_DATABASE_URL", self._storage.database_url())
             .env("ZYNK_LOG", "warn");

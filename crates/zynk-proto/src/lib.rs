@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod devices;
 pub mod error;
 pub mod keys;
+pub mod ledger;
 pub mod messages;
 pub mod sessions;
 pub mod to_device;

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use zynk_ledger::{MessageLeaf, MessageProof};
 use zynk_testkit::{Api, Backend, TestServer, backend_tests, ciphertext, message_body};
 
-backend_tests!(messages_are_anchored_with_verifiable_proofs);
+backend_tests!(
+    messages_are_anchored_with_verifiable_proofs,
+    the_ledger_cache_mirrors_pending_work_and_the_latest_block,
+);
 
 async fn wait_for_proof(api: &Api, token: &str, message_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -256,4 +259,115 @@ async fn registration_records_the_identity_on_the_ledger(backend: Backend) {
         .0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Data model 11.7: the ledger cache (Redis on the scale backend, in-process on the embedded
+/// one) mirrors pending transactions, the latest block, the validator and the messages awaiting
+/// anchoring; the database stays the durable copy.
+async fn the_ledger_cache_mirrors_pending_work_and_the_latest_block(backend: Backend) {
+    // Batches only on demand (an hour away), blocks every second.
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let conversation = api.open_conversation(&ann.access_token, &bob.user_id).await;
+    for i in 0..4 {
+        api.send_message(
+            &ann.access_token,
+            &conversation,
+            message_body(&format!("c{i}")),
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let info = loop {
+        let (status, info) = api.get("/api/v1/ledger", &ann.access_token).await;
+        assert_eq!(status, StatusCode::OK, "{info}");
+        if info["unanchored_messages"] == 4 && info["latest_block"].is_u64() {
+            break info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cache never showed the work: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let validator = info["validator_did"].as_str().unwrap().to_owned();
+    if backend == Backend::Scale {
+        let prefix = server.config.redis_key_prefix.clone();
+        let client = redis::Client::open(server.config.redis_url.clone().unwrap()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let len: u64 =
+            redis::AsyncCommands::llen(&mut conn, format!("{prefix}blockchain:unanchored_hashes"))
+                .await
+                .unwrap();
+        assert_eq!(len, 4);
+        let latest: Option<u64> =
+            redis::AsyncCommands::get(&mut conn, format!("{prefix}blockchain:latest_block"))
+                .await
+                .unwrap();
+        assert!(latest.is_some());
+        let status: std::collections::HashMap<String, String> = redis::AsyncCommands::hgetall(
+            &mut conn,
+            format!("{prefix}blockchain:validator:{validator}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status.get("active").map(String::as_str), Some("true"));
+        let ttl: i64 = redis::AsyncCommands::ttl(
+            &mut conn,
+            format!("{prefix}blockchain:validator:{validator}"),
+        )
+        .await
+        .unwrap();
+        assert!((1..=300).contains(&ttl), "validator TTL {ttl}");
+        // A credential's transaction waits in blockchain:pending_tx:{hash} (TTL one hour)
+        // until a block holds it.
+        let (status, credential) = api
+            .call(
+                Method::POST,
+                "/api/v1/credentials",
+                Some(&ann.access_token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let hash = credential["transaction_hash"].as_str().unwrap();
+        let key = format!("{prefix}blockchain:pending_tx:{hash}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let exists: bool = redis::AsyncCommands::exists(&mut conn, &key).await.unwrap();
+            let confirmed = server
+                .sql_text(&format!(
+                    "SELECT status FROM blockchain_transactions WHERE transaction_hash = '{hash}'"
+                ))
+                .await;
+            if confirmed.as_deref() == Some("confirmed") && !exists {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pending entry was never dropped"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Anchoring empties the mirror.
+    let (status, _) = api.get("/api/v1/ledger", &ann.access_token).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut server = server;
+    server.restart_with(|c| c.anchor_interval_secs = 1).await;
+    let api = server.api();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, info) = api.get("/api/v1/ledger", &ann.access_token).await;
+        if info["batches"] == 1 && info["unanchored_messages"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the batch never emptied the mirror: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

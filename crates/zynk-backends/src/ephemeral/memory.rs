@@ -32,6 +32,10 @@ pub struct MemoryEphemeral {
     typing: DashMap<Uuid, HashMap<Uuid, Instant>>,
     locations: DashMap<Uuid, (GeoPoint, Instant)>,
     groups: DashMap<Uuid, (Vec<Uuid>, Instant)>,
+    chain_pending: DashMap<String, (Vec<u8>, Instant)>,
+    chain_latest: std::sync::Mutex<Option<u64>>,
+    chain_validators: DashMap<String, (ValidatorStatus, Instant)>,
+    chain_unanchored: std::sync::Mutex<std::collections::VecDeque<String>>,
     channels: DashMap<String, broadcast::Sender<Vec<u8>>>,
 }
 
@@ -66,6 +70,8 @@ impl MemoryEphemeral {
         });
         self.locations.retain(|_, (_, until)| *until > now);
         self.groups.retain(|_, (_, until)| *until > now);
+        self.chain_pending.retain(|_, (_, until)| *until > now);
+        self.chain_validators.retain(|_, (_, until)| *until > now);
         self.channels
             .retain(|_, sender| sender.receiver_count() > 0);
     }
@@ -297,6 +303,93 @@ impl Ephemeral for MemoryEphemeral {
     async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError> {
         self.groups.remove(&group_id);
         Ok(())
+    }
+
+    async fn chain_pending_put(&self, hash: &str, json: &[u8]) -> Result<(), EphemeralError> {
+        let until = Instant::now() + CHAIN_PENDING_TTL;
+        self.chain_pending
+            .insert(hash.to_owned(), (json.to_vec(), until));
+        Ok(())
+    }
+
+    async fn chain_pending_get(&self, hash: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
+        let now = Instant::now();
+        Ok(self
+            .chain_pending
+            .get(hash)
+            .filter(|e| e.1 > now)
+            .map(|e| e.0.clone()))
+    }
+
+    async fn chain_pending_remove(&self, hashes: &[String]) -> Result<(), EphemeralError> {
+        for hash in hashes {
+            self.chain_pending.remove(hash);
+        }
+        Ok(())
+    }
+
+    async fn chain_latest_block_set(&self, block: u64) -> Result<(), EphemeralError> {
+        *self.chain_latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(block);
+        Ok(())
+    }
+
+    async fn chain_latest_block(&self) -> Result<Option<u64>, EphemeralError> {
+        Ok(*self.chain_latest.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    async fn chain_validator_put(
+        &self,
+        address: &str,
+        status: &ValidatorStatus,
+    ) -> Result<(), EphemeralError> {
+        let until = Instant::now() + CHAIN_VALIDATOR_TTL;
+        self.chain_validators
+            .insert(address.to_owned(), (status.clone(), until));
+        Ok(())
+    }
+
+    async fn chain_validator_get(
+        &self,
+        address: &str,
+    ) -> Result<Option<ValidatorStatus>, EphemeralError> {
+        let now = Instant::now();
+        Ok(self
+            .chain_validators
+            .get(address)
+            .filter(|e| e.1 > now)
+            .map(|e| e.0.clone()))
+    }
+
+    async fn chain_unanchored_push(&self, hashes: &[String]) -> Result<(), EphemeralError> {
+        let mut list = self
+            .chain_unanchored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for hash in hashes {
+            list.push_front(hash.clone());
+        }
+        list.truncate(usize::try_from(CHAIN_UNANCHORED_MAX).unwrap_or(usize::MAX));
+        Ok(())
+    }
+
+    async fn chain_unanchored_trim(&self, count: u64) -> Result<(), EphemeralError> {
+        let mut list = self
+            .chain_unanchored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let keep = list
+            .len()
+            .saturating_sub(usize::try_from(count).unwrap_or(usize::MAX));
+        list.truncate(keep);
+        Ok(())
+    }
+
+    async fn chain_unanchored_len(&self) -> Result<u64, EphemeralError> {
+        Ok(self
+            .chain_unanchored
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len() as u64)
     }
 
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), EphemeralError> {

@@ -116,6 +116,24 @@ pub struct Presence {
     pub device_id: Uuid,
 }
 
+/// How long a pending ledger transaction stays cached (data model 11.7: one hour).
+pub const CHAIN_PENDING_TTL: Duration = Duration::from_secs(3600);
+/// How long a validator's status stays cached (data model 11.7: five minutes).
+pub const CHAIN_VALIDATOR_TTL: Duration = Duration::from_secs(300);
+/// Most entries kept in `blockchain:unanchored_hashes`.
+pub const CHAIN_UNANCHORED_MAX: u64 = 100_000;
+
+/// `blockchain:validator:{address}` (data model 11.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorStatus {
+    /// Whether it seals blocks.
+    pub active: bool,
+    /// The last block it sealed.
+    pub last_block: u64,
+    /// Stake: the embedded ledger has a single signer and no staking, so always `0`.
+    pub stake: u64,
+}
+
 /// A point on Earth, in degrees.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GeoPoint {
@@ -212,6 +230,38 @@ pub trait Ephemeral: Send + Sync {
     async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError>;
     /// Drops a cached member list.
     async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError>;
+
+    /// Ledger cache (data model 11.7): a pending ledger transaction,
+    /// `blockchain:pending_tx:{hash}`, kept for [`CHAIN_PENDING_TTL`].
+    async fn chain_pending_put(&self, hash: &str, json: &[u8]) -> Result<(), EphemeralError>;
+    /// Reads a cached pending transaction.
+    async fn chain_pending_get(&self, hash: &str) -> Result<Option<Vec<u8>>, EphemeralError>;
+    /// Drops pending transactions that a block now holds.
+    async fn chain_pending_remove(&self, hashes: &[String]) -> Result<(), EphemeralError>;
+    /// `blockchain:latest_block`: the newest sealed block.
+    async fn chain_latest_block_set(&self, block: u64) -> Result<(), EphemeralError>;
+    /// Reads `blockchain:latest_block`.
+    async fn chain_latest_block(&self) -> Result<Option<u64>, EphemeralError>;
+    /// `blockchain:validator:{address}`: the sealing node's status, kept for
+    /// [`CHAIN_VALIDATOR_TTL`].
+    async fn chain_validator_put(
+        &self,
+        address: &str,
+        status: &ValidatorStatus,
+    ) -> Result<(), EphemeralError>;
+    /// Reads a validator's status; `None` when it has not sealed for [`CHAIN_VALIDATOR_TTL`].
+    async fn chain_validator_get(
+        &self,
+        address: &str,
+    ) -> Result<Option<ValidatorStatus>, EphemeralError>;
+    /// `blockchain:unanchored_hashes`: content hashes of stored messages awaiting anchoring,
+    /// newest first, at most [`CHAIN_UNANCHORED_MAX`] (a monitoring mirror: the database decides
+    /// what is anchored).
+    async fn chain_unanchored_push(&self, hashes: &[String]) -> Result<(), EphemeralError>;
+    /// Drops the `count` oldest entries (after a batch of that size was anchored).
+    async fn chain_unanchored_trim(&self, count: u64) -> Result<(), EphemeralError>;
+    /// Entries in `blockchain:unanchored_hashes`.
+    async fn chain_unanchored_len(&self) -> Result<u64, EphemeralError>;
 
     /// Publishes a payload to every subscriber of `channel` on every node (best effort: the
     /// durable copy of anything that matters is in the store).

@@ -513,6 +513,130 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
+    async fn chain_pending_put(&self, hash: &str, json: &[u8]) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .set_ex(
+                self.key(&format!("blockchain:pending_tx:{hash}")),
+                json,
+                CHAIN_PENDING_TTL.as_secs(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn chain_pending_get(&self, hash: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .get(self.key(&format!("blockchain:pending_tx:{hash}")))
+            .await?)
+    }
+
+    async fn chain_pending_remove(&self, hashes: &[String]) -> Result<(), EphemeralError> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = hashes
+            .iter()
+            .map(|h| self.key(&format!("blockchain:pending_tx:{h}")))
+            .collect();
+        let mut conn = self.conn.clone();
+        let _: () = conn.del(keys).await?;
+        Ok(())
+    }
+
+    async fn chain_latest_block_set(&self, block: u64) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.set(self.key("blockchain:latest_block"), block).await?;
+        Ok(())
+    }
+
+    async fn chain_latest_block(&self) -> Result<Option<u64>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.get(self.key("blockchain:latest_block")).await?)
+    }
+
+    async fn chain_validator_put(
+        &self,
+        address: &str,
+        status: &ValidatorStatus,
+    ) -> Result<(), EphemeralError> {
+        let key = self.key(&format!("blockchain:validator:{address}"));
+        let mut conn = self.conn.clone();
+        let _: () = ::redis::pipe()
+            .atomic()
+            .hset_multiple(
+                &key,
+                &[
+                    ("stake", status.stake.to_string()),
+                    ("active", status.active.to_string()),
+                    ("last_block", status.last_block.to_string()),
+                ],
+            )
+            .ignore()
+            .expire(
+                &key,
+                i64::try_from(CHAIN_VALIDATOR_TTL.as_secs()).unwrap_or(300),
+            )
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn chain_validator_get(
+        &self,
+        address: &str,
+    ) -> Result<Option<ValidatorStatus>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let fields: std::collections::HashMap<String, String> = conn
+            .hgetall(self.key(&format!("blockchain:validator:{address}")))
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let number = |name: &str| fields.get(name).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(Some(ValidatorStatus {
+            active: fields.get("active").is_some_and(|v| v == "true"),
+            last_block: number("last_block"),
+            stake: number("stake"),
+        }))
+    }
+
+    async fn chain_unanchored_push(&self, hashes: &[String]) -> Result<(), EphemeralError> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let key = self.key("blockchain:unanchored_hashes");
+        let mut conn = self.conn.clone();
+        let keep = isize::try_from(CHAIN_UNANCHORED_MAX).unwrap_or(isize::MAX) - 1;
+        let _: () = ::redis::pipe()
+            .lpush(&key, hashes)
+            .ignore()
+            .ltrim(&key, 0, keep)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn chain_unanchored_trim(&self, count: u64) -> Result<(), EphemeralError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let key = self.key("blockchain:unanchored_hashes");
+        let mut conn = self.conn.clone();
+        // Newest first: keep all but the `count` at the tail.
+        let stop = -1 - isize::try_from(count).unwrap_or(isize::MAX - 1);
+        let _: () = conn.ltrim(&key, 0, stop).await?;
+        Ok(())
+    }
+
+    async fn chain_unanchored_len(&self) -> Result<u64, EphemeralError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.llen(self.key("blockchain:unanchored_hashes")).await?)
+    }
+
     async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
         let _: () = conn.publish(self.key(channel), payload).await?;

@@ -19,21 +19,7 @@ use super::error::ClientError;
 use super::timeline::Entry;
 use super::util::base64_decode;
 
-/// `GET /api/v1/ledger`: which ledger the server keeps and the key that signs
-/// its batch headers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerInfo {
-    /// `zynk-embedded` (a signed, hash-linked log kept by the server) or an
-    /// external chain id.
-    pub chain: String,
-    /// The 32-byte Ed25519 public key that signs batch headers, unpadded
-    /// standard base64.
-    pub validator_key: String,
-    /// The same key as a `did:key:z6Mk…`.
-    pub validator_did: String,
-    /// Number of sealed batches.
-    pub batches: u64,
-}
+pub use zynk_proto::ledger::LedgerInfo;
 
 /// The ledger key this device accepted the first time it checked a proof
 /// (trust on first use). A different key offered later is refused with

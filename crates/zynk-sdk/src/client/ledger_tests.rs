@@ -81,6 +81,10 @@ impl Batch {
             validator_key: STANDARD_NO_PAD.encode(key.as_bytes()),
             validator_did: zynk_ledger::did::did_key(&key),
             batches: 4,
+            latest_block: Some(7),
+            unanchored_messages: 0,
+            published_to: None,
+            registry: None,
         }
     }
 }

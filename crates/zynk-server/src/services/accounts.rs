@@ -193,6 +193,12 @@ impl AccountService {
             },
         };
         self.context.store.create_account(&account, now).await?;
+        super::ledger::cache_pending(
+            &self.context,
+            &account.identity.tx_hash,
+            &account.identity.tx_json,
+        )
+        .await;
         tracing::info!(user_id = %account.user_id, device_id = %account.device.id, "account registered");
         Ok(auth_response(
             account.user_id,

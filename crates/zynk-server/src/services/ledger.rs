@@ -30,18 +30,7 @@ use super::auth::AuthContext;
 use super::messages::MessageService;
 use crate::error::ApiError;
 
-/// `GET /api/v1/ledger`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LedgerInfo {
-    /// `zynk-embedded`.
-    pub chain: String,
-    /// The validator's Ed25519 public key, unpadded standard base64 (pin it).
-    pub validator_key: String,
-    /// The validator key as a `did:key`.
-    pub validator_did: String,
-    /// Sealed batches.
-    pub batches: u64,
-}
+pub use zynk_proto::ledger::LedgerInfo;
 
 /// What one sealed batch holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,7 +247,48 @@ impl LedgerService {
             validator_key: base64::engine::general_purpose::STANDARD_NO_PAD.encode(key.as_bytes()),
             validator_did: did_key(&key),
             batches: head.batches,
+            latest_block: self
+                .context
+                .ephemeral
+                .chain_latest_block()
+                .await?
+                .or(head.block.map(|b| b.0)),
+            unanchored_messages: self.context.ephemeral.chain_unanchored_len().await?,
+            published_to: (self.publishes_to_evm())
+                .then(|| {
+                    self.context
+                        .config
+                        .evm
+                        .chain_id
+                        .map(|id| format!("eip155:{id}"))
+                })
+                .flatten(),
+            registry: self
+                .publishes_to_evm()
+                .then(|| self.context.config.evm.contract.clone())
+                .flatten(),
         })
+    }
+
+    /// Mirrors a sealed block into the ledger cache (data model 11.7): latest block, the
+    /// validator's status, and the pending transactions it consumed.
+    async fn cache_sealed(&self, block: u64, consumed: &[String]) {
+        let ephemeral = &self.context.ephemeral;
+        let address = did_key(&self.verifying_key());
+        let status = zynk_backends::ephemeral::ValidatorStatus {
+            active: true,
+            last_block: block,
+            stake: 0,
+        };
+        let result = async {
+            ephemeral.chain_latest_block_set(block).await?;
+            ephemeral.chain_validator_put(&address, &status).await?;
+            ephemeral.chain_pending_remove(consumed).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "ledger cache update failed (the database copy is current)");
+        }
     }
 
     /// Seals batches until no unanchored message is left; returns them.
@@ -407,6 +437,15 @@ impl LedgerService {
             // Another node sealed a batch meanwhile; the next run picks up what is left.
             return Ok(None);
         }
+        self.cache_sealed(block.index, &[]).await;
+        if let Err(e) = self
+            .context
+            .ephemeral
+            .chain_unanchored_trim(tree.len())
+            .await
+        {
+            tracing::warn!(error = %e, "ledger cache update failed (the database copy is current)");
+        }
         tracing::info!(height = header.height, size = tree.len(), root = %root, "batch anchored");
         metrics::counter!("zynk_ledger_batches_total").increment(1);
         Ok(Some(SealedBatch {
@@ -527,6 +566,7 @@ impl LedgerService {
         if !self.context.store.commit_block(&write, now).await? {
             return Ok(0);
         }
+        self.cache_sealed(block.index, &write.confirmed).await;
         tracing::info!(
             block = block.index,
             transactions = transactions.len(),
@@ -698,6 +738,7 @@ impl LedgerService {
                 "the identity key changed meanwhile; sign with the current key",
             ));
         }
+        cache_pending(&self.context, &rotation.tx.hash, &rotation.tx.json).await;
         tracing::info!(user_id = %caller.user_id, "identity key rotated");
         Ok(())
     }
@@ -765,6 +806,7 @@ impl LedgerService {
             .store
             .record_credential(&record, &pending, now)
             .await?;
+        cache_pending(&self.context, &pending.hash, &pending.json).await;
         metrics::counter!("zynk_credentials_issued_total").increment(1);
         Ok(zynk_proto::trust::CredentialResponse {
             jwt,
@@ -874,6 +916,14 @@ impl LedgerService {
     /// batch tree against `validator`; returns the number of blocks and batches checked.
     pub async fn verify(&self, validator: &VerifyingKey) -> Result<(u64, u64), String> {
         verify_ledger(self.context.store.as_ref(), validator).await
+    }
+}
+
+/// Mirrors a new pending ledger transaction into the ledger cache (`blockchain:pending_tx:{hash}`,
+/// data model 11.7). Best effort: the durable copy is already in the database.
+pub(crate) async fn cache_pending(context: &super::Context, hash: &str, json: &[u8]) {
+    if let Err(e) = context.ephemeral.chain_pending_put(hash, json).await {
+        tracing::warn!(error = %e, "ledger cache update failed (the database copy is current)");
     }
 }
 

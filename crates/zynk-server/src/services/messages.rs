@@ -424,8 +424,27 @@ async fn run_writer(context: Arc<Context>, mut queue: mpsc::Receiver<(NewMessage
             .await
         {
             Ok(outcomes) => {
+                let hashes: Vec<String> = outcomes
+                    .iter()
+                    .filter_map(|o| match o {
+                        InsertOutcome::Created(record) if record.expires_at.is_none() => {
+                            Some(record.content_hash.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
+                }
+                // The ledger cache's mirror of what awaits anchoring (data model 11.7), off the
+                // send path.
+                if !hashes.is_empty() {
+                    let ephemeral = context.ephemeral.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = ephemeral.chain_unanchored_push(&hashes).await {
+                            tracing::warn!(error = %e, "ledger cache update failed");
+                        }
+                    });
                 }
             }
             Err(err) => {

@@ -139,6 +139,9 @@ impl TrustService {
                 TrustOutcome::ScoreChanged => continue,
                 TrustOutcome::Applied => {
                     let hash = change.tx.as_ref().map(|t| t.hash.clone());
+                    if let Some(tx) = &change.tx {
+                        super::ledger::cache_pending(&self.context, &tx.hash, &tx.json).await;
+                    }
                     if let Some(hash) = &hash {
                         self.rate_limits.forget_score(user_id);
                         metrics::counter!("zynk_trust_changes_total", "reason" => reason.as_str())
