@@ -20,6 +20,7 @@ use common::{Device, Output, PASSWORD, username, with_state};
 backend_tests!(
     every_device_verifies_every_message_and_tampering_is_caught,
     unsealed_messages_are_not_anchored_yet,
+    on_an_evm_chain_proofs_name_the_chain_and_tampering_is_caught,
 );
 
 /// Longest wait for a batch to be sealed (they close every second here).
@@ -282,4 +283,71 @@ async fn unsealed_messages_are_not_anchored_yet(backend: Backend) {
     let stranger = uuid::Uuid::new_v4().to_string();
     let error = alice1.fails_with(PASSWORD, &["proof", &stranger]).await;
     assert!(error.contains("in this device's history"), "{error}");
+}
+
+/// `chain = "evm"` with a real local EVM node: once the batch's anchor is confirmed on the chain,
+/// `zynk proof --json` names it (`eip155:<id>`, the registry, the Ethereum transaction) and
+/// still verifies offline; the registry holds the same root; a flipped byte fails.
+async fn on_an_evm_chain_proofs_name_the_chain_and_tampering_is_caught(backend: Backend) {
+    let chain = zynk_testkit::EvmChain::start().await;
+    let server = TestServer::start_with(backend, |c| {
+        chain.configure(c);
+        c.anchor_interval_secs = 1;
+    })
+    .await;
+    let (alice, bob) = (username("alice"), username("bob"));
+    let alice1 = Device::new(&server);
+    alice1.ok(&["register", &alice]).await;
+    let bob1 = Device::new(&server);
+    bob1.ok(&["register", &bob]).await;
+    let hello = alice1.send(&["send", &bob, "hello over the chain"]).await;
+    bob1.ok(&["messages", &alice]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let proof = loop {
+        let (output, proof) = proof_when_anchored(&bob1, &hello).await;
+        assert!(output.success, "{output:?}");
+        assert_eq!(proof["verdict"], "valid", "{proof}");
+        if proof["anchor"]["chain"] == format!("eip155:{}", chain.chain_id()) {
+            break proof;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the anchor was never confirmed on the EVM chain: {proof}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        proof["anchor"]["contract"].as_str().map(str::to_lowercase),
+        Some(chain.contract.to_string().to_lowercase()),
+        "{proof}"
+    );
+    assert!(
+        proof["anchor"]["block_number"].as_u64().is_some(),
+        "{proof}"
+    );
+    let registry = chain.registry().await;
+    let height = proof["batch_header"]["height"].as_u64().expect("height");
+    let (root, size) = registry
+        .anchored_root(height)
+        .await
+        .expect("registry read")
+        .expect("the batch is anchored on the chain");
+    assert_eq!(
+        format!("0x{}", hex::encode(root)),
+        proof["root"].as_str().expect("root"),
+        "the chain holds the proof's root"
+    );
+    assert_eq!(Some(size), proof["tree_size"].as_u64());
+
+    edit_state(&bob1, |state| {
+        let stored = entry(state, &hello);
+        let mut bytes = STANDARD
+            .decode(stored["ciphertext"].as_str().expect("a kept ciphertext"))
+            .expect("base64");
+        bytes[5] ^= 0x80;
+        stored["ciphertext"] = Value::String(STANDARD.encode(&bytes));
+    });
+    let output = bob1.run(&["proof", &hello, "--json"]).await;
+    assert_eq!(output.code, Some(EXIT_INVALID), "{output:?}");
 }
