@@ -343,14 +343,17 @@ pub trait TrustStore: Send + Sync {
 pub trait EvmStore: Send + Sync {
     /// Outbox rows still `queued` or `sent`, in queue order.
     async fn evm_outbox_open(&self, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
-    /// Records that a row was signed (before it is broadcast) and its pending
-    /// `blockchain_transactions` row.
+    /// Records that a queued row was signed (before it is broadcast) and its pending
+    /// `blockchain_transactions` row; false (nothing written) if the row is no longer queued
+    /// (another publisher took it).
     async fn evm_mark_sent(
         &self,
         sent: &EvmSent,
         item: &OutboxItemRecord,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
+    /// Marks a row that cannot be published at all as failed, so it no longer blocks the queue.
+    async fn evm_mark_unpublishable(&self, seq: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Puts a signed row back in the queue (its nonce went to another transaction); its
     /// publication is marked failed.
     async fn evm_requeue(

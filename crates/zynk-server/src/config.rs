@@ -45,8 +45,8 @@ pub struct Config {
     /// Most messages in one anchored batch (`ZYNK_ANCHOR_MAX_BATCH`).
     pub anchor_max_batch: u32,
     /// The ledger validator's Ed25519 key (32-byte seed), created on first start
-    /// (`ZYNK_LEDGER_KEY_FILE`; default `DATA_DIR/ledger-validator.key`). Nodes that seal batches
-    /// must share it.
+    /// (`ZYNK_LEDGER_KEY_FILE`; default `DATA_DIR/ledger-validator.key`). Every node of a
+    /// deployment must share it: it seals blocks and batches and signs credentials.
     pub ledger_key_file: Option<PathBuf>,
     /// Accounts, passwords and tokens.
     pub auth: AuthConfig,
@@ -504,6 +504,12 @@ impl Config {
                 }
                 Some(_) => {}
             }
+            if self.evm.chain_id.is_none() {
+                return fail(
+                    "evm.chain_id",
+                    "is required when chain = \"evm\" (the publisher refuses a node on another chain)",
+                );
+            }
         }
         if self.evm.poll_interval_ms == 0 {
             return fail("evm.poll_interval_ms", "must be at least 1");
@@ -537,10 +543,16 @@ impl Config {
                 "must not exceed trust.restricted_below",
             );
         }
-        if !trust.account_age_days.is_sorted() || !trust.message_volumes.is_sorted() {
+        if !trust.account_age_days.windows(2).all(|w| w[0] < w[1]) {
             return fail(
                 "trust.account_age_days",
-                "milestones must be in ascending order",
+                "milestones must be in strictly ascending order",
+            );
+        }
+        if !trust.message_volumes.windows(2).all(|w| w[0] < w[1]) {
+            return fail(
+                "trust.message_volumes",
+                "milestones must be in strictly ascending order",
             );
         }
         if trust.milestone_interval_secs == 0 {

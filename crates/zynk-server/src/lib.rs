@@ -126,17 +126,18 @@ impl App {
             services::ledger::load_or_create_key(&context.config.effective_ledger_key_file())
                 .map_err(|e| StartError::Ledger(e.to_string()))?;
         let mut services = Services::start(context.clone(), hub, pusher, ledger_key);
-        if context.config.chain == config::ChainKind::Evm {
-            services.evm = Some(
-                services::evm::EvmPublisher::new(context.clone())
-                    .map_err(|e| StartError::Evm(e.to_string()))?,
-            );
-        }
         let validator = services
             .ledger
             .claim_validator()
             .await
             .map_err(|e| StartError::Ledger(e.to_string()))?;
+        // Only the node that seals publishes to the EVM registry, so only it needs the signer.
+        if validator && context.config.chain == config::ChainKind::Evm {
+            services.evm = Some(
+                services::evm::EvmPublisher::new(context.clone())
+                    .map_err(|e| StartError::Evm(e.to_string()))?,
+            );
+        }
         if !validator {
             tracing::warn!(
                 "the ledger was started with another validator key: this node will not seal batches"
@@ -152,7 +153,7 @@ impl App {
             openapi_json: Arc::new(openapi_json),
         };
         let ledger = validator.then(|| state.services.ledger.clone());
-        let publisher = state.services.evm.clone().filter(|_| validator);
+        let publisher = state.services.evm.clone();
         let mut jobs = jobs::spawn_all(
             context,
             state.services.messages.clone(),

@@ -62,11 +62,11 @@ impl EvmStore for SqlStore {
         sent: &EvmSent,
         item: &OutboxItemRecord,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        let claimed = sqlx::query(
             "UPDATE evm_outbox SET status = 'sent', nonce = $2, evm_tx_hash = $3, raw_tx = $4, \
-             sent_at = $5 WHERE seq = $1",
+             sent_at = $5 WHERE seq = $1 AND status = 'queued'",
         )
         .bind(sent.seq)
         .bind(sent.nonce)
@@ -74,7 +74,11 @@ impl EvmStore for SqlStore {
         .bind(&sent.raw_tx)
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO blockchain_transactions (id, transaction_hash, transaction_type, \
              from_address, to_address, user_id, related_entity_id, status, created_at, chain, \
@@ -93,6 +97,15 @@ impl EvmStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn evm_mark_unpublishable(&self, seq: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE evm_outbox SET status = 'failed', confirmed_at = $2 WHERE seq = $1")
+            .bind(seq)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

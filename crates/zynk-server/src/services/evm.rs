@@ -138,6 +138,9 @@ pub struct EvmPublisher {
     context: Arc<Context>,
     config: EvmConfig,
     registry: Arc<Mutex<Option<Arc<EvmRegistry>>>>,
+    /// One pass at a time in this process (the job and `zynkd evm publish` share it); across
+    /// processes, rows are claimed by compare-and-set and a reused nonce is requeued.
+    running: Arc<Mutex<()>>,
 }
 
 /// What one run did.
@@ -160,6 +163,7 @@ impl EvmPublisher {
             context,
             config,
             registry: Arc::default(),
+            running: Arc::default(),
         })
     }
 
@@ -182,6 +186,7 @@ impl EvmPublisher {
     /// One pass over the outbox: receipts for sent rows (resending what the node does not
     /// know), then the queued rows signed and broadcast in order.
     pub async fn run_once(&self) -> Result<PublishRun, PublisherError> {
+        let _one_at_a_time = self.running.lock().await;
         let registry = self.registry().await?;
         let store = &self.context.store;
         let chain = format!("eip155:{}", registry.chain_id());
@@ -242,7 +247,18 @@ impl EvmPublisher {
         }
         let mut nonce = registry.next_nonce().await?.max(next_free.unwrap_or(0));
         for row in queued {
-            let call = call_for(row)?;
+            let call = match call_for(row) {
+                Ok(call) => call,
+                Err(e) => {
+                    // Nothing will ever make this row publishable: record it, keep going.
+                    tracing::error!(error = %e, "an outbox row cannot be published; marked failed");
+                    store
+                        .evm_mark_unpublishable(row.seq, zynk_backends::now())
+                        .await?;
+                    run.failed += 1;
+                    continue;
+                }
+            };
             let prepared = registry.prepare(&call, nonce).await?;
             let sent = EvmSent {
                 seq: row.seq,
@@ -254,9 +270,13 @@ impl EvmPublisher {
                 to_address: format!("0x{}", hex::encode(prepared.to.as_slice())),
             };
             // Recorded before it leaves: a crash from here on resends these exact bytes.
-            store
+            if !store
                 .evm_mark_sent(&sent, &row.item, zynk_backends::now())
-                .await?;
+                .await?
+            {
+                // Another publisher signed this row first; its nonce stays unused here.
+                continue;
+            }
             registry.broadcast(&prepared.raw).await?;
             metrics::counter!("zynk_evm_transactions_sent_total").increment(1);
             run.sent += 1;

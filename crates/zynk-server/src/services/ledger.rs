@@ -265,8 +265,9 @@ impl LedgerService {
                 .flatten(),
             registry: self
                 .publishes_to_evm()
-                .then(|| self.context.config.evm.contract.clone())
-                .flatten(),
+                .then(|| self.context.config.evm.contract.as_deref())
+                .flatten()
+                .map(str::to_ascii_lowercase),
         })
     }
 
@@ -575,6 +576,22 @@ impl LedgerService {
         Ok(transactions.len())
     }
 
+    /// Seals (on the node holding the ledger key) or waits up to 5 s for a block holding any
+    /// pending registration or rotation of `did`.
+    async fn await_registration(&self, did: &zynk_ledger::ZynkDid) -> Result<(), ApiError> {
+        for _ in 0..50 {
+            if !self.registration_pending(did).await? {
+                break;
+            }
+            if self.ledger_key().await? == self.verifying_key() {
+                self.seal_pending().await?;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether an identity registration or rotation of `did` waits for a block.
     async fn registration_pending(&self, did: &zynk_ledger::ZynkDid) -> Result<bool, ApiError> {
         for (_, value, _) in self.context.store.ledger_scan("pending:").await? {
@@ -625,16 +642,7 @@ impl LedgerService {
         // A registration or rotation still waiting for its block is sealed now on the validator
         // node, or awaited (up to 5 s) on the others, so that a client never sees a key that is
         // newer than the ledger's.
-        for _ in 0..50 {
-            if !self.registration_pending(&parsed).await? {
-                break;
-            }
-            if self.ledger_key().await? == self.verifying_key() {
-                self.seal_pending().await?;
-            } else {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
+        self.await_registration(&parsed).await?;
         let state = self
             .identity_state(&parsed.to_string())
             .await?
@@ -701,11 +709,11 @@ impl LedgerService {
         });
         let tx_hash = tx.hash().to_string();
         // A key used before would repeat an earlier transaction: refuse it.
+        let store = &self.context.store;
         if new_key == current
-            || self
-                .context
-                .store
-                .ledger_get(&format!("tx:{tx_hash}"))
+            || store.ledger_get(&format!("tx:{tx_hash}")).await?.is_some()
+            || store
+                .ledger_get(&format!("pending:{tx_hash}"))
                 .await?
                 .is_some()
         {
@@ -750,6 +758,17 @@ impl LedgerService {
         &self,
         caller: &AuthContext,
     ) -> Result<zynk_proto::trust::CredentialResponse, ApiError> {
+        // Credentials are signed with the ledger's key: a node holding another key (a
+        // misconfiguration) issues none.
+        if self.ledger_key().await? != self.verifying_key() {
+            return Err(ApiError::new(
+                zynk_proto::ErrorCode::Unavailable,
+                "this node does not hold the ledger key; credentials cannot be issued here",
+            ));
+        }
+        // The credential names the transaction that recorded the current key: wait for it.
+        self.await_registration(&zynk_ledger::ZynkDid::new(caller.user_id))
+            .await?;
         let user = self
             .context
             .store
