@@ -148,10 +148,12 @@ async fn anchor(
     if let Some((_, chain)) = evm {
         let (ok, out, secs) = server.admin(zynkd, &["evm", "publish"])?;
         anyhow::ensure!(ok, "evm publish failed: {out}");
+        // "published: N sent, M confirmed, F failed": M receipts recorded by this command
+        // (its background pass included).
         let sent: f64 = out
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
+            .split(", ")
+            .find_map(|part| part.strip_suffix(" confirmed"))
+            .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0.0);
         println!(
             "evm publish (anvil, chain {}): {} in {secs:.2}s = {:.0} transactions/s confirmed",

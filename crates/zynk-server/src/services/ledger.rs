@@ -43,6 +43,16 @@ pub struct SealedBatch {
     pub root: Hash32,
 }
 
+/// How one attempt to seal a batch ended.
+enum Sealing {
+    /// A batch was sealed.
+    Sealed(SealedBatch),
+    /// No message waits.
+    Empty,
+    /// The head changed between reading and writing; nothing was written.
+    HeadMoved,
+}
+
 /// The tip of the ledger, stored under `head`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Head {
@@ -298,25 +308,35 @@ impl LedgerService {
         let max = self.context.config.anchor_max_batch;
         let mut sealed = Vec::new();
         // Bounded: each round seals a batch or stops.
+        let mut conflicts = 0;
         for _ in 0..10_000 {
             match self.seal_one(max).await? {
-                Some(batch) => {
+                Sealing::Sealed(batch) => {
                     let full = batch.size >= u64::from(max);
                     sealed.push(batch);
                     if !full {
                         break;
                     }
                 }
-                None => break,
+                Sealing::Empty => break,
+                // Another writer (a block of pending transactions, or another node) moved the
+                // head between our read and our write: read again and retry, a bounded number
+                // of times.
+                Sealing::HeadMoved if conflicts < 100 => conflicts += 1,
+                Sealing::HeadMoved => {
+                    return Err(ApiError::internal(
+                        &"the ledger head kept moving while sealing a batch",
+                    ));
+                }
             }
         }
         Ok(sealed)
     }
 
-    async fn seal_one(&self, max: u32) -> Result<Option<SealedBatch>, ApiError> {
+    async fn seal_one(&self, max: u32) -> Result<Sealing, ApiError> {
         let messages = self.context.store.unanchored_messages(max).await?;
         if messages.is_empty() {
-            return Ok(None);
+            return Ok(Sealing::Empty);
         }
         let (raw_head, head) = self.head().await?;
         let leaves = messages
@@ -435,8 +455,7 @@ impl LedgerService {
             });
         }
         if !self.context.store.commit_anchor(&write, now).await? {
-            // Another node sealed a batch meanwhile; the next run picks up what is left.
-            return Ok(None);
+            return Ok(Sealing::HeadMoved);
         }
         self.cache_sealed(block.index, &[]).await;
         if let Err(e) = self
@@ -449,19 +468,32 @@ impl LedgerService {
         }
         tracing::info!(height = header.height, size = tree.len(), root = %root, "batch anchored");
         metrics::counter!("zynk_ledger_batches_total").increment(1);
-        Ok(Some(SealedBatch {
+        Ok(Sealing::Sealed(SealedBatch {
             height: header.height,
             size: tree.len(),
             root,
         }))
     }
 
-    /// Seals the pending transactions (identity registrations) into a block; returns how many.
+    /// Seals the pending transactions (registrations, rotations, trust changes, credentials)
+    /// into a block; returns how many. Retries when another writer moved the head meanwhile.
     pub async fn seal_pending(&self) -> Result<usize, ApiError> {
         let _one_at_a_time = self.sealing.lock().await;
+        for _ in 0..100 {
+            if let Some(sealed) = self.seal_pending_once().await? {
+                return Ok(sealed);
+            }
+        }
+        Err(ApiError::internal(
+            &"the ledger head kept moving while sealing a block",
+        ))
+    }
+
+    /// One attempt of [`Self::seal_pending`]; `None` when the head moved (nothing written).
+    async fn seal_pending_once(&self) -> Result<Option<usize>, ApiError> {
         let pending = self.context.store.ledger_scan("pending:").await?;
         if pending.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let mut transactions = Vec::with_capacity(pending.len());
         let mut consumed = Vec::with_capacity(pending.len());
@@ -565,7 +597,7 @@ impl LedgerService {
             }
         }
         if !self.context.store.commit_block(&write, now).await? {
-            return Ok(0);
+            return Ok(None);
         }
         self.cache_sealed(block.index, &write.confirmed).await;
         tracing::info!(
@@ -573,7 +605,7 @@ impl LedgerService {
             transactions = transactions.len(),
             "block sealed"
         );
-        Ok(transactions.len())
+        Ok(Some(transactions.len()))
     }
 
     /// Seals (on the node holding the ledger key) or waits up to 5 s for a block holding any
