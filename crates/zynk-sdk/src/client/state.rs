@@ -1,10 +1,11 @@
 //! What a device remembers between runs besides its crypto state: setup
 //! progress, the to-device cursor, conversations with their history cursor,
 //! receipts sent and stored messages (with their ciphertexts, for ledger
-//! proofs), a user-name cache and the pinned ledger key. Serialized
+//! proofs), a user-name cache, the pinned ledger key, and which of the
+//! account's other devices were given this device's history. Serialized
 //! inside the encrypted state (see [`super::vault`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use zynk_proto::users::IdentityBackup;
 use super::ledger::PinnedLedger;
 use super::session::{Secret, Session};
 use super::timeline::{Entry, EntryBody};
+use crate::crypto::SessionRef;
 
 /// Version of the JSON inside the state file.
 pub(crate) const STATE_VERSION: u32 = 1;
@@ -60,6 +62,16 @@ pub struct ClientData {
     /// user id → the key and the block that recorded it.
     #[serde(default)]
     pub identity_checks: BTreeMap<Uuid, IdentityCheck>,
+    /// This account's other devices that were given this device's history
+    /// (its group sessions, forwarded): device id → the Curve25519 key it had
+    /// then. A device not listed, or listed with another key, gets it at the
+    /// next sync.
+    #[serde(default)]
+    pub history_shared_with: BTreeMap<Uuid, String>,
+    /// Group sessions this device already asked its account's other devices
+    /// for (`room_key_request`), so that each is asked once.
+    #[serde(default)]
+    pub key_requests_sent: BTreeSet<SessionRef>,
 }
 
 /// A contact's identity key that was found in the ledger.
@@ -195,7 +207,12 @@ mod tests {
         let json = serde_json::to_value(&data).unwrap();
         assert!(json.get("ledger").is_some());
         let mut old = json.clone();
-        old.as_object_mut().unwrap().remove("ledger");
+        for field in ["ledger", "history_shared_with", "key_requests_sent"] {
+            assert!(
+                old.as_object_mut().unwrap().remove(field).is_some(),
+                "{field}"
+            );
+        }
         let entry_json = &old["conversations"][Uuid::nil().to_string()]["entries"][0];
         assert!(entry_json.get("ciphertext").is_none());
         let loaded: ClientData = serde_json::from_value(old).unwrap();

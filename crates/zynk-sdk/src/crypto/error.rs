@@ -222,6 +222,18 @@ pub enum GroupError {
     /// A received room key was malformed or inconsistent with its sender.
     #[error("invalid room key: {0}")]
     InvalidRoomKey(String),
+    /// Forwarded room keys or a key request came from (or were to go to) a
+    /// device of another user: only a user's own verified devices exchange
+    /// history.
+    #[error(
+        "room keys are forwarded only between one account's own devices; {user_id}/{device_id} belongs to another account"
+    )]
+    NotOwnDevice {
+        /// The other device's user.
+        user_id: String,
+        /// The other device.
+        device_id: String,
+    },
 }
 
 /// Failure to save or load the encrypted client state.

@@ -139,6 +139,24 @@ impl fmt::Debug for RoomEvent {
 pub(crate) const ROOM_KEY_EVENT: &str = "room_key";
 /// Type of an empty to-device event (establishes or refreshes a session).
 pub(crate) const DUMMY_EVENT: &str = "dummy";
+/// Type of the to-device event that forwards Megolm sessions to another
+/// device of the same user.
+pub(crate) const FORWARDED_ROOM_KEY_EVENT: &str = "forwarded_room_key";
+/// Type of the to-device event that asks the user's other devices for
+/// Megolm sessions this device lacks.
+pub(crate) const ROOM_KEY_REQUEST_EVENT: &str = "room_key_request";
+
+/// Whether `event_type` is one the crypto core produces itself (and so may
+/// not be sent as an application event).
+pub(crate) fn is_reserved_event_type(event_type: &str) -> bool {
+    [
+        ROOM_KEY_EVENT,
+        DUMMY_EVENT,
+        FORWARDED_ROOM_KEY_EVENT,
+        ROOM_KEY_REQUEST_EVENT,
+    ]
+    .contains(&event_type)
+}
 
 /// A to-device event to encrypt for another device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,7 +164,9 @@ pub enum OutgoingToDevice {
     /// An empty event, e.g. to establish a fresh Olm session.
     Dummy,
     /// An application event (e.g. call signalling). The type must not be
-    /// `room_key` or `dummy`; Megolm keys are shared by `share_room_key`.
+    /// `room_key`, `dummy`, `forwarded_room_key` or `room_key_request`;
+    /// Megolm keys are shared by `share_room_key`, forwarded by
+    /// `forward_room_keys` and asked for by `request_room_keys`.
     Custom {
         /// The event type.
         event_type: String,

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use vodozemac::megolm::{
-    DecryptionError, GroupSession, GroupSessionPickle, InboundGroupSession,
+    DecryptionError, ExportedSessionKey, GroupSession, GroupSessionPickle, InboundGroupSession,
     InboundGroupSessionPickle, MegolmMessage, SessionConfig, SessionKey, SessionOrdering,
 };
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -193,6 +193,10 @@ pub(crate) struct InboundGroup {
     pub(crate) sender: SessionSender,
     /// Message index → message id it decrypted to, for replay detection.
     seen: BTreeMap<u32, String>,
+    /// The device id of this user's own device that forwarded the copy in
+    /// use (a `forwarded_room_key`), or `None` if the key came from its
+    /// sending device (or is this device's own session).
+    pub(crate) forwarded_by: Option<String>,
 }
 
 /// A successfully decrypted and replay-checked group message.
@@ -207,11 +211,24 @@ impl InboundGroup {
             session,
             sender,
             seen: BTreeMap::new(),
+            forwarded_by: None,
         }
     }
 
     pub(crate) fn first_known_index(&self) -> u32 {
         self.session.first_known_index()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn session_id(&self) -> String {
+        self.session.session_id()
+    }
+
+    /// The session key exported at the first index this device knows
+    /// (vodozemac's `ExportedSessionKey`, unpadded base64), to forward to
+    /// another device of this user.
+    pub(crate) fn export(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.session.export_at_first_known_index().to_base64())
     }
 
     /// Decrypt (signature and MAC checked by vodozemac).
@@ -283,6 +300,31 @@ pub(crate) fn inbound_from_key(
     Ok(session)
 }
 
+/// Build an inbound session from a forwarded, exported session key (base64
+/// of vodozemac's `ExportedSessionKey`) and check it has the announced id and
+/// first index. An exported key carries no signature of the session's
+/// creator: it is only as trustworthy as the device that forwarded it.
+pub(crate) fn inbound_from_export(
+    exported: &str,
+    session_id: &str,
+    first_known_index: u32,
+) -> Result<InboundGroupSession, GroupError> {
+    let key = ExportedSessionKey::from_base64(exported)
+        .map_err(|e| GroupError::InvalidRoomKey(e.to_string()))?;
+    let session = InboundGroupSession::import(&key, SessionConfig::version_1());
+    if session.session_id() != session_id {
+        return Err(GroupError::InvalidRoomKey(
+            "session id does not match the key".into(),
+        ));
+    }
+    if session.first_known_index() != first_known_index {
+        return Err(GroupError::InvalidRoomKey(
+            "first known index does not match the key".into(),
+        ));
+    }
+    Ok(session)
+}
+
 /// Parse a Megolm envelope.
 pub(crate) fn parse_message(envelope: &EncryptedRoomMessage) -> Result<MegolmMessage, GroupError> {
     envelope.parse()
@@ -330,6 +372,9 @@ struct PersistedInbound {
     conversation_id: String,
     sender: SessionSender,
     seen: Vec<(u32, String)>,
+    /// Absent in states written before key forwarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forwarded_by: Option<String>,
     pickle: String,
 }
 
@@ -353,6 +398,7 @@ impl GroupSessions {
                     conversation_id: conversation_id.clone(),
                     sender: group.sender.clone(),
                     seen: group.seen.clone().into_iter().collect(),
+                    forwarded_by: group.forwarded_by.clone(),
                     pickle: group.session.pickle().encrypt(pickle_key),
                 })
                 .collect(),
@@ -392,6 +438,7 @@ impl GroupSessions {
                     session,
                     sender: stored.sender,
                     seen: stored.seen.into_iter().collect(),
+                    forwarded_by: stored.forwarded_by,
                 },
             );
         }
@@ -588,6 +635,8 @@ mod tests {
 
         let persisted = sessions.to_persisted(&[3; 32]);
         let json = serde_json::to_string(&persisted).unwrap();
+        // Written before key forwarding: no `forwarded_by`.
+        assert!(!json.contains("forwarded_by"));
         let restored: PersistedGroupSessions = serde_json::from_str(&json).unwrap();
         assert!(
             GroupSessions::from_persisted(serde_json::from_str(&json).unwrap(), &[4; 32]).is_err()
@@ -600,5 +649,40 @@ mod tests {
         let outbound = &restored.outbound["conv"];
         assert_eq!(outbound.message_index(), 1);
         assert!(outbound.is_shared_with(&DeviceRef::new("bob", "B"), "kb"));
+
+        // A forwarded session keeps its origin.
+        restored.inbound.get_mut(&key).unwrap().forwarded_by = Some("A2".into());
+        let json = serde_json::to_string(&restored.to_persisted(&[3; 32])).unwrap();
+        let again =
+            GroupSessions::from_persisted(serde_json::from_str(&json).unwrap(), &[3; 32]).unwrap();
+        assert_eq!(again.inbound[&key].forwarded_by.as_deref(), Some("A2"));
+    }
+
+    #[test]
+    fn exported_keys_import_at_their_index_and_are_checked() {
+        let mut outbound = OutboundGroup::new(0);
+        let mut holder = InboundGroup::new(outbound.inbound_copy(), sender());
+        let first = parse_message(&outbound.encrypt(b"first", "k")).unwrap();
+        let id = outbound.session_id();
+        let exported = holder.export();
+        let mut imported =
+            InboundGroup::new(inbound_from_export(&exported, &id, 0).unwrap(), sender());
+        assert_eq!(
+            imported.decrypt(&first).unwrap().plaintext.as_slice(),
+            b"first"
+        );
+        assert!(
+            inbound_from_export(&exported, &id, 1).is_err(),
+            "index must match"
+        );
+        assert!(inbound_from_export(&exported, "other", 0).is_err());
+        assert!(inbound_from_export("garbage", &id, 0).is_err());
+        // A signed session key is not an exported one.
+        assert!(inbound_from_export(&outbound.session_key(), &id, 1).is_err());
+        // The forwarded copy merges with the original: equal, not better.
+        assert_eq!(
+            holder.merge(inbound_from_export(&exported, &id, 0).unwrap()),
+            Ok(false)
+        );
     }
 }

@@ -149,6 +149,19 @@ impl Messenger {
         &mut self,
         user_ids: &[Uuid],
     ) -> Result<Vec<(Uuid, Result<DeviceListUpdate, ClientError>)>, ClientError> {
+        self.refresh_devices_checked(user_ids, true).await
+    }
+
+    /// [`Self::refresh_devices`], with the key-transparency check of each
+    /// identity key only if `transparency`. Without it, bundles are still
+    /// checked against the pinned key; this is how the account's own device
+    /// list is refreshed at every sync (its identity key is pinned from this
+    /// device's own copy, so the ledger adds nothing there).
+    pub(crate) async fn refresh_devices_checked(
+        &mut self,
+        user_ids: &[Uuid],
+        transparency: bool,
+    ) -> Result<Vec<(Uuid, Result<DeviceListUpdate, ClientError>)>, ClientError> {
         let unique: BTreeSet<Uuid> = user_ids.iter().copied().collect();
         if unique.is_empty() {
             return Ok(Vec::new());
@@ -168,9 +181,10 @@ impl Messenger {
                     user.user_id
                 ))),
                 Ok(_)
-                    if let Err(e) = self
-                        .check_key_transparency(user.user_id, &user.identity_key)
-                        .await =>
+                    if transparency
+                        && let Err(e) = self
+                            .check_key_transparency(user.user_id, &user.identity_key)
+                            .await =>
                 {
                     Err(e)
                 }

@@ -10,6 +10,8 @@
 //!   encrypted text, replies, edits, reactions and deletions;
 //! - receiving (`sync`): to-device inbox first, then history after each
 //!   conversation's cursor, decryption, receipts, WebSocket frames;
+//! - history for new devices (`forward`): room keys forwarded to, and asked
+//!   of, the account's own other devices;
 //! - verifiable history (`proof`): a message's ledger inclusion proof checked
 //!   against the device's own copy, under a ledger key pinned on first use;
 //! - trust (`trust`): the account's trust score, spam reports and vouches for
@@ -19,6 +21,7 @@
 //! user's password ([`Vault`]); natively the CLI keeps them in its home
 //! directory, in the browser the caller stores them.
 
+mod forward;
 mod keys;
 mod proof;
 mod send;

@@ -309,6 +309,37 @@ impl Messenger {
         })
     }
 
+    /// Claim one-time keys of `wanted` and open an Olm session with each
+    /// device that has one; a device without keys left is reported with
+    /// `consequence` appended, a key that does not verify is reported too.
+    pub(super) async fn open_olm_sessions(
+        &mut self,
+        wanted: Vec<WireDeviceRef>,
+        warnings: &mut Vec<String>,
+        consequence: &str,
+    ) -> Result<(), ClientError> {
+        let claimed = self.api.claim_keys(wanted).await?;
+        for key in claimed.keys {
+            let device = DeviceRef::new(key.user_id.to_string(), key.device_id.to_string());
+            if let Err(error) = self
+                .machine
+                .create_outbound_session(&device, &one_time_key_from(key.key))
+            {
+                warnings.push(format!(
+                    "no session with device {}: {error}",
+                    device.device_id
+                ));
+            }
+        }
+        for device in claimed.unavailable {
+            warnings.push(format!(
+                "device {} has no one-time keys left{consequence}",
+                device.device_id
+            ));
+        }
+        Ok(())
+    }
+
     /// Give every participant device the current room key (rotating per
     /// policy), creating Olm sessions from claimed one-time keys as needed.
     async fn share_room_key(
@@ -332,31 +363,12 @@ impl Messenger {
         if !share.missing_sessions.is_empty() {
             let wanted: Vec<WireDeviceRef> =
                 share.missing_sessions.iter().filter_map(wire_ref).collect();
-            let claimed = self.api.claim_keys(wanted).await;
-            let claimed = match claimed {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    self.machine.discard_outbound_group_session(&conversation);
-                    return Err(error);
-                }
-            };
-            for key in claimed.keys {
-                let device = DeviceRef::new(key.user_id.to_string(), key.device_id.to_string());
-                if let Err(error) = self
-                    .machine
-                    .create_outbound_session(&device, &one_time_key_from(key.key))
-                {
-                    warnings.push(format!(
-                        "no session with device {}: {error}",
-                        device.device_id
-                    ));
-                }
-            }
-            for device in claimed.unavailable {
-                warnings.push(format!(
-                    "device {} has no one-time keys left and cannot read this message",
-                    device.device_id
-                ));
+            if let Err(error) = self
+                .open_olm_sessions(wanted, warnings, " and cannot read this message")
+                .await
+            {
+                self.machine.discard_outbound_group_session(&conversation);
+                return Err(error);
             }
             let second = self.machine.share_room_key(&conversation, &devices, now)?;
             messages.extend(second.messages);
@@ -369,7 +381,10 @@ impl Messenger {
         Ok(())
     }
 
-    /// Post Olm-encrypted payloads, in batches the server accepts.
+    /// Post Olm-encrypted payloads, in requests the server accepts: at most
+    /// [`MAX_TO_DEVICE_RECIPIENTS`] payloads and [`MAX_REQUEST_CONTENT_BYTES`]
+    /// of content each, and no recipient twice in one request (the server
+    /// stores one payload per transaction and recipient). Order is kept.
     pub(crate) async fn send_to_devices(
         &mut self,
         messages: Vec<ToDeviceMessage>,
@@ -388,11 +403,11 @@ impl Messenger {
                 .map_err(|e| ClientError::Invalid(format!("cannot encode key share: {e}")))?;
             outgoing.push(ToDeviceOutgoing { recipient, content });
         }
-        for batch in outgoing.chunks(MAX_TO_DEVICE_RECIPIENTS) {
+        for batch in to_device_batches(outgoing) {
             let request = ToDeviceSendRequest {
                 txn_id: new_random_id()?.simple().to_string(),
                 event_type: OLM_EVENT_TYPE.to_owned(),
-                messages: batch.to_vec(),
+                messages: batch,
             };
             let response = match self.api.send_to_device(&request).await {
                 Err(ClientError::Transport(_)) => self.api.send_to_device(&request).await?,
@@ -406,6 +421,41 @@ impl Messenger {
     }
 }
 
+/// Most content bytes (serialized envelopes) in one to-device request, well
+/// below the server's default request body limit of 128 KiB
+/// (`limits.max_body_bytes`).
+pub(crate) const MAX_REQUEST_CONTENT_BYTES: usize = 64 * 1024;
+
+/// Split payloads into requests, in order: a new request starts when the
+/// next payload's recipient is already in the current one, or when it is
+/// full by count or size.
+fn to_device_batches(outgoing: Vec<ToDeviceOutgoing>) -> Vec<Vec<ToDeviceOutgoing>> {
+    let mut batches = Vec::new();
+    let mut current: Vec<ToDeviceOutgoing> = Vec::new();
+    let mut recipients = std::collections::BTreeSet::new();
+    let mut size = 0;
+    for message in outgoing {
+        let length = message.content.to_string().len();
+        let key = (message.recipient.user_id, message.recipient.device_id);
+        if !current.is_empty()
+            && (recipients.contains(&key)
+                || current.len() >= MAX_TO_DEVICE_RECIPIENTS
+                || size + length > MAX_REQUEST_CONTENT_BYTES)
+        {
+            batches.push(std::mem::take(&mut current));
+            recipients.clear();
+            size = 0;
+        }
+        recipients.insert(key);
+        size += length;
+        current.push(message);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
 fn related(kind: RoomEventKind, body: Option<&str>, target: Uuid) -> RoomEventContent {
     RoomEventContent {
         kind,
@@ -413,5 +463,49 @@ fn related(kind: RoomEventKind, body: Option<&str>, target: Uuid) -> RoomEventCo
         relates_to: Some(target.to_string()),
         mentions: Vec::new(),
         extra: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(device: u128, bytes: usize) -> ToDeviceOutgoing {
+        ToDeviceOutgoing {
+            recipient: WireDeviceRef {
+                user_id: Uuid::from_u128(1),
+                device_id: Uuid::from_u128(device),
+            },
+            content: serde_json::json!({ "c": "x".repeat(bytes) }),
+        }
+    }
+
+    #[test]
+    fn to_device_batches_keep_order_and_never_repeat_a_recipient() {
+        // Three forwards to device 2 interleaved with one to device 3.
+        let batches = to_device_batches(vec![
+            payload(2, 10),
+            payload(3, 10),
+            payload(2, 10),
+            payload(2, 10),
+        ]);
+        let shape: Vec<Vec<u128>> = batches
+            .iter()
+            .map(|b| b.iter().map(|m| m.recipient.device_id.as_u128()).collect())
+            .collect();
+        assert_eq!(shape, vec![vec![2, 3], vec![2], vec![2]]);
+
+        // Size and count bounds.
+        let big = to_device_batches((0..10).map(|d| payload(d, 12 * 1024)).collect());
+        assert!(big.len() >= 2);
+        for batch in &big {
+            let size: usize = batch.iter().map(|m| m.content.to_string().len()).sum();
+            assert!(size <= MAX_REQUEST_CONTENT_BYTES, "{size}");
+        }
+        assert_eq!(big.iter().map(Vec::len).sum::<usize>(), 10);
+        let many = to_device_batches((0..2000).map(|d| payload(d, 1)).collect());
+        assert_eq!(many.len(), 2);
+        assert_eq!(many[0].len(), MAX_TO_DEVICE_RECIPIENTS);
+        assert!(to_device_batches(Vec::new()).is_empty());
     }
 }

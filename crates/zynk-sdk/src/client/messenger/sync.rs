@@ -1,5 +1,7 @@
-//! Receiving for [`Messenger`]: the to-device inbox (room keys) is processed
-//! before any message is decrypted; then each conversation's history is
+//! Receiving for [`Messenger`]: the to-device inbox (room keys, forwarded
+//! room keys, key requests) is processed before any message is decrypted,
+//! and the account's new devices are given this device's history (see
+//! `forward`); then each conversation's history is
 //! fetched after its cursor, decrypted, checked and stored; messages whose key
 //! has not arrived wait and are retried when keys come in. WebSocket frames
 //! go through the same paths, and duplicates are dropped by
@@ -14,6 +16,7 @@ use zynk_proto::to_device::ToDeviceMessage as WireToDevice;
 use zynk_proto::ws::{ClientFrame, ServerFrame};
 
 use super::Messenger;
+use super::forward::KeyRequests;
 use super::keys::REPLENISH_BELOW;
 use super::send::OLM_EVENT_TYPE;
 use super::trust::TrustScoreChange;
@@ -67,7 +70,7 @@ impl Messenger {
         self.replenish_keys(None).await?;
         let mut warnings = Vec::new();
         let mut changes = Changes::new();
-        self.process_to_device(&mut warnings).await?;
+        self.receive_to_device(true, &mut warnings).await?;
         for conversation in self.api.conversations().await? {
             if let Err(error) = self.record_conversation(&conversation) {
                 warnings.push(error.to_string());
@@ -84,6 +87,7 @@ impl Messenger {
             }
         }
         self.retry_pending(&mut changes);
+        self.request_missing_keys(&mut warnings).await;
         self.send_delivery_receipts(&mut warnings).await;
         let updates = self.views_of(&changes).await;
         Ok(SyncReport { updates, warnings })
@@ -144,8 +148,9 @@ impl Messenger {
                 if message.id > self.data.to_device_since {
                     // Fetch the inbox rather than trusting the frame alone, so
                     // nothing before it is acknowledged unprocessed.
-                    self.process_to_device(&mut outcome.warnings).await?;
+                    self.receive_to_device(false, &mut outcome.warnings).await?;
                     self.retry_pending(&mut changes);
+                    self.request_missing_keys(&mut outcome.warnings).await;
                 }
             }
             ServerFrame::Message { message } => {
@@ -230,8 +235,29 @@ impl Messenger {
         Ok(())
     }
 
+    /// Process the to-device inbox, then give the account's new devices this
+    /// device's history (fetching the account's device list first with
+    /// `refresh_own`) and answer its other devices' key requests.
+    async fn receive_to_device(
+        &mut self,
+        refresh_own: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ClientError> {
+        let requests = self.process_to_device(warnings).await?;
+        let served = self
+            .share_history_with_new_devices(refresh_own, warnings)
+            .await;
+        self.answer_key_requests(requests, &served, warnings).await;
+        Ok(())
+    }
+
     /// Process the to-device inbox after the cursor and acknowledge it.
-    async fn process_to_device(&mut self, warnings: &mut Vec<String>) -> Result<(), ClientError> {
+    /// Returns the key requests of the account's other devices.
+    async fn process_to_device(
+        &mut self,
+        warnings: &mut Vec<String>,
+    ) -> Result<KeyRequests, ClientError> {
+        let mut requests = KeyRequests::new();
         for _ in 0..MAX_PAGES {
             let since = self.data.to_device_since;
             let inbox = self.api.to_device_inbox(since, INBOX_PAGE).await?;
@@ -240,7 +266,8 @@ impl Messenger {
                 if message.id <= last {
                     continue;
                 }
-                self.handle_to_device(message, warnings).await;
+                self.handle_to_device(message, warnings, &mut requests)
+                    .await;
                 last = message.id;
             }
             if last > since {
@@ -251,11 +278,18 @@ impl Messenger {
                 break;
             }
         }
-        Ok(())
+        Ok(requests)
     }
 
-    /// Decrypt one to-device payload; failures become warnings.
-    async fn handle_to_device(&mut self, message: &WireToDevice, warnings: &mut Vec<String>) {
+    /// Decrypt one to-device payload; failures become warnings. A key
+    /// request (only ever accepted from this account's own devices) is
+    /// added to `requests`.
+    async fn handle_to_device(
+        &mut self,
+        message: &WireToDevice,
+        warnings: &mut Vec<String>,
+        requests: &mut KeyRequests,
+    ) {
         let sender = match message.sender_user_id {
             Some(user) => self.username_of(user).await,
             None => "a deleted account".to_owned(),
@@ -291,11 +325,26 @@ impl Messenger {
             result = self.machine.decrypt_to_device(&envelope);
         }
         match result {
-            Ok(decrypted) => {
-                if let ToDeviceEvent::Custom { event_type, .. } = decrypted.event {
+            Ok(decrypted) => match decrypted.event {
+                ToDeviceEvent::Custom { event_type, .. } => {
                     warnings.push(format!("ignored a {event_type} event from {sender}"));
                 }
-            }
+                ToDeviceEvent::ForwardedRoomKeys(report) => {
+                    for reason in report.rejected {
+                        warnings.push(format!(
+                            "refused a key forwarded by your device {}: {reason}",
+                            decrypted.sender.device_id
+                        ));
+                    }
+                }
+                ToDeviceEvent::RoomKeyRequest(sessions) => {
+                    requests
+                        .entry(decrypted.sender)
+                        .or_default()
+                        .extend(sessions);
+                }
+                ToDeviceEvent::RoomKey(_) | ToDeviceEvent::Dummy => {}
+            },
             Err(error) => warnings.push(format!(
                 "could not decrypt a key message from {sender}: {error}"
             )),
@@ -399,6 +448,15 @@ impl Messenger {
                     sender_device_id,
                 };
             }
+            // The key this device holds starts later; another of the
+            // account's devices may forward an earlier copy.
+            Err(error @ GroupError::UnknownMessageIndex { .. }) => {
+                return EntryBody::Pending {
+                    reason: error.to_string(),
+                    envelope,
+                    sender_device_id,
+                };
+            }
             Err(error) => return failed(&error.to_string()),
         };
         if decrypted.sender.user_id != sender_id.to_string() {
@@ -456,7 +514,14 @@ impl Messenger {
                 envelope,
                 &participants,
             );
-            if matches!(body, EntryBody::Pending { .. }) {
+            if let EntryBody::Pending { reason, .. } = &body {
+                // Still waiting; keep the current reason (e.g. a later key
+                // of the session arrived) without reporting it as a change.
+                if !matches!(&entry.body, EntryBody::Pending { reason: old, .. } if old == reason)
+                    && let Some(state) = self.data.conversations.get_mut(&conversation_id)
+                {
+                    state.upsert(Entry { body, ..entry });
+                }
                 continue;
             }
             let updated = Entry { body, ..entry };

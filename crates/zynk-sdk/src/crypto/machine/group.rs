@@ -281,18 +281,31 @@ impl CryptoMachine {
             device.curve25519_base64(),
             content.session_id.clone(),
         );
+        let sender = SessionSender {
+            user_id: device.user_id().to_owned(),
+            device_id: device.device_id().to_owned(),
+            curve25519: device.curve25519_base64(),
+            ed25519: device.ed25519_base64(),
+        };
+        if self
+            .groups
+            .inbound
+            .get(&key)
+            .is_some_and(|g| g.forwarded_by.is_some() && g.sender != sender)
+        {
+            // A forwarded copy named another sender than the device that
+            // now authenticates the key over Olm: the sender wins.
+            self.groups.inbound.remove(&key);
+        }
         let first_known_index = match self.groups.inbound.get_mut(&key) {
             Some(existing) => {
-                existing.merge(session)?;
+                if existing.merge(session)? {
+                    // The copy in use now comes from the sender itself.
+                    existing.forwarded_by = None;
+                }
                 existing.first_known_index()
             }
             None => {
-                let sender = SessionSender {
-                    user_id: device.user_id().to_owned(),
-                    device_id: device.device_id().to_owned(),
-                    curve25519: device.curve25519_base64(),
-                    ed25519: device.ed25519_base64(),
-                };
                 let group = InboundGroup::new(session, sender);
                 let index = group.first_known_index();
                 self.groups.inbound.insert(key, group);

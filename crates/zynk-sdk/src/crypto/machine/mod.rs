@@ -2,6 +2,7 @@
 //! its sans-I/O operations. Every method takes and returns plain values; the
 //! caller moves them to and from the server.
 
+mod forward;
 mod group;
 mod pending;
 mod state;
@@ -19,7 +20,10 @@ use super::device_keys::{
     DeviceKeys, DeviceRef, OneTimeKeyUpload, SignedOneTimeKey, VerifiedDevice,
 };
 use super::error::{CryptoError, GroupError, OlmError, TrustError};
-use super::events::{DUMMY_EVENT, OlmPayload, OutgoingToDevice, ROOM_KEY_EVENT};
+use super::events::{
+    DUMMY_EVENT, FORWARDED_ROOM_KEY_EVENT, OlmPayload, OutgoingToDevice, ROOM_KEY_EVENT,
+    ROOM_KEY_REQUEST_EVENT, is_reserved_event_type,
+};
 use super::identity::{IdentityKey, UserIdentity};
 use super::megolm::{GroupSessions, RoomKeyContent, RotationPolicy};
 use super::olm::{EncryptedToDevice, OlmSessions};
@@ -27,6 +31,7 @@ use super::registry::{DeviceListUpdate, DeviceRegistry};
 use super::safety_number::SafetyNumber;
 use super::trust::{TrustLevel, TrustStore};
 
+pub use forward::{ForwardedKeysReport, InboundSessionInfo, RoomKeyForward, SessionRef};
 pub use group::{DecryptedRoomEvent, OutboundSessionInfo, RoomKeyShare};
 pub use pending::PendingDevice;
 
@@ -45,6 +50,12 @@ pub enum ToDeviceEvent {
     /// A group session key was received and stored; messages of that
     /// session can now be decrypted.
     RoomKey(RoomKeyInfo),
+    /// Another device of this user forwarded group sessions (history it
+    /// holds); what was imported, kept and refused.
+    ForwardedRoomKeys(ForwardedKeysReport),
+    /// Another device of this user asks for these group sessions: answer
+    /// with [`CryptoMachine::forward_room_keys`].
+    RoomKeyRequest(Vec<SessionRef>),
     /// An empty event (sent to establish a session).
     Dummy,
     /// An application event.
@@ -328,7 +339,7 @@ impl CryptoMachine {
                 event_type,
                 content,
             } => {
-                if event_type == ROOM_KEY_EVENT || event_type == DUMMY_EVENT {
+                if is_reserved_event_type(&event_type) {
                     return Err(OlmError::InvalidPayload(format!(
                         "reserved event type {event_type}"
                     )));
@@ -342,7 +353,10 @@ impl CryptoMachine {
     /// Decrypt a to-device message. The sender must be a verified device;
     /// the payload's sender and recipient fields must match the keys that
     /// authenticated it. A `room_key` event is stored as an inbound group
-    /// session. Errors leave every session usable.
+    /// session; `forwarded_room_key` and `room_key_request` events are
+    /// accepted only from this user's own verified devices
+    /// ([`GroupError::NotOwnDevice`] otherwise). Errors leave every session
+    /// usable.
     pub fn decrypt_to_device(
         &mut self,
         envelope: &EncryptedToDevice,
@@ -369,6 +383,12 @@ impl CryptoMachine {
                     serde_json::from_value(std::mem::take(&mut payload.content))
                         .map_err(|e| GroupError::InvalidRoomKey(e.to_string()))?;
                 ToDeviceEvent::RoomKey(self.receive_room_key(&device, &content)?)
+            }
+            FORWARDED_ROOM_KEY_EVENT => ToDeviceEvent::ForwardedRoomKeys(
+                self.receive_forwarded_room_keys(&device, &payload.content)?,
+            ),
+            ROOM_KEY_REQUEST_EVENT => {
+                ToDeviceEvent::RoomKeyRequest(self.receive_key_request(&device, &payload.content)?)
             }
             DUMMY_EVENT => ToDeviceEvent::Dummy,
             _ => ToDeviceEvent::Custom {

@@ -262,3 +262,268 @@ fn debug_output_is_redacted() {
     assert!(!debug.contains(&seed));
     assert!(debug.contains("<redacted>"));
 }
+
+/// Alice's devices A1 and A2 (one identity) and Bob's B1, all knowing each
+/// other; A1 has an Olm session to A2 and to B1, B1 one to A2.
+fn siblings() -> (CryptoMachine, CryptoMachine, CryptoMachine) {
+    let identity = UserIdentity::generate().unwrap();
+    let seed = identity.export_seed();
+    let mut a1 = CryptoMachine::new("alice", "A1", identity);
+    let mut a2 = CryptoMachine::new("alice", "A2", UserIdentity::from_seed(&seed));
+    let mut b1 = machine("bob", "B1");
+    let alice_devices = [a1.device_keys(), a2.device_keys()];
+    let bob_devices = [b1.device_keys()];
+    let (alice_key, bob_key) = (a1.identity_key(), b1.identity_key());
+    for viewer in [&mut a1, &mut a2, &mut b1] {
+        viewer
+            .update_devices("alice", &alice_key, &alice_devices)
+            .unwrap();
+        viewer
+            .update_devices("bob", &bob_key, &bob_devices)
+            .unwrap();
+    }
+    connect(&mut a1, &mut a2);
+    connect(&mut a1, &mut b1);
+    connect(&mut b1, &mut a2);
+    (a1, a2, b1)
+}
+
+/// A forwarded session entry as the wire carries it.
+fn forwarded_entry(group: &crate::crypto::megolm::InboundGroup, conversation: &str) -> Value {
+    json!({
+        "conversation_id": conversation,
+        "session_id": group.session_id(),
+        "session_key": group.export().as_str(),
+        "first_known_index": group.first_known_index(),
+        "sender_user_id": group.sender.user_id,
+        "sender_device_id": group.sender.device_id,
+        "sender_curve25519": group.sender.curve25519,
+        "sender_ed25519": group.sender.ed25519,
+    })
+}
+
+#[test]
+fn forwarded_keys_and_key_requests_from_another_user_are_refused() {
+    let (mut a1, mut a2, mut b1) = siblings();
+    // Bob's device holds a session (its own) and tries to hand it to A2 as
+    // forwarded history, and to ask A2 for A2's sessions.
+    b1.share_room_key("conv", &[], 0).unwrap();
+    let entry = {
+        let group = b1.groups.inbound.values().next().unwrap();
+        forwarded_entry(group, "conv")
+    };
+    let mut forged = payload(&b1, &a2);
+    forged["type"] = json!("forwarded_room_key");
+    forged["content"] = json!({
+        "algorithm": crate::crypto::device_keys::MEGOLM_ALGORITHM,
+        "sessions": [entry],
+    });
+    let message = forge(&mut b1, &a2, &forged);
+    assert_eq!(
+        a2.decrypt_to_device(&message).unwrap_err(),
+        CryptoError::Group(GroupError::NotOwnDevice {
+            user_id: "bob".into(),
+            device_id: "B1".into(),
+        })
+    );
+    assert!(a2.groups.inbound.is_empty(), "nothing imported");
+
+    let mut request = payload(&b1, &a2);
+    request["type"] = json!("room_key_request");
+    request["content"] = json!({"sessions": []});
+    let message = forge(&mut b1, &a2, &request);
+    assert!(matches!(
+        a2.decrypt_to_device(&message),
+        Err(CryptoError::Group(GroupError::NotOwnDevice { .. }))
+    ));
+
+    // The sending side refuses another user's device too, even one with an
+    // Olm session.
+    a1.share_room_key("conv", &[me(&b1)], 0).unwrap();
+    assert!(matches!(
+        a1.forward_room_keys(&me(&b1), None),
+        Err(CryptoError::Group(GroupError::NotOwnDevice { .. }))
+    ));
+    assert!(matches!(
+        a1.request_room_keys(&me(&b1), &[]),
+        Err(CryptoError::Group(GroupError::NotOwnDevice { .. }))
+    ));
+    // Reserved types cannot be smuggled as application events.
+    for reserved in ["forwarded_room_key", "room_key_request"] {
+        let event = OutgoingToDevice::Custom {
+            event_type: reserved.into(),
+            content: json!({}),
+        };
+        assert!(matches!(
+            a1.encrypt_to_device(&me(&a2), event),
+            Err(OlmError::InvalidPayload(_))
+        ));
+    }
+
+    // Nothing is wedged: A2 still takes Bob's genuine key and A1's forward.
+    let share = b1.share_room_key("conv", &[me(&a2)], 0).unwrap();
+    for m in share.messages {
+        a2.decrypt_to_device(&m.envelope).unwrap();
+    }
+    let forward = a1.forward_room_keys(&me(&a2), None).unwrap();
+    assert!(!forward.messages.is_empty());
+    for m in forward.messages {
+        assert!(matches!(
+            a2.decrypt_to_device(&m.envelope).unwrap().event,
+            ToDeviceEvent::ForwardedRoomKeys(_)
+        ));
+    }
+}
+
+/// Alice's two devices and Bob's, with A1 holding Bob's session of "conv"
+/// and that session as a forwarded entry.
+fn siblings_holding_bobs_session() -> (CryptoMachine, CryptoMachine, CryptoMachine, Value) {
+    let (mut a1, a2, mut b1) = siblings();
+    let share = b1.share_room_key("conv", &[me(&a1)], 0).unwrap();
+    for m in share.messages {
+        a1.decrypt_to_device(&m.envelope).unwrap();
+    }
+    let bob_curve = b1.curve25519_key();
+    let entry = {
+        let group = a1
+            .groups
+            .inbound
+            .iter()
+            .find(|(k, _)| k.1 == bob_curve)
+            .unwrap()
+            .1;
+        forwarded_entry(group, "conv")
+    };
+    (a1, a2, b1, entry)
+}
+
+#[test]
+fn garbled_forwarded_keys_are_reported_and_the_rest_imported() {
+    let (mut a1, mut a2, mut b1, good) = siblings_holding_bobs_session();
+    let with = |field: &str, value: Value| {
+        let mut entry = good.clone();
+        entry[field] = value;
+        entry
+    };
+    let mut truncated_key = good["session_key"].as_str().unwrap().to_owned();
+    truncated_key.truncate(40);
+    let sessions = vec![
+        json!("not an object"),
+        with("session_key", json!(truncated_key)),
+        with("session_key", json!("%%%")),
+        with("session_id", json!("another id")),
+        with("first_known_index", json!(7)),
+        with("first_known_index", json!(-1)),
+        // Names A2 itself, or names Bob's key with another device's ids.
+        with("sender_curve25519", json!(a2.curve25519_key())),
+        with("sender_device_id", json!("B9")),
+        with("sender_ed25519", json!(a1.ed25519_key())),
+        good.clone(),
+    ];
+    let rejected_count = sessions.len() - 1;
+    let mut forged = payload(&a1, &a2);
+    forged["type"] = json!("forwarded_room_key");
+    forged["content"] = json!({
+        "algorithm": crate::crypto::device_keys::MEGOLM_ALGORITHM,
+        "sessions": sessions,
+    });
+    let message = forge(&mut a1, &a2, &forged);
+    let ToDeviceEvent::ForwardedRoomKeys(report) = a2.decrypt_to_device(&message).unwrap().event
+    else {
+        panic!("a forwarded-keys event");
+    };
+    assert_eq!(report.imported.len(), 1, "{report:?}");
+    assert_eq!(report.rejected.len(), rejected_count, "{report:?}");
+    assert_eq!(a2.groups.inbound.len(), 1);
+
+    // A ratchet that is not the known session's under its id (and index)
+    // is refused and the known copy kept.
+    use crate::crypto::encoding::{decode_base64, encode_base64};
+    let mut bytes = decode_base64("k", good["session_key"].as_str().unwrap()).unwrap();
+    bytes[20] ^= 1;
+    let mut conflicting = payload(&a1, &a2);
+    conflicting["type"] = json!("forwarded_room_key");
+    conflicting["content"] = json!({
+        "algorithm": crate::crypto::device_keys::MEGOLM_ALGORITHM,
+        "sessions": [with("session_key", json!(encode_base64(&bytes)))],
+    });
+    let message = forge(&mut a1, &a2, &conflicting);
+    let ToDeviceEvent::ForwardedRoomKeys(report) = a2.decrypt_to_device(&message).unwrap().event
+    else {
+        panic!("a forwarded-keys event");
+    };
+    assert!(
+        report.imported.is_empty() && report.rejected.len() == 1,
+        "{report:?}"
+    );
+
+    // Whole payloads that make no sense are errors, not panics.
+    for content in [
+        json!("garbage"),
+        json!({"algorithm": "other", "sessions": []}),
+        json!({"algorithm": crate::crypto::device_keys::MEGOLM_ALGORITHM}),
+        json!({
+            "algorithm": crate::crypto::device_keys::MEGOLM_ALGORITHM,
+            "sessions": vec![json!(1); 257],
+        }),
+    ] {
+        let mut forged = payload(&a1, &a2);
+        forged["type"] = json!("forwarded_room_key");
+        forged["content"] = content;
+        let message = forge(&mut a1, &a2, &forged);
+        assert!(matches!(
+            a2.decrypt_to_device(&message),
+            Err(CryptoError::Group(
+                GroupError::InvalidRoomKey(_) | GroupError::UnsupportedAlgorithm(_)
+            ))
+        ));
+    }
+    let mut request = payload(&a1, &a2);
+    request["type"] = json!("room_key_request");
+    request["content"] = json!({"sessions": "all"});
+    let message = forge(&mut a1, &a2, &request);
+    assert!(matches!(
+        a2.decrypt_to_device(&message),
+        Err(CryptoError::Group(GroupError::InvalidPayload(_)))
+    ));
+
+    // The imported session reads Bob's message from index 0.
+    let envelope = b1
+        .encrypt_room_event("conv", "m1", RoomEventContent::text("hi"), 1)
+        .unwrap();
+    let decrypted = a2.decrypt_room_event("conv", "m1", &envelope).unwrap();
+    assert_eq!(decrypted.sender, me(&b1));
+    assert_eq!(decrypted.message_index, 0);
+}
+
+#[test]
+fn a_direct_key_overrides_a_forwarded_copy_with_another_sender() {
+    // A1 (trusted, but here wrong) forwards Bob's session naming an unknown
+    // device of Bob's as its sender.
+    let (mut a1, mut a2, mut b1, mut entry) = siblings_holding_bobs_session();
+    // Unknown to A2's registry under that key: the claim is accepted...
+    a2.registry.forget_user("bob");
+    entry["sender_device_id"] = json!("B7");
+    let mut forged = payload(&a1, &a2);
+    forged["type"] = json!("forwarded_room_key");
+    forged["content"] = json!({
+        "algorithm": crate::crypto::device_keys::MEGOLM_ALGORITHM,
+        "sessions": [entry],
+    });
+    let message = forge(&mut a1, &a2, &forged);
+    a2.decrypt_to_device(&message).unwrap();
+    let info = a2.inbound_sessions();
+    assert_eq!(info[0].sender, DeviceRef::new("bob", "B7"));
+    // ...until Bob's real device authenticates the key over Olm.
+    a2.update_devices("bob", &b1.identity_key(), &[b1.device_keys()])
+        .unwrap();
+    let share = b1.share_room_key("conv", &[me(&a1), me(&a2)], 0).unwrap();
+    assert!(!share.rotated);
+    for m in share.messages {
+        a2.decrypt_to_device(&m.envelope).unwrap();
+    }
+    let info = a2.inbound_sessions();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].sender, me(&b1));
+    assert_eq!(info[0].forwarded_by, None);
+}
