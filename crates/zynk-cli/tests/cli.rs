@@ -22,6 +22,7 @@ backend_tests!(
     logout_removes_the_device_and_local_state,
     expired_access_tokens_are_refreshed_and_kept,
     a_changed_identity_key_is_reported_never_accepted,
+    a_message_nobody_could_read_is_not_sent,
 );
 
 /// Register `name` on a new device and log it in on a second one.
@@ -457,18 +458,61 @@ async fn a_changed_identity_key_is_reported_never_accepted(backend: Backend) {
     let out = alice1.ok(&["verify", &bob]).await;
     assert!(out.contains("IDENTITY KEY CHANGED"), "{out}");
     // Accepting the new key does not make Bob's devices, signed by the old
-    // key, trusted.
+    // key, trusted: none is left to read a message, so none is sent.
     let number_after = alice1.safety_number(&bob).await;
     alice1
         .ok(&["verify", &bob, "--confirm", &number_after])
         .await;
-    let output = alice1.run(&["send", &bob, "to the new key"]).await;
-    assert!(output.success, "{output:?}");
-    assert!(output.stderr.contains("invalid keys"), "{output:?}");
-    let items = bob1.messages(&alice).await;
-    assert_eq!(items[0]["text"], "before the change");
+    let error = alice1
+        .fails_with(PASSWORD, &["send", &bob, "to the new key"])
+        .await;
     assert!(
-        items.iter().skip(1).all(|i| i["text"].is_null()),
-        "{items:#?}"
+        error.contains(&format!("none of {bob}'s devices can read this message")),
+        "{error}"
     );
+    let items = bob1.messages(&alice).await;
+    let texts: Vec<&Value> = items.iter().map(|i| &i["text"]).collect();
+    assert_eq!(texts, vec![&json!("before the change")], "{items:#?}");
+}
+
+/// A recipient none of whose devices can be given the room key (here: they logged out their
+/// only device) would never read the message: `send` fails with one clear line and a non-zero
+/// exit, and the server stores nothing.
+async fn a_message_nobody_could_read_is_not_sent(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, bob) = (username("alice"), username("bob"));
+    let alice1 = Device::new(&server);
+    alice1.ok(&["register", &alice]).await;
+    let bob1 = Device::new(&server);
+    bob1.ok(&["register", &bob]).await;
+    alice1.send(&["send", &bob, "while bob has a device"]).await;
+    bob1.ok(&["logout"]).await;
+
+    let error = alice1
+        .fails_with(PASSWORD, &["send", &bob, "into the void"])
+        .await;
+    assert!(
+        error.contains(&format!("none of {bob}'s devices can read this message")),
+        "{error}"
+    );
+    let stored = server
+        .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM messages")
+        .await;
+    assert_eq!(
+        stored.as_deref(),
+        Some("1"),
+        "only the first message is stored"
+    );
+
+    // Once bob has a device again, sending works.
+    let bob2 = Device::new(&server);
+    bob2.ok(&["login", &bob]).await;
+    alice1.send(&["send", &bob, "welcome back"]).await;
+    let texts: Vec<Value> = bob2
+        .messages(&alice)
+        .await
+        .into_iter()
+        .map(|i| i["text"].clone())
+        .collect();
+    assert!(texts.contains(&json!("welcome back")), "{texts:?}");
 }

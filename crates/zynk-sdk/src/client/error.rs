@@ -60,6 +60,16 @@ pub enum ClientError {
         /// What did not match.
         reason: String,
     },
+    /// No device of a participant could be given the room key (they have no
+    /// device with valid keys, or none could be reached): the message would be
+    /// unreadable for them, so it was not sent.
+    #[error(
+        "none of {username}'s devices can read this message (no device with valid keys could be given the room key); nothing was sent"
+    )]
+    NoReadableDevice {
+        /// The participant's username.
+        username: String,
+    },
     /// The safety number given to confirm a contact is not the one computed
     /// with the contact's current identity key: nothing was marked verified.
     #[error("the safety number does not match; the contact's key may have changed — compare again")]

@@ -135,6 +135,11 @@ impl OutboundGroup {
         InboundGroupSession::from(&self.session)
     }
 
+    /// The users with at least one device that was given this session's key.
+    pub(crate) fn shared_users(&self) -> std::collections::BTreeSet<String> {
+        self.shared_with.keys().map(|d| d.user_id.clone()).collect()
+    }
+
     pub(crate) fn is_shared_with(&self, device: &DeviceRef, curve25519: &str) -> bool {
         self.shared_with
             .get(device)

@@ -260,8 +260,18 @@ impl Messenger {
         let now = now_ms();
         self.share_room_key(conversation_id, &participants, now, &mut warnings)
             .await?;
-        let message_id = new_message_id()?;
         let conversation = conversation_id.to_string();
+        // A participant none of whose devices holds the key could never read the message.
+        let holders = self.machine.users_holding_room_key(&conversation);
+        let me = self.user_id()?;
+        for user in &participants {
+            if *user != me && !holders.contains(&user.to_string()) {
+                return Err(ClientError::NoReadableDevice {
+                    username: self.username_of(*user).await,
+                });
+            }
+        }
+        let message_id = new_message_id()?;
         let envelope = self.machine.encrypt_room_event(
             &conversation,
             &message_id.to_string(),
@@ -284,7 +294,6 @@ impl Messenger {
             }
             other => other?,
         };
-        let me = self.user_id()?;
         let device = self.machine.device_id().to_owned();
         if let Some(state) = self.data.conversations.get_mut(&conversation_id) {
             state.upsert(Entry {

@@ -78,6 +78,19 @@ impl CryptoMachine {
             })
     }
 
+    /// The users with at least one device holding the current room key of
+    /// `conversation_id` (empty without an outbound session).
+    pub fn users_holding_room_key(
+        &self,
+        conversation_id: &str,
+    ) -> std::collections::BTreeSet<String> {
+        self.groups
+            .outbound
+            .get(conversation_id)
+            .map(|group| group.shared_users())
+            .unwrap_or_default()
+    }
+
     /// Whether `conversation_id` needs a new outbound session before the next
     /// message, given the current participant devices and time: no session
     /// yet, the message or age budget is spent, or a device that received
