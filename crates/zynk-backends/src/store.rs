@@ -322,6 +322,8 @@ pub trait TrustStore: Send + Sync {
     async fn messages_sent(&self, user_id: Uuid, cap: u64) -> Result<u64, StoreError>;
     /// Whether two users share a conversation.
     async fn share_conversation(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError>;
+    /// Whether `sender` sent at least one message into a conversation `recipient` is part of.
+    async fn has_sent_to(&self, sender: Uuid, recipient: Uuid) -> Result<bool, StoreError>;
     /// Replaces a user's identity key (compare-and-set on the old key) with its ledger
     /// transaction; false if the key changed meanwhile.
     async fn rotate_identity_key(

@@ -130,5 +130,10 @@ fn refused(error: ClientError, user: &str, what: &str) -> CliError {
             "you can {what} only users you have a conversation with, and you have none with {user} (no_shared_conversation)"
         ));
     }
+    if error.is(ErrorCode::NoMessageFromUser) {
+        return CliError(format!(
+            "you can report only users who sent you a message, and {user} has sent you none (no_message_from_user)"
+        ));
+    }
     error.into()
 }

@@ -75,6 +75,7 @@ error_codes! {
     TooManyKeys => "too_many_keys", 400, "The upload would exceed the device's one-time key limit.";
     AlreadyReported => "already_reported", 409, "The caller already reported or vouched for this user (one report per day, one vouch ever).";
     NoSharedConversation => "no_shared_conversation", 403, "Reports and vouches need a conversation with the user.";
+    NoMessageFromUser => "no_message_from_user", 403, "A spam report needs a message the reported user sent you.";
     InvalidSignature => "invalid_signature", 400, "The signature does not verify under the current identity key.";
     KeyReused => "key_reused", 409, "The new identity key equals the current or an earlier key.";
     RouteNotFound => "route_not_found", 404, "No such route.";

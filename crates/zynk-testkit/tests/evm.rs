@@ -94,8 +94,8 @@ async fn every_ledger_transaction_is_published_and_confirmed(backend: Backend) {
     let (status, body) = api
         .call(
             Method::POST,
-            &format!("/api/v1/users/{}/report", bob.user_id),
-            Some(&ann.access_token),
+            &format!("/api/v1/users/{}/report", ann.user_id),
+            Some(&bob.access_token),
             Some(&json!({"reason": "spam"})),
         )
         .await;
@@ -212,7 +212,7 @@ async fn every_ledger_transaction_is_published_and_confirmed(backend: Backend) {
     }
     assert_eq!(
         registry
-            .trust_score(&format!("did:zynk:{}", bob.user_id))
+            .trust_score(&format!("did:zynk:{}", ann.user_id))
             .await
             .unwrap(),
         Some(45)

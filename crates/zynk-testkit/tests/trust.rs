@@ -114,6 +114,15 @@ async fn reports_and_vouches_change_scores_once_with_history_events_and_ledger_e
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(trust(&api, &bob.access_token).await["trust_score"], 50);
 
+    // Spam is what someone sent you: only ann wrote so far, so she cannot report bob yet.
+    let (status, body) = report(ann.access_token.clone(), bob.user_id.clone(), "spam").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "no_message_from_user")
+    );
+    api.send_message(&bob.access_token, &conversation, message_body("buy now"))
+        .await;
+
     // Ann (score 50) reports: ceil(10 * 50 / 100) = 5 points.
     let (status, body) = report(ann.access_token.clone(), bob.user_id.clone(), "spam").await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -108,8 +108,8 @@ async fn anchor_and_verify(backend: Backend) {
     let (status, body) = api
         .call(
             reqwest::Method::POST,
-            &format!("/api/v1/users/{}/report", bob.user_id),
-            Some(&ann.access_token),
+            &format!("/api/v1/users/{}/report", ann.user_id),
+            Some(&bob.access_token),
             Some(&serde_json::json!({"reason": "spam"})),
         )
         .await;
@@ -125,10 +125,10 @@ async fn anchor_and_verify(backend: Backend) {
     assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
     server.kill9();
     // An administrator's adjustment seals what is pending, the adjustment included.
-    let (ok, out) = zynkd(&storage, &["trust", "set", &bob.username, "70"]);
+    let (ok, out) = zynkd(&storage, &["trust", "set", &ann.username, "70"]);
     assert!(ok, "{out}");
     assert!(out.contains("trust score 45 -> 70"), "{out}");
-    let (ok, out) = zynkd(&storage, &["trust", "show", &bob.username]);
+    let (ok, out) = zynkd(&storage, &["trust", "show", &ann.username]);
     assert!(ok && out.contains("trust score 70"), "{out}");
     assert!(
         out.contains("manual_adjustment") && out.contains("spam_report"),
@@ -156,7 +156,7 @@ async fn anchor_and_verify(backend: Backend) {
         "batch:0".to_owned(),
         format!("merkle:{root}"),
         "head".to_owned(),
-        format!("state:identity:did:zynk:{}", bob.user_id),
+        format!("state:identity:did:zynk:{}", ann.user_id),
     ] {
         let original = read_entry(&storage, &key).await;
         write_entry(&storage, &key, &flip_hex_digit(&original)).await;

@@ -231,6 +231,19 @@ impl TrustStore for SqlStore {
         Ok(shared.is_some())
     }
 
+    async fn has_sent_to(&self, sender: Uuid, recipient: Uuid) -> Result<bool, StoreError> {
+        let sent: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM conversation_participants p JOIN messages m \
+             ON m.conversation_id = p.conversation_id WHERE p.user_id = $2 AND m.sender_id = $1 \
+             LIMIT 1",
+        )
+        .bind(sender)
+        .bind(recipient)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(sent.is_some())
+    }
+
     async fn rotate_identity_key(
         &self,
         rotation: &KeyRotation,

@@ -6,8 +6,8 @@
 //! - `account_age_milestone`: + `account_age_points` at each configured account age, once;
 //! - `message_volume_threshold`: + `message_volume_points` at each configured number of
 //!   messages sent, once;
-//! - `spam_report`: a user who shares a conversation with the target reports them at most once a
-//!   UTC day; the penalty is `report_max_penalty` scaled by the reporter's own score (rounded
+//! - `spam_report`: a user to whom the target sent a message reports them at most once a UTC
+//!   day; the penalty is `report_max_penalty` scaled by the reporter's own score (rounded
 //!   up), nothing from reporters below `report_min_reporter_score`;
 //! - `verified_by_community`: a vouch, once per voucher and target ever, from a user who shares
 //!   a conversation with the target; `vouch_max_points` scaled by the voucher's score, nothing
@@ -200,6 +200,18 @@ impl TrustService {
             return Err(ApiError::invalid_field("reason", "must be \"spam\""));
         }
         self.check_peer(caller, target).await?;
+        // Spam is what someone sent you: a conversation opened only to report is not enough.
+        if !self
+            .context
+            .store
+            .has_sent_to(target, caller.user_id)
+            .await?
+        {
+            return Err(ApiError::new(
+                ErrorCode::NoMessageFromUser,
+                "you can only report a user who sent you a message",
+            ));
+        }
         let reporter = score_of(&self.identity(caller.user_id).await?);
         let config = &self.context.config.trust;
         let penalty = weighted(
