@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zynk_testkit::{Api, Backend, TestServer, backend_tests};
 
-use common::{Device, PASSWORD, rotate_identity, username};
+use common::{Device, PASSWORD, alice_and_bob, rotate_identity, username};
 
 backend_tests!(
     two_users_two_devices_read_the_whole_conversation,
@@ -426,11 +426,7 @@ async fn expired_access_tokens_are_refreshed_and_kept(backend: Backend) {
 /// under the new one even after Alice accepts it.
 async fn a_changed_identity_key_is_reported_never_accepted(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (alice, bob) = (username("alice"), username("bob"));
-    let alice1 = Device::new(&server);
-    alice1.ok(&["register", &alice]).await;
-    let bob1 = Device::new(&server);
-    bob1.ok(&["register", &bob]).await;
+    let (alice, bob, alice1, bob1) = alice_and_bob(&server).await;
     alice1.send(&["send", &bob, "before the change"]).await;
     let number_before = alice1.safety_number(&bob).await;
 
@@ -480,11 +476,7 @@ async fn a_changed_identity_key_is_reported_never_accepted(backend: Backend) {
 /// exit, and the server stores nothing.
 async fn a_message_nobody_could_read_is_not_sent(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (alice, bob) = (username("alice"), username("bob"));
-    let alice1 = Device::new(&server);
-    alice1.ok(&["register", &alice]).await;
-    let bob1 = Device::new(&server);
-    bob1.ok(&["register", &bob]).await;
+    let (alice, bob, alice1, bob1) = alice_and_bob(&server).await;
     alice1.send(&["send", &bob, "while bob has a device"]).await;
     bob1.ok(&["logout"]).await;
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use zynk_sdk::client::{Home, Vault};
 use zynk_testkit::{Backend, TestServer, backend_tests};
 
-use common::{Device, Output, PASSWORD, username, with_state};
+use common::{Device, Output, PASSWORD, alice_and_bob, username, with_state};
 
 backend_tests!(
     every_device_verifies_every_message_and_tampering_is_caught,
@@ -264,11 +264,7 @@ async fn every_device_verifies_every_message_and_tampering_is_caught(backend: Ba
 async fn unsealed_messages_are_not_anchored_yet(backend: Backend) {
     // Batches close hourly by default: nothing sent here gets sealed.
     let server = TestServer::start(backend).await;
-    let (alice, bob) = (username("alice"), username("bob"));
-    let alice1 = Device::new(&server);
-    alice1.ok(&["register", &alice]).await;
-    let bob1 = Device::new(&server);
-    bob1.ok(&["register", &bob]).await;
+    let (_alice, bob, alice1, bob1) = alice_and_bob(&server).await;
     let id = alice1.send(&["send", &bob, "not yet"]).await;
     for device in [&alice1, &bob1] {
         let error = device.fails_with(PASSWORD, &["proof", &id]).await;
@@ -295,11 +291,7 @@ async fn on_an_evm_chain_proofs_name_the_chain_and_tampering_is_caught(backend: 
         c.anchor_interval_secs = 1;
     })
     .await;
-    let (alice, bob) = (username("alice"), username("bob"));
-    let alice1 = Device::new(&server);
-    alice1.ok(&["register", &alice]).await;
-    let bob1 = Device::new(&server);
-    bob1.ok(&["register", &bob]).await;
+    let (alice, bob, alice1, bob1) = alice_and_bob(&server).await;
     let hello = alice1.send(&["send", &bob, "hello over the chain"]).await;
     bob1.ok(&["messages", &alice]).await;
 

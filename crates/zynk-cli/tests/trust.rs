@@ -24,7 +24,7 @@ use zynk_sdk::client::IdentityCheck;
 use zynk_sdk::crypto::{CryptoMachine, DeviceRef, IdentityKey, UserIdentity};
 use zynk_testkit::{Backend, TestServer, backend_tests};
 
-use common::{Device, PASSWORD, ids, rotate_identity, username, with_state};
+use common::{Device, PASSWORD, alice_and_bob, ids, rotate_identity, username, with_state};
 
 backend_tests!(
     reports_and_vouches_change_the_contacts_score,
@@ -256,11 +256,7 @@ fn multibase(key: &str) -> String {
 
 async fn a_swapped_identity_key_is_refused_by_the_ledger_check(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (alice, bob) = (username("alice"), username("bob"));
-    let alice1 = Device::new(&server);
-    alice1.ok(&["register", &alice]).await;
-    let bob1 = Device::new(&server);
-    bob1.ok(&["register", &bob]).await;
+    let (alice, bob, alice1, bob1) = alice_and_bob(&server).await;
     let (bob_id, bob_device) = ids(&bob1).await;
     let bob_key = bob1
         .ok(&["whoami"])
@@ -464,11 +460,7 @@ async fn identity_state(server: &TestServer, backend: Backend, did: &str) -> Str
 
 async fn a_rolled_back_identity_key_is_refused_after_a_rotation(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (alice, bob) = (username("alice"), username("bob"));
-    let alice1 = Device::new(&server);
-    alice1.ok(&["register", &alice]).await;
-    let bob1 = Device::new(&server);
-    bob1.ok(&["register", &bob]).await;
+    let (alice, bob, alice1, bob1) = alice_and_bob(&server).await;
     let (bob_id, _) = ids(&bob1).await;
     let did = format!("did:zynk:{bob_id}");
 

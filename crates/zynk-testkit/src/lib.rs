@@ -13,11 +13,13 @@
 pub mod client;
 pub mod evm;
 pub mod server;
+pub mod wait;
 pub mod ws;
 
 pub use client::{Api, Device, Registered, ciphertext, code, message_body, random_key};
 pub use evm::EvmChain;
 pub use server::{Backend, Node, TestServer};
+pub use wait::{eventually, eventually_within};
 pub use ws::WsClient;
 
 /// Declares, for each named `async fn name(backend: Backend)`, a module `name` with two tests:

@@ -5,7 +5,7 @@
 //! holds matches the ledger; message proofs name the EVM anchor and still verify offline; a node
 //! restarted while its transactions are unmined publishes nothing twice.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -19,19 +19,13 @@ backend_tests!(
     a_restart_with_unmined_transactions_publishes_nothing_twice,
 );
 
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // A chain round trip per publication: a longer bound than the default.
+    zynk_testkit::eventually_within(what, Duration::from_secs(60), check).await
 }
 
 async fn count(server: &TestServer, query: &str) -> i64 {

@@ -3,15 +3,15 @@
 //! rate limits for low scores; identity proofs that verify offline and follow key rotations;
 //! VC-JWTs that an independent verifier (npm did-jwt-vc) accepts.
 
-use std::time::{Duration, Instant};
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ed25519_dalek::{Signer as _, SigningKey};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zynk_ledger::{Ed25519PublicKey, IdentityProof, ZynkDid};
-use zynk_testkit::{Api, Backend, Device, TestServer, WsClient, backend_tests, code, message_body};
+use zynk_testkit::{
+    Api, Backend, Device, TestServer, WsClient, backend_tests, code, eventually, message_body,
+};
 
 backend_tests!(
     reports_and_vouches_change_scores_once_with_history_events_and_ledger_entries,
@@ -22,21 +22,6 @@ backend_tests!(
 );
 
 /// Polls `f` until it gives `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn trust(api: &Api, token: &str) -> Value {
     let (status, body) = api.get("/api/v1/users/me/trust", token).await;
     assert_eq!(status, StatusCode::OK, "{body}");

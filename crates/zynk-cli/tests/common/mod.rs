@@ -324,3 +324,13 @@ pub async fn ids(device: &Device) -> (uuid::Uuid, uuid::Uuid) {
     };
     (field("user id:"), field("device id:"))
 }
+
+/// Registers a fresh `alice` and `bob` (unique names), one device each.
+pub async fn alice_and_bob(server: &TestServer) -> (String, String, Device, Device) {
+    let (alice, bob) = (username("alice"), username("bob"));
+    let alice1 = Device::new(server);
+    alice1.ok(&["register", &alice]).await;
+    let bob1 = Device::new(server);
+    bob1.ok(&["register", &bob]).await;
+    (alice, bob, alice1, bob1)
+}

@@ -624,6 +624,22 @@ impl LedgerService {
         Ok(())
     }
 
+    /// A user and their current identity key.
+    async fn user_and_key(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(zynk_backends::model::UserRecord, [u8; 32]), ApiError> {
+        let user = self
+            .context
+            .store
+            .get_user(user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let key = super::validation::ed25519_key("identity_key", &user.public_key)
+            .map_err(|_| internal("stored identity key is invalid"))?;
+        Ok((user, key))
+    }
+
     /// Whether an identity registration or rotation of `did` waits for a block.
     async fn registration_pending(&self, did: &zynk_ledger::ZynkDid) -> Result<bool, ApiError> {
         for (_, value, _) in self.context.store.ledger_scan("pending:").await? {
@@ -714,14 +730,7 @@ impl LedgerService {
             .ok_or_else(|| {
                 ApiError::invalid_field("signature", "must be 64 bytes, unpadded base64")
             })?;
-        let user = self
-            .context
-            .store
-            .get_user(caller.user_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
-        let current = super::validation::ed25519_key("identity_key", &user.public_key)
-            .map_err(|_| internal("stored identity key is invalid"))?;
+        let (user, current) = self.user_and_key(caller.user_id).await?;
         let did = zynk_ledger::ZynkDid::new(caller.user_id);
         let message = zynk_proto::trust::rotation_signing_bytes(&did.to_string(), &new_key);
         let current_key = VerifyingKey::from_bytes(&current)
@@ -801,20 +810,13 @@ impl LedgerService {
         // The credential names the transaction that recorded the current key: wait for it.
         self.await_registration(&zynk_ledger::ZynkDid::new(caller.user_id))
             .await?;
-        let user = self
-            .context
-            .store
-            .get_user(caller.user_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("user"))?;
+        let (user, key) = self.user_and_key(caller.user_id).await?;
         let identity = self
             .context
             .store
             .identity_by_user(caller.user_id)
             .await?
             .ok_or_else(|| ApiError::not_found("identity"))?;
-        let key = super::validation::ed25519_key("identity_key", &user.public_key)
-            .map_err(|_| internal("stored identity key is invalid"))?;
         let issuer = did_key(&self.verifying_key());
         let now = zynk_backends::now();
         let ttl = chrono::Duration::days(i64::from(self.context.config.trust.credential_ttl_days));

@@ -326,6 +326,31 @@ impl TrustService {
         })
     }
 
+    /// Credits `times` milestones of `reason`, `points` each; returns how many were recorded
+    /// (none once the score is at 100: a milestone that changes nothing is not recorded, and is
+    /// credited by a later run once the score is below 100).
+    async fn credit(
+        &self,
+        user_id: Uuid,
+        reason: TrustReason,
+        points: u8,
+        times: usize,
+    ) -> Result<usize, ApiError> {
+        let mut credited = 0;
+        for _ in 0..times {
+            let applied = self
+                .apply(user_id, reason, None, TrustEvidence::None, |old| {
+                    old.saturating_add(points)
+                })
+                .await?;
+            if applied.is_none_or(|c| c.transaction_hash.is_none()) {
+                break;
+            }
+            credited += 1;
+        }
+        Ok(credited)
+    }
+
     /// Credits account-age and message-volume milestones reached since the last run; returns
     /// how many changes it made. Idempotent: a milestone counts once (the history says which
     /// were credited), also when two nodes run it at once (changes are compare-and-set).
@@ -352,25 +377,16 @@ impl TrustService {
                     .iter()
                     .filter(|d| i64::from(**d) <= age_days)
                     .count() as i64;
-                for _ in standing.age_milestones..reached {
-                    let points = config.account_age_points;
-                    if self
-                        .apply(
-                            user_id,
-                            TrustReason::AccountAgeMilestone,
-                            None,
-                            TrustEvidence::None,
-                            |old| old.saturating_add(points),
-                        )
-                        .await?
-                        .is_some_and(|c| c.transaction_hash.is_some())
-                    {
-                        changes += 1;
-                    } else {
-                        // At 100 already: nothing to record, so nothing to count either.
-                        break;
-                    }
-                }
+                let missing =
+                    usize::try_from((reached - standing.age_milestones).max(0)).unwrap_or(0);
+                changes += self
+                    .credit(
+                        user_id,
+                        TrustReason::AccountAgeMilestone,
+                        config.account_age_points,
+                        missing,
+                    )
+                    .await?;
                 let done = usize::try_from(standing.volume_milestones).unwrap_or(usize::MAX);
                 if let Some(next) = config.message_volumes.get(done) {
                     let sent = self.context.store.messages_sent(user_id, *next).await?;
@@ -379,24 +395,14 @@ impl TrustService {
                         .iter()
                         .filter(|v| **v <= sent)
                         .count();
-                    for _ in done..reached {
-                        let points = config.message_volume_points;
-                        if self
-                            .apply(
-                                user_id,
-                                TrustReason::MessageVolumeThreshold,
-                                None,
-                                TrustEvidence::None,
-                                |old| old.saturating_add(points),
-                            )
-                            .await?
-                            .is_some_and(|c| c.transaction_hash.is_some())
-                        {
-                            changes += 1;
-                        } else {
-                            break;
-                        }
-                    }
+                    changes += self
+                        .credit(
+                            user_id,
+                            TrustReason::MessageVolumeThreshold,
+                            config.message_volume_points,
+                            reached.saturating_sub(done),
+                        )
+                        .await?;
                 }
             }
             if page.len() < 500 {
