@@ -32,3 +32,6 @@ CREATE TABLE credentials (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX idx_credentials_user ON credentials(user_id, issued_at DESC);
+-- An identity is verified once a block holds its current key (key transparency waits for
+-- unverified ones); identities sealed before this flag was kept get it now.
+UPDATE blockchain_identities SET is_verified = 1 WHERE block_number IS NOT NULL;

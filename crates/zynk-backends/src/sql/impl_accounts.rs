@@ -130,25 +130,14 @@ impl AccountStore for SqlStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO blockchain_transactions (id, transaction_hash, transaction_type, user_id, \
-             related_entity_id, status, created_at) VALUES ($1, $2, 'identity_registration', $3, \
-             $3, 'pending', $4)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(&identity.tx_hash)
-        .bind(account.user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, NULL, $3)",
-        )
-        .bind(format!("pending:{}", identity.tx_hash))
-        .bind(&identity.tx_json)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let pending = PendingTx {
+            hash: identity.tx_hash.clone(),
+            tx_type: "identity_registration",
+            json: identity.tx_json.clone(),
+            user_id: Some(account.user_id),
+            related_entity_id: Some(account.user_id),
+        };
+        insert_pending_tx(&mut tx, &pending, now).await?;
         insert_device(&mut tx, account.user_id, &account.device, now).await?;
         insert_session(&mut tx, account.user_id, account.device.id, &account.session, now).await?;
         tx.commit().await?;

@@ -200,6 +200,24 @@ impl LedgerService {
         }
     }
 
+    /// Signs the block that follows `head` (no earlier than its timestamp) holding `transactions`.
+    fn next_block(
+        &self,
+        head: &Head,
+        now: chrono::DateTime<chrono::Utc>,
+        transactions: Vec<Transaction>,
+    ) -> Result<Block, ApiError> {
+        let tip = head.block.map(|(index, hash, timestamp)| ChainTip {
+            index,
+            hash,
+            timestamp,
+        });
+        let timestamp = u64::try_from(now.timestamp())
+            .unwrap_or(0)
+            .max(tip.map_or(0, |t| t.timestamp));
+        Block::seal(tip.as_ref(), timestamp, transactions, &self.key).map_err(internal)
+    }
+
     /// Whether sealed transactions are also published to the EVM registry.
     fn publishes_to_evm(&self) -> bool {
         self.context.config.chain == crate::config::ChainKind::Evm
@@ -377,21 +395,7 @@ impl LedgerService {
             first_seq,
             last_seq,
         });
-        let tip = head.block.map(|(index, hash, timestamp)| ChainTip {
-            index,
-            hash,
-            timestamp,
-        });
-        let timestamp = u64::try_from(now.timestamp())
-            .unwrap_or(0)
-            .max(tip.map_or(0, |t| t.timestamp));
-        let block = Block::seal(
-            tip.as_ref(),
-            timestamp,
-            vec![transaction.clone()],
-            &self.key,
-        )
-        .map_err(internal)?;
+        let block = self.next_block(&head, now, vec![transaction.clone()])?;
         let tx_hash = transaction.hash();
         let mut proofs = Vec::with_capacity(leaves.len());
         for (index, (leaf, message)) in leaves.iter().zip(&messages).enumerate() {
@@ -411,9 +415,7 @@ impl LedgerService {
             block: Some((block.index, block.hash, block.timestamp)),
         };
         let json = |v: &dyn erased::Json| v.bytes();
-        let tx_entry = serde_json::json!({
-            "hash": tx_hash, "type": transaction.type_name(), "block_number": block.index, "data": transaction,
-        });
+        let tx_entry = tx_entry(&transaction, block.index);
         let merkle_entry = serde_json::json!({
             "root": root, "leaves": leaves.iter().map(MessageLeaf::leaf_hash).collect::<Vec<_>>(),
             "tree_depth": 64 - (tree.len().max(1) - 1).leading_zeros(), "message_count": tree.len(),
@@ -504,16 +506,7 @@ impl LedgerService {
         }
         let (raw_head, head) = self.head().await?;
         let now = zynk_backends::now();
-        let tip = head.block.map(|(index, hash, timestamp)| ChainTip {
-            index,
-            hash,
-            timestamp,
-        });
-        let timestamp = u64::try_from(now.timestamp())
-            .unwrap_or(0)
-            .max(tip.map_or(0, |t| t.timestamp));
-        let block = Block::seal(tip.as_ref(), timestamp, transactions.clone(), &self.key)
-            .map_err(internal)?;
+        let block = self.next_block(&head, now, transactions.clone())?;
         let json = |v: &dyn erased::Json| v.bytes();
         let mut entries = vec![(
             format!("block:{}", block.index),
@@ -527,9 +520,7 @@ impl LedgerService {
             let hash = tx.hash();
             entries.push((
                 format!("tx:{hash}"),
-                json(&serde_json::json!({
-                    "hash": hash, "type": tx.type_name(), "block_number": block.index, "data": tx,
-                }))?,
+                json(&tx_entry(tx, block.index))?,
                 None,
             ));
             confirmed.push(hash.to_string());
@@ -640,16 +631,15 @@ impl LedgerService {
         Ok((user, key))
     }
 
-    /// Whether an identity registration or rotation of `did` waits for a block.
+    /// Whether an identity registration or rotation of `did` waits for a block: its identity
+    /// row is marked verified only when a block holds its current key.
     async fn registration_pending(&self, did: &zynk_ledger::ZynkDid) -> Result<bool, ApiError> {
-        for (_, value, _) in self.context.store.ledger_scan("pending:").await? {
-            if let Ok(Transaction::IdentityRegistration(r)) = serde_json::from_slice(&value)
-                && &r.did == did
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self
+            .context
+            .store
+            .identity_by_did(&did.to_string())
+            .await?
+            .is_some_and(|identity| !identity.is_verified))
     }
 
     async fn identity_state(&self, did: &str) -> Result<Option<IdentityState>, ApiError> {
@@ -970,6 +960,13 @@ impl LedgerService {
     pub async fn verify(&self, validator: &VerifyingKey) -> Result<(u64, u64), String> {
         verify_ledger(self.context.store.as_ref(), validator).await
     }
+}
+
+/// `tx:{hash}` (data model 11.6): a sealed transaction and the block holding it.
+fn tx_entry(tx: &Transaction, block: u64) -> serde_json::Value {
+    serde_json::json!({
+        "hash": tx.hash(), "type": tx.type_name(), "block_number": block, "data": tx,
+    })
 }
 
 /// Mirrors a new pending ledger transaction into the ledger cache (`blockchain:pending_tx:{hash}`,
