@@ -25,23 +25,16 @@
 use std::fmt;
 
 use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
-use argon2::{Algorithm, Argon2, Params, Version};
+use aes_gcm::{Aes256Gcm, KeyInit};
 use zeroize::Zeroizing;
 
 use super::error::VaultError;
 use crate::crypto::KdfParams;
+use crate::crypto::store::{
+    HEADER_LEN, HeaderError, SALT_LEN, nonce_of, parse_header, write_header,
+};
 
 const MAGIC: &[u8; 8] = b"ZYNKVALT";
-const FORMAT_VERSION: u8 = 1;
-const KDF_ARGON2ID: u8 = 1;
-const SALT_LEN: usize = 16;
-const NONCE_LEN: usize = 12;
-const HEADER_LEN: usize = 8 + 1 + 1 + 12 + SALT_LEN + NONCE_LEN;
-const TAG_LEN: usize = 16;
-const MAX_MEMORY_KIB: u32 = 256 * 1024;
-const MAX_ITERATIONS: u32 = 16;
-const MAX_PARALLELISM: u32 = 8;
 
 /// The unlocked key of a state file. Zeroized on drop, redacted in `Debug`.
 pub struct Vault {
@@ -73,7 +66,7 @@ impl Vault {
         password: &str,
         cached: Option<&Vault>,
     ) -> Result<(Self, Zeroizing<Vec<u8>>), VaultError> {
-        let (params, salt) = parse_header(bytes)?;
+        let (params, salt) = parse_header(bytes, MAGIC)?;
         let key = match cached {
             Some(vault) if vault.params == params && vault.salt == salt => vault.key.clone(),
             _ => derive(password, params, &salt)?,
@@ -85,15 +78,7 @@ impl Vault {
 
     /// Encrypt `plaintext` into a state file (fresh nonce).
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-        let mut header = [0u8; HEADER_LEN];
-        header[..8].copy_from_slice(MAGIC);
-        header[8] = FORMAT_VERSION;
-        header[9] = KDF_ARGON2ID;
-        header[10..14].copy_from_slice(&self.params.memory_kib.to_be_bytes());
-        header[14..18].copy_from_slice(&self.params.iterations.to_be_bytes());
-        header[18..22].copy_from_slice(&self.params.parallelism.to_be_bytes());
-        header[22..38].copy_from_slice(&self.salt);
-        getrandom::fill(&mut header[38..HEADER_LEN])
+        let header = write_header(MAGIC, self.params, &self.salt)
             .map_err(|e| VaultError::Save(format!("random nonce: {e}")))?;
         let ciphertext = self
             .cipher()?
@@ -137,33 +122,15 @@ impl fmt::Debug for Vault {
     }
 }
 
-fn parse_header(bytes: &[u8]) -> Result<(KdfParams, [u8; SALT_LEN]), VaultError> {
-    if bytes.len() < MAGIC.len() {
-        return Err(VaultError::Truncated);
+impl From<HeaderError> for VaultError {
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::Truncated => VaultError::Truncated,
+            HeaderError::BadMagic => VaultError::BadMagic,
+            HeaderError::UnsupportedVersion(v) => VaultError::UnsupportedVersion(v),
+            HeaderError::KdfParams(m) => VaultError::KdfParams(m),
+        }
     }
-    if &bytes[..8] != MAGIC {
-        return Err(VaultError::BadMagic);
-    }
-    if bytes.len() < HEADER_LEN + TAG_LEN {
-        return Err(VaultError::Truncated);
-    }
-    if bytes[8] != FORMAT_VERSION {
-        return Err(VaultError::UnsupportedVersion(bytes[8]));
-    }
-    if bytes[9] != KDF_ARGON2ID {
-        return Err(VaultError::KdfParams(format!(
-            "unknown KDF id {}",
-            bytes[9]
-        )));
-    }
-    let params = KdfParams {
-        memory_kib: be_u32(&bytes[10..14]),
-        iterations: be_u32(&bytes[14..18]),
-        parallelism: be_u32(&bytes[18..22]),
-    };
-    let mut salt = [0u8; SALT_LEN];
-    salt.copy_from_slice(&bytes[22..38]);
-    Ok((params, salt))
 }
 
 fn derive(
@@ -171,42 +138,9 @@ fn derive(
     params: KdfParams,
     salt: &[u8],
 ) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    if params.memory_kib > MAX_MEMORY_KIB
-        || params.iterations > MAX_ITERATIONS
-        || params.parallelism > MAX_PARALLELISM
-    {
-        return Err(VaultError::KdfParams(format!(
-            "{params:?} above the accepted maximum"
-        )));
-    }
-    let argon2 = Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            Some(32),
-        )
-        .map_err(|e| VaultError::KdfParams(e.to_string()))?,
-    );
     let mut key = Zeroizing::new([0u8; 32]);
-    argon2
-        .hash_password_into(password.as_bytes(), salt, key.as_mut_slice())
-        .map_err(|e| VaultError::KdfParams(e.to_string()))?;
+    params.derive_into(password, salt, key.as_mut_slice())?;
     Ok(key)
-}
-
-fn nonce_of(header: &[u8]) -> Nonce<aes_gcm::aead::consts::U12> {
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&header[HEADER_LEN - NONCE_LEN..HEADER_LEN]);
-    Nonce::from(nonce)
-}
-
-fn be_u32(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ mod megolm;
 mod olm;
 mod registry;
 mod safety_number;
-mod store;
+pub(crate) mod store;
 mod trust;
 
 pub use device_keys::{

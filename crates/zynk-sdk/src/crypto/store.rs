@@ -32,10 +32,89 @@ use super::error::StoreError;
 const MAGIC: &[u8; 8] = b"ZYNKSTAT";
 const FORMAT_VERSION: u8 = 1;
 const KDF_ARGON2ID: u8 = 1;
-const SALT_LEN: usize = 16;
+/// Salt length of the sealed formats (this one and the client's vault).
+pub(crate) const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
-const HEADER_LEN: usize = 8 + 1 + 1 + 12 + SALT_LEN + NONCE_LEN;
+/// Header length of the sealed formats: magic, version, KDF id, costs, salt, nonce.
+pub(crate) const HEADER_LEN: usize = 8 + 1 + 1 + 12 + SALT_LEN + NONCE_LEN;
 const TAG_LEN: usize = 16;
+
+/// Why the header of a sealed file (this format or the client's vault, which share the layout
+/// above under different magics) was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeaderError {
+    /// Shorter than a header and a tag.
+    Truncated,
+    /// Another file type.
+    BadMagic,
+    /// A format version this build cannot read.
+    UnsupportedVersion(u8),
+    /// An unknown KDF id or unusable costs.
+    KdfParams(String),
+}
+
+impl From<HeaderError> for StoreError {
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::Truncated => StoreError::Truncated,
+            HeaderError::BadMagic => StoreError::BadMagic,
+            HeaderError::UnsupportedVersion(v) => StoreError::UnsupportedVersion(v),
+            HeaderError::KdfParams(m) => StoreError::KdfParams(m),
+        }
+    }
+}
+
+/// A header for `magic` with `params`, `salt` and a fresh random nonce.
+pub(crate) fn write_header(
+    magic: &[u8; 8],
+    params: KdfParams,
+    salt: &[u8; SALT_LEN],
+) -> Result<[u8; HEADER_LEN], getrandom::Error> {
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(magic);
+    header[8] = FORMAT_VERSION;
+    header[9] = KDF_ARGON2ID;
+    header[10..14].copy_from_slice(&params.memory_kib.to_be_bytes());
+    header[14..18].copy_from_slice(&params.iterations.to_be_bytes());
+    header[18..22].copy_from_slice(&params.parallelism.to_be_bytes());
+    header[22..22 + SALT_LEN].copy_from_slice(salt);
+    getrandom::fill(&mut header[22 + SALT_LEN..HEADER_LEN])?;
+    Ok(header)
+}
+
+/// Checks the header of a sealed file of type `magic` (and that a tag can follow); returns its
+/// costs and salt.
+pub(crate) fn parse_header(
+    bytes: &[u8],
+    magic: &[u8; 8],
+) -> Result<(KdfParams, [u8; SALT_LEN]), HeaderError> {
+    if bytes.len() < magic.len() {
+        return Err(HeaderError::Truncated);
+    }
+    if &bytes[..8] != magic {
+        return Err(HeaderError::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN + TAG_LEN {
+        return Err(HeaderError::Truncated);
+    }
+    if bytes[8] != FORMAT_VERSION {
+        return Err(HeaderError::UnsupportedVersion(bytes[8]));
+    }
+    if bytes[9] != KDF_ARGON2ID {
+        return Err(HeaderError::KdfParams(format!(
+            "unknown KDF id {}",
+            bytes[9]
+        )));
+    }
+    let params = KdfParams {
+        memory_kib: be_u32(&bytes[10..14]),
+        iterations: be_u32(&bytes[14..18]),
+        parallelism: be_u32(&bytes[18..22]),
+    };
+    let mut salt = [0u8; SALT_LEN];
+    salt.copy_from_slice(&bytes[22..22 + SALT_LEN]);
+    Ok((params, salt))
+}
 
 /// Highest costs accepted (256 MiB, 16 passes, 8 lanes), so a crafted file
 /// cannot make the client allocate or compute without bound; a browser tab
@@ -67,18 +146,32 @@ impl Default for KdfParams {
 }
 
 impl KdfParams {
-    fn to_argon2(self) -> Result<Argon2<'static>, StoreError> {
+    /// Fills `output` with Argon2id(`passphrase`, `salt`) at these costs, refusing costs above
+    /// the accepted maximum.
+    pub(crate) fn derive_into(
+        self,
+        passphrase: &str,
+        salt: &[u8],
+        output: &mut [u8],
+    ) -> Result<(), HeaderError> {
         if self.memory_kib > MAX_MEMORY_KIB
             || self.iterations > MAX_ITERATIONS
             || self.parallelism > MAX_PARALLELISM
         {
-            return Err(StoreError::KdfParams(format!(
+            return Err(HeaderError::KdfParams(format!(
                 "{self:?} above the accepted maximum"
             )));
         }
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, Some(64))
-            .map_err(|e| StoreError::KdfParams(e.to_string()))?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+        let params = Params::new(
+            self.memory_kib,
+            self.iterations,
+            self.parallelism,
+            Some(output.len()),
+        )
+        .map_err(|e| HeaderError::KdfParams(e.to_string()))?;
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password_into(passphrase.as_bytes(), salt, output)
+            .map_err(|e| HeaderError::KdfParams(e.to_string()))
     }
 }
 
@@ -98,15 +191,10 @@ impl SealingKeys {
 
 /// Derive keys for a new save with a fresh random salt and nonce.
 pub(crate) fn prepare_seal(passphrase: &str, params: KdfParams) -> Result<SealingKeys, StoreError> {
-    let mut header = [0u8; HEADER_LEN];
-    header[..8].copy_from_slice(MAGIC);
-    header[8] = FORMAT_VERSION;
-    header[9] = KDF_ARGON2ID;
-    header[10..14].copy_from_slice(&params.memory_kib.to_be_bytes());
-    header[14..18].copy_from_slice(&params.iterations.to_be_bytes());
-    header[18..22].copy_from_slice(&params.parallelism.to_be_bytes());
-    getrandom::fill(&mut header[22..HEADER_LEN])
-        .map_err(|e| StoreError::Save(format!("random salt and nonce: {e}")))?;
+    let mut salt = [0u8; SALT_LEN];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Save(format!("random salt: {e}")))?;
+    let header = write_header(MAGIC, params, &salt)
+        .map_err(|e| StoreError::Save(format!("random nonce: {e}")))?;
     let (aes_key, pickle_key) = derive(passphrase, params, &header[22..22 + SALT_LEN])?;
     Ok(SealingKeys {
         header,
@@ -143,31 +231,9 @@ pub(crate) struct Opened {
 
 /// Check the header, derive the keys and decrypt.
 pub(crate) fn open(bytes: &[u8], passphrase: &str) -> Result<Opened, StoreError> {
-    if bytes.len() < MAGIC.len() {
-        return Err(StoreError::Truncated);
-    }
-    if &bytes[..8] != MAGIC {
-        return Err(StoreError::BadMagic);
-    }
-    if bytes.len() < HEADER_LEN + TAG_LEN {
-        return Err(StoreError::Truncated);
-    }
+    let (params, salt) = parse_header(bytes, MAGIC)?;
     let (header, ciphertext) = bytes.split_at(HEADER_LEN);
-    if header[8] != FORMAT_VERSION {
-        return Err(StoreError::UnsupportedVersion(header[8]));
-    }
-    if header[9] != KDF_ARGON2ID {
-        return Err(StoreError::KdfParams(format!(
-            "unknown KDF id {}",
-            header[9]
-        )));
-    }
-    let params = KdfParams {
-        memory_kib: be_u32(&header[10..14]),
-        iterations: be_u32(&header[14..18]),
-        parallelism: be_u32(&header[18..22]),
-    };
-    let (aes_key, pickle_key) = derive(passphrase, params, &header[22..22 + SALT_LEN])?;
+    let (aes_key, pickle_key) = derive(passphrase, params, &salt)?;
     let cipher = Aes256Gcm::new_from_slice(aes_key.as_slice())
         .map_err(|_| StoreError::WrongPassphraseOrTampered)?;
     let nonce = nonce_of(header);
@@ -189,11 +255,8 @@ pub(crate) fn open(bytes: &[u8], passphrase: &str) -> Result<Opened, StoreError>
 type KeyPair = (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>);
 
 fn derive(passphrase: &str, params: KdfParams, salt: &[u8]) -> Result<KeyPair, StoreError> {
-    let argon2 = params.to_argon2()?;
     let mut output = Zeroizing::new([0u8; 64]);
-    argon2
-        .hash_password_into(passphrase.as_bytes(), salt, output.as_mut_slice())
-        .map_err(|e| StoreError::KdfParams(e.to_string()))?;
+    params.derive_into(passphrase, salt, output.as_mut_slice())?;
     let mut aes_key = Zeroizing::new([0u8; 32]);
     let mut pickle_key = Zeroizing::new([0u8; 32]);
     aes_key.copy_from_slice(&output[..32]);
@@ -201,7 +264,8 @@ fn derive(passphrase: &str, params: KdfParams, salt: &[u8]) -> Result<KeyPair, S
     Ok((aes_key, pickle_key))
 }
 
-fn nonce_of(header: &[u8]) -> Nonce<aes_gcm::aead::consts::U12> {
+/// The AES-GCM nonce stored at the end of a header.
+pub(crate) fn nonce_of(header: &[u8]) -> Nonce<aes_gcm::aead::consts::U12> {
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&header[HEADER_LEN - NONCE_LEN..HEADER_LEN]);
     Nonce::from(nonce)
