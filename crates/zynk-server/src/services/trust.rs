@@ -167,7 +167,14 @@ impl TrustService {
         Err(ApiError::internal(&"trust score kept changing; retry"))
     }
 
-    async fn check_peer(&self, caller: &AuthContext, target: Uuid) -> Result<(), ApiError> {
+    /// A report or vouch by `caller` about `target`: never about oneself, about an existing user,
+    /// and (when `needs_message`, for spam reports) only after `target` wrote to `caller`.
+    async fn check_peer(
+        &self,
+        caller: &AuthContext,
+        target: Uuid,
+        needs_message: bool,
+    ) -> Result<(), ApiError> {
         if target == caller.user_id {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -175,15 +182,22 @@ impl TrustService {
             ));
         }
         self.identity(target).await?;
-        if !self
-            .context
-            .store
-            .share_conversation(caller.user_id, target)
-            .await?
-        {
+        let store = &self.context.store;
+        // A message from the target implies a shared conversation: one query in the usual case.
+        if needs_message && store.has_sent_to(target, caller.user_id).await? {
+            return Ok(());
+        }
+        if !store.share_conversation(caller.user_id, target).await? {
             return Err(ApiError::new(
                 ErrorCode::NoSharedConversation,
                 "you can only report or vouch for users you have a conversation with",
+            ));
+        }
+        if needs_message {
+            // Spam is what someone sent you: a conversation opened only to report is not enough.
+            return Err(ApiError::new(
+                ErrorCode::NoMessageFromUser,
+                "you can only report a user who sent you a message",
             ));
         }
         Ok(())
@@ -199,19 +213,7 @@ impl TrustService {
         if reason != "spam" {
             return Err(ApiError::invalid_field("reason", "must be \"spam\""));
         }
-        self.check_peer(caller, target).await?;
-        // Spam is what someone sent you: a conversation opened only to report is not enough.
-        if !self
-            .context
-            .store
-            .has_sent_to(target, caller.user_id)
-            .await?
-        {
-            return Err(ApiError::new(
-                ErrorCode::NoMessageFromUser,
-                "you can only report a user who sent you a message",
-            ));
-        }
+        self.check_peer(caller, target, true).await?;
         let reporter = score_of(&self.identity(caller.user_id).await?);
         let config = &self.context.config.trust;
         let penalty = weighted(
@@ -250,7 +252,7 @@ impl TrustService {
         caller: &AuthContext,
         target: Uuid,
     ) -> Result<TrustActionResult, ApiError> {
-        self.check_peer(caller, target).await?;
+        self.check_peer(caller, target, false).await?;
         let voucher = score_of(&self.identity(caller.user_id).await?);
         let config = &self.context.config.trust;
         let gain = weighted(
