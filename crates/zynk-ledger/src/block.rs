@@ -445,6 +445,26 @@ pub fn tx_root(transactions: &[Transaction]) -> Hash32 {
     MerkleTree::from_leaves(transactions.iter().map(Transaction::hash)).root()
 }
 
+/// The block header encoding (see the module docs), shared by [`Block`] and
+/// [`crate::identity::BlockHeader`].
+pub(crate) fn header_encoding(
+    index: u64,
+    timestamp: u64,
+    prev_hash: &Hash32,
+    tx_root: &Hash32,
+    tx_count: u64,
+    validator: &str,
+) -> Vec<u8> {
+    let mut w = Writer::with_domain(BLOCK_DOMAIN);
+    w.u64(index)
+        .u64(timestamp)
+        .hash(prev_hash)
+        .hash(tx_root)
+        .u64(tx_count)
+        .str(validator);
+    w.into_bytes()
+}
+
 /// The last verified block, from which a chain continues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainTip {
@@ -535,14 +555,14 @@ impl Block {
 
     /// The hashed and signed header encoding (see the module docs).
     pub fn header_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_domain(BLOCK_DOMAIN);
-        w.u64(self.index)
-            .u64(self.timestamp)
-            .hash(&self.prev_hash)
-            .hash(&self.tx_root)
-            .u64(self.transactions.len() as u64)
-            .str(&self.validator);
-        w.into_bytes()
+        header_encoding(
+            self.index,
+            self.timestamp,
+            &self.prev_hash,
+            &self.tx_root,
+            self.transactions.len() as u64,
+            &self.validator,
+        )
     }
 
     /// The stored binary form: header ‖ hash ‖ signature ‖ length-prefixed transactions.

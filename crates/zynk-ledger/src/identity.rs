@@ -14,8 +14,7 @@
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
-use crate::block::{BLOCK_DOMAIN, Block, IdentityRegistration, Transaction};
-use crate::codec::Writer;
+use crate::block::{Block, IdentityRegistration, Transaction};
 use crate::did::{Ed25519PublicKey, ZynkDid, did_key};
 use crate::merkle::{self, MerkleTree};
 use crate::proof::{PathEntry, attach_positions, verify_positioned_path};
@@ -113,14 +112,14 @@ impl BlockHeader {
 
     /// The hashed and signed encoding, identical to [`Block::header_bytes`].
     pub fn header_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_domain(BLOCK_DOMAIN);
-        w.u64(self.index)
-            .u64(self.timestamp)
-            .hash(&self.prev_hash)
-            .hash(&self.tx_root)
-            .u64(self.tx_count)
-            .str(&self.validator);
-        w.into_bytes()
+        crate::block::header_encoding(
+            self.index,
+            self.timestamp,
+            &self.prev_hash,
+            &self.tx_root,
+            self.tx_count,
+            &self.validator,
+        )
     }
 
     /// Checks hash, validator and signature against the pinned `validator` key.
