@@ -346,6 +346,19 @@ pub struct ToDeviceOutcome {
     pub unknown: Vec<(Uuid, Uuid)>,
 }
 
+/// A move of one participant's cursors (see [`crate::store::ConversationStore::advance_cursors`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CursorMove {
+    /// Conversation.
+    pub conversation_id: Uuid,
+    /// Participant.
+    pub user_id: Uuid,
+    /// New delivered cursor, if it moves.
+    pub delivered_up_to: Option<i64>,
+    /// New read cursor, if it moves.
+    pub read_up_to: Option<i64>,
+}
+
 /// A participant row with its owner's read-receipt setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantRecord {

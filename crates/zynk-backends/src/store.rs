@@ -211,16 +211,14 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Option<ConversationRecord>, StoreError>;
     /// The participants' user ids.
     async fn participants(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, StoreError>;
-    /// Moves a participant's cursors forward (read implies delivered; both clamped to the
-    /// conversation's last sequence number). `None` unless the user participates.
+    /// Moves participants' cursors forward (read implies delivered; both clamped to the
+    /// conversation's last sequence number), all in one transaction. One result per move, in
+    /// order: `None` unless that user participates.
     async fn advance_cursors(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
-        delivered_up_to: Option<i64>,
-        read_up_to: Option<i64>,
+        moves: &[CursorMove],
         now: DateTime<Utc>,
-    ) -> Result<Option<ParticipantRecord>, StoreError>;
+    ) -> Result<Vec<Option<ParticipantRecord>>, StoreError>;
 }
 
 /// Messages.

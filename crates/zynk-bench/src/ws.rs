@@ -87,7 +87,7 @@ pub async fn run(
                     if Instant::now() >= deadline {
                         break;
                     }
-                    let id = Uuid::new_v4();
+                    let id = Uuid::now_v7();
                     n += 1;
                     let frame = serde_json::json!({
                         "type": "send", "request_id": n.to_string(), "conversation_id": conversation,

@@ -64,8 +64,15 @@ impl MaintenanceStore for SqlStore {
 
     async fn checkpoint(&self) -> Result<(), StoreError> {
         if DIALECT == super::Dialect::Sqlite {
-            // PASSIVE: copies what it can without blocking the writer or readers.
+            // PASSIVE on a reader connection: copies the bulk of the log into the database
+            // while sends go on. Under a steady stream of writes that alone never catches up
+            // with the end of the log, and SQLite only restarts the log from its beginning once
+            // every frame has been copied: the log would grow without bound (and each append
+            // would land in new, zero-filled file blocks). So the writer connection then copies
+            // the few frames appended meanwhile, between two write transactions; the next
+            // write restarts the log.
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.read).await?;
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.write).await?;
         }
         Ok(())
     }

@@ -180,58 +180,72 @@ impl ConversationStore for SqlStore {
 
     async fn advance_cursors(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
-        delivered_up_to: Option<i64>,
-        read_up_to: Option<i64>,
+        moves: &[CursorMove],
         now: DateTime<Utc>,
-    ) -> Result<Option<ParticipantRecord>, StoreError> {
-        let lock = match DIALECT {
-            super::Dialect::Postgres => {
-                "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
-                 conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
-                 WHERE p.conversation_id = $1 AND p.user_id = $2 FOR UPDATE OF p"
-            }
-            super::Dialect::Sqlite => {
-                "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
-                 conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
-                 WHERE p.conversation_id = $1 AND p.user_id = $2"
-            }
-        };
+    ) -> Result<Vec<Option<ParticipantRecord>>, StoreError> {
+        // Rows are locked in one order (conversation, user), so concurrent batches cannot
+        // deadlock.
+        let mut order: Vec<usize> = (0..moves.len()).collect();
+        order.sort_by_key(|&i| (moves[i].conversation_id, moves[i].user_id));
         let mut tx = self.begin().await?;
-        let current: Option<(i64, i64, i64)> = sqlx::query_as(lock)
-            .bind(conversation_id)
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some((delivered, read, last_seq)) = current else { return Ok(None) };
-        let new_read = read.max(read_up_to.unwrap_or(0).min(last_seq));
-        let new_delivered = delivered.max(delivered_up_to.unwrap_or(0).min(last_seq)).max(new_read);
-        if new_read != read || new_delivered != delivered {
-            sqlx::query(
-                "UPDATE conversation_participants SET last_delivered_seq = $3, last_read_seq = $4, \
-                 last_read_at = CASE WHEN $5 THEN $6 ELSE last_read_at END \
-                 WHERE conversation_id = $1 AND user_id = $2",
-            )
-            .bind(conversation_id)
-            .bind(user_id)
-            .bind(new_delivered)
-            .bind(new_read)
-            .bind(new_read != read)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let mut results = vec![None; moves.len()];
+        for i in order {
+            results[i] = advance_cursor(&mut tx, &moves[i], now).await?;
         }
-        let sql = PARTICIPANT_SELECT.replace("ORDER BY", "AND p.user_id = $2 ORDER BY");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(conversation_id)
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let participant = participant_from_row(&row)?;
         tx.commit().await?;
-        Ok(Some(participant))
+        Ok(results)
     }
+}
+
+/// Moves one participant's cursors inside `tx`.
+async fn advance_cursor(
+    tx: &mut Transaction<'static, Db>,
+    m: &CursorMove,
+    now: DateTime<Utc>,
+) -> Result<Option<ParticipantRecord>, StoreError> {
+    let CursorMove { conversation_id, user_id, delivered_up_to, read_up_to } = *m;
+    let lock = match DIALECT {
+        super::Dialect::Postgres => {
+            "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
+             conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+             WHERE p.conversation_id = $1 AND p.user_id = $2 FOR UPDATE OF p"
+        }
+        super::Dialect::Sqlite => {
+            "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
+             conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+             WHERE p.conversation_id = $1 AND p.user_id = $2"
+        }
+    };
+    let current: Option<(i64, i64, i64)> = sqlx::query_as(lock)
+        .bind(conversation_id)
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some((delivered, read, last_seq)) = current else { return Ok(None) };
+    let new_read = read.max(read_up_to.unwrap_or(0).min(last_seq));
+    let new_delivered = delivered.max(delivered_up_to.unwrap_or(0).min(last_seq)).max(new_read);
+    if new_read != read || new_delivered != delivered {
+        sqlx::query(
+            "UPDATE conversation_participants SET last_delivered_seq = $3, last_read_seq = $4, \
+             last_read_at = CASE WHEN $5 THEN $6 ELSE last_read_at END \
+             WHERE conversation_id = $1 AND user_id = $2",
+        )
+        .bind(conversation_id)
+        .bind(user_id)
+        .bind(new_delivered)
+        .bind(new_read)
+        .bind(new_read != read)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let sql = PARTICIPANT_SELECT.replace("ORDER BY", "AND p.user_id = $2 ORDER BY");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(conversation_id)
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(Some(participant_from_row(&row)?))
 }
 
 async fn message_by_id(
@@ -359,10 +373,14 @@ impl SqlStore {
     /// statements in all: one lookup of existing ids, one sequence update for every
     /// conversation, one multi-row insert per table. Returns `None` (having written nothing)
     /// when the batch needs the one-by-one path.
+    /// Stores a batch without relations in one transaction. `assume_new` skips the lookup of
+    /// ids already stored (retries are rare): if one turns up, nothing is written and `None`
+    /// comes back, as for every batch this path cannot take.
     async fn insert_bulk(
         &self,
         batch: &[NewMessage],
         now: DateTime<Utc>,
+        assume_new: bool,
     ) -> Result<Option<Vec<InsertOutcome>>, StoreError> {
         let mut ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
         ids.sort_unstable();
@@ -372,21 +390,24 @@ impl SqlStore {
         }
         let mut tx = self.begin().await?;
         // Existing ids: idempotent retries or conflicts.
-        let mut lookup = sqlx::QueryBuilder::<Db>::new(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ("
-        ));
-        let mut list = lookup.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
+        let mut existing: std::collections::HashMap<Uuid, MessageRecord> = Default::default();
+        if !assume_new {
+            let mut lookup = sqlx::QueryBuilder::<Db>::new(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ("
+            ));
+            let mut list = lookup.separated(", ");
+            for id in &ids {
+                list.push_bind(*id);
+            }
+            lookup.push(")");
+            existing = lookup
+                .build()
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| message_from_row(row).map(|m| (m.id, m)))
+                .collect::<Result<_, _>>()?;
         }
-        lookup.push(")");
-        let existing: std::collections::HashMap<Uuid, MessageRecord> = lookup
-            .build()
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| message_from_row(row).map(|m| (m.id, m)))
-            .collect::<Result<_, _>>()?;
         let fresh: Vec<&NewMessage> = batch.iter().filter(|m| !existing.contains_key(&m.id)).collect();
         // One sequence update for every conversation of the batch.
         let mut per_conversation: Vec<(Uuid, i64)> = Vec::new();
@@ -442,7 +463,8 @@ impl SqlStore {
             refs.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             let inserted = refs.build().fetch_all(&mut *tx).await?.len();
             if inserted != fresh.len() {
-                // An id was taken concurrently: roll back, go one by one.
+                // An id is already stored (or was taken concurrently): roll back; the caller
+                // looks the ids up or goes one by one.
                 return Ok(None);
             }
             let mut messages = sqlx::QueryBuilder::<Db>::new(
@@ -505,7 +527,10 @@ impl MessageStore for SqlStore {
         batch: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        if let Some(outcomes) = self.insert_bulk(batch, now).await? {
+        if let Some(outcomes) = self.insert_bulk(batch, now, true).await? {
+            return Ok(outcomes);
+        }
+        if let Some(outcomes) = self.insert_bulk(batch, now, false).await? {
             return Ok(outcomes);
         }
         // Relations, repeated ids or a race on an id: one message at a time.

@@ -86,7 +86,9 @@ pub mod sqlite {
                 // would stall every waiting send); a background task runs them instead.
                 .pragma("temp_store", "MEMORY")
                 .pragma("cache_size", "-65536")
-                .pragma("wal_autocheckpoint", "0");
+                .pragma("wal_autocheckpoint", "0")
+                // A log that grew under a burst is cut back to 64 MiB when it restarts.
+                .pragma("journal_size_limit", "67108864");
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(settings.acquire_timeout * 2)

@@ -17,6 +17,9 @@ use uuid::Uuid;
 use zynk_backends::Ephemeral;
 use zynk_proto::ws::ServerFrame;
 
+/// A serialised frame, shared by every connection it is queued for.
+pub type Frame = axum::extract::ws::Utf8Bytes;
+
 /// The pub/sub channel events travel on between nodes.
 const EVENTS_CHANNEL: &str = "events";
 
@@ -90,7 +93,7 @@ struct Connection {
     id: u64,
     device_id: Uuid,
     session_id: Uuid,
-    queue: mpsc::Sender<Arc<str>>,
+    queue: mpsc::Sender<Frame>,
     close: Arc<Notify>,
 }
 
@@ -99,9 +102,9 @@ pub struct Registration {
     /// Its id in the registry.
     pub id: u64,
     /// Frames to send, already serialised.
-    pub frames: mpsc::Receiver<Arc<str>>,
+    pub frames: mpsc::Receiver<Frame>,
     /// The sending side of the same queue, for answers produced off the connection's task.
-    pub queue: mpsc::Sender<Arc<str>>,
+    pub queue: mpsc::Sender<Frame>,
     /// Notified when the connection must close (slow consumer, revoked session).
     pub close: Arc<Notify>,
 }
@@ -218,6 +221,17 @@ impl Hub {
 
     /// Sends `frame` to the targets on every node.
     pub async fn publish(&self, targets: &[Target], frame: &ServerFrame) {
+        self.publish_except(targets, frame, None).await;
+    }
+
+    /// Sends `frame` to the targets on every node, except to the local connection `except`
+    /// (the one a message came in on: it is answered separately).
+    pub async fn publish_except(
+        &self,
+        targets: &[Target],
+        frame: &ServerFrame,
+        except: Option<u64>,
+    ) {
         let text = match serde_json::to_string(frame) {
             Ok(text) => text,
             Err(err) => {
@@ -225,20 +239,26 @@ impl Hub {
                 return;
             }
         };
-        self.deliver_local(targets, Arc::from(text.as_str()));
-        self.relay(Action::Deliver {
-            targets: targets.to_vec(),
-            frame: text,
-        })
-        .await;
+        let frame = Frame::from(text);
+        self.deliver_local(targets, frame.clone(), except);
+        if self.relay {
+            self.relay(Action::Deliver {
+                targets: targets.to_vec(),
+                frame: frame.as_str().to_owned(),
+            })
+            .await;
+        }
     }
 
     /// Offers a serialised frame to the matching local connections; drops slow consumers.
-    fn deliver_local(&self, targets: &[Target], frame: Arc<str>) {
+    fn deliver_local(&self, targets: &[Target], frame: Frame, except: Option<u64>) {
         for target in targets {
             let mut slow = Vec::new();
             if let Some(conns) = self.users.get(&target.user()) {
-                for c in conns.iter().filter(|c| target.matches(c.device_id)) {
+                let matching = conns
+                    .iter()
+                    .filter(|c| target.matches(c.device_id) && Some(c.id) != except);
+                for c in matching {
                     match c.queue.try_send(frame.clone()) {
                         Ok(()) => {}
                         Err(mpsc::error::TrySendError::Full(_)) => {
@@ -272,7 +292,7 @@ impl Hub {
             match serde_json::from_slice::<Envelope>(&bytes) {
                 Ok(envelope) if envelope.origin != self.node_id => match envelope.action {
                     Action::Deliver { targets, frame } => {
-                        self.deliver_local(&targets, Arc::from(frame.as_str()));
+                        self.deliver_local(&targets, Frame::from(frame), None);
                     }
                     Action::Close(closing) => self.close_local(closing),
                 },
@@ -319,13 +339,34 @@ mod tests {
             },
         )
         .await;
-        assert_eq!(&*a.frames.recv().await.unwrap(), r#"{"type":"pong"}"#);
-        assert_eq!(&*b.frames.recv().await.unwrap(), r#"{"type":"pong"}"#);
+        assert_eq!(
+            a.frames.recv().await.unwrap().as_str(),
+            r#"{"type":"pong"}"#
+        );
+        assert_eq!(
+            b.frames.recv().await.unwrap().as_str(),
+            r#"{"type":"pong"}"#
+        );
         assert!(b.frames.recv().await.unwrap().contains("keys_low"));
         assert!(a.frames.try_recv().is_err());
         assert_eq!(hub.connection_count(), 2);
         hub.unregister(user, a.id);
         assert_eq!(hub.connection_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn publish_except_skips_only_that_connection() {
+        let hub = hub(8);
+        let (user, device) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut origin = hub.register(user, device, Uuid::new_v4());
+        let mut same_device = hub.register(user, device, Uuid::new_v4());
+        hub.publish_except(&[Target::User(user)], &ServerFrame::Pong, Some(origin.id))
+            .await;
+        assert_eq!(
+            same_device.frames.recv().await.unwrap().as_str(),
+            r#"{"type":"pong"}"#
+        );
+        assert!(origin.frames.try_recv().is_err());
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::SinkExt;
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use axum::extract::State;
@@ -17,6 +18,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use zynk_proto::ws::{ClientFrame, ServerFrame};
 
+use super::hub::Frame;
 use crate::error::ApiError;
 use crate::http::extract::{ApiQuery, bearer_token};
 use crate::services::auth::AuthContext;
@@ -84,6 +86,27 @@ async fn send(socket: &mut WebSocket, message: WsMessage) -> bool {
     )
 }
 
+/// Most queued frames written before one flush.
+const WRITE_BATCH: usize = 64;
+
+/// Writes `first` and whatever else is already queued (up to [`WRITE_BATCH`] frames), then
+/// flushes once: under load, many frames leave in one write.
+async fn send_queued(
+    socket: &mut WebSocket,
+    first: Frame,
+    queue: &mut mpsc::Receiver<Frame>,
+) -> bool {
+    let write = async {
+        socket.feed(WsMessage::Text(first)).await?;
+        for _ in 1..WRITE_BATCH {
+            let Ok(next) = queue.try_recv() else { break };
+            socket.feed(WsMessage::Text(next)).await?;
+        }
+        socket.flush().await
+    };
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())))
+}
+
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code,
@@ -114,6 +137,7 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         None => false,
     };
     let connection = Connection {
+        id: registration.id,
         queue: registration.queue.clone(),
         close: registration.close.clone(),
         in_flight: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
@@ -131,7 +155,7 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
             }
             queued = registration.frames.recv() => match queued {
                 Some(frame) => {
-                    alive = send(&mut socket, WsMessage::Text(Utf8Bytes::from(frame.as_ref()))).await;
+                    alive = send_queued(&mut socket, frame, &mut registration.frames).await;
                 }
                 None => break,
             },
@@ -180,8 +204,10 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
 
 /// What a connection's frame handlers need besides the socket.
 struct Connection {
+    /// Its id in the hub.
+    id: u64,
     /// The connection's outgoing queue.
-    queue: mpsc::Sender<Arc<str>>,
+    queue: mpsc::Sender<Frame>,
     /// Closes the connection (slow consumer).
     close: Arc<Notify>,
     /// Bounds the sends being committed at once.
@@ -238,7 +264,7 @@ async fn handle(
             let pending = match state
                 .services
                 .messages
-                .submit(caller, conversation_id, &message)
+                .submit(caller, conversation_id, &message, Some(connection.id))
                 .await
             {
                 Ok(pending) => pending,
@@ -260,7 +286,7 @@ async fn handle(
                 };
                 drop(permit);
                 if let Ok(text) = serde_json::to_string(&frame)
-                    && queue.try_send(Arc::from(text.as_str())).is_err()
+                    && queue.try_send(Frame::from(text)).is_err()
                 {
                     close.notify_one();
                 }

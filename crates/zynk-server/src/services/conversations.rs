@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use uuid::Uuid;
-use zynk_backends::model::{ConversationRecord, ParticipantRecord};
+use zynk_backends::model::{ConversationRecord, CursorMove, ParticipantRecord};
 use zynk_proto::ErrorCode;
 use zynk_proto::conversations::{
     Conversation, CreateConversationRequest, Participant, ReceiptRequest,
@@ -207,18 +207,68 @@ impl ConversationService {
         read: Option<i64>,
     ) -> Result<(), ApiError> {
         let users = self.require_participant(conversation_id, user_id).await?;
+        let moves = [CursorMove {
+            conversation_id,
+            user_id,
+            delivered_up_to: delivered,
+            read_up_to: read,
+        }];
         let participant = self
             .context
             .store
-            .advance_cursors(
-                conversation_id,
-                user_id,
-                delivered,
-                read,
-                zynk_backends::now(),
-            )
+            .advance_cursors(&moves, zynk_backends::now())
             .await?
+            .pop()
+            .flatten()
             .ok_or_else(|| ApiError::not_found("conversation"))?;
+        self.announce_cursors(conversation_id, &users, &participant)
+            .await;
+        Ok(())
+    }
+
+    /// Moves many delivered cursors in one transaction (coalesced acknowledgements) and tells
+    /// the participants. `acks` holds (conversation, user, delivered up to); a user who is no
+    /// longer a participant is skipped.
+    pub async fn advance_delivered(&self, acks: &[(Uuid, Uuid, i64)]) -> Result<(), ApiError> {
+        let mut moves = Vec::with_capacity(acks.len());
+        let mut audiences = Vec::with_capacity(acks.len());
+        for &(conversation_id, user_id, seq) in acks {
+            if let Ok(users) = self.require_participant(conversation_id, user_id).await {
+                moves.push(CursorMove {
+                    conversation_id,
+                    user_id,
+                    delivered_up_to: Some(seq),
+                    read_up_to: None,
+                });
+                audiences.push(users);
+            }
+        }
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let moved = self
+            .context
+            .store
+            .advance_cursors(&moves, zynk_backends::now())
+            .await?;
+        for ((m, users), participant) in moves.iter().zip(audiences).zip(moved) {
+            if let Some(participant) = participant {
+                self.announce_cursors(m.conversation_id, &users, &participant)
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a participant's cursors to the others (the read cursor only where their privacy
+    /// settings allow read receipts) and to the participant's own devices.
+    async fn announce_cursors(
+        &self,
+        conversation_id: Uuid,
+        users: &[Uuid],
+        participant: &ParticipantRecord,
+    ) {
+        let user_id = participant.user_id;
         let others: Vec<Target> = users
             .iter()
             .filter(|u| **u != user_id)
@@ -236,6 +286,5 @@ impl ConversationService {
         self.hub
             .publish(&[Target::User(user_id)], &frame(true))
             .await;
-        Ok(())
     }
 }

@@ -32,9 +32,11 @@ use crate::gateway::push::PushSender;
 use crate::gateway::{Hub, Target};
 
 /// Most sends stored in one transaction.
-const MAX_BATCH: usize = 256;
+const MAX_BATCH: usize = 1024;
 /// Sends waiting per writer before new sends wait for room.
 const WRITER_QUEUE: usize = 4096;
+/// Most acknowledgements recorded in one transaction.
+const ACK_FLUSH_CHUNK: usize = 512;
 /// A device is woken up at most this often.
 const PUSH_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -84,9 +86,9 @@ impl MessageService {
         pusher: Option<Arc<dyn PushSender>>,
     ) -> Self {
         let writers: Vec<_> = (0..context.store.parallel_writers().max(1))
-            .map(|_| {
+            .map(|i| {
                 let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-                tokio::spawn(run_writer(context.clone(), rx));
+                spawn_writer(i, context.clone(), rx);
                 tx
             })
             .collect();
@@ -119,7 +121,7 @@ impl MessageService {
         conversation_id: Uuid,
         request: &SendMessageRequest,
     ) -> Result<SendMessageResponse, ApiError> {
-        self.submit(caller, conversation_id, request)
+        self.submit(caller, conversation_id, request, None)
             .await?
             .complete()
             .await
@@ -127,12 +129,14 @@ impl MessageService {
 
     /// Validates a message and queues it for the writer, without waiting for the commit. Sends
     /// submitted one after another by one connection are stored in that order; awaiting
-    /// [`PendingSend::complete`] gives the outcome.
+    /// [`PendingSend::complete`] gives the outcome. A send that came in on the WebSocket
+    /// connection `origin` is not echoed to that connection (its answer carries the message).
     pub async fn submit(
         &self,
         caller: &AuthContext,
         conversation_id: Uuid,
         request: &SendMessageRequest,
+        origin: Option<u64>,
     ) -> Result<PendingSend, ApiError> {
         let participants = self
             .conversations
@@ -149,6 +153,7 @@ impl MessageService {
             answer,
             participants,
             sender_device: caller.device_id,
+            origin,
         })
     }
 
@@ -219,19 +224,19 @@ impl MessageService {
         Ok(())
     }
 
-    /// Writes coalesced acknowledgements now.
+    /// Writes coalesced acknowledgements now, all in one transaction.
     pub async fn flush_acks(&self) {
         let pending: Vec<((Uuid, Uuid), i64)> =
             self.acks.iter().map(|e| (*e.key(), *e.value())).collect();
-        for (key, seq) in pending {
-            self.acks.remove_if(&key, |_, s| *s == seq);
-            let (conversation_id, user_id) = key;
-            if let Err(err) = self
-                .conversations
-                .advance(user_id, conversation_id, Some(seq), None)
-                .await
-            {
-                tracing::warn!(error = %err, "could not record a delivery acknowledgement");
+        let mut acks = Vec::with_capacity(pending.len());
+        for ((conversation_id, user_id), seq) in pending {
+            self.acks
+                .remove_if(&(conversation_id, user_id), |_, s| *s == seq);
+            acks.push((conversation_id, user_id, seq));
+        }
+        for chunk in acks.chunks(ACK_FLUSH_CHUNK) {
+            if let Err(err) = self.conversations.advance_delivered(chunk).await {
+                tracing::warn!(error = %err, "could not record delivery acknowledgements");
             }
         }
     }
@@ -264,6 +269,7 @@ pub struct PendingSend {
     answer: oneshot::Receiver<Result<InsertOutcome, ApiError>>,
     participants: Arc<[Uuid]>,
     sender_device: Uuid,
+    origin: Option<u64>,
 }
 
 impl PendingSend {
@@ -281,11 +287,12 @@ impl PendingSend {
                     self.participants.iter().map(|u| Target::User(*u)).collect();
                 self.service
                     .hub
-                    .publish(
+                    .publish_except(
                         &targets,
                         &ServerFrame::Message {
                             message: message.clone(),
                         },
+                        self.origin,
                     )
                     .await;
                 // Best effort: a full queue drops the wake-up, never the message.
@@ -405,8 +412,41 @@ fn validate(
     })
 }
 
+/// Starts a group-commit writer on a thread of its own. A writer goes back and forth with the
+/// database several times per batch; on the shared runtime each of those steps would wait its
+/// turn behind every connection's task, and the database would sit idle meanwhile. The writer
+/// stops when every sender is gone.
+fn spawn_writer(index: usize, context: Arc<Context>, queue: mpsc::Receiver<(NewMessage, Reply)>) {
+    let shared = tokio::runtime::Handle::current();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::warn!(error = %err, "no thread of its own for a message writer");
+            shared.spawn(run_writer(context, queue, shared.clone()));
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name(format!("zynk-writer-{index}"))
+        .spawn({
+            let shared = shared.clone();
+            move || runtime.block_on(run_writer(context, queue, shared))
+        });
+    if let Err(err) = spawned {
+        tracing::error!(error = %err, "cannot start a message writer thread");
+    }
+}
+
 /// One group-commit writer: stores every waiting send in one transaction, then answers.
-async fn run_writer(context: Arc<Context>, mut queue: mpsc::Receiver<(NewMessage, Reply)>) {
+/// Follow-up work goes to the `shared` runtime.
+async fn run_writer(
+    context: Arc<Context>,
+    mut queue: mpsc::Receiver<(NewMessage, Reply)>,
+    shared: tokio::runtime::Handle,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.recv().await {
         batch.push(first);
@@ -440,7 +480,7 @@ async fn run_writer(context: Arc<Context>, mut queue: mpsc::Receiver<(NewMessage
                 // send path.
                 if !hashes.is_empty() {
                     let ephemeral = context.ephemeral.clone();
-                    tokio::spawn(async move {
+                    shared.spawn(async move {
                         if let Err(e) = ephemeral.chain_unanchored_push(&hashes).await {
                             tracing::warn!(error = %e, "ledger cache update failed");
                         }
