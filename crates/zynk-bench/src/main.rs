@@ -68,6 +68,10 @@ enum Command {
         /// Sends in flight per sender when not rate-limited.
         #[arg(long, default_value_t = 8)]
         window: usize,
+        /// Random (version 4) message ids instead of the time-ordered (version 7) ids the Zynk
+        /// client makes; each then lands on a random page of the id indexes.
+        #[arg(long)]
+        random_ids: bool,
     },
     /// Seals `messages` stored messages into ledger batches with `zynkd ledger anchor` and
     /// verifies the ledger (end-to-end anchoring throughput on the embedded chain); with `--evm`,
@@ -244,7 +248,8 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 size,
                 window,
-            } => ws::run(&server, pairs, seconds, rate, size, window).await,
+                random_ids,
+            } => ws::run(&server, pairs, seconds, rate, size, window, random_ids).await,
             Command::Idle { connections } => ws::idle(&server, connections).await,
             Command::Anchor {
                 messages,

@@ -16,6 +16,21 @@ use zynk_testkit::Api;
 use crate::server::ServerProcess;
 use crate::stats::{ms, percentile};
 
+/// The parts of a server frame the receivers read.
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    message: Option<IncomingMessage>,
+}
+
+#[derive(serde::Deserialize)]
+struct IncomingMessage {
+    message_id: Uuid,
+    conversation_id: Uuid,
+    seq: i64,
+}
+
 /// Connects a WebSocket with TCP_NODELAY (small frames must not wait for Nagle's algorithm).
 async fn connect(
     url: String,
@@ -41,6 +56,7 @@ pub async fn run(
     rate: u64,
     size: usize,
     window: usize,
+    random_ids: bool,
 ) -> anyhow::Result<()> {
     let api = Api::new(&server.base_url);
     let mut ciphertext = vec![0u8; size];
@@ -87,15 +103,19 @@ pub async fn run(
                     if Instant::now() >= deadline {
                         break;
                     }
-                    let id = Uuid::now_v7();
+                    // Time-ordered ids, as the Zynk client makes them (or random ones).
+                    let id = if random_ids { Uuid::new_v4() } else { Uuid::now_v7() };
                     n += 1;
-                    let frame = serde_json::json!({
-                        "type": "send", "request_id": n.to_string(), "conversation_id": conversation,
-                        "message": {"message_id": id, "encrypted_content": *content,
-                                    "content_hash": *hash, "message_type": "text"}
-                    });
+                    let frame = format!(
+                        r#"{{"type":"send","request_id":"{n}","conversation_id":"{conversation}","message":{{"message_id":"{id}","encrypted_content":"{content}","content_hash":"{hash}","message_type":"text"}}}}"#
+                    );
                     sent_at.insert(id, Instant::now());
-                    a_sink.send(Message::Text(frame.to_string().into())).await?;
+                    // Frames go out together while the window allows more at once.
+                    a_sink.feed(Message::Text(frame.into())).await?;
+                    let more = period.is_none() && permits.available_permits() > 0;
+                    if !more {
+                        a_sink.flush().await?;
+                    }
                 }
                 let _ = a_sink.close().await;
                 anyhow::Ok(())
@@ -129,13 +149,15 @@ pub async fn run(
                 .await
                 {
                     let Message::Text(text) = frame else { continue };
-                    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-                    if v["type"] != "message" {
+                    let Ok(Incoming {
+                        kind: "message",
+                        message: Some(message),
+                    }) = serde_json::from_str::<Incoming>(&text)
+                    else {
                         continue;
-                    }
+                    };
                     let now = Instant::now();
-                    let id: Option<Uuid> = v["message"]["message_id"].as_str().and_then(|s| s.parse().ok());
-                    if let Some((_, sent)) = id.and_then(|id| sent_at.remove(&id))
+                    if let Some((_, sent)) = sent_at.remove(&message.message_id)
                         && sent >= measure_from
                         && now <= deadline
                     {
@@ -144,8 +166,11 @@ pub async fn run(
                     }
                     count += 1;
                     if count.is_multiple_of(100) {
-                        let ack = serde_json::json!({"type": "ack", "conversation_id": v["message"]["conversation_id"], "seq": v["message"]["seq"]});
-                        let _ = b_sink.send(Message::Text(ack.to_string().into())).await;
+                        let ack = format!(
+                            r#"{{"type":"ack","conversation_id":"{}","seq":{}}}"#,
+                            message.conversation_id, message.seq
+                        );
+                        let _ = b_sink.send(Message::Text(ack.into())).await;
                     }
                 }
                 if let Ok(mut all) = latencies.lock() {
@@ -170,18 +195,21 @@ pub async fn run(
     let (_, peak) = server.memory_kib();
     let count = delivered.load(Ordering::Relaxed);
     println!(
-        "ws exchange: pairs={pairs} ciphertext={size} B offered={} seconds={seconds}",
+        "ws exchange: pairs={pairs} ciphertext={size} B offered={} seconds={seconds} ids={}",
         if rate == 0 {
             format!("max (window {window})")
         } else {
             format!("{rate}/s")
-        }
+        },
+        if random_ids { "random (v4)" } else { "time-ordered (v7)" }
     );
     println!(
-        "  delivered={count} throughput={:.0} msg/s p50={} p99={} max={} server_cpu={:.1}s peak_rss={} MiB",
+        "  delivered={count} throughput={:.0} msg/s p50={} p90={} p99={} p99.9={} max={} server_cpu={:.1}s peak_rss={} MiB",
         count as f64 / seconds as f64,
         ms(percentile(&all, 50.0)),
+        ms(percentile(&all, 90.0)),
         ms(percentile(&all, 99.0)),
+        ms(percentile(&all, 99.9)),
         ms(all.last().copied().unwrap_or(0)),
         cpu,
         peak / 1024

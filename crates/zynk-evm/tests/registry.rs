@@ -289,12 +289,20 @@ async fn receipt_waits_for_the_configured_confirmations() {
         tree_size: 1,
     };
     let tx = send(&reg, &call).await;
-    // Mined at once (automatic mining), but with one confirmation only.
+    // Mined on arrival (automatic mining; the node may answer the send just before the block
+    // exists, so wait for it), but with one confirmation only.
     let p = ProviderBuilder::new().connect_http(anvil.endpoint_url());
-    let mined = p
-        .get_transaction_receipt(B256::from(tx.hash))
-        .await
-        .unwrap();
+    let mut mined = None;
+    for _ in 0..400 {
+        mined = p
+            .get_transaction_receipt(B256::from(tx.hash))
+            .await
+            .unwrap();
+        if mined.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert!(mined.is_some(), "anvil mines on receipt of the transaction");
     assert_eq!(reg.receipt(tx.hash).await.unwrap(), None);
     mine(&anvil, 1).await;

@@ -14,8 +14,9 @@ use crate::services::messages::MessageService;
 
 /// How often pending ledger transactions (identity registrations) are sealed into a block.
 const BLOCK_INTERVAL: Duration = Duration::from_secs(1);
-/// How often SQLite's write-ahead log is checkpointed in the background.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often SQLite's write-ahead log is checkpointed in the background: often enough that each
+/// checkpoint is small (its flush to disk briefly delays the commits running beside it).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// Most expired messages removed per run.
 const EXPIRY_BATCH: u32 = 1000;
 

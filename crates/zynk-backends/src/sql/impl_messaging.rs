@@ -546,7 +546,10 @@ impl MessageStore for SqlStore {
     fn parallel_writers(&self) -> usize {
         match DIALECT {
             super::Dialect::Sqlite => 1,
-            super::Dialect::Postgres => 8,
+            // Two commits in flight keep PostgreSQL busy while batches stay large; more
+            // writers made smaller batches, more round trips and a slower tail (see
+            // docs/benchmarks.md).
+            super::Dialect::Postgres => 2,
         }
     }
 
