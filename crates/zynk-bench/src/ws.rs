@@ -201,7 +201,11 @@ pub async fn run(
         } else {
             format!("{rate}/s")
         },
-        if random_ids { "random (v4)" } else { "time-ordered (v7)" }
+        if random_ids {
+            "random (v4)"
+        } else {
+            "time-ordered (v7)"
+        }
     );
     println!(
         "  delivered={count} throughput={:.0} msg/s p50={} p90={} p99={} p99.9={} max={} server_cpu={:.1}s peak_rss={} MiB",

@@ -489,35 +489,46 @@ impl SqlStore {
             messages.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        let mut seq_of = fresh.iter().zip(seqs).map(|(m, seq)| (m.id, seq)).collect::<std::collections::HashMap<_, _>>();
-        let outcomes = batch
-            .iter()
-            .map(|m| match existing.get(&m.id) {
-                Some(stored) => {
-                    let same = stored.conversation_id == m.conversation_id
-                        && stored.sender_id == m.sender_id
-                        && stored.content_hash == m.content_hash;
-                    if same { InsertOutcome::Existing(stored.clone()) } else { InsertOutcome::IdConflict }
-                }
-                None => InsertOutcome::Created(MessageRecord {
-                    id: m.id,
-                    conversation_id: m.conversation_id,
-                    seq: seq_of.remove(&m.id).unwrap_or_default(),
-                    sender_id: m.sender_id,
-                    sender_device_id: Some(m.sender_device_id),
-                    encrypted_content: m.encrypted_content.clone(),
-                    content_hash: m.content_hash.clone(),
-                    message_type: m.message_type.clone(),
-                    metadata: Some(m.metadata.clone()),
-                    created_at: now,
-                    edited_at: None,
-                    deleted_at: None,
-                    expires_at: m.expires_at,
-                }),
-            })
-            .collect();
+        let seq_of = fresh.iter().zip(seqs).map(|(m, seq)| (m.id, seq)).collect();
+        let outcomes = batch_outcomes(batch, &existing, seq_of, now);
         Ok(Some(outcomes))
     }
+}
+
+/// The outcome of each item of a stored batch: `existing` holds the rows found already stored,
+/// `seq_of` the sequence numbers of the rows written now.
+fn batch_outcomes(
+    batch: &[NewMessage],
+    existing: &std::collections::HashMap<Uuid, MessageRecord>,
+    mut seq_of: std::collections::HashMap<Uuid, i64>,
+    now: DateTime<Utc>,
+) -> Vec<InsertOutcome> {
+    batch
+        .iter()
+        .map(|m| match existing.get(&m.id) {
+            Some(stored) => {
+                let same = stored.conversation_id == m.conversation_id
+                    && stored.sender_id == m.sender_id
+                    && stored.content_hash == m.content_hash;
+                if same { InsertOutcome::Existing(stored.clone()) } else { InsertOutcome::IdConflict }
+            }
+            None => InsertOutcome::Created(MessageRecord {
+                id: m.id,
+                conversation_id: m.conversation_id,
+                seq: seq_of.remove(&m.id).unwrap_or_default(),
+                sender_id: m.sender_id,
+                sender_device_id: Some(m.sender_device_id),
+                encrypted_content: m.encrypted_content.clone(),
+                content_hash: m.content_hash.clone(),
+                message_type: m.message_type.clone(),
+                metadata: Some(m.metadata.clone()),
+                created_at: now,
+                edited_at: None,
+                deleted_at: None,
+                expires_at: m.expires_at,
+            }),
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -527,7 +538,8 @@ impl MessageStore for SqlStore {
         batch: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        if let Some(outcomes) = self.insert_bulk(batch, now, true).await? {
+        let fast = self.insert_bulk(batch, now, true).await?;
+        if let Some(outcomes) = fast {
             return Ok(outcomes);
         }
         if let Some(outcomes) = self.insert_bulk(batch, now, false).await? {

@@ -210,7 +210,7 @@ impl TrustStore for SqlStore {
 
     async fn messages_sent(&self, user_id: Uuid, cap: u64) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE sender_id = $1 LIMIT $2) sent",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM message_refs WHERE sender_id = $1 LIMIT $2) sent",
         )
         .bind(user_id)
         .bind(i64::try_from(cap).unwrap_or(i64::MAX))
@@ -233,7 +233,7 @@ impl TrustStore for SqlStore {
 
     async fn has_sent_to(&self, sender: Uuid, recipient: Uuid) -> Result<bool, StoreError> {
         let sent: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM conversation_participants p JOIN messages m \
+            "SELECT 1 FROM conversation_participants p JOIN message_refs m \
              ON m.conversation_id = p.conversation_id WHERE p.user_id = $2 AND m.sender_id = $1 \
              LIMIT 1",
         )
