@@ -251,9 +251,15 @@ async fn verify(
         ),
     };
     println!("{}: {state}", report.username);
+    if report.replaced_account {
+        println!(
+            "{}: NEW ACCOUNT: this name belonged to another account you knew, which was deleted; this number is the new account's",
+            report.username
+        );
+    }
     if confirm.is_some() {
         eprintln!("zynk: {} is now verified", report.username);
-    } else if report.level != Some(TrustLevel::Verified) {
+    } else if report.level != Some(TrustLevel::Verified) || report.replaced_account {
         eprintln!(
             "zynk: compare this number with {} over a trusted channel, then run `zynk verify {} --confirm SAFETY_NUMBER` with the number you compared",
             report.username, report.username

@@ -2,7 +2,8 @@
 //! both backends: accounts on several devices, encrypted conversations with
 //! edits, reactions, replies and deletions read by every device, safety
 //! numbers, wrong passwords, live delivery over the WebSocket, hostile
-//! ciphertexts, and a contact's changed identity key held back until verified.
+//! ciphertexts, a contact's changed identity key held back until verified, and
+//! a contact's name registered again by someone else held back the same way.
 
 mod common;
 
@@ -23,6 +24,7 @@ backend_tests!(
     expired_access_tokens_are_refreshed_and_kept,
     a_changed_identity_key_is_reported_never_accepted,
     a_message_nobody_could_read_is_not_sent,
+    a_name_registered_again_is_a_new_account_never_taken_silently,
 );
 
 /// Register `name` on a new device and log it in on a second one.
@@ -507,4 +509,63 @@ async fn a_message_nobody_could_read_is_not_sent(backend: Backend) {
         .map(|i| i["text"].clone())
         .collect();
     assert!(texts.contains(&json!("welcome back")), "{texts:?}");
+}
+
+/// A contact's account is deleted and someone registers the same name: the name now resolves to
+/// another account, which is refused (not trusted on first use as if it were new) until the user
+/// compares safety numbers with it and confirms.
+async fn a_name_registered_again_is_a_new_account_never_taken_silently(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, bob, alice1, bob1) = alice_and_bob(&server).await;
+    alice1.send(&["send", &bob, "to the first bob"]).await;
+    let first_number = alice1.safety_number(&bob).await;
+    drop(bob1);
+
+    // The account goes (with everything of it) and the name is free again.
+    let deleted = server
+        .sql_text(&format!(
+            "DELETE FROM users WHERE username = '{bob}' RETURNING username"
+        ))
+        .await;
+    assert_eq!(deleted.as_deref(), Some(bob.as_str()));
+    let impostor = Device::new(&server);
+    impostor.ok(&["register", &bob]).await;
+
+    let error = alice1
+        .fails_with(PASSWORD, &["send", &bob, "to whoever has the name now"])
+        .await;
+    assert!(
+        error.contains(&format!("{bob} is now a different account")),
+        "{error}"
+    );
+    let out = alice1.ok(&["verify", &bob]).await;
+    assert!(out.contains("NEW ACCOUNT"), "{out}");
+    let new_number = alice1.safety_number(&bob).await;
+    assert_ne!(new_number, first_number);
+    // Still refused: showing the number accepts nothing.
+    alice1.fails_with(PASSWORD, &["send", &bob, "again"]).await;
+    // The number of the old account does not confirm the new one.
+    let error = alice1
+        .fails_with(PASSWORD, &["verify", &bob, "--confirm", &first_number])
+        .await;
+    assert!(error.contains("does not match"), "{error}");
+    assert_eq!(
+        server
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM messages")
+            .await
+            .as_deref(),
+        Some("1"),
+        "only the message to the first account is stored"
+    );
+
+    // Compared and confirmed: the name now stands for the new account.
+    alice1.ok(&["verify", &bob, "--confirm", &new_number]).await;
+    alice1.send(&["send", &bob, "hello, new bob"]).await;
+    let texts: Vec<Value> = impostor
+        .messages(&alice)
+        .await
+        .into_iter()
+        .map(|i| i["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("hello, new bob")]);
 }

@@ -50,6 +50,20 @@ pub enum ClientError {
         /// Whether the old key had been verified.
         was_verified: bool,
     },
+    /// A username now belongs to another account than the contact this
+    /// device knew under it (that account was deleted and the name registered
+    /// again): nothing is sent to it until the user compares safety numbers
+    /// with the new account and confirms.
+    #[error(
+        "{username} is now a different account than the {}contact you knew under that name (that account was deleted and the name registered again); compare safety numbers with `verify {username}` and confirm with `verify {username} --confirm SAFETY_NUMBER` before messaging it",
+        if *was_verified { "verified " } else { "" }
+    )]
+    AccountReplaced {
+        /// The username.
+        username: String,
+        /// Whether the earlier account had been verified.
+        was_verified: bool,
+    },
     /// Key transparency: the identity key the server hands out for a contact
     /// is not the one the ledger records (or the ledger's proof does not
     /// hold). Nothing is sent to or accepted from that contact.

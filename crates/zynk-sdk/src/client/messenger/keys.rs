@@ -32,6 +32,9 @@ pub struct SafetyNumberReport {
     pub number: SafetyNumber,
     /// The contact's trust level.
     pub level: Option<TrustLevel>,
+    /// The name belonged to another account this device knew (deleted since
+    /// and registered again by someone): messaging it waits for `verify`.
+    pub replaced_account: bool,
 }
 
 pub(crate) fn bundle_from(keys: DeviceKeys) -> DeviceKeysBundle {
@@ -296,13 +299,38 @@ impl Messenger {
         Ok(())
     }
 
-    /// Look a user up by name (cached in the client state).
+    /// Look a user up by name (cached in the client state). A name that now
+    /// belongs to another account than the contact this device knew under it
+    /// (the account was deleted and the name registered again) is refused with
+    /// [`ClientError::AccountReplaced`] until the user compares safety numbers
+    /// with the new account and confirms (`verify`).
     pub async fn lookup_user(&mut self, username: &str) -> Result<PublicProfile, ClientError> {
         let profile = self.api.user_by_username(username).await?;
+        if let Some(was_verified) = self.replaced_contact(&profile) {
+            return Err(ClientError::AccountReplaced {
+                username: profile.username,
+                was_verified,
+            });
+        }
         self.data
             .usernames
             .insert(profile.user_id, profile.username.clone());
         Ok(profile)
+    }
+
+    /// Whether `profile`'s name belonged to another account this device knew
+    /// as a contact (it pinned that account's identity key); if so, whether
+    /// that account was verified.
+    fn replaced_contact(&self, profile: &PublicProfile) -> Option<bool> {
+        self.data
+            .usernames
+            .iter()
+            .filter(|(id, name)| {
+                **id != profile.user_id && name.eq_ignore_ascii_case(&profile.username)
+            })
+            .filter_map(|(id, _)| self.machine.trust_level(&id.to_string()))
+            .map(|level| level == TrustLevel::Verified || level == TrustLevel::Blocked)
+            .reduce(|a, b| a || b)
     }
 
     /// The username of `user_id`: from the cache, else from the server,
@@ -335,7 +363,10 @@ impl Messenger {
         &mut self,
         username: &str,
     ) -> Result<SafetyNumberReport, ClientError> {
-        let profile = self.lookup_user(username).await?;
+        // The one place a replaced account is shown rather than refused: its
+        // number is what the user compares before accepting it.
+        let profile = self.api.user_by_username(username).await?;
+        let replaced_account = self.replaced_contact(&profile).is_some();
         let me = self.user_id()?;
         if profile.user_id == me {
             return Err(ClientError::Invalid(
@@ -367,6 +398,7 @@ impl Messenger {
             user_id: profile.user_id,
             number,
             level: self.machine.trust_level(&profile.user_id.to_string()),
+            replaced_account,
         })
     }
 
@@ -397,6 +429,13 @@ impl Messenger {
         }
         self.machine
             .verify_identity(&report.user_id.to_string(), &key)?;
+        // The name now stands for this account on this device.
+        self.data.usernames.retain(|id, name| {
+            *id == report.user_id || !name.eq_ignore_ascii_case(&report.username)
+        });
+        self.data
+            .usernames
+            .insert(report.user_id, report.username.clone());
         // The devices were forgotten if the key changed: fetch them again.
         if let Some((_, Err(error))) = self
             .refresh_devices(&[report.user_id])
@@ -408,6 +447,7 @@ impl Messenger {
         }
         Ok(SafetyNumberReport {
             level: self.machine.trust_level(&report.user_id.to_string()),
+            replaced_account: false,
             ..report
         })
     }
