@@ -193,3 +193,102 @@ async fn sqlite_enforces_the_same_constraints() {
                         VALUES (X'00000000000000000000000000000009', X'00000000000000000000000000000001', 'f', 'k', 'beos', 't')";
     assert!(sqlx::query(bad_platform).execute(&mut c).await.is_err());
 }
+
+/// 0005 rebuilds SQLite's two message tables: stored messages survive it both ways, and the
+/// cascades that now run through `message_refs` still remove a deleted sender's messages.
+#[tokio::test]
+async fn sqlite_0005_keeps_stored_messages_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("zynk.db").display());
+    let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
+    store.migrate_up().await.unwrap();
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    for statement in [
+        "PRAGMA foreign_keys = ON",
+        "INSERT INTO users (id, username, password_hash, public_key, created_at, updated_at) \
+         VALUES (X'00000000000000000000000000000001', 'alice', 'h', 'k', 't', 't'), \
+                (X'00000000000000000000000000000002', 'bob', 'h', 'k', 't', 't')",
+        "INSERT INTO conversations (id, type, pair_key, last_seq, created_at, updated_at) \
+         VALUES (X'000000000000000000000000000000c1', 'one_to_one', 'alice:bob', 2, 't', 't')",
+        "INSERT INTO message_refs (id, conversation_id, seq, sender_id, created_at) \
+         VALUES (X'000000000000000000000000000000a1', X'000000000000000000000000000000c1', 1, \
+                 X'00000000000000000000000000000001', 't'), \
+                (X'000000000000000000000000000000a2', X'000000000000000000000000000000c1', 2, \
+                 X'00000000000000000000000000000002', 't')",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    for (id, seq, sender) in [("a1", 1, "01"), ("a2", 2, "02")] {
+        let insert = format!(
+            "INSERT INTO messages (id, conversation_id, seq, sender_id, encrypted_content, \
+             content_hash, message_type, created_at) VALUES (X'{id:0>32}', \
+             X'000000000000000000000000000000c1', {seq}, X'{sender:0>32}', X'00', '{}', 'text', 't')",
+            "ab".repeat(32)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(insert))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let messages = "SELECT COUNT(*) FROM messages m JOIN message_refs r ON r.id = m.id";
+    let layout = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'message_refs' AND sql LIKE '%WITHOUT ROWID%'";
+    assert_eq!(count(&url, messages).await, 2);
+    assert_eq!(count(&url, layout).await, 1);
+
+    store.migrate_down(4).await.unwrap();
+    assert_eq!(count(&url, messages).await, 2, "kept by the way down");
+    assert_eq!(count(&url, layout).await, 0);
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'idx_messages_sender'"
+        )
+        .await,
+        1
+    );
+    store.migrate_up().await.unwrap();
+    assert_eq!(count(&url, messages).await, 2, "kept by the way up");
+    assert_eq!(count(&url, layout).await, 1);
+
+    // Deleting bob removes his message (users -> message_refs -> messages), not alice's.
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM users WHERE username = 'bob'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM messages").await, 1);
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM messages WHERE sender_id = X'00000000000000000000000000000001'"
+        )
+        .await,
+        1
+    );
+    // A message without its reference is refused.
+    let orphan = format!(
+        "INSERT INTO messages (id, conversation_id, seq, sender_id, encrypted_content, \
+         content_hash, message_type, created_at) VALUES (X'{:0>32}', \
+         X'000000000000000000000000000000c1', 9, X'{:0>32}', X'00', '{}', 'text', 't')",
+        "ff",
+        "01",
+        "ab".repeat(32)
+    );
+    assert!(
+        sqlx::query(sqlx::AssertSqlSafe(orphan))
+            .execute(&mut c)
+            .await
+            .is_err()
+    );
+}
