@@ -93,11 +93,16 @@ impl Context {
             Some(dir) => dir.clone(),
             None => default_home()?,
         };
+        if let Some(path) = &cli.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?;
+            zynk_sdk::client::tls::trust_extra_roots(&pem)?;
+        }
         Ok(Self {
             home: Home::new(home),
             password: read_password(cli.password_stdin)?,
             server: cli.server.as_deref().map(normalize),
-            http: reqwest::Client::new(),
+            http: zynk_sdk::client::tls::http_client()?,
             vault: None,
         })
     }

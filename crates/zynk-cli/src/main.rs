@@ -34,6 +34,11 @@ pub struct Cli {
     /// register/login].
     #[arg(long, global = true, env = "ZYNK_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// Also trust the certificate authorities in this PEM file for
+    /// https:// and wss:// (for a server with a private CA; the system's
+    /// roots are always trusted).
+    #[arg(long, global = true, env = "ZYNK_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Read the password from the first line of standard input.
     #[arg(long, global = true)]
     pub password_stdin: bool,

@@ -7,14 +7,10 @@ mod common;
 
 use zynk_testkit::{Backend, TestServer};
 
-use common::{Device, PASSWORD, username};
+use common::{Device, username};
 
 fn device_on(base_url: &str) -> Device {
-    Device {
-        server: base_url.to_owned(),
-        home: tempfile::tempdir().expect("temporary home"),
-        password: PASSWORD.to_owned(),
-    }
+    Device::at(base_url, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

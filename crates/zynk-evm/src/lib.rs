@@ -619,6 +619,8 @@ fn connect_provider(rpc_url: &str, timeout: Duration) -> Result<(RootProvider, S
             )));
         }
     }
+    // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()

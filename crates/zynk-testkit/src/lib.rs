@@ -13,12 +13,14 @@
 pub mod client;
 pub mod evm;
 pub mod server;
+pub mod tls;
 pub mod wait;
 pub mod ws;
 
 pub use client::{Api, Device, Registered, ciphertext, code, message_body, random_key};
 pub use evm::EvmChain;
 pub use server::{Backend, Node, TestServer};
+pub use tls::TlsProxy;
 pub use wait::{eventually, eventually_within};
 pub use ws::WsClient;
 

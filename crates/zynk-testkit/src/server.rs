@@ -182,6 +182,8 @@ impl TestServer {
 
     /// Starts a server on fresh storage with the test configuration changed by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let storage = Storage::create(backend).await;
         let mut config = storage.config();
         adjust(&mut config);

@@ -114,6 +114,8 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let config = match Config::from_process_env(cli.config.as_deref()) {
         Ok(config) => config,

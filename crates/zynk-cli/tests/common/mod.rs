@@ -43,6 +43,8 @@ pub struct Device {
     pub home: tempfile::TempDir,
     /// The password given to every command.
     pub password: String,
+    /// A CA file given to every command (`--ca-file`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Device {
@@ -52,6 +54,18 @@ impl Device {
             server: server.base_url.clone(),
             home: tempfile::tempdir().expect("temporary home"),
             password: PASSWORD.to_owned(),
+            ca_file: None,
+        }
+    }
+
+    /// A device with an empty home that reaches the server at `url`,
+    /// trusting the certificate authorities in `ca_file` if given.
+    pub fn at(url: &str, ca_file: Option<&std::path::Path>) -> Self {
+        Self {
+            server: url.to_owned(),
+            home: tempfile::tempdir().expect("temporary home"),
+            password: PASSWORD.to_owned(),
+            ca_file: ca_file.map(std::path::Path::to_path_buf),
         }
     }
 
@@ -62,6 +76,11 @@ impl Device {
             .arg(self.home.path())
             .arg("--server")
             .arg(&self.server)
+            .args(
+                self.ca_file
+                    .iter()
+                    .flat_map(|ca| [std::ffi::OsStr::new("--ca-file"), ca.as_os_str()]),
+            )
             .args(args)
             .env("ZYNK_PASSWORD", password)
             .env_remove("ZYNK_HOME")

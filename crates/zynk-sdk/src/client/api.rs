@@ -40,6 +40,16 @@ pub struct ApiClient {
     session: Option<Session>,
 }
 
+/// The HTTP client used when none is given: on native builds with the TLS
+/// set-up of [`super::tls`] (system roots plus any extra roots).
+fn default_http_client() -> reqwest::Client {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Ok(client) = super::tls::http_client() {
+        return client;
+    }
+    reqwest::Client::new()
+}
+
 /// Whether a request carries the access token.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Auth {
@@ -50,7 +60,7 @@ enum Auth {
 impl ApiClient {
     /// A client for `base_url` (`http://host:port`, no path).
     pub fn new(base_url: &str) -> Self {
-        Self::with_http(base_url, reqwest::Client::new())
+        Self::with_http(base_url, default_http_client())
     }
 
     /// A client sharing an existing `reqwest::Client`.
@@ -644,14 +654,22 @@ fn describe(error: &reqwest::Error) -> String {
     } else {
         "request failed"
     };
+    // The innermost cause says what went wrong (refused, a certificate not
+    // trusted, …); the causes below reqwest's own error carry no URL.
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = format!(": {inner}");
+        source = inner.source();
+    }
     match error.url() {
         Some(url) => format!(
-            "{kind} ({}://{}{})",
+            "{kind} ({}://{}{}){cause}",
             url.scheme(),
             url.host_str().unwrap_or("?"),
             url.port().map(|p| format!(":{p}")).unwrap_or_default()
         ),
-        None => kind.to_owned(),
+        None => format!("{kind}{cause}"),
     }
 }
 

@@ -98,18 +98,21 @@ mod platform {
         let header = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| ClientError::Invalid("access token is not a header value".into()))?;
         request.headers_mut().insert("authorization", header);
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| match e {
-                WsError::Http(response) if response.status().as_u16() == 401 => {
-                    ClientError::SessionEnded("the WebSocket refused the access token".into())
-                }
-                WsError::Http(response) => ClientError::Transport(format!(
-                    "WebSocket handshake answered HTTP {}",
-                    response.status().as_u16()
-                )),
-                other => ClientError::Transport(format!("WebSocket: {other}")),
-            })?;
+        // `wss://` with the process's TLS set-up; `ws://` stays plain.
+        let tls = tokio_tungstenite::Connector::Rustls(crate::client::tls::client_config()?);
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(tls))
+                .await
+                .map_err(|e| match e {
+                    WsError::Http(response) if response.status().as_u16() == 401 => {
+                        ClientError::SessionEnded("the WebSocket refused the access token".into())
+                    }
+                    WsError::Http(response) => ClientError::Transport(format!(
+                        "WebSocket handshake answered HTTP {}",
+                        response.status().as_u16()
+                    )),
+                    other => ClientError::Transport(format!("WebSocket: {other}")),
+                })?;
         Ok(Box::new(NativeSocket(socket)))
     }
 

@@ -26,6 +26,8 @@ mod messenger;
 mod session;
 mod state;
 pub mod timeline;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod tls;
 mod util;
 mod vault;
 
