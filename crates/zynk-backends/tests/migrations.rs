@@ -58,6 +58,18 @@ async fn count(url: &str, query: &str) -> i64 {
     }
 }
 
+/// A connection of its own to the SQLite database at `url`, with foreign keys enforced.
+async fn sqlite_with_foreign_keys(url: &str) -> sqlx::SqliteConnection {
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c
+}
+
 #[tokio::test]
 async fn sqlite_up_down_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,13 +161,7 @@ async fn sqlite_enforces_the_same_constraints() {
     let url = format!("sqlite://{}", dir.path().join("zynk.db").display());
     let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
     store.migrate_up().await.unwrap();
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::query("PRAGMA foreign_keys = ON")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let mut c = sqlite_with_foreign_keys(&url).await;
     let insert = |id: u8, name: &str| {
         format!(
             "INSERT INTO users (id, username, password_hash, public_key, created_at, updated_at) \
@@ -202,11 +208,8 @@ async fn sqlite_0005_keeps_stored_messages_both_ways() {
     let url = format!("sqlite://{}", dir.path().join("zynk.db").display());
     let store = sql::connect(&url, &PoolSettings::default()).await.unwrap();
     store.migrate_up().await.unwrap();
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
+    let mut c = sqlite_with_foreign_keys(&url).await;
     for statement in [
-        "PRAGMA foreign_keys = ON",
         "INSERT INTO users (id, username, password_hash, public_key, created_at, updated_at) \
          VALUES (X'00000000000000000000000000000001', 'alice', 'h', 'k', 't', 't'), \
                 (X'00000000000000000000000000000002', 'bob', 'h', 'k', 't', 't')",
@@ -256,13 +259,7 @@ async fn sqlite_0005_keeps_stored_messages_both_ways() {
     assert_eq!(count(&url, layout).await, 1);
 
     // Deleting bob removes his message (users -> message_refs -> messages), not alice's.
-    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::query("PRAGMA foreign_keys = ON")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let mut c = sqlite_with_foreign_keys(&url).await;
     sqlx::query("DELETE FROM users WHERE username = 'bob'")
         .execute(&mut c)
         .await

@@ -585,6 +585,15 @@ impl fmt::Debug for EvmRegistry {
     }
 }
 
+/// Makes ring rustls' process-wide default provider (a provider installed before stays).
+/// reqwest is built on rustls without a provider of its own in this workspace (the client SDK
+/// brings ring; aws-lc, reqwest's default, needs cmake), so every process that builds a reqwest
+/// client, here or through alloy, calls this first: `zynkd`, the push sender, the EVM client and
+/// the test harness do.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Keeps scheme, host and port: paths and user info of hosted endpoints often carry API keys.
 fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
@@ -619,8 +628,7 @@ fn connect_provider(rpc_url: &str, timeout: Duration) -> Result<(RootProvider, S
             )));
         }
     }
-    // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()

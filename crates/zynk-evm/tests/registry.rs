@@ -34,8 +34,7 @@ fn anvil() -> AnvilInstance {
 }
 
 fn anvil_with(args: &[&str]) -> AnvilInstance {
-    // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    zynk_evm::install_tls_provider();
     Anvil::at(anvil_path())
         .args(args)
         .try_spawn()

@@ -98,8 +98,7 @@ pub struct Api {
 impl Api {
     /// A client for `base` (`http://host:port`).
     pub fn new(base: &str) -> Self {
-        // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        zynk_evm::install_tls_provider();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),

@@ -38,8 +38,7 @@ pub struct EvmChain {
 impl EvmChain {
     /// Starts anvil (mining each transaction at once) and deploys the registry.
     pub async fn start() -> Self {
-        // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        zynk_evm::install_tls_provider();
         let anvil = Anvil::at(anvil_path()).try_spawn().expect("spawning anvil");
         let mut key = [0u8; 32];
         key.copy_from_slice(&anvil.keys()[0].to_bytes());

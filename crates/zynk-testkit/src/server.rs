@@ -182,8 +182,7 @@ impl TestServer {
 
     /// Starts a server on fresh storage with the test configuration changed by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
-        // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        zynk_evm::install_tls_provider();
         let storage = Storage::create(backend).await;
         let mut config = storage.config();
         adjust(&mut config);

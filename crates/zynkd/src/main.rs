@@ -114,8 +114,7 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
-    // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    zynk_evm::install_tls_provider();
     let cli = Cli::parse();
     let config = match Config::from_process_env(cli.config.as_deref()) {
         Ok(config) => config,

@@ -24,8 +24,7 @@ pub struct WebhookPush {
 impl WebhookPush {
     /// A sender posting to `url`.
     pub fn new(url: &str) -> Result<Self, String> {
-        // reqwest builds its TLS on rustls with no built-in provider: ring is the process default.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        zynk_evm::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()

@@ -206,58 +206,69 @@ impl ConversationService {
         delivered: Option<i64>,
         read: Option<i64>,
     ) -> Result<(), ApiError> {
-        let users = self.require_participant(conversation_id, user_id).await?;
-        let moves = [CursorMove {
-            conversation_id,
-            user_id,
-            delivered_up_to: delivered,
-            read_up_to: read,
-        }];
-        let participant = self
-            .context
-            .store
-            .advance_cursors(&moves, zynk_backends::now())
-            .await?
-            .pop()
-            .flatten()
-            .ok_or_else(|| ApiError::not_found("conversation"))?;
-        self.announce_cursors(conversation_id, &users, &participant)
-            .await;
-        Ok(())
+        let moved = self
+            .move_cursors(&[CursorMove {
+                conversation_id,
+                user_id,
+                delivered_up_to: delivered,
+                read_up_to: read,
+            }])
+            .await?;
+        if moved == 1 {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("conversation"))
+        }
     }
 
     /// Moves many delivered cursors in one transaction (coalesced acknowledgements) and tells
     /// the participants. `acks` holds (conversation, user, delivered up to); a user who is no
     /// longer a participant is skipped.
     pub async fn advance_delivered(&self, acks: &[(Uuid, Uuid, i64)]) -> Result<(), ApiError> {
-        let mut moves = Vec::with_capacity(acks.len());
-        let mut audiences = Vec::with_capacity(acks.len());
-        for &(conversation_id, user_id, seq) in acks {
-            if let Ok(users) = self.require_participant(conversation_id, user_id).await {
-                moves.push(CursorMove {
-                    conversation_id,
-                    user_id,
-                    delivered_up_to: Some(seq),
-                    read_up_to: None,
-                });
-                audiences.push(users);
+        let moves: Vec<CursorMove> = acks
+            .iter()
+            .map(|&(conversation_id, user_id, seq)| CursorMove {
+                conversation_id,
+                user_id,
+                delivered_up_to: Some(seq),
+                read_up_to: None,
+            })
+            .collect();
+        self.move_cursors(&moves).await.map(|_| ())
+    }
+
+    /// Moves the cursors of the `moves` whose user participates (the others are skipped), in
+    /// one transaction, and announces each; returns how many moved.
+    async fn move_cursors(&self, moves: &[CursorMove]) -> Result<usize, ApiError> {
+        let mut kept = Vec::with_capacity(moves.len());
+        let mut audiences = Vec::with_capacity(moves.len());
+        for m in moves {
+            match self.require_participant(m.conversation_id, m.user_id).await {
+                Ok(users) => {
+                    kept.push(*m);
+                    audiences.push(users);
+                }
+                Err(e) if e.code == ErrorCode::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
-        if moves.is_empty() {
-            return Ok(());
+        if kept.is_empty() {
+            return Ok(0);
         }
         let moved = self
             .context
             .store
-            .advance_cursors(&moves, zynk_backends::now())
+            .advance_cursors(&kept, zynk_backends::now())
             .await?;
-        for ((m, users), participant) in moves.iter().zip(audiences).zip(moved) {
+        let mut count = 0;
+        for ((m, users), participant) in kept.iter().zip(audiences).zip(moved) {
             if let Some(participant) = participant {
                 self.announce_cursors(m.conversation_id, &users, &participant)
                     .await;
+                count += 1;
             }
         }
-        Ok(())
+        Ok(count)
     }
 
     /// Sends a participant's cursors to the others (the read cursor only where their privacy
