@@ -34,7 +34,9 @@ mod fixtures;
 mod harness;
 
 mod accounts;
+mod conversations;
 mod devices;
 mod keys;
+mod messages;
 mod sessions;
 mod to_device;
