@@ -121,8 +121,6 @@ pub fn new_account(username: &str, now: DateTime<Utc>) -> NewAccount {
 pub struct Account {
     /// The user.
     pub user_id: UserId,
-    /// The username as registered.
-    pub username: String,
     /// Identity key.
     pub public_key: String,
     /// DID.
@@ -135,26 +133,19 @@ pub struct Account {
     pub session_id: SessionId,
     /// Its tokens.
     pub tokens: SessionTokens,
-    /// The pending `identity_registration` transaction.
-    pub identity_tx: String,
-    /// Registration time.
-    pub created_at: DateTime<Utc>,
 }
 
 impl Account {
     /// The account `new` describes, once stored.
-    pub fn from_new(new: &NewAccount, now: DateTime<Utc>) -> Self {
+    pub fn from_new(new: &NewAccount) -> Self {
         Self {
             user_id: new.user_id,
-            username: new.username.clone(),
             public_key: new.public_key.clone(),
             did: new.identity.did.clone(),
             device_id: new.device.id,
             fingerprint: new.device.fingerprint.clone(),
             session_id: new.session.id,
             tokens: new.session.tokens.clone(),
-            identity_tx: new.identity.tx_hash.clone(),
-            created_at: now,
         }
     }
 }
@@ -165,7 +156,7 @@ pub async fn register_at(db: &TestDb, username: &str, now: DateTime<Utc>) -> Acc
     db.create_account(&new, now)
         .await
         .unwrap_or_else(|e| panic!("register {username}: {e}"));
-    Account::from_new(&new, now)
+    Account::from_new(&new)
 }
 
 /// Registers `username` now.

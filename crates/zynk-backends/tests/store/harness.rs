@@ -33,8 +33,6 @@ pub enum Arg {
     Uuid(Uuid),
     /// An optional UUID.
     OptUuid(Option<Uuid>),
-    /// An integer.
-    Int(i64),
     /// An optional integer.
     OptInt(Option<i64>),
     /// Bytes.
@@ -71,7 +69,6 @@ macro_rules! bind_args {
                 Arg::Text(v) => query.bind(v),
                 Arg::Uuid(v) => query.bind(v),
                 Arg::OptUuid(v) => query.bind(v),
-                Arg::Int(v) => query.bind(v),
                 Arg::OptInt(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
                 Arg::Time(v) => query.bind(v),
@@ -87,7 +84,7 @@ pub struct TestDb {
     store: Arc<dyn AnyStore>,
     raw: Raw,
     _dir: Option<tempfile::TempDir>,
-    guard: DropDatabase,
+    _drop: DropDatabase,
 }
 
 impl TestDb {
@@ -108,7 +105,7 @@ impl TestDb {
                     store,
                     raw: Raw::Sqlite(raw),
                     _dir: Some(dir),
-                    guard: DropDatabase(None),
+                    _drop: DropDatabase(None),
                 }
             }
             Engine::Postgres => {
@@ -136,14 +133,14 @@ impl TestDb {
                     store,
                     raw: Raw::Postgres(raw),
                     _dir: None,
-                    guard,
+                    _drop: guard,
                 }
             }
         }
     }
 
     /// The engine under test.
-    pub fn engine(&self) -> Engine {
+    pub fn engine_under_test(&self) -> Engine {
         self.engine
     }
 
