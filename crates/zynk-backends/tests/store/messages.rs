@@ -16,6 +16,7 @@ conformance!(
     relations_apply_to_valid_targets_only,
     history_pages_in_both_directions_without_expired_messages,
     get_message_hides_expired_messages,
+    a_self_destruct_time_is_kept_to_the_microsecond,
     expired_messages_are_purged_and_returned,
     deleted_messages_are_purged_after_the_cutoff,
 );
@@ -492,6 +493,55 @@ async fn get_message_hides_expired_messages(db: &TestDb) {
         Some(lasting)
     );
     assert_eq!(db.get_message(new_message_id(), t).await.unwrap(), None);
+}
+
+async fn a_self_destruct_time_is_kept_to_the_microsecond(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let bob = register_at(db, "bob", t).await;
+    let conversation = one_to_one(db, &alice, &bob).await;
+    // A client may send a time finer than both engines store.
+    let fine = plus(t, 3600) + chrono::TimeDelta::nanoseconds(123_456_789);
+    let micros = plus(t, 3600) + chrono::TimeDelta::microseconds(123_456);
+    let batch = [
+        NewMessage {
+            expires_at: Some(fine),
+            ..text(conversation, &alice)
+        },
+        NewMessage {
+            expires_at: Some(fine),
+            relation: Some(("reaction".into(), new_message_id())),
+            ..text(conversation, &bob)
+        },
+    ];
+    // The batch path (no relations) and the one-by-one path (a relation) alike.
+    for (i, outcomes) in [
+        db.insert_messages(&batch[..1], t).await.unwrap(),
+        db.insert_messages(
+            &[
+                NewMessage {
+                    relation: None,
+                    ..batch[1].clone()
+                },
+                related(conversation, &alice, "reaction", batch[0].id),
+            ],
+            t,
+        )
+        .await
+        .unwrap(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reported = created(&outcomes[0]);
+        assert_eq!(reported.expires_at, Some(micros), "path {i}");
+        assert_eq!(
+            db.get_message(reported.id, t).await.unwrap(),
+            Some(reported.clone()),
+            "stored as reported"
+        );
+        assert_eq!(db.get_message(reported.id, micros).await.unwrap(), None);
+    }
 }
 
 async fn expired_messages_are_purged_and_returned(db: &TestDb) {
