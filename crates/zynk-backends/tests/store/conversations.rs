@@ -7,6 +7,7 @@ use zynk_backends::model::*;
 
 conformance!(
     a_pair_of_users_has_one_conversation,
+    concurrent_opens_of_a_pair_create_one_conversation,
     conversations_are_listed_most_recently_active_first,
     unread_counts_messages_from_others_after_the_read_cursor,
     cursors_move_forward_only_clamped_and_read_implies_delivered,
@@ -100,6 +101,44 @@ async fn a_pair_of_users_has_one_conversation(db: &TestDb) {
     assert!(created);
     assert_ne!(with_carol.id, opened.id);
     assert!(!with_carol.anchor_expiring);
+}
+
+async fn concurrent_opens_of_a_pair_create_one_conversation(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let bob = register_at(db, "bob", t).await;
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let store = db.shared();
+            let (viewer, other) = if i % 2 == 0 {
+                (alice.user_id, bob.user_id)
+            } else {
+                (bob.user_id, alice.user_id)
+            };
+            tokio::spawn(async move {
+                let (view, created) = store
+                    .open_one_to_one(viewer, other, false, t)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                (view.id, created)
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let mut created = 0;
+    for task in tasks {
+        let (id, new) = task.await.unwrap();
+        ids.push(id);
+        created += usize::from(new);
+    }
+    assert_eq!(created, 1);
+    assert!(ids.iter().all(|id| *id == ids[0]));
+    assert_eq!(
+        db.participants(ids[0]).await.unwrap(),
+        sorted(&[alice.user_id, bob.user_id])
+    );
+    assert_eq!(db.list_conversations(alice.user_id).await.unwrap().len(), 1);
 }
 
 async fn conversations_are_listed_most_recently_active_first(db: &TestDb) {

@@ -9,6 +9,7 @@ use zynk_backends::model::*;
 conformance!(
     open_rows_come_in_queue_order,
     a_queued_row_is_signed_once,
+    concurrent_publishers_sign_a_row_once,
     a_requeued_row_is_queued_again_and_its_publication_failed,
     receipts_confirm_or_fail_a_publication,
     an_unpublishable_row_leaves_the_queue,
@@ -147,6 +148,37 @@ async fn a_queued_row_is_signed_once(db: &TestDb) {
         sent.evm_tx_hash
     );
     assert_eq!(counts(db).await, vec![count("sent", 1)]);
+}
+
+async fn concurrent_publishers_sign_a_row_once(db: &TestDb) {
+    let item = queue(db, "identity_registration", None, None).await;
+    let row = open(db).await.remove(0);
+    let tasks: Vec<_> = (0..4)
+        .map(|nonce| {
+            let store = db.shared();
+            let row = row.clone();
+            tokio::spawn(async move {
+                let sent = signed(row.seq, nonce);
+                let won = store.evm_mark_sent(&sent, &row.item, now()).await.unwrap();
+                (won, sent.evm_tx_hash)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (won, hash) = task.await.unwrap();
+        if won {
+            winners.push(hash);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let publication = db
+        .evm_publication(&item.ledger_tx_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(publication.evm_tx_hash, winners[0]);
+    assert_eq!(open(db).await[0].evm_tx_hash.as_ref(), Some(&winners[0]));
 }
 
 async fn a_requeued_row_is_queued_again_and_its_publication_failed(db: &TestDb) {

@@ -304,7 +304,16 @@ async fn claims_hand_out_one_time_keys_once_then_the_fallback_key(db: &TestDb) {
     handed_out.sort_by(|x, y| x.key_id.cmp(&y.key_id));
     assert_eq!(handed_out, vec![k1, k2]);
 
-    // Then the fallback key, as often as asked.
+    // Then the fallback key, as often as asked, also for a device named twice in one claim.
+    let twice = db
+        .claim_keys(&[
+            (alice.user_id, alice.device_id),
+            (alice.user_id, alice.device_id),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(twice.len(), 2);
+    assert!(twice.iter().all(|c| c.fallback && c.key == fallback));
     for _ in 0..2 {
         let claimed = claim_one(db, alice.user_id, alice.device_id).await.unwrap();
         assert!(claimed.fallback);

@@ -11,6 +11,7 @@ conformance!(
     replaying_a_rotated_refresh_token_revokes_the_session,
     an_expired_refresh_token_is_refused_and_an_unknown_one_is_unknown,
     a_replay_after_logout_is_unknown,
+    a_refresh_token_presented_twice_at_once_rotates_once_and_revokes,
     deleting_a_session_returns_its_access_hash_once,
     touching_a_session_records_activity,
     expired_sessions_are_purged,
@@ -243,6 +244,38 @@ async fn a_replay_after_logout_is_unknown(db: &TestDb) {
             .unwrap(),
         RefreshOutcome::Unknown
     );
+}
+
+async fn a_refresh_token_presented_twice_at_once_rotates_once_and_revokes(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let store = db.shared();
+            let refresh = alice.tokens.refresh_hash.clone();
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh(&refresh, &tokens(t), plus(t, 1))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut rotated = 0;
+    let mut reused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            RefreshOutcome::Rotated { .. } => rotated += 1,
+            RefreshOutcome::Reused { session_id, .. } => {
+                assert_eq!(session_id, alice.session_id);
+                reused += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // One presentation rotates; the other is a replay of a rotated token and ends the session.
+    assert_eq!((rotated, reused), (1, 1));
+    assert!(!db.session_exists(alice.session_id).await.unwrap());
 }
 
 async fn deleting_a_session_returns_its_access_hash_once(db: &TestDb) {

@@ -8,6 +8,7 @@ use zynk_backends::model::*;
 conformance!(
     payloads_are_stored_per_recipient_and_unknown_recipients_reported,
     a_repeated_transaction_is_stored_once_per_recipient,
+    concurrent_retries_store_a_transaction_once,
     the_inbox_pages_and_acknowledgements_delete,
     payloads_older_than_the_cutoff_are_purged,
 );
@@ -120,6 +121,18 @@ async fn a_repeated_transaction_is_stored_once_per_recipient(db: &TestDb) {
     let other_txn = send(alice.device_id, "t2", vec![payload(&bob, bob.device_id, 3)]).await;
     assert_eq!((other_txn.stored.len(), other_txn.duplicates), (1, 0));
 
+    // A recipient named twice in one send is stored once.
+    let doubled = send(
+        alice.device_id,
+        "t3",
+        vec![
+            payload(&bob, bob.device_id, 4),
+            payload(&bob, bob.device_id, 4),
+        ],
+    )
+    .await;
+    assert_eq!((doubled.stored.len(), doubled.duplicates), (1, 1));
+
     let (inbox, more) = db.to_device_inbox(bob.device_id, 0, 10).await.unwrap();
     assert!(!more);
     assert_eq!(
@@ -127,9 +140,43 @@ async fn a_repeated_transaction_is_stored_once_per_recipient(db: &TestDb) {
             .iter()
             .map(|r| r.content["n"].as_u64().unwrap())
             .collect::<Vec<_>>(),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     assert_eq!(inbox[1].sender_device_id, Some(alice_phone));
+}
+
+async fn concurrent_retries_store_a_transaction_once(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let bob = register_at(db, "bob", t).await;
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = db.shared();
+            let (sender, device) = (alice.user_id, alice.device_id);
+            let to = vec![payload(&bob, bob.device_id, 1)];
+            tokio::spawn(async move {
+                store
+                    .send_to_device(sender, device, "same", "m.test", &to, t)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let (mut stored, mut duplicates) = (0, 0);
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        stored += outcome.stored.len();
+        duplicates += outcome.duplicates;
+    }
+    assert_eq!((stored, duplicates), (1, 3));
+    assert_eq!(
+        db.to_device_inbox(bob.device_id, 0, 10)
+            .await
+            .unwrap()
+            .0
+            .len(),
+        1
+    );
 }
 
 async fn the_inbox_pages_and_acknowledgements_delete(db: &TestDb) {

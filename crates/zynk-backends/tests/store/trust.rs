@@ -11,6 +11,7 @@ conformance!(
     identities_are_found_by_user_and_by_did,
     a_trust_change_is_compare_and_set_with_its_history_and_ledger_transaction,
     evidence_counts_once,
+    concurrent_changes_from_one_score_apply_once,
     trust_history_is_newest_first_and_limited,
     standings_page_by_did_with_their_milestone_counts,
     messages_sent_and_shared_conversations_are_counted,
@@ -210,6 +211,38 @@ async fn evidence_counts_once(db: &TestDb) {
     );
     assert_eq!(score(db, &alice).await, 41);
     assert_eq!(db.trust_history(&alice.did, 10).await.unwrap().len(), 5);
+}
+
+async fn concurrent_changes_from_one_score_apply_once(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let tasks: Vec<_> = (1..=4)
+        .map(|i| {
+            let store = db.shared();
+            let step = change(&alice.did, 50, 50 + i, "manual_adjustment");
+            tokio::spawn(async move { store.apply_trust_change(&step, t).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == TrustOutcome::Applied)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, TrustOutcome::Applied | TrustOutcome::ScoreChanged))
+    );
+    let history = db.trust_history(&alice.did, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(score(db, &alice).await, history[0].new_score);
 }
 
 async fn trust_history_is_newest_first_and_limited(db: &TestDb) {
