@@ -38,8 +38,8 @@ async fn queue(
             Arg::text(&item.tx_type),
             Arg::Bytes(item.tx_json.clone()),
             Arg::OptInt(item.height),
-            Arg::OptUuid(item.user_id),
-            Arg::OptUuid(item.related_entity_id),
+            Arg::opt_id(item.user_id),
+            Arg::opt_id(item.related_entity_id),
             Arg::Time(now()),
         ],
     )

@@ -51,6 +51,11 @@ impl Arg {
     pub fn id(id: impl Into<Uuid>) -> Self {
         Arg::Uuid(id.into())
     }
+
+    /// An optional id.
+    pub fn opt_id(id: Option<impl Into<Uuid>>) -> Self {
+        Arg::OptUuid(id.map(Into::into))
+    }
 }
 
 /// Direct connections to the test database, for arranging rows no store method writes (an EVM

@@ -3,6 +3,7 @@
 
 use crate::fixtures::*;
 use crate::harness::TestDb;
+use chrono::{DateTime, Utc};
 use zynk_backends::model::*;
 
 conformance!(
@@ -21,7 +22,7 @@ conformance!(
 async fn login_again(
     db: &TestDb,
     account: &Account,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
     refresh_secs: i64,
 ) -> NewSession {
     let session = NewSession {
