@@ -7,6 +7,7 @@ pub mod health;
 pub mod ledger;
 pub mod messaging;
 pub mod users;
+pub mod ws;
 
 use std::time::Instant;
 
@@ -95,7 +96,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messaging::send_message, messaging::history))
         .routes(routes!(messaging::get_message))
         .routes(routes!(messaging::receipts))
-        .routes(routes!(crate::gateway::ws::upgrade))
+        .routes(routes!(ws::upgrade))
         .routes(routes!(ledger::info))
         .routes(routes!(ledger::proof))
         .routes(routes!(ledger::identity))

@@ -13,11 +13,12 @@ use zynk_proto::keys::{
 };
 use zynk_proto::users::{IdentityBackup, MAX_IDENTITY_BACKUP_BYTES};
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{DeviceId, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{Hub, Target};
 
 /// Keys of devices and users.
 #[derive(Clone)]
@@ -288,7 +289,13 @@ impl KeyService {
                     one_time_key_count: c.remaining,
                 };
                 self.hub
-                    .publish(&[Target::Device(c.user_id, c.device_id)], &frame)
+                    .publish(
+                        &[Target::Device {
+                            user_id: UserId::from_uuid(c.user_id),
+                            device_id: DeviceId::from_uuid(c.device_id),
+                        }],
+                        &frame,
+                    )
                     .await;
             }
             keys.push(ClaimedKey {

@@ -16,20 +16,19 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use zynk_backends::model::{HistoryRange, InsertOutcome, MessageRecord, NewMessage};
-use zynk_proto::ErrorCode;
 use zynk_proto::messages::{
     MAX_CIPHERTEXT_BYTES, MAX_MENTIONS, MAX_PAGE, Message, MessageMetadata, MessagePage,
     RelationType, SendMessageRequest, SendMessageResponse,
 };
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{DeviceId, ErrorCode, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
 use super::conversations::ConversationService;
 use super::keys::decode_base64;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::push::PushSender;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{ConnectionId, Hub, PushSender, Target};
 
 /// Most sends stored in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -136,7 +135,7 @@ impl MessageService {
         caller: &AuthContext,
         conversation_id: Uuid,
         request: &SendMessageRequest,
-        origin: Option<u64>,
+        origin: Option<ConnectionId>,
     ) -> Result<PendingSend, ApiError> {
         let participants = self
             .conversations
@@ -246,7 +245,7 @@ impl MessageService {
         for &(conversation_id, message_id) in expired {
             match self.conversations.participants(conversation_id).await {
                 Ok(users) => {
-                    let targets: Vec<Target> = users.iter().map(|u| Target::User(*u)).collect();
+                    let targets = user_targets(&users);
                     self.hub
                         .publish(
                             &targets,
@@ -269,7 +268,7 @@ pub struct PendingSend {
     answer: oneshot::Receiver<Result<InsertOutcome, ApiError>>,
     participants: Arc<[Uuid]>,
     sender_device: Uuid,
-    origin: Option<u64>,
+    origin: Option<ConnectionId>,
 }
 
 impl PendingSend {
@@ -283,8 +282,7 @@ impl PendingSend {
             InsertOutcome::Created(record) => {
                 metrics::counter!("zynk_messages_stored_total").increment(1);
                 let message = to_wire(record);
-                let targets: Vec<Target> =
-                    self.participants.iter().map(|u| Target::User(*u)).collect();
+                let targets = user_targets(&self.participants);
                 self.service
                     .hub
                     .publish_except(
@@ -319,6 +317,16 @@ impl PendingSend {
             )),
         }
     }
+}
+
+/// Every device of each of `users`.
+fn user_targets(users: &[Uuid]) -> Vec<Target> {
+    users
+        .iter()
+        .map(|u| Target::User {
+            user_id: UserId::from_uuid(*u),
+        })
+        .collect()
 }
 
 /// Checks a send request and turns it into a message to store.
@@ -541,7 +549,7 @@ async fn run_pusher(
                 continue;
             }
             last_woken.insert(device, Instant::now());
-            match pusher.wake(device, &token).await {
+            match pusher.wake(DeviceId::from_uuid(device), &token).await {
                 Ok(()) => metrics::counter!("zynk_push_wakeups_total").increment(1),
                 Err(err) => {
                     tracing::warn!(device_id = %device, error = %err, "push wake-up failed")
