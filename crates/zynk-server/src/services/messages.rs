@@ -1,5 +1,10 @@
 //! Sending, reading and acknowledging messages.
 //!
+//! The service owns the rules of relations (edits, reactions, deletions): which relation needs
+//! the target to be the sender's own and what it does to the target ([`relation_write`]). The
+//! store checks those preconditions and applies the effect inside the transaction that stores
+//! the new message, so nothing can change the target in between.
+//!
 //! Sends go through group-commit writers: each writer takes every send waiting for it, stores
 //! them in one transaction, and only then answers each sender, so an acknowledged message is
 //! durable while many sends share one commit. Conversations are sharded over writers, so one
@@ -15,13 +20,15 @@ use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-use zynk_backends::model::{HistoryRange, InsertOutcome, MessageRecord, NewMessage};
+use zynk_backends::model::{
+    HistoryRange, InsertOutcome, MessageRecord, NewMessage, RelationEffect, RelationWrite,
+};
 use zynk_proto::messages::{
-    MAX_CIPHERTEXT_BYTES, MAX_MENTIONS, MAX_PAGE, Message, MessageMetadata, MessagePage,
+    MAX_CIPHERTEXT_BYTES, MAX_MENTIONS, MAX_PAGE, Message, MessageMetadata, MessagePage, Relation,
     RelationType, SendMessageRequest, SendMessageResponse,
 };
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{DeviceId, ErrorCode, UserId};
+use zynk_proto::{DeviceId, ErrorCode, MessageId, UserId};
 
 use super::auth::AuthContext;
 use super::conversations::ConversationService;
@@ -388,17 +395,9 @@ fn validate(
             ));
         }
     }
-    let relation = metadata.relation.map(|r| {
-        let kind = match r.kind {
-            RelationType::Edit => "edit",
-            RelationType::Reaction => "reaction",
-            RelationType::Delete => "delete",
-        };
-        (kind.to_owned(), r.message_id)
-    });
-    if relation
-        .as_ref()
-        .is_some_and(|(_, target)| *target == request.message_id)
+    if metadata
+        .relation
+        .is_some_and(|r| r.message_id == request.message_id)
     {
         return Err(ApiError::invalid_field(
             "metadata.relation",
@@ -415,9 +414,25 @@ fn validate(
         content_hash: hash,
         message_type: request.message_type.clone(),
         metadata,
-        relation,
+        relation: request.metadata.relation.as_ref().map(relation_write),
         expires_at: request.expires_at,
     })
+}
+
+/// What a relation requires of its target and does to it. Every relation needs a live target
+/// in the same conversation; edits and deletions also need it to be the sender's own message.
+/// An edit marks the target edited, a deletion deletes it, a reaction leaves it as it is.
+pub fn relation_write(relation: &Relation) -> RelationWrite {
+    let (require_same_sender, effect) = match relation.kind {
+        RelationType::Edit => (true, RelationEffect::MarkEdited),
+        RelationType::Delete => (true, RelationEffect::Delete),
+        RelationType::Reaction => (false, RelationEffect::None),
+    };
+    RelationWrite {
+        target: MessageId::from_uuid(relation.message_id),
+        require_same_sender,
+        effect,
+    }
 }
 
 /// Starts a group-commit writer on a thread of its own. A writer goes back and forth with the
@@ -572,5 +587,38 @@ async fn run_ack_flusher(service: MessageService) {
             return;
         }
         service.flush_acks().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_and_deletions_need_the_senders_own_target_reactions_do_not() {
+        let target = Uuid::now_v7();
+        let write = |kind| {
+            relation_write(&Relation {
+                kind,
+                message_id: target,
+            })
+        };
+        let expected = |require_same_sender, effect| RelationWrite {
+            target: MessageId::from_uuid(target),
+            require_same_sender,
+            effect,
+        };
+        assert_eq!(
+            write(RelationType::Edit),
+            expected(true, RelationEffect::MarkEdited)
+        );
+        assert_eq!(
+            write(RelationType::Delete),
+            expected(true, RelationEffect::Delete)
+        );
+        assert_eq!(
+            write(RelationType::Reaction),
+            expected(false, RelationEffect::None)
+        );
     }
 }
