@@ -10,12 +10,11 @@ use zynk_backends::model::{
     NewAccount, NewDevice, NewSession, PendingIdentity, Privacy, ProfileChanges, ProfileRecord,
     RefreshOutcome,
 };
-use zynk_proto::ErrorCode;
 use zynk_proto::auth::{AuthResponse, DeviceInfo, LoginRequest, RegisterRequest};
 use zynk_proto::users::{
     Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
 };
-use zynk_proto::{SessionId, UserId};
+use zynk_proto::{ErrorCode, SessionId, UserId};
 
 use super::auth::AuthContext;
 use super::passwords::{PasswordHasher, Verification};

@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use uuid::Uuid;
 use zynk_backends::model::{ConversationRecord, CursorMove, ParticipantRecord};
-use zynk_proto::ErrorCode;
-use zynk_proto::UserId;
 use zynk_proto::conversations::{
     Conversation, CreateConversationRequest, Participant, ReceiptRequest,
 };
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{ErrorCode, UserId};
 
 use super::auth::AuthContext;
 use crate::context::Context;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use base64::Engine;
 use uuid::Uuid;
 use zynk_backends::model::{KeyStock, KeyUpload, StoredKey};
-use zynk_proto::ErrorCode;
 use zynk_proto::keys::{
     ClaimedKey, DeviceKeysBundle, DeviceRef, KeyCounts, KeysClaimResponse, KeysQueryResponse,
     KeysUploadRequest, MAX_DEVICES_PER_CLAIM, MAX_ONE_TIME_KEYS_PER_UPLOAD,
@@ -13,7 +12,7 @@ use zynk_proto::keys::{
 };
 use zynk_proto::users::{IdentityBackup, MAX_IDENTITY_BACKUP_BYTES};
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{DeviceId, UserId};
+use zynk_proto::{DeviceId, ErrorCode, UserId};
 
 use super::auth::AuthContext;
 use crate::context::Context;

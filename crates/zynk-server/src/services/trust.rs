@@ -24,10 +24,9 @@ use zynk_backends::model::{IdentityRecord, PendingTx, TrustChange, TrustEvidence
 use zynk_ledger::Transaction;
 use zynk_ledger::ZynkDid;
 use zynk_ledger::block::{TrustReason, TrustScore, TrustScoreUpdate};
-use zynk_proto::ErrorCode;
-use zynk_proto::UserId;
 use zynk_proto::trust::{TrustActionResult, TrustChangeEntry, TrustReport};
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{ErrorCode, UserId};
 
 use super::auth::AuthContext;
 use super::rate_limit::RateLimiter;
