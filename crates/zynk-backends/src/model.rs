@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use zynk_proto::MessageId;
 
 /// A row of `users`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,10 +417,36 @@ pub struct NewMessage {
     pub message_type: String,
     /// Routing metadata (JSON object).
     pub metadata: serde_json::Value,
-    /// Relation to apply: (kind, target) with kind `edit`, `reaction` or `delete`.
-    pub relation: Option<(String, Uuid)>,
+    /// The relation to an earlier message, as the message service decided it.
+    pub relation: Option<RelationWrite>,
     /// Self-destruct time.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a new message does to an earlier message of its conversation (an edit, a reaction, a
+/// deletion): the preconditions the store checks and the effect it applies, both inside the
+/// transaction that stores the new message. Which relation requires what is the message
+/// service's rule; the store only carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelationWrite {
+    /// The earlier message. It must be in the new message's conversation, not deleted and not
+    /// expired.
+    pub target: MessageId,
+    /// The target must also have been sent by the new message's sender.
+    pub require_same_sender: bool,
+    /// What storing the new message does to the target.
+    pub effect: RelationEffect,
+}
+
+/// What storing a related message does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationEffect {
+    /// Nothing: the target is left as it is.
+    None,
+    /// Sets the target's `edited_at` to the time of storing.
+    MarkEdited,
+    /// Soft-deletes the target: sets its `deleted_at` and wipes its stored ciphertext.
+    Delete,
 }
 
 /// A stored message.
@@ -462,8 +489,8 @@ pub enum InsertOutcome {
     Existing(MessageRecord),
     /// The id is taken by different content, another conversation or another sender.
     IdConflict,
-    /// The relation's target is missing, deleted, in another conversation, or (for edits and
-    /// deletions) not the sender's.
+    /// The relation's target is missing, deleted, expired, in another conversation, or not the
+    /// sender's where [`RelationWrite::require_same_sender`] asks for it.
     InvalidRelation,
 }
 

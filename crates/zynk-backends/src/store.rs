@@ -226,7 +226,11 @@ pub trait ConversationStore: Send + Sync {
 pub trait MessageStore: Send + Sync {
     /// Stores a batch of messages in one transaction (group commit): each gets the next
     /// sequence number of its conversation; an item that fails does not affect the others.
-    /// Returns one outcome per item, in order, once the transaction is durable.
+    /// A message with a [`RelationWrite`] is stored only if its target meets the stated
+    /// preconditions at that point of the transaction (otherwise
+    /// [`InsertOutcome::InvalidRelation`]), and the relation's effect on the target is applied
+    /// in the same transaction. Returns one outcome per item, in order, once the transaction is
+    /// durable.
     async fn insert_messages(
         &self,
         batch: &[NewMessage],

@@ -10,20 +10,20 @@ use zynk_backends::model::{
     NewAccount, NewDevice, NewSession, PendingIdentity, Privacy, ProfileChanges, ProfileRecord,
     RefreshOutcome,
 };
-use zynk_proto::ErrorCode;
 use zynk_proto::auth::{AuthResponse, DeviceInfo, LoginRequest, RegisterRequest};
 use zynk_proto::users::{
     Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
 };
+use zynk_proto::{ErrorCode, SessionId, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
 use super::passwords::{PasswordHasher, Verification};
 use super::rate_limit::RateLimiter;
 use super::tokens::{self, IssuedTokens, REFRESH_PREFIX, hash_token, well_formed};
 use super::validation;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Closing, Hub};
+use crate::realtime::{Closing, Hub};
 
 /// Accounts and their sessions.
 #[derive(Clone)]
@@ -311,7 +311,12 @@ impl AccountService {
                     .ephemeral
                     .session_revoke(&[access_hash])
                     .await?;
-                self.hub.close(Closing::Session(user_id, session_id)).await;
+                self.hub
+                    .close(Closing::Session {
+                        user_id: UserId::from_uuid(user_id),
+                        session_id: SessionId::from_uuid(session_id),
+                    })
+                    .await;
                 tracing::warn!(session_id = %session_id, "refresh token replayed; session revoked");
                 Err(ApiError::new(
                     ErrorCode::RefreshTokenReused,
@@ -333,7 +338,10 @@ impl AccountService {
         hashes.extend(removed);
         self.context.ephemeral.session_revoke(&hashes).await?;
         self.hub
-            .close(Closing::Session(caller.user_id, caller.session_id))
+            .close(Closing::Session {
+                user_id: UserId::from_uuid(caller.user_id),
+                session_id: SessionId::from_uuid(caller.session_id),
+            })
             .await;
         Ok(())
     }
@@ -529,7 +537,11 @@ impl AccountService {
             .await?
             .unwrap_or_default();
         self.context.ephemeral.session_revoke(&revoked).await?;
-        self.hub.close(Closing::User(user.id)).await;
+        self.hub
+            .close(Closing::User {
+                user_id: UserId::from_uuid(user.id),
+            })
+            .await;
         self.identities.remove(&user.id);
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");

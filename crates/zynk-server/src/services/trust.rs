@@ -1,6 +1,6 @@
 //! Trust scores (data model 11.5). Every change is applied atomically with its history row and a
 //! pending `trust_score_update` ledger transaction (sealed into a block within a second), then
-//! announced to the user over the WebSocket gateway. `docs/trust.md` states the rules:
+//! announced to the user over their WebSocket connections. `docs/trust.md` states the rules:
 //!
 //! - every identity starts at 50; scores stay within 0–100;
 //! - `account_age_milestone`: + `account_age_points` at each configured account age, once;
@@ -24,15 +24,15 @@ use zynk_backends::model::{IdentityRecord, PendingTx, TrustChange, TrustEvidence
 use zynk_ledger::Transaction;
 use zynk_ledger::ZynkDid;
 use zynk_ledger::block::{TrustReason, TrustScore, TrustScoreUpdate};
-use zynk_proto::ErrorCode;
 use zynk_proto::trust::{TrustActionResult, TrustChangeEntry, TrustReport};
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{ErrorCode, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
 use super::rate_limit::RateLimiter;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{Hub, Target};
 
 /// Applies trust score changes.
 #[derive(Clone)]
@@ -154,7 +154,10 @@ impl TrustService {
                             reason: reason.as_str().to_owned(),
                             transaction_hash: hash.clone(),
                         };
-                        self.hub.publish(&[Target::User(user_id)], &frame).await;
+                        let target = Target::User {
+                            user_id: UserId::from_uuid(user_id),
+                        };
+                        self.hub.publish(&[target], &frame).await;
                     }
                     return Ok(Some(AppliedChange {
                         old_score: old,
