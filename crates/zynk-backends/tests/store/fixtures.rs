@@ -206,7 +206,10 @@ pub fn text(conversation: ConversationId, sender: &Account) -> NewMessage {
     }
 }
 
-/// A message from `sender` relating to `target` (`edit`, `reaction` or `delete`).
+/// A message from `sender` relating to `target`, in one of the three shapes the store carries
+/// out: `edit` (the sender's own target, marked edited), `delete` (the sender's own target,
+/// deleted) and `reaction` (anyone's target, left as it is). Which relation type takes which
+/// shape is the message service's rule, tested there.
 pub fn related(
     conversation: ConversationId,
     sender: &Account,
@@ -214,8 +217,23 @@ pub fn related(
     target: MessageId,
 ) -> NewMessage {
     NewMessage {
-        relation: Some((kind.to_owned(), target)),
+        relation: Some(relation(kind, target)),
         ..text(conversation, sender)
+    }
+}
+
+/// The relation write of a shape named as in [`related`].
+pub fn relation(kind: &str, target: MessageId) -> RelationWrite {
+    let (require_same_sender, effect) = match kind {
+        "edit" => (true, RelationEffect::MarkEdited),
+        "delete" => (true, RelationEffect::Delete),
+        "reaction" => (false, RelationEffect::None),
+        other => panic!("no relation shape {other:?}"),
+    };
+    RelationWrite {
+        target: zynk_proto::MessageId::from_uuid(target),
+        require_same_sender,
+        effect,
     }
 }
 
