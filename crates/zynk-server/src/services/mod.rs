@@ -4,7 +4,6 @@
 pub mod accounts;
 pub mod auth;
 pub mod conversations;
-pub mod credentials;
 pub mod devices;
 pub mod evm;
 pub mod keys;
