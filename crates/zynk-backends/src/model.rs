@@ -521,7 +521,7 @@ pub struct TrustChange {
     pub tx: Option<PendingTx>,
 }
 
-/// How [`crate::TrustStore::apply_trust_change`] ended.
+/// How [`crate::store::TrustStore::apply_trust_change`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrustOutcome {
     /// Written.

@@ -2,7 +2,7 @@
 //! through [`zynk_backends::store::LedgerStore`]). It claims no consensus: one validator key, held
 //! by the node(s) that seal batches, signs every batch header and block.
 //!
-//! - [`key_file`]: the validator key file.
+//! - `key_file`: the validator key file.
 //! - `sealing`: message batches and blocks of pending transactions, and the ledger cache.
 //! - `identities`: DID documents, identity proofs (key transparency) and key rotation.
 //! - [`credentials`]: verified-identity credentials (VC-JWT) and their issuance.
@@ -11,7 +11,7 @@
 
 pub mod credentials;
 mod identities;
-pub mod key_file;
+mod key_file;
 mod proofs;
 mod sealing;
 mod verify;
