@@ -336,24 +336,32 @@ async fn account(store: &dyn AnyStore, name: &str, at: DateTime<Utc>) -> (Uuid, 
 async fn messages(store: &dyn AnyStore, count: usize) -> Vec<MessageId> {
     let (ann, _) = account(store, "ann", t0()).await;
     let (bob, _) = account(store, "bob", t0()).await;
+    send(store, ann, bob, count).await
+}
+
+/// `count` messages from `sender` to `recipient` in their 1:1 conversation.
+async fn send(store: &dyn AnyStore, sender: Uuid, recipient: Uuid, count: usize) -> Vec<MessageId> {
     let (conversation, _) = store
-        .open_one_to_one(ann, bob, false, t0())
+        .open_one_to_one(sender, recipient, false, t0())
         .await
         .unwrap()
         .unwrap();
-    let device = store.list_devices(ann).await.unwrap()[0].id;
+    let device = store.list_devices(sender).await.unwrap()[0].id;
     let batch: Vec<NewMessage> = (0..count)
-        .map(|i| NewMessage {
-            id: Uuid::now_v7(),
-            conversation_id: conversation.id,
-            sender_id: ann,
-            sender_device_id: device,
-            encrypted_content: vec![i as u8; 16],
-            content_hash: hex::encode(Hash32::sha256(&[i as u8; 16]).as_bytes()),
-            message_type: "text".into(),
-            metadata: json!({}),
-            relation: None,
-            expires_at: None,
+        .map(|_| {
+            let content = Uuid::new_v4().as_bytes().to_vec();
+            NewMessage {
+                id: Uuid::now_v7(),
+                conversation_id: conversation.id,
+                sender_id: sender,
+                sender_device_id: device,
+                content_hash: hex::encode(Hash32::sha256(&content).as_bytes()),
+                encrypted_content: content,
+                message_type: "text".into(),
+                metadata: json!({}),
+                relation: None,
+                expires_at: None,
+            }
         })
         .collect();
     let outcomes = store.insert_messages(&batch, t0()).await.unwrap();
@@ -649,30 +657,10 @@ async fn anchor_round_trip(engine: &Engine) {
     assert!(store.unanchored_messages(10).await.unwrap().is_empty());
 
     // A second batch follows the first.
-    let more = {
-        let (carl, _) = account(store, "carl", t0()).await;
-        let (dora, _) = account(store, "dora", t0()).await;
-        let (conversation, _) = store
-            .open_one_to_one(carl, dora, false, t0())
-            .await
-            .unwrap()
-            .unwrap();
-        let device = store.list_devices(carl).await.unwrap()[0].id;
-        let message = NewMessage {
-            id: Uuid::now_v7(),
-            conversation_id: conversation.id,
-            sender_id: carl,
-            sender_device_id: device,
-            encrypted_content: vec![7; 8],
-            content_hash: hex::encode([7u8; 32]),
-            message_type: "text".into(),
-            metadata: json!({}),
-            relation: None,
-            expires_at: None,
-        };
-        store.insert_messages(&[message], t0()).await.unwrap();
-        batch(store).await
-    };
+    let (carl, _) = account(store, "carl", t0()).await;
+    let (dora, _) = account(store, "dora", t0()).await;
+    send(store, carl, dora, 1).await;
+    let more = batch(store).await;
     assert_eq!(more.write.header.height, 1);
     assert!(store.commit_anchor(&more.write, t0()).await.unwrap());
     assert_eq!(
@@ -1069,30 +1057,8 @@ async fn typed_writes_keep_todays_bytes(engine: &Engine) {
     );
 
     // A batch: its block, transaction, header and tree, the head, and each proof document.
-    {
-        let (bob, _) = account(store, "bob", t0()).await;
-        let (conversation, _) = store
-            .open_one_to_one(ann, bob, false, t0())
-            .await
-            .unwrap()
-            .unwrap();
-        let device = store.list_devices(ann).await.unwrap()[0].id;
-        let batch: Vec<NewMessage> = (0..3u8)
-            .map(|i| NewMessage {
-                id: Uuid::now_v7(),
-                conversation_id: conversation.id,
-                sender_id: ann,
-                sender_device_id: device,
-                encrypted_content: vec![i; 4],
-                content_hash: hex::encode([i; 32]),
-                message_type: "text".into(),
-                metadata: json!({}),
-                relation: None,
-                expires_at: None,
-            })
-            .collect();
-        store.insert_messages(&batch, t0()).await.unwrap();
-    }
+    let (bob, _) = account(store, "bob", t0()).await;
+    send(store, ann, bob, 3).await;
     let sealed = batch(store).await;
     let write = &sealed.write;
     assert!(store.commit_anchor(write, t0()).await.unwrap());

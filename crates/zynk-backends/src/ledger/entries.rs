@@ -130,70 +130,70 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, 
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))
 }
 
-fn misplaced(key: &str) -> StoreError {
-    StoreError::Corrupt(format!("{key}: stored under the wrong key or height"))
+/// Decodes the JSON stored under `key` (at `stored_height`), checking it is stored under its
+/// own key (`own_key`) and, for blocks and batch headers, at its own height (`own_height`).
+fn decode_in_place<T: DeserializeOwned>(
+    key: &str,
+    bytes: &[u8],
+    stored_height: Option<i64>,
+    own_key: impl FnOnce(&T) -> (String, Option<u64>),
+) -> Result<T, StoreError> {
+    let value: T = decode(key, bytes)?;
+    let (expected_key, own_height) = own_key(&value);
+    if key != expected_key || stored_height != own_height.and_then(|h| i64::try_from(h).ok()) {
+        return Err(StoreError::Corrupt(format!(
+            "{key}: stored under the wrong key or height"
+        )));
+    }
+    Ok(value)
 }
 
 /// A block, checked to be stored under its own key and height.
 pub(crate) fn decode_block(
     key: &str,
     bytes: &[u8],
-    stored_height: Option<i64>,
+    height: Option<i64>,
 ) -> Result<Block, StoreError> {
-    let block: Block = decode(key, bytes)?;
-    if key != block_key(block.index) || stored_height != i64::try_from(block.index).ok() {
-        return Err(misplaced(key));
-    }
-    Ok(block)
+    decode_in_place(key, bytes, height, |b: &Block| {
+        (block_key(b.index), Some(b.index))
+    })
 }
 
 /// A batch header, checked to be stored under its own key and height.
 pub(crate) fn decode_batch_header(
     key: &str,
     bytes: &[u8],
-    stored_height: Option<i64>,
+    height: Option<i64>,
 ) -> Result<BatchHeader, StoreError> {
-    let header: BatchHeader = decode(key, bytes)?;
-    if key != batch_key(header.height) || stored_height != i64::try_from(header.height).ok() {
-        return Err(misplaced(key));
-    }
-    Ok(header)
+    decode_in_place(key, bytes, height, |h: &BatchHeader| {
+        (batch_key(h.height), Some(h.height))
+    })
 }
 
 /// A `tx:` entry, checked to be stored under its own hash.
 pub(crate) fn decode_tx_entry(key: &str, bytes: &[u8]) -> Result<TxEntry, StoreError> {
-    let entry: TxEntry = decode(key, bytes)?;
-    if key != tx_key(&entry.hash) {
-        return Err(misplaced(key));
-    }
-    Ok(entry)
+    decode_in_place(key, bytes, None, |e: &TxEntry| (tx_key(&e.hash), None))
 }
 
 /// A `merkle:` entry, checked to be stored under its own root.
 pub(crate) fn decode_merkle_entry(key: &str, bytes: &[u8]) -> Result<MerkleEntry, StoreError> {
-    let entry: MerkleEntry = decode(key, bytes)?;
-    if key != merkle_key(&entry.root) {
-        return Err(misplaced(key));
-    }
-    Ok(entry)
+    decode_in_place(key, bytes, None, |e: &MerkleEntry| {
+        (merkle_key(&e.root), None)
+    })
 }
 
 /// An identity state, checked to be stored under its own DID.
 pub(crate) fn decode_identity_state(key: &str, bytes: &[u8]) -> Result<IdentityState, StoreError> {
-    let state: IdentityState = decode(key, bytes)?;
-    if key != identity_key(&state.did) {
-        return Err(misplaced(key));
-    }
-    Ok(state)
+    decode_in_place(key, bytes, None, |s: &IdentityState| {
+        (identity_key(&s.did), None)
+    })
 }
 
 /// A pending transaction, checked to be stored under its own hash.
 pub(crate) fn decode_pending(key: &str, bytes: &[u8]) -> Result<Transaction, StoreError> {
-    let tx: Transaction = decode(key, bytes)?;
-    if key != pending_key(&tx.hash()) {
-        return Err(misplaced(key));
-    }
-    Ok(tx)
+    decode_in_place(key, bytes, None, |tx: &Transaction| {
+        (pending_key(&tx.hash()), None)
+    })
 }
 
 /// The head.
