@@ -37,7 +37,13 @@ pub async fn proof(
     let id: Uuid = message_id
         .parse()
         .map_err(|_| ApiError::not_found("message"))?;
-    Ok(Json(state.services.ledger.proof(&caller, id).await?))
+    Ok(Json(
+        state
+            .services
+            .ledger
+            .proof(&caller, zynk_proto::MessageId::from_uuid(id))
+            .await?,
+    ))
 }
 
 /// `GET /api/v1/identities/{did}`: the W3C DID document of `did:zynk:<user id>`, listing the

@@ -177,8 +177,7 @@ impl AccountService {
         );
         let identity = PendingIdentity {
             did: zynk_ledger::ZynkDid::new(user_id).to_string(),
-            tx_hash: registration.hash().to_string(),
-            tx_json: serde_json::to_vec(&registration).map_err(|e| ApiError::internal(&e))?,
+            transaction: registration,
         };
         let account = NewAccount {
             identity,
@@ -193,12 +192,7 @@ impl AccountService {
             },
         };
         self.context.store.create_account(&account, now).await?;
-        super::ledger::cache_pending(
-            &self.context,
-            &account.identity.tx_hash,
-            &account.identity.tx_json,
-        )
-        .await;
+        super::ledger::cache_pending(&self.context, &account.identity.transaction).await;
         tracing::info!(user_id = %account.user_id, device_id = %account.device.id, "account registered");
         Ok(auth_response(
             account.user_id,

@@ -8,7 +8,6 @@ pub mod accounts;
 pub mod auth;
 pub mod connections;
 pub mod conversations;
-pub mod credentials;
 pub mod devices;
 pub mod evm;
 pub mod keys;

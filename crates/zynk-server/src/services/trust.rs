@@ -20,7 +20,8 @@
 use std::sync::Arc;
 
 use uuid::Uuid;
-use zynk_backends::model::{IdentityRecord, PendingTx, TrustChange, TrustEvidence, TrustOutcome};
+use zynk_backends::ledger::PendingTx;
+use zynk_backends::model::{IdentityRecord, TrustChange, TrustEvidence, TrustOutcome};
 use zynk_ledger::Transaction;
 use zynk_ledger::ZynkDid;
 use zynk_ledger::block::{TrustReason, TrustScore, TrustScoreUpdate};
@@ -113,9 +114,7 @@ impl TrustService {
                     changed_at: u64::try_from(now.timestamp_millis()).unwrap_or(0),
                 });
                 Some(PendingTx {
-                    hash: tx.hash().to_string(),
-                    tx_type: "trust_score_update",
-                    json: serde_json::to_vec(&tx).map_err(|e| ApiError::internal(&e))?,
+                    transaction: tx,
                     user_id: Some(user_id),
                     related_entity_id: None,
                 })
@@ -138,9 +137,9 @@ impl TrustService {
                 TrustOutcome::Duplicate => return Ok(None),
                 TrustOutcome::ScoreChanged => continue,
                 TrustOutcome::Applied => {
-                    let hash = change.tx.as_ref().map(|t| t.hash.clone());
+                    let hash = change.tx.as_ref().map(|t| t.hash().to_string());
                     if let Some(tx) = &change.tx {
-                        super::ledger::cache_pending(&self.context, &tx.hash, &tx.json).await;
+                        super::ledger::cache_pending(&self.context, &tx.transaction).await;
                     }
                     if let Some(hash) = &hash {
                         self.rate_limits.forget_score(user_id);
