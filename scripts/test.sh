@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs Zynk's whole test suite: formatting, lints, and every test on both backends
-# (SQLite + in-process state, and PostgreSQL + Redis), with a local EVM node (anvil) for the EVM
-# chain and an independent credential verifier (npm packages pinned in tools/).
+# Runs Zynk's whole test suite: formatting, lints, the SDK's browser build (wasm32), and every
+# test on both backends (SQLite + in-process state, and PostgreSQL + Redis), with a local EVM node
+# (anvil) for the EVM chain and an independent credential verifier (npm packages pinned in
+# tools/).
 #
 # PostgreSQL and Redis are used where they already run (127.0.0.1:5432 with trust auth for the
 # `postgres` role, 127.0.0.1:6379), or taken from ZYNK_TEST_POSTGRES_URL / ZYNK_TEST_REDIS_URL.
@@ -36,12 +37,27 @@ redis_pong() {
     [[ "$reply" == +PONG* ]]
 }
 
+# The SDK's browser build needs the standard library for wasm32-unknown-unknown.
+wasm_target_installed() { [ -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown/lib" ]; }
+
+ensure_wasm_target() {
+    wasm_target_installed && return
+    command -v rustup >/dev/null \
+        || die "the Rust target wasm32-unknown-unknown is not installed and there is no rustup to add it: install the Rust standard library for wasm32-unknown-unknown (needed to build the SDK for browsers)"
+    say "adding the Rust target wasm32-unknown-unknown (the SDK's browser build)"
+    rustup target add wasm32-unknown-unknown \
+        || die "rustup target add wasm32-unknown-unknown failed: the SDK's browser build cannot be checked without it"
+    wasm_target_installed \
+        || die "rustup target add wasm32-unknown-unknown succeeded, but $(rustc --print sysroot) still has no standard library for it"
+}
+
 ensure_toolchain() {
     command -v cargo >/dev/null || die "cargo is required (https://rustup.rs), Rust 1.95 or newer"
     if command -v rustup >/dev/null; then
         rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
         rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
     fi
+    ensure_wasm_target
     if ! cargo nextest --version >/dev/null 2>&1; then
         say "installing cargo-nextest"
         cargo install cargo-nextest --locked
@@ -134,5 +150,9 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo build -p zynk-sdk --target wasm32-unknown-unknown"
+cargo build -p zynk-sdk --target wasm32-unknown-unknown --locked
+say "cargo clippy -p zynk-sdk --target wasm32-unknown-unknown"
+cargo clippy -p zynk-sdk --target wasm32-unknown-unknown --locked -- -D warnings
 say "cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast "$@"

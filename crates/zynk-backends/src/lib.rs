@@ -22,7 +22,10 @@ pub use store::Store;
 /// The current time truncated to microseconds, the precision both engines store, so that a value
 /// written and read back compares equal.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
-    let now = chrono::Utc::now();
-    let micros = now.timestamp_micros();
-    chrono::DateTime::from_timestamp_micros(micros).unwrap_or(now)
+    to_micros(chrono::Utc::now())
+}
+
+/// `t` truncated to microseconds, the precision both engines store.
+pub(crate) fn to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }

@@ -10,7 +10,9 @@ use uuid::Uuid;
 use zynk_backends::Ephemeral;
 use zynk_backends::ephemeral::memory::MemoryEphemeral;
 use zynk_backends::ephemeral::redis::RedisEphemeral;
-use zynk_backends::ephemeral::{CachedSession, EphemeralTtls, GeoPoint, Presence};
+use zynk_backends::ephemeral::{
+    CHAIN_UNANCHORED_MAX, CachedSession, EphemeralTtls, GeoPoint, Presence, ValidatorStatus,
+};
 
 const SHORT: Duration = Duration::from_millis(400);
 
@@ -92,14 +94,30 @@ macro_rules! conformance {
 }
 
 conformance!(
+    ping_answers,
     session_cache_and_revocation,
+    session_revocation_of_several_hashes,
     rate_limit_window,
+    rate_limit_keys_are_independent,
     presence_expires,
+    presence_is_replaced,
+    devices_online_until_offline_or_expired,
     typing_expires,
     locations_expire_per_member,
+    locations_nearest_first,
     group_member_cache,
+    group_member_lists_are_sets,
+    chain_pending_transactions,
+    chain_latest_block,
+    chain_validator_status,
+    chain_unanchored_hashes,
     publish_subscribe,
+    subscriptions_come_and_go,
 );
+
+async fn ping_answers(e: Arc<dyn Ephemeral>) {
+    e.ping().await.unwrap();
+}
 
 async fn session_cache_and_revocation(e: Arc<dyn Ephemeral>) {
     let s = CachedSession {
@@ -129,6 +147,40 @@ async fn session_cache_and_revocation(e: Arc<dyn Ephemeral>) {
     .await;
 }
 
+fn cached(expires_at_ms: i64) -> CachedSession {
+    CachedSession {
+        user_id: Uuid::new_v4(),
+        device_id: Uuid::new_v4(),
+        session_id: Uuid::new_v4(),
+        expires_at_ms,
+    }
+}
+
+async fn session_revocation_of_several_hashes(e: Arc<dyn Ephemeral>) {
+    let hour = Duration::from_secs(3600);
+    let (a, b, kept) = (cached(1), cached(2), cached(3));
+    e.session_put("a", &a, hour).await.unwrap();
+    e.session_put("b", &b, hour).await.unwrap();
+    e.session_put("kept", &kept, hour).await.unwrap();
+    // Caching again replaces the entry.
+    let a2 = cached(4);
+    e.session_put("a", &a2, hour).await.unwrap();
+    assert_eq!(e.session_get("a").await.unwrap(), Some(a2));
+
+    e.session_revoke(&[]).await.unwrap();
+    e.session_revoke(&["a".to_owned(), "b".to_owned(), "never-cached".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(e.session_get("a").await.unwrap(), None);
+    assert_eq!(e.session_get("b").await.unwrap(), None);
+    assert_eq!(e.session_get("kept").await.unwrap(), Some(kept));
+    // A hash revoked before it was ever cached cannot be cached afterwards either.
+    e.session_put("never-cached", &a, hour).await.unwrap();
+    assert_eq!(e.session_get("never-cached").await.unwrap(), None);
+    e.session_put("b", &b, hour).await.unwrap();
+    assert_eq!(e.session_get("b").await.unwrap(), None);
+}
+
 async fn rate_limit_window(e: Arc<dyn Ephemeral>) {
     let key = format!("127.0.0.1:/x/{}", Uuid::new_v4());
     for n in 1..=3 {
@@ -145,6 +197,31 @@ async fn rate_limit_window(e: Arc<dyn Ephemeral>) {
         e.rate_limit_hit(&key, 3, SHORT).await.unwrap().count == 1
     })
     .await;
+}
+
+async fn rate_limit_keys_are_independent(e: Arc<dyn Ephemeral>) {
+    let window = Duration::from_secs(60);
+    let (a, b) = (
+        format!("a:{}", Uuid::new_v4()),
+        format!("b:{}", Uuid::new_v4()),
+    );
+    for _ in 0..2 {
+        e.rate_limit_hit(&a, 2, window).await.unwrap();
+    }
+    let third = e.rate_limit_hit(&a, 2, window).await.unwrap();
+    assert!(!third.allowed);
+    assert_eq!(third.count, 3);
+    assert!(third.reset_after <= window);
+    let other = e.rate_limit_hit(&b, 2, window).await.unwrap();
+    assert!(other.allowed);
+    assert_eq!(other.count, 1);
+    // A limit of zero allows nothing.
+    let none = e
+        .rate_limit_hit(&format!("c:{}", Uuid::new_v4()), 0, window)
+        .await
+        .unwrap();
+    assert!(!none.allowed);
+    assert_eq!(none.count, 1);
 }
 
 async fn presence_expires(e: Arc<dyn Ephemeral>) {
@@ -165,6 +242,54 @@ async fn presence_expires(e: Arc<dyn Ephemeral>) {
         !e.online_users().await.unwrap().contains(&user)
     })
     .await;
+}
+
+async fn presence_is_replaced(e: Arc<dyn Ephemeral>) {
+    let user = Uuid::new_v4();
+    assert_eq!(e.presence_get(user).await.unwrap(), None);
+    let online = Presence {
+        status: "online".into(),
+        last_seen: 1_700_000_000,
+        device_id: Uuid::new_v4(),
+    };
+    let away = Presence {
+        status: "away".into(),
+        last_seen: 1_700_000_100,
+        device_id: Uuid::new_v4(),
+    };
+    e.presence_set(user, &online).await.unwrap();
+    e.presence_set(user, &away).await.unwrap();
+    assert_eq!(e.presence_get(user).await.unwrap(), Some(away));
+    let online_users = e.online_users().await.unwrap();
+    assert_eq!(
+        online_users.iter().filter(|u| **u == user).count(),
+        1,
+        "listed once"
+    );
+    assert_eq!(e.presence_get(Uuid::new_v4()).await.unwrap(), None);
+}
+
+async fn devices_online_until_offline_or_expired(e: Arc<dyn Ephemeral>) {
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    assert!(e.devices_online(&[]).await.unwrap().is_empty());
+    assert_eq!(e.devices_online(&[a, b]).await.unwrap(), vec![false, false]);
+    e.device_online(a, Duration::from_secs(60)).await.unwrap();
+    e.device_online(b, SHORT).await.unwrap();
+    // One answer per id asked, in order (repeats included).
+    assert_eq!(
+        e.devices_online(&[c, a, b, a]).await.unwrap(),
+        vec![false, true, true, true]
+    );
+    e.device_offline(a).await.unwrap();
+    e.device_offline(c).await.unwrap();
+    assert_eq!(e.devices_online(&[a, b]).await.unwrap(), vec![false, true]);
+    eventually("device mark expiry", || async {
+        e.devices_online(&[b]).await.unwrap() == vec![false]
+    })
+    .await;
+    // A refreshed mark lives on.
+    e.device_online(b, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(e.devices_online(&[b]).await.unwrap(), vec![true]);
 }
 
 async fn typing_expires(e: Arc<dyn Ephemeral>) {
@@ -230,6 +355,44 @@ async fn locations_expire_per_member(e: Arc<dyn Ephemeral>) {
     );
 }
 
+async fn locations_nearest_first(e: Arc<dyn Ephemeral>) {
+    let center = GeoPoint {
+        longitude: 2.3522,
+        latitude: 48.8566,
+    };
+    let at = |metres_north: f64| GeoPoint {
+        longitude: center.longitude,
+        latitude: center.latitude + metres_north / 111_195.0,
+    };
+    let (near, middle, far, moved) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    e.location_set(far, at(900.0)).await.unwrap();
+    e.location_set(near, at(100.0)).await.unwrap();
+    e.location_set(middle, at(500.0)).await.unwrap();
+    e.location_set(moved, at(5_000.0)).await.unwrap();
+    // Setting a location again moves the user.
+    e.location_set(moved, at(300.0)).await.unwrap();
+    let found = e.locations_near(center, 1_000.0).await.unwrap();
+    assert_eq!(
+        found.iter().map(|n| n.user_id).collect::<Vec<_>>(),
+        vec![near, moved, middle, far]
+    );
+    for (n, expected) in found.iter().zip([100.0, 300.0, 500.0, 900.0]) {
+        assert!((n.distance_m - expected).abs() < 5.0, "{n:?}");
+    }
+    let close = e.locations_near(center, 400.0).await.unwrap();
+    assert_eq!(
+        close.iter().map(|n| n.user_id).collect::<Vec<_>>(),
+        vec![near, moved]
+    );
+    // Removing someone who has no location is fine.
+    e.location_remove(Uuid::new_v4()).await.unwrap();
+}
+
 async fn group_member_cache(e: Arc<dyn Ephemeral>) {
     let group = Uuid::new_v4();
     let mut members = vec![Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
@@ -247,6 +410,137 @@ async fn group_member_cache(e: Arc<dyn Ephemeral>) {
         e.group_members_get(group).await.unwrap().is_none()
     })
     .await;
+}
+
+async fn group_member_lists_are_sets(e: Arc<dyn Ephemeral>) {
+    let group = Uuid::new_v4();
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    // Repeats are kept once.
+    e.group_members_put(group, &[b, a, b]).await.unwrap();
+    let mut ab = vec![a, b];
+    ab.sort();
+    assert_eq!(e.group_members_get(group).await.unwrap(), Some(ab));
+    // A new list replaces the old one.
+    e.group_members_put(group, &[c]).await.unwrap();
+    assert_eq!(e.group_members_get(group).await.unwrap(), Some(vec![c]));
+    // An empty list is not cached: the next read is a miss.
+    e.group_members_put(group, &[]).await.unwrap();
+    assert_eq!(e.group_members_get(group).await.unwrap(), None);
+    e.group_members_invalidate(Uuid::new_v4()).await.unwrap();
+}
+
+async fn chain_pending_transactions(e: Arc<dyn Ephemeral>) {
+    let (h1, h2, h3) = (
+        format!("0x{}", Uuid::new_v4().simple()),
+        format!("0x{}", Uuid::new_v4().simple()),
+        format!("0x{}", Uuid::new_v4().simple()),
+    );
+    assert_eq!(e.chain_pending_get(&h1).await.unwrap(), None);
+    e.chain_pending_put(&h1, br#"{"type":"identity_registration"}"#)
+        .await
+        .unwrap();
+    e.chain_pending_put(&h2, &[0, 159, 146, 150]).await.unwrap();
+    e.chain_pending_put(&h3, b"first").await.unwrap();
+    e.chain_pending_put(&h3, b"second").await.unwrap();
+    assert_eq!(
+        e.chain_pending_get(&h1).await.unwrap().as_deref(),
+        Some(br#"{"type":"identity_registration"}"#.as_slice())
+    );
+    assert_eq!(
+        e.chain_pending_get(&h2).await.unwrap(),
+        Some(vec![0, 159, 146, 150])
+    );
+    assert_eq!(
+        e.chain_pending_get(&h3).await.unwrap(),
+        Some(b"second".to_vec())
+    );
+    e.chain_pending_remove(&[]).await.unwrap();
+    e.chain_pending_remove(&[h1.clone(), h2.clone(), "0xunknown".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(e.chain_pending_get(&h1).await.unwrap(), None);
+    assert_eq!(e.chain_pending_get(&h2).await.unwrap(), None);
+    assert_eq!(
+        e.chain_pending_get(&h3).await.unwrap(),
+        Some(b"second".to_vec())
+    );
+}
+
+async fn chain_latest_block(e: Arc<dyn Ephemeral>) {
+    assert_eq!(e.chain_latest_block().await.unwrap(), None);
+    e.chain_latest_block_set(0).await.unwrap();
+    assert_eq!(e.chain_latest_block().await.unwrap(), Some(0));
+    e.chain_latest_block_set(u64::from(u32::MAX) + 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        e.chain_latest_block().await.unwrap(),
+        Some(u64::from(u32::MAX) + 7)
+    );
+}
+
+async fn chain_validator_status(e: Arc<dyn Ephemeral>) {
+    let address = format!("0x{}", Uuid::new_v4().simple());
+    assert_eq!(e.chain_validator_get(&address).await.unwrap(), None);
+    let sealing = ValidatorStatus {
+        active: true,
+        last_block: 41,
+        stake: 0,
+    };
+    e.chain_validator_put(&address, &sealing).await.unwrap();
+    assert_eq!(
+        e.chain_validator_get(&address).await.unwrap(),
+        Some(sealing)
+    );
+    let stopped = ValidatorStatus {
+        active: false,
+        last_block: 42,
+        stake: 0,
+    };
+    e.chain_validator_put(&address, &stopped).await.unwrap();
+    assert_eq!(
+        e.chain_validator_get(&address).await.unwrap(),
+        Some(stopped)
+    );
+    assert_eq!(e.chain_validator_get("0xother").await.unwrap(), None);
+}
+
+async fn chain_unanchored_hashes(e: Arc<dyn Ephemeral>) {
+    let hashes = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| Uuid::new_v4().simple().to_string())
+            .collect()
+    };
+    assert_eq!(e.chain_unanchored_len().await.unwrap(), 0);
+    e.chain_unanchored_push(&[]).await.unwrap();
+    e.chain_unanchored_push(&hashes(3)).await.unwrap();
+    e.chain_unanchored_push(&hashes(4)).await.unwrap();
+    assert_eq!(e.chain_unanchored_len().await.unwrap(), 7);
+    e.chain_unanchored_trim(0).await.unwrap();
+    assert_eq!(e.chain_unanchored_len().await.unwrap(), 7);
+    e.chain_unanchored_trim(5).await.unwrap();
+    assert_eq!(e.chain_unanchored_len().await.unwrap(), 2);
+    e.chain_unanchored_trim(10).await.unwrap();
+    assert_eq!(e.chain_unanchored_len().await.unwrap(), 0);
+
+    // The mirror keeps at most CHAIN_UNANCHORED_MAX entries.
+    let max = usize::try_from(CHAIN_UNANCHORED_MAX).unwrap();
+    let chunk = 25_000;
+    let mut pushed = 0;
+    while pushed < max + 10 {
+        let n = chunk.min(max + 10 - pushed);
+        e.chain_unanchored_push(&hashes(n)).await.unwrap();
+        pushed += n;
+    }
+    assert_eq!(
+        e.chain_unanchored_len().await.unwrap(),
+        CHAIN_UNANCHORED_MAX
+    );
+    e.chain_unanchored_trim(10).await.unwrap();
+    assert_eq!(
+        e.chain_unanchored_len().await.unwrap(),
+        CHAIN_UNANCHORED_MAX - 10
+    );
 }
 
 async fn publish_subscribe(e: Arc<dyn Ephemeral>) {
@@ -271,4 +565,40 @@ async fn publish_subscribe(e: Arc<dyn Ephemeral>) {
     );
     // Publishing with no subscriber is fine.
     e.publish("events:nobody", b"y").await.unwrap();
+}
+
+async fn subscriptions_come_and_go(e: Arc<dyn Ephemeral>) {
+    let channel = format!("events:{}", Uuid::new_v4());
+    let wait = Duration::from_secs(10);
+    // Nothing published before a subscription reaches it.
+    e.publish(&channel, b"too early").await.unwrap();
+    let mut kept = e.subscribe(&channel).await.unwrap();
+    let dropped = e.subscribe(&channel).await.unwrap();
+    drop(dropped);
+    // Payloads are bytes, delivered in order; a dropped subscriber does not hold up the others.
+    let binary = vec![0u8, 255, 10, 13, 0];
+    e.publish(&channel, &binary).await.unwrap();
+    e.publish(&channel, b"second").await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(wait, kept.next()).await.unwrap(),
+        Some(binary)
+    );
+    assert_eq!(
+        tokio::time::timeout(wait, kept.next()).await.unwrap(),
+        Some(b"second".to_vec())
+    );
+    // With every subscriber gone, subscribing again works.
+    drop(kept);
+    let mut again = e.subscribe(&channel).await.unwrap();
+    e.publish(&channel, b"third").await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(wait, again.next()).await.unwrap(),
+        Some(b"third".to_vec())
+    );
+    // Nothing else arrived: the first payload was never delivered.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), again.next())
+            .await
+            .is_err()
+    );
 }

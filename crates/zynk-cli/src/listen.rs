@@ -7,17 +7,16 @@
 //! sent at half the server's interval; a dropped connection is reopened with
 //! a growing delay (1 s to 30 s). A session that ended stops the command.
 //!
-//! Besides messages it prints changes of the account's trust score as
-//! `trust score OLD -> NEW (REASON)`, or with `--json` as an object with
-//! `"type": "trust_score_updated"`.
+//! Besides messages it prints changes of the account's trust score (formats
+//! in [`crate::output`]).
 
 use std::time::Duration;
 
 use zynk_proto::ws::{ClientFrame, ServerFrame};
 use zynk_sdk::client::{ClientError, EventStream, FrameOutcome};
 
-use crate::commands::{print_line, print_view, warn};
 use crate::context::{CliError, Context};
+use crate::output::{note, print_trust_change, print_view, warn};
 
 const DEFAULT_HEARTBEAT_SECS: u64 = 30;
 const MAX_BACKOFF_SECS: u64 = 30;
@@ -32,7 +31,7 @@ pub async fn listen(context: &mut Context, json: bool) -> Result<(), CliError> {
             Ok(Stop::Disconnected) => {}
             Err(Fatal(error)) => return Err(error),
             Err(Retry(error)) => {
-                eprintln!("zynk: warning: {error}; reconnecting in {backoff} s");
+                warn(&[format!("{error}; reconnecting in {backoff} s")]);
             }
         }
         tokio::select! {
@@ -100,7 +99,7 @@ async fn connect_and_serve(
         print_view(view, json);
     }
     if !*announced {
-        eprintln!("zynk: listening for messages (Ctrl-C to stop)");
+        note("listening for messages (Ctrl-C to stop)");
         *announced = true;
     }
     let mut heartbeat = tokio::time::interval(Duration::from_secs(DEFAULT_HEARTBEAT_SECS / 2));
@@ -128,12 +127,7 @@ async fn connect_and_serve(
                     print_view(view, json);
                 }
                 for change in &outcome.trust_updates {
-                    let line = if json {
-                        change.to_json_line()
-                    } else {
-                        change.to_display_line()
-                    };
-                    print_line(&line);
+                    print_trust_change(change, json);
                 }
                 for reply in &outcome.replies {
                     if let Err(error) = stream.send(reply).await {

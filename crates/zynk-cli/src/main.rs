@@ -3,10 +3,16 @@
 //! (`ZYNK_PASSWORD` or `--password-stdin`), talks to the server, and saves the
 //! state again. Errors are one `zynk: …` line on stderr and exit code 1
 //! (`zynk proof` exits with 3 when a proof does not hold).
+//!
+//! One module per group of commands (`account`, `messages`, `listen`,
+//! `proof`, `trust`), none using another; `context` is what they all need and
+//! `output` prints their results. [`run`] dispatches a parsed command.
 
-mod commands;
+mod account;
 mod context;
 mod listen;
+mod messages;
+mod output;
 mod proof;
 mod trust;
 
@@ -15,6 +21,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
+
+use crate::context::{CliError, Context};
 
 /// The server used when none is given or remembered.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
@@ -178,6 +186,44 @@ pub enum Command {
     },
 }
 
+/// Run the command; the exit code is 0 unless a command decides otherwise
+/// (`proof`).
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let mut context = Context::new(&cli)?;
+    let context = &mut context;
+    let done = match cli.command {
+        Command::Proof { message_id, json } => {
+            return proof::proof(context, message_id, json).await;
+        }
+        Command::Register {
+            username,
+            device_name,
+        } => account::new_device(context, &username, device_name, true).await,
+        Command::Login {
+            username,
+            device_name,
+        } => account::new_device(context, &username, device_name, false).await,
+        Command::Logout => account::logout(context).await,
+        Command::Whoami => account::whoami(context).await,
+        Command::Devices { json } => account::devices(context, json).await,
+        Command::Send { user, text } => messages::send(context, &user, &text).await,
+        Command::Messages { user, json } => messages::messages(context, &user, json).await,
+        Command::Listen { json } => listen::listen(context, json).await,
+        Command::Edit { message_id, text } => messages::edit(context, message_id, &text).await,
+        Command::Delete { message_id } => messages::delete(context, message_id).await,
+        Command::React { message_id, emoji } => messages::react(context, message_id, &emoji).await,
+        Command::Reply { message_id, text } => messages::reply(context, message_id, &text).await,
+        Command::Verify { user, confirm } => {
+            messages::verify(context, &user, confirm.map(|groups| groups.join(" "))).await
+        }
+        Command::Trust { json } => trust::trust(context, json).await,
+        Command::Report { user } => trust::report(context, &user).await,
+        Command::Vouch { user } => trust::vouch(context, &user).await,
+        Command::Credential { json } => trust::credential(context, json).await,
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     // A bug must still end in one line, never a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -198,7 +244,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("zynk: {error}");

@@ -1,55 +1,19 @@
 //! `zynk trust`, `report`, `vouch` and `credential`: the account's trust
 //! score, spam reports and vouches for contacts, and verified-identity
-//! credentials.
-//!
-//! Output (stdout):
-//! - `trust`: `did: …`, `trust score: N/100`, `rate limits: P% of the
-//!   per-user limits`, then `history (newest first):` and one line per change,
-//!   `YYYY-MM-DD HH:MM:SS  OLD -> NEW  REASON  TRANSACTION`; with `--json` one
-//!   object (the server's `TrustReport`).
-//! - `report`/`vouch`: `reported USER for spam (score change -N)` /
-//!   `vouched for USER (score change +N)`.
-//! - `credential`: the JWT; with `--json` one object (`jwt`, `id`, `issuer`,
-//!   `expires_at`, `transaction_hash`).
+//! credentials. Output formats are in [`crate::output`].
 
 use zynk_proto::ErrorCode;
-use zynk_sdk::client::{ClientError, TrustAction};
-use zynk_sdk::crypto::TrustLevel;
+use zynk_sdk::client::ClientError;
 
-use crate::commands::print_line;
 use crate::context::{CliError, Context};
+use crate::output::{print_credential, print_reported, print_trust_report, print_vouched};
 
 /// `zynk trust [--json]`.
 pub async fn trust(context: &mut Context, json: bool) -> Result<(), CliError> {
     let report = context
         .with_messenger(async |m| m.trust_report().await)
         .await?;
-    if json {
-        print_line(&serde_json::to_string(&report).map_err(|e| CliError(e.to_string()))?);
-        return Ok(());
-    }
-    print_line(&format!("did: {}", report.did));
-    print_line(&format!("trust score: {}/100", report.trust_score));
-    print_line(&format!(
-        "rate limits: {}% of the per-user limits",
-        report.rate_limit_percent
-    ));
-    if report.history.is_empty() {
-        print_line("history: no changes yet");
-    } else {
-        print_line("history (newest first):");
-        for change in &report.history {
-            print_line(&format!(
-                "{}  {} -> {}  {}  {}",
-                change.created_at.format("%Y-%m-%d %H:%M:%S"),
-                change.old_score,
-                change.new_score,
-                change.reason,
-                change.transaction_hash.as_deref().unwrap_or("-"),
-            ));
-        }
-    }
-    Ok(())
+    print_trust_report(&report, json)
 }
 
 /// `zynk report USER`.
@@ -58,31 +22,17 @@ pub async fn report(context: &mut Context, user: &str) -> Result<(), CliError> {
         .with_messenger_raw(async |m| m.report_spam(user).await)
         .await?
         .map_err(|e| refused(e, user, "report"))?;
-    print_line(&format!(
-        "reported {} for spam (score change {})",
-        action.username,
-        signed(action.change)
-    ));
+    print_reported(&action);
     Ok(())
 }
 
 /// `zynk vouch USER`.
 pub async fn vouch(context: &mut Context, user: &str) -> Result<(), CliError> {
-    let action: TrustAction = context
+    let action = context
         .with_messenger_raw(async |m| m.vouch(user).await)
         .await?
         .map_err(|e| refused(e, user, "vouch"))?;
-    print_line(&format!(
-        "vouched for {} (score change {})",
-        action.username,
-        signed(action.change)
-    ));
-    if action.level != Some(TrustLevel::Verified) {
-        eprintln!(
-            "zynk: note: {} is not verified on this device; vouch only for people whose safety number you compared (`zynk verify {}`)",
-            action.username, action.username
-        );
-    }
+    print_vouched(&action);
     Ok(())
 }
 
@@ -91,26 +41,7 @@ pub async fn credential(context: &mut Context, json: bool) -> Result<(), CliErro
     let credential = context
         .with_messenger(async |m| m.issue_credential().await)
         .await?;
-    if json {
-        print_line(&serde_json::to_string(&credential).map_err(|e| CliError(e.to_string()))?);
-    } else {
-        print_line(&credential.jwt);
-        eprintln!(
-            "zynk: credential {} issued by {}, valid until {}",
-            credential.id,
-            credential.issuer,
-            credential.expires_at.format("%Y-%m-%d %H:%M:%S UTC")
-        );
-    }
-    Ok(())
-}
-
-fn signed(change: i32) -> String {
-    if change > 0 {
-        format!("+{change}")
-    } else {
-        change.to_string()
-    }
+    print_credential(&credential, json)
 }
 
 /// The server's refusals of a report or vouch, in words; other errors as

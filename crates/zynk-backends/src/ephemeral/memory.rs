@@ -286,18 +286,26 @@ impl Ephemeral for MemoryEphemeral {
         group_id: Uuid,
         members: &[Uuid],
     ) -> Result<(), EphemeralError> {
+        // A set, as on Redis: each member once, and an empty list is not cached at all.
+        let mut members = members.to_vec();
+        members.sort();
+        members.dedup();
+        if members.is_empty() {
+            self.groups.remove(&group_id);
+            return Ok(());
+        }
         let until = Instant::now() + self.ttls.group_members;
-        self.groups.insert(group_id, (members.to_vec(), until));
+        self.groups.insert(group_id, (members, until));
         Ok(())
     }
 
     async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError> {
         let now = Instant::now();
-        Ok(self.groups.get(&group_id).filter(|e| e.1 > now).map(|e| {
-            let mut members = e.0.clone();
-            members.sort();
-            members
-        }))
+        Ok(self
+            .groups
+            .get(&group_id)
+            .filter(|e| e.1 > now)
+            .map(|e| e.0.clone()))
     }
 
     async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError> {

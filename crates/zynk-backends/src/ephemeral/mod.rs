@@ -220,13 +220,14 @@ pub trait Ephemeral: Send + Sync {
         radius_m: f64,
     ) -> Result<Vec<Nearby>, EphemeralError>;
 
-    /// Caches a group's member list (`group_members:{group_id}`).
+    /// Caches a group's member list (`group_members:{group_id}`), replacing any cached one. The
+    /// list is a set: each member is kept once, and an empty list caches nothing.
     async fn group_members_put(
         &self,
         group_id: Uuid,
         members: &[Uuid],
     ) -> Result<(), EphemeralError>;
-    /// Reads a cached member list; `None` on a miss.
+    /// Reads a cached member list, sorted; `None` on a miss.
     async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError>;
     /// Drops a cached member list.
     async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError>;

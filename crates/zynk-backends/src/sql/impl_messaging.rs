@@ -538,6 +538,20 @@ impl MessageStore for SqlStore {
         batch: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
+        // Times finer than a microsecond (a client's self-destruct time) would be kept by SQLite
+        // and cut by PostgreSQL: both store, compare and report them truncated.
+        let now = crate::to_micros(now);
+        let truncated: Vec<NewMessage>;
+        let finer = |m: &NewMessage| m.expires_at.is_some_and(|e| crate::to_micros(e) != e);
+        let batch = if batch.iter().any(finer) {
+            truncated = batch
+                .iter()
+                .map(|m| NewMessage { expires_at: m.expires_at.map(crate::to_micros), ..m.clone() })
+                .collect();
+            &truncated[..]
+        } else {
+            batch
+        };
         let fast = self.insert_bulk(batch, now, true).await?;
         if let Some(outcomes) = fast {
             return Ok(outcomes);

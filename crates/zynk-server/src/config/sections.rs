@@ -1,0 +1,260 @@
+//! The tables of the configuration (`[auth]`, `[limits]`, `[rate_limits]`, …) and the
+//! top-level enums, with their defaults.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The chain ledger transactions are anchored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainKind {
+    /// The embedded signed, hash-linked log only.
+    #[default]
+    Embedded,
+    /// The embedded log, published to an EVM registry contract.
+    Evm,
+}
+
+/// The EVM registry (`docs/evm.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvmSettings {
+    /// JSON-RPC endpoint (`http://host:port`).
+    pub rpc_url: Option<String>,
+    /// The deployed `ZynkRegistry` (`0x…`; `zynkd evm deploy` prints it).
+    pub contract: Option<String>,
+    /// File holding the signer's secp256k1 private key as hex (the contract's owner). Default:
+    /// `evm-signer.key` in the data directory.
+    pub key_file: Option<PathBuf>,
+    /// The chain id the registry lives on; a node on another chain is refused.
+    pub chain_id: Option<u64>,
+    /// Blocks a transaction needs (its own included) before it counts as confirmed.
+    pub confirmations: u64,
+    /// How often the publisher sends queued transactions and reads receipts, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for EvmSettings {
+    fn default() -> Self {
+        Self {
+            rpc_url: None,
+            contract: None,
+            key_file: None,
+            chain_id: None,
+            confirmations: 1,
+            poll_interval_ms: 2000,
+        }
+    }
+}
+
+/// Trust scores (data model 11.5) and verifiable credentials. `docs/trust.md` explains the rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// Account ages (days) at which the score rises by `account_age_points`, once each.
+    pub account_age_days: Vec<u32>,
+    /// Points per account age milestone.
+    pub account_age_points: u8,
+    /// Messages sent at which the score rises by `message_volume_points`, once each.
+    pub message_volumes: Vec<u64>,
+    /// Points per message volume threshold.
+    pub message_volume_points: u8,
+    /// Largest penalty of one spam report (from a reporter with score 100; scaled down with
+    /// the reporter's score).
+    pub report_max_penalty: u8,
+    /// Reporters below this score change nothing (their report is still counted).
+    pub report_min_reporter_score: u8,
+    /// Largest gain from one vouch (from a voucher with score 100; scaled likewise).
+    pub vouch_max_points: u8,
+    /// Vouchers below this score change nothing.
+    pub vouch_min_voucher_score: u8,
+    /// Users below this score get `restricted_percent` of the per-user rate limits.
+    pub restricted_below: u8,
+    /// Share of the per-user rate limits (percent) for restricted users.
+    pub restricted_percent: u8,
+    /// Users below this score get `severe_percent` of the per-user rate limits.
+    pub severe_below: u8,
+    /// Share of the per-user rate limits (percent) for severely restricted users.
+    pub severe_percent: u8,
+    /// How long a node caches a user's score for rate limiting, in seconds.
+    pub score_cache_secs: u64,
+    /// How often the milestone job runs, in seconds.
+    pub milestone_interval_secs: u64,
+    /// Lifetime of an issued credential, in days.
+    pub credential_ttl_days: u32,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            account_age_days: vec![7, 30, 90, 365],
+            account_age_points: 5,
+            message_volumes: vec![100, 1_000, 10_000],
+            message_volume_points: 2,
+            report_max_penalty: 10,
+            report_min_reporter_score: 20,
+            vouch_max_points: 5,
+            vouch_min_voucher_score: 40,
+            restricted_below: 30,
+            restricted_percent: 50,
+            severe_below: 10,
+            severe_percent: 25,
+            score_cache_secs: 60,
+            milestone_interval_secs: 3600,
+            credential_ttl_days: 30,
+        }
+    }
+}
+
+/// WebSocket gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Seconds between heartbeats: a client that sends nothing for 2.5 heartbeats is closed.
+    pub heartbeat_secs: u64,
+    /// Frames queued per connection; a client that falls this far behind is disconnected.
+    pub queue_capacity: usize,
+    /// Read and write buffer per connection, in bytes (small buffers keep idle connections
+    /// cheap).
+    pub buffer_bytes: usize,
+}
+
+/// Push wake-ups.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// URL that receives `POST {"push_token", "device_id", "reason"}` for each wake-up (a push
+    /// gateway). Unset: no wake-ups are sent.
+    pub webhook_url: Option<String>,
+}
+
+/// Retention of undelivered and deleted data (data model section 6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Undelivered to-device messages are deleted after this many days.
+    pub to_device_days: u32,
+    /// Soft-deleted messages are purged after this many days.
+    pub deleted_message_days: u32,
+    /// How often self-destructing messages are checked, in milliseconds.
+    pub expiry_interval_ms: u64,
+    /// How often the retention jobs run, in seconds.
+    pub interval_secs: u64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: 30,
+            queue_capacity: 256,
+            buffer_bytes: 4096,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            to_device_days: 30,
+            deleted_message_days: 30,
+            expiry_interval_ms: 1000,
+            interval_secs: 3600,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Accounts, passwords and tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// PBKDF2-HMAC-SHA256 iterations for new password hashes (OWASP 2023: 600,000; at least
+    /// 1,000). Stored hashes with fewer iterations are upgraded at the next login.
+    pub pbkdf2_iterations: u32,
+    /// Access token lifetime in seconds (30 days).
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds (90 days); every refresh starts a new one.
+    pub refresh_token_ttl_secs: u64,
+    /// Shortest password accepted, in characters.
+    pub min_password_chars: usize,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest JSON request body in bytes.
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted.
+    pub max_json_depth: usize,
+}
+
+/// Fixed-window rate limits. Every `/api/v1` request counts against
+/// `ratelimit:{ip}:{endpoint}` and, when authenticated, `ratelimit:user:{user_id}:{endpoint}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Turns all rate limiting off (for benchmarks only).
+    pub enabled: bool,
+    /// Window length in seconds (the data model's one hour).
+    pub window_secs: u64,
+    /// Requests per client address and endpoint per window.
+    pub per_ip: u64,
+    /// Requests per user and endpoint per window.
+    pub per_user: u64,
+    /// Login attempts per username per window, against password guessing.
+    pub login_per_username: u64,
+    /// Tighter per-address limits for particular endpoints (route template → limit).
+    pub per_ip_endpoints: BTreeMap<String, u64>,
+}
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            pbkdf2_iterations: 600_000,
+            access_token_ttl_secs: 30 * 24 * 3600,
+            refresh_token_ttl_secs: 90 * 24 * 3600,
+            min_password_chars: 8,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        // A 64 KiB ciphertext is about 87 KiB as base64 inside JSON.
+        Self {
+            max_body_bytes: 128 * 1024,
+            max_json_depth: 32,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        let per_ip_endpoints = [
+            ("/api/v1/auth/register".to_owned(), 30),
+            ("/api/v1/auth/login".to_owned(), 120),
+            ("/api/v1/auth/refresh".to_owned(), 600),
+        ]
+        .into_iter()
+        .collect();
+        Self {
+            enabled: true,
+            window_secs: 3600,
+            per_ip: 20_000,
+            per_user: 20_000,
+            login_per_username: 30,
+            per_ip_endpoints,
+        }
+    }
+}
