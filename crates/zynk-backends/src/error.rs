@@ -13,6 +13,10 @@ pub enum StoreError {
     /// A stored value could not be decoded (corrupt row or schema mismatch).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A write whose parts disagree or that cannot be encoded (a caller's mistake); nothing was
+    /// written.
+    #[error("invalid write: {0}")]
+    InvalidWrite(String),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -2,6 +2,8 @@
 //!
 //! - [`store`]: durable relational data behind the [`Store`] traits, implemented once in
 //!   [`sql`] and compiled for SQLite (the embedded default) and PostgreSQL.
+//! - [`ledger`]: the records of the embedded ledger that [`store::LedgerStore`] reads and writes
+//!   (its key layout and JSON encoding stay inside this crate).
 //! - [`ephemeral`]: short-lived state (session cache, rate limits, presence, typing, locations,
 //!   group-member cache, cross-node publish/subscribe) behind [`Ephemeral`], implemented
 //!   in-process and on Redis.
@@ -10,6 +12,7 @@
 
 pub mod ephemeral;
 pub mod error;
+pub mod ledger;
 pub mod model;
 pub mod sql;
 pub mod store;

@@ -3,6 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use zynk_proto::MessageId;
+
+use crate::ledger::PendingTx;
 
 /// A row of `users`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,35 +188,8 @@ pub struct NewAccount {
 pub struct PendingIdentity {
     /// `did:zynk:<user id>`.
     pub did: String,
-    /// Transaction hash (`0x` + 64 hex).
-    pub tx_hash: String,
-    /// The transaction's JSON.
-    pub tx_json: Vec<u8>,
-}
-
-/// A block of pending transactions, written atomically.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BlockWrite {
-    /// The `head` value this write expects; another writer meanwhile makes it a no-op.
-    pub expected_head: Option<Vec<u8>>,
-    /// The new `head` value.
-    pub new_head: Vec<u8>,
-    /// New entries `(key, value, height)` (the block and its transactions).
-    pub entries: Vec<(String, Vec<u8>, Option<i64>)>,
-    /// Entries replaced or created (identity state).
-    pub upserts: Vec<(String, Vec<u8>)>,
-    /// Pending entries the block consumed.
-    pub consumed: Vec<String>,
-    /// Block number.
-    pub block_number: i64,
-    /// Block hash (`0x` + 64 hex).
-    pub block_hash: String,
-    /// Transaction hashes now confirmed.
-    pub confirmed: Vec<String>,
-    /// Identities registered by the block: `(did, transaction hash)`.
-    pub identities: Vec<(String, String)>,
-    /// Transactions to publish to the EVM registry (empty on the embedded chain).
-    pub outbox: Vec<OutboxItem>,
+    /// Its `identity_registration` transaction.
+    pub transaction: zynk_ledger::Transaction,
 }
 
 /// What presenting a refresh token led to.
@@ -416,10 +392,36 @@ pub struct NewMessage {
     pub message_type: String,
     /// Routing metadata (JSON object).
     pub metadata: serde_json::Value,
-    /// Relation to apply: (kind, target) with kind `edit`, `reaction` or `delete`.
-    pub relation: Option<(String, Uuid)>,
+    /// The relation to an earlier message, as the message service decided it.
+    pub relation: Option<RelationWrite>,
     /// Self-destruct time.
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What a new message does to an earlier message of its conversation (an edit, a reaction, a
+/// deletion): the preconditions the store checks and the effect it applies, both inside the
+/// transaction that stores the new message. Which relation requires what is the message
+/// service's rule; the store only carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelationWrite {
+    /// The earlier message. It must be in the new message's conversation, not deleted and not
+    /// expired.
+    pub target: MessageId,
+    /// The target must also have been sent by the new message's sender.
+    pub require_same_sender: bool,
+    /// What storing the new message does to the target.
+    pub effect: RelationEffect,
+}
+
+/// What storing a related message does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationEffect {
+    /// Nothing: the target is left as it is.
+    None,
+    /// Sets the target's `edited_at` to the time of storing.
+    MarkEdited,
+    /// Soft-deletes the target: sets its `deleted_at` and wipes its stored ciphertext.
+    Delete,
 }
 
 /// A stored message.
@@ -462,8 +464,8 @@ pub enum InsertOutcome {
     Existing(MessageRecord),
     /// The id is taken by different content, another conversation or another sender.
     IdConflict,
-    /// The relation's target is missing, deleted, in another conversation, or (for edits and
-    /// deletions) not the sender's.
+    /// The relation's target is missing, deleted, expired, in another conversation, or not the
+    /// sender's where [`RelationWrite::require_same_sender`] asks for it.
     InvalidRelation,
 }
 
@@ -483,71 +485,6 @@ pub struct ExpiredMessage {
     pub conversation_id: Uuid,
     /// Message.
     pub message_id: Uuid,
-}
-
-/// A message waiting to be anchored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnanchoredMessage {
-    /// Message.
-    pub id: Uuid,
-    /// Sequence number in its conversation.
-    pub seq: i64,
-    /// Server time of the message.
-    pub created_at: DateTime<Utc>,
-    /// Hex SHA-256 of its ciphertext.
-    pub content_hash: String,
-}
-
-/// Everything a sealed batch writes, in one transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnchorWrite {
-    /// The `head` value this write expects (`None` for the first batch); another node that
-    /// sealed a batch meanwhile makes the write a no-op.
-    pub expected_head: Option<Vec<u8>>,
-    /// The new `head` value.
-    pub new_head: Vec<u8>,
-    /// Key-value entries: `(key, value, height)`.
-    pub entries: Vec<(String, Vec<u8>, Option<i64>)>,
-    /// Anchor row id.
-    pub anchor_id: Uuid,
-    /// Hex Merkle root (64 characters, no `0x`).
-    pub merkle_root: String,
-    /// Transaction hash (`0x` + 64 hex).
-    pub transaction_hash: String,
-    /// Hash of the block holding the transaction (`0x` + 64 hex).
-    pub block_hash: String,
-    /// Batch height (the `block_number` of the anchor).
-    pub height: i64,
-    /// Per message: `(message id, hex content hash, siblings JSON, leaf index)`.
-    pub proofs: Vec<(Uuid, String, serde_json::Value, i64)>,
-    /// The anchor transaction to publish to the EVM registry (empty on the embedded chain).
-    pub outbox: Vec<OutboxItem>,
-}
-
-/// A stored proof row with its batch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProofRecord {
-    /// The `{"siblings": […]}` document.
-    pub siblings: serde_json::Value,
-    /// Leaf index.
-    pub leaf_index: i64,
-    /// The batch height (block number of the anchor).
-    pub height: i64,
-}
-
-/// A ledger transaction waiting for a block: written with the change that caused it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingTx {
-    /// Transaction hash (`0x` + 64 hex).
-    pub hash: String,
-    /// `identity_registration`, `trust_score_update` or `credential_issuance`.
-    pub tx_type: &'static str,
-    /// The transaction's JSON.
-    pub json: Vec<u8>,
-    /// The user it concerns.
-    pub user_id: Option<Uuid>,
-    /// The entity it records (credential id, history row, user).
-    pub related_entity_id: Option<Uuid>,
 }
 
 /// A user's ledger identity (data model 11.1).
@@ -611,7 +548,7 @@ pub struct TrustChange {
     pub tx: Option<PendingTx>,
 }
 
-/// How [`crate::TrustStore::apply_trust_change`] ended.
+/// How [`crate::store::TrustStore::apply_trust_change`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrustOutcome {
     /// Written.

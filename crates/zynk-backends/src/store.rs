@@ -4,7 +4,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use zynk_ledger::{BatchHeader, Block, Ed25519PublicKey, Hash32, Transaction, ZynkDid};
+use zynk_proto::MessageId;
+
 use crate::error::StoreError;
+use crate::ledger::{
+    AnchorWrite, BlockWrite, Head, IdentityState, MerkleEntry, PendingTx, ProofRecord, TxEntry,
+    UnanchoredMessage,
+};
 use crate::model::*;
 
 /// Accounts, profiles and privacy settings.
@@ -226,7 +233,11 @@ pub trait ConversationStore: Send + Sync {
 pub trait MessageStore: Send + Sync {
     /// Stores a batch of messages in one transaction (group commit): each gets the next
     /// sequence number of its conversation; an item that fails does not affect the others.
-    /// Returns one outcome per item, in order, once the transaction is durable.
+    /// A message with a [`RelationWrite`] is stored only if its target meets the stated
+    /// preconditions at that point of the transaction (otherwise
+    /// [`InsertOutcome::InvalidRelation`]), and the relation's effect on the target is applied
+    /// in the same transaction. Returns one outcome per item, in order, once the transaction is
+    /// durable.
     async fn insert_messages(
         &self,
         batch: &[NewMessage],
@@ -258,36 +269,60 @@ pub trait MessageStore: Send + Sync {
     async fn purge_deleted_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
-/// The embedded ledger: its key-value store and message anchoring.
+/// The embedded ledger (data model 11.6): its head and validator, blocks, batch headers and
+/// trees, transactions, identity states, pending transactions, and message anchoring. Reads of
+/// a record check that it is stored under its own key; a record that does not decode or does
+/// not match its key is [`StoreError::Corrupt`].
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
     /// Messages with no inclusion proof yet, oldest first; self-destructing messages only in
     /// conversations that opted in.
     async fn unanchored_messages(&self, limit: u32) -> Result<Vec<UnanchoredMessage>, StoreError>;
-    /// Reads a ledger entry.
-    async fn ledger_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Writes a ledger entry if the key is new; returns whether it was written.
-    async fn ledger_put_new(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
-    /// Entries whose key starts with `prefix`, by height.
-    async fn ledger_scan(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<(String, Vec<u8>, Option<i64>)>, StoreError>;
-    /// Writes a sealed batch atomically; false (nothing written) if `head` changed meanwhile.
+    /// The ledger's head; `None` before the first batch or block.
+    async fn head(&self) -> Result<Option<Head>, StoreError>;
+    /// The validator key recorded at the ledger's first start.
+    async fn validator(&self) -> Result<Option<Ed25519PublicKey>, StoreError>;
+    /// Records `key` as the validator if none is recorded yet. True if `key` is (now) the
+    /// validator, false if the ledger was started with another key.
+    async fn claim_validator(&self, key: &Ed25519PublicKey) -> Result<bool, StoreError>;
+    /// The block with this index.
+    async fn block(&self, index: u64) -> Result<Option<Block>, StoreError>;
+    /// Every block, by index.
+    async fn blocks(&self) -> Result<Vec<Block>, StoreError>;
+    /// The signed header of the batch at this height.
+    async fn batch_header(&self, height: u64) -> Result<Option<BatchHeader>, StoreError>;
+    /// Every batch header, by height.
+    async fn batch_headers(&self) -> Result<Vec<BatchHeader>, StoreError>;
+    /// A sealed transaction with the block holding it.
+    async fn tx_entry(&self, hash: &Hash32) -> Result<Option<TxEntry>, StoreError>;
+    /// The leaves of the batch tree with this root.
+    async fn merkle_entry(&self, root: &Hash32) -> Result<Option<MerkleEntry>, StoreError>;
+    /// An identity's state as the sealed blocks record it.
+    async fn identity_state(&self, did: &ZynkDid) -> Result<Option<IdentityState>, StoreError>;
+    /// Every identity state.
+    async fn identity_states(&self) -> Result<Vec<IdentityState>, StoreError>;
+    /// Transactions waiting for a block, oldest first, at most `limit`.
+    async fn pending_transactions(&self, limit: u32) -> Result<Vec<Transaction>, StoreError>;
+    /// The transaction with this hash if it waits for a block.
+    async fn pending_transaction(&self, hash: &Hash32) -> Result<Option<Transaction>, StoreError>;
+    /// Writes a sealed batch atomically; false (nothing written) if the head is no longer
+    /// `write.expected_head`. Fails with [`StoreError::InvalidWrite`] if the block holds no
+    /// `message_anchor` of the batch.
     async fn commit_anchor(
         &self,
         write: &AnchorWrite,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Writes a block of pending transactions atomically; false (nothing written) if `head`
-    /// changed meanwhile.
+    /// Writes a block of pending transactions atomically (see [`BlockWrite`]); false (nothing
+    /// written) if the head is no longer `write.expected_head`.
     async fn commit_block(
         &self,
         write: &BlockWrite,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// The stored proof of a message, if it was anchored.
-    async fn message_proof(&self, message_id: Uuid) -> Result<Option<ProofRecord>, StoreError>;
+    /// The stored inclusion proof of a message, if it was anchored.
+    async fn message_proof(&self, message_id: MessageId)
+    -> Result<Option<ProofRecord>, StoreError>;
 }
 
 /// Ledger identities, trust scores, key rotation and credentials.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::services::Context;
+use crate::context::Context;
 use crate::services::ledger::LedgerService;
 use crate::services::messages::MessageService;
 

@@ -2,10 +2,11 @@
 //! The `zynkd` binary is a thin command line over [`App`].
 
 pub mod config;
+pub mod context;
 pub mod error;
-pub mod gateway;
 pub mod http;
 pub mod jobs;
+pub mod realtime;
 pub mod services;
 pub mod state;
 pub mod telemetry;
@@ -23,7 +24,8 @@ use zynk_backends::ephemeral::redis::RedisEphemeral;
 use zynk_backends::sql::{self, AnyStore, PoolSettings};
 
 pub use config::Config;
-use services::{Context, Services};
+use context::Context;
+use services::Services;
 use state::AppState;
 
 /// Why the server could not start.
@@ -105,13 +107,13 @@ impl App {
         store.ensure_partitions().await?;
         let ephemeral = open_ephemeral(&config).await?;
         let relay = config.redis_url.is_some();
-        let pusher: Option<Arc<dyn gateway::push::PushSender>> = match &config.push.webhook_url {
+        let pusher: Option<Arc<dyn realtime::PushSender>> = match &config.push.webhook_url {
             Some(url) => Some(Arc::new(
-                gateway::push::WebhookPush::new(url).map_err(StartError::Push)?,
+                realtime::WebhookPush::new(url).map_err(StartError::Push)?,
             )),
             None => None,
         };
-        let hub = Arc::new(gateway::Hub::new(
+        let hub = Arc::new(realtime::Hub::new(
             ephemeral.clone(),
             relay,
             config.websocket.queue_capacity,

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::services::{Context, Services};
+use crate::context::Context;
+use crate::services::Services;
 
 /// Shared by all handlers; cheap to clone.
 #[derive(Clone)]

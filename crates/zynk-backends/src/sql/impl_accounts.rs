@@ -131,9 +131,7 @@ impl AccountStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         let pending = PendingTx {
-            hash: identity.tx_hash.clone(),
-            tx_type: "identity_registration",
-            json: identity.tx_json.clone(),
+            transaction: identity.transaction.clone(),
             user_id: Some(account.user_id),
             related_entity_id: Some(account.user_id),
         };

@@ -4,8 +4,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Pool, Row, Transaction};
 use uuid::Uuid;
+use zynk_ledger::{BatchHeader, Block, Ed25519PublicKey, Hash32, ZynkDid};
+use zynk_proto::MessageId;
 
 use crate::error::{StoreError, violated_unique};
+use crate::ledger::{
+    AnchorWrite, BlockWrite, Head, IdentityState, MerkleEntry, PendingTx, ProofRecord, TxEntry,
+    UnanchoredMessage, entries,
+};
 use crate::model::*;
 use crate::store::*;
 

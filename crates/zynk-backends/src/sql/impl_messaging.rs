@@ -269,13 +269,13 @@ async fn insert_one(
             && existing.content_hash == item.content_hash;
         return Ok(if same { InsertOutcome::Existing(existing) } else { InsertOutcome::IdConflict });
     }
-    if let Some((kind, target_id)) = &item.relation {
-        let target = message_by_id(tx, *target_id).await?;
+    if let Some(relation) = &item.relation {
+        let target = message_by_id(tx, relation.target.as_uuid()).await?;
         let valid = target.is_some_and(|t| {
             t.conversation_id == item.conversation_id
                 && t.deleted_at.is_none()
                 && t.expires_at.is_none_or(|e| e > now)
-                && (kind == "reaction" || t.sender_id == item.sender_id)
+                && (!relation.require_same_sender || t.sender_id == item.sender_id)
         });
         if !valid {
             return Ok(InsertOutcome::InvalidRelation);
@@ -311,26 +311,26 @@ async fn insert_one(
             .await?;
         return Ok(InsertOutcome::IdConflict);
     }
-    if let Some((kind, target_id)) = &item.relation {
-        match kind.as_str() {
-            "edit" => {
+    if let Some(relation) = &item.relation {
+        match relation.effect {
+            RelationEffect::MarkEdited => {
                 sqlx::query("UPDATE messages SET edited_at = $2 WHERE id = $1")
-                    .bind(target_id)
+                    .bind(relation.target)
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
             }
-            "delete" => {
+            RelationEffect::Delete => {
                 sqlx::query(
                     "UPDATE messages SET deleted_at = $2, encrypted_content = $3 WHERE id = $1",
                 )
-                .bind(target_id)
+                .bind(relation.target)
                 .bind(now)
                 .bind(Vec::<u8>::new())
                 .execute(&mut **tx)
                 .await?;
             }
-            _ => {}
+            RelationEffect::None => {}
         }
     }
     sqlx::query(

@@ -17,34 +17,6 @@ fn identity_from_row(row: &DbRow) -> Result<IdentityRecord, StoreError> {
     })
 }
 
-/// Records a pending ledger transaction inside `tx`: its `blockchain_transactions` row and its
-/// `pending:{hash}` entry, which the block sealer consumes.
-async fn insert_pending_tx(
-    tx: &mut Transaction<'static, Db>,
-    pending: &PendingTx,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO blockchain_transactions (id, transaction_hash, transaction_type, user_id, \
-         related_entity_id, status, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(&pending.hash)
-    .bind(pending.tx_type)
-    .bind(pending.user_id)
-    .bind(pending.related_entity_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("INSERT INTO ledger_kv (key, value, height, created_at) VALUES ($1, $2, NULL, $3)")
-        .bind(format!("pending:{}", pending.hash))
-        .bind(&pending.json)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl TrustStore for SqlStore {
     async fn identity_by_user(&self, user_id: Uuid) -> Result<Option<IdentityRecord>, StoreError> {
@@ -135,7 +107,7 @@ impl TrustStore for SqlStore {
             .bind(change.old_score)
             .bind(change.new_score)
             .bind(change.reason)
-            .bind(change.tx.as_ref().map(|t| t.hash.clone()))
+            .bind(change.tx.as_ref().map(|t| t.hash().to_string()))
             .bind(change.changed_by)
             .bind(now)
             .execute(&mut *tx)

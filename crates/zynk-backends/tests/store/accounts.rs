@@ -106,7 +106,7 @@ async fn registration_stores_user_profile_device_session_and_identity(db: &TestD
             account_created_at: t,
         })
     );
-    assert!(pending_tx_recorded(db, &new.identity.tx_hash).await);
+    assert!(pending_tx_recorded(db, &new.identity.transaction.hash().to_string()).await);
 }
 
 async fn usernames_are_unique_case_insensitively(db: &TestDb) {
@@ -127,7 +127,7 @@ async fn usernames_are_unique_case_insensitively(db: &TestDb) {
             .unwrap(),
         None
     );
-    assert!(!pending_tx_recorded(db, &again.identity.tx_hash).await);
+    assert!(!pending_tx_recorded(db, &again.identity.transaction.hash().to_string()).await);
     let other = NewAccount {
         username: "carol2".into(),
         ..again
@@ -159,7 +159,7 @@ async fn a_taken_fingerprint_refuses_the_whole_registration(db: &TestDb) {
     );
     assert_eq!(db.find_user_by_username("bob").await.unwrap(), None);
     assert_eq!(db.identity_by_user(bob.user_id).await.unwrap(), None);
-    assert!(!pending_tx_recorded(db, &bob.identity.tx_hash).await);
+    assert!(!pending_tx_recorded(db, &bob.identity.transaction.hash().to_string()).await);
     // Alice's device is untouched.
     let devices = db.list_devices(alice.user_id).await.unwrap();
     assert_eq!(devices.len(), 1);

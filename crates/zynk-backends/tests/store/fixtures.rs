@@ -5,7 +5,12 @@
 use crate::harness::{Arg, TestDb};
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
+use zynk_backends::ledger::PendingTx;
 use zynk_backends::model::*;
+use zynk_ledger::block::{
+    CredentialIssuance, IdentityRegistration, TrustReason, TrustScore, TrustScoreUpdate,
+};
+use zynk_ledger::{Ed25519PublicKey, Hash32, Transaction, ZynkDid};
 
 /// A user id (becomes `zynk_proto::UserId`).
 pub type UserId = Uuid;
@@ -109,9 +114,7 @@ pub fn new_account(username: &str, now: DateTime<Utc>) -> NewAccount {
         session: new_session(now),
         identity: PendingIdentity {
             did: format!("did:zynk:{user_id}"),
-            tx_hash: tx_hash(),
-            tx_json: format!(r#"{{"type":"identity_registration","user":"{user_id}"}}"#)
-                .into_bytes(),
+            transaction: transaction("identity_registration", user_id),
         },
     }
 }
@@ -206,7 +209,10 @@ pub fn text(conversation: ConversationId, sender: &Account) -> NewMessage {
     }
 }
 
-/// A message from `sender` relating to `target` (`edit`, `reaction` or `delete`).
+/// A message from `sender` relating to `target`, in one of the three shapes the store carries
+/// out: `edit` (the sender's own target, marked edited), `delete` (the sender's own target,
+/// deleted) and `reaction` (anyone's target, left as it is). Which relation type takes which
+/// shape is the message service's rule, tested there.
 pub fn related(
     conversation: ConversationId,
     sender: &Account,
@@ -214,8 +220,23 @@ pub fn related(
     target: MessageId,
 ) -> NewMessage {
     NewMessage {
-        relation: Some((kind.to_owned(), target)),
+        relation: Some(relation(kind, target)),
         ..text(conversation, sender)
+    }
+}
+
+/// The relation write of a shape named as in [`related`].
+pub fn relation(kind: &str, target: MessageId) -> RelationWrite {
+    let (require_same_sender, effect) = match kind {
+        "edit" => (true, RelationEffect::MarkEdited),
+        "delete" => (true, RelationEffect::Delete),
+        "reaction" => (false, RelationEffect::None),
+        other => panic!("no relation shape {other:?}"),
+    };
+    RelationWrite {
+        target: zynk_proto::MessageId::from_uuid(target),
+        require_same_sender,
+        effect,
     }
 }
 
@@ -249,14 +270,39 @@ pub fn key(key_id: &str) -> StoredKey {
     }
 }
 
-/// A ledger transaction waiting for a block.
+/// A ledger transaction of type `tx_type` waiting for a block, with random content (so each is
+/// distinct).
 pub fn pending_tx(tx_type: &'static str, user: Option<UserId>) -> PendingTx {
     PendingTx {
-        hash: tx_hash(),
-        tx_type,
-        json: format!(r#"{{"type":"{tx_type}"}}"#).into_bytes(),
+        transaction: transaction(tx_type, user.unwrap_or_else(new_user_id)),
         user_id: user,
         related_entity_id: Some(new_uuid()),
+    }
+}
+
+/// A ledger transaction of type `tx_type` about `user`, with random content.
+pub fn transaction(tx_type: &str, user: UserId) -> Transaction {
+    let did = ZynkDid::new(user);
+    let random = || Hash32::sha256(Uuid::new_v4().as_bytes());
+    match tx_type {
+        "identity_registration" => Transaction::IdentityRegistration(IdentityRegistration {
+            did,
+            public_key: Ed25519PublicKey(random().0),
+            user_id: user,
+        }),
+        "trust_score_update" => Transaction::TrustScoreUpdate(TrustScoreUpdate {
+            did,
+            old_score: TrustScore::new(50).expect("a score"),
+            new_score: TrustScore::new(60).expect("a score"),
+            reason: TrustReason::ManualAdjustment,
+            changed_at: u64::from(random().0[0]) + 1_700_000_000_000,
+        }),
+        "credential_issuance" => Transaction::CredentialIssuance(CredentialIssuance {
+            credential_id_hash: random(),
+            subject_did: did.to_string(),
+            issuer_did: "did:key:z6MkTest".into(),
+        }),
+        other => panic!("no pending transaction type {other:?}"),
     }
 }
 

@@ -510,7 +510,7 @@ async fn a_self_destruct_time_is_kept_to_the_microsecond(db: &TestDb) {
         },
         NewMessage {
             expires_at: Some(fine),
-            relation: Some(("reaction".into(), new_message_id())),
+            relation: Some(relation("reaction", new_message_id())),
             ..text(conversation, &bob)
         },
     ];

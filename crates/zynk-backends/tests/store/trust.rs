@@ -74,12 +74,12 @@ async fn a_trust_change_is_compare_and_set_with_its_history_and_ledger_transacti
             old_score: 50,
             new_score: 60,
             reason: "manual_adjustment".into(),
-            transaction_hash: Some(tx.hash.clone()),
+            transaction_hash: Some(tx.hash().to_string()),
             changed_by: Some(bob.user_id),
             created_at: t,
         }]
     );
-    assert!(pending_tx_recorded(db, &tx.hash).await);
+    assert!(pending_tx_recorded(db, &tx.hash().to_string()).await);
 
     // From a score that is no longer current: nothing is written.
     let stale = change(&alice.did, 50, 40, "manual_adjustment");
@@ -89,7 +89,7 @@ async fn a_trust_change_is_compare_and_set_with_its_history_and_ledger_transacti
     );
     assert_eq!(score(db, &alice).await, 60);
     assert_eq!(db.trust_history(&alice.did, 10).await.unwrap().len(), 1);
-    assert!(!pending_tx_recorded(db, &stale.tx.as_ref().unwrap().hash).await);
+    assert!(!pending_tx_recorded(db, &stale.tx.as_ref().unwrap().hash().to_string()).await);
     // An identity that does not exist has no current score.
     assert_eq!(
         db.apply_trust_change(&change("did:zynk:nobody", 50, 40, "manual_adjustment"), t)
@@ -144,7 +144,7 @@ async fn evidence_counts_once(db: &TestDb) {
         TrustOutcome::Duplicate
     );
     assert_eq!(score(db, &alice).await, 53);
-    assert!(!pending_tx_recorded(db, &again.tx.as_ref().unwrap().hash).await);
+    assert!(!pending_tx_recorded(db, &again.tx.as_ref().unwrap().hash().to_string()).await);
 
     // Evidence without a score change (a capped score): recorded, and counted once.
     assert_eq!(
@@ -429,7 +429,7 @@ async fn an_identity_key_rotates_only_from_the_current_key(db: &TestDb) {
         !identity.is_verified,
         "unverified until a block holds the new key"
     );
-    assert!(pending_tx_recorded(db, &rotation.tx.hash).await);
+    assert!(pending_tx_recorded(db, &rotation.tx.hash().to_string()).await);
     assert_eq!(
         db.query_keys(&[alice.user_id]).await.unwrap()[0].identity_key,
         "second-identity-key"
@@ -458,7 +458,7 @@ async fn an_identity_key_rotates_only_from_the_current_key(db: &TestDb) {
             .public_key,
         "second-identity-key"
     );
-    assert!(!pending_tx_recorded(db, &stale.tx.hash).await);
+    assert!(!pending_tx_recorded(db, &stale.tx.hash().to_string()).await);
 }
 
 async fn credentials_are_recorded_with_their_ledger_transaction(db: &TestDb) {
@@ -471,7 +471,7 @@ async fn credentials_are_recorded_with_their_ledger_transaction(db: &TestDb) {
         subject_did: alice.did.clone(),
         issuer_did: "did:key:z6Mkissuer".into(),
         credential_type: "ZynkTrustCredential".into(),
-        transaction_hash: tx.hash.clone(),
+        transaction_hash: tx.hash().to_string(),
         issued_at: t,
         expires_at: plus(t, 86_400),
     };
@@ -483,11 +483,11 @@ async fn credentials_are_recorded_with_their_ledger_transaction(db: &TestDb) {
             &[
                 Arg::id(credential.id),
                 Arg::id(alice.user_id),
-                Arg::text(&tx.hash)
+                Arg::text(tx.hash().to_string())
             ],
         )
         .await,
         1
     );
-    assert!(pending_tx_recorded(db, &tx.hash).await);
+    assert!(pending_tx_recorded(db, &tx.hash().to_string()).await);
 }

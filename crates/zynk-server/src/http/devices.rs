@@ -3,18 +3,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use uuid::Uuid;
 use zynk_proto::ErrorBody;
 use zynk_proto::devices::{DeviceView, PushTokenRequest};
 use zynk_proto::sessions::SessionView;
 
-use super::extract::{ApiJson, Caller};
+use super::extract::{ApiJson, Caller, parse_id};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found(what))
-}
 
 /// `GET /api/v1/devices`: the caller's devices.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", security(("bearer" = [])),

@@ -1,5 +1,5 @@
 //! Request extractors that answer failures with the API's error shape: a JSON body with size,
-//! depth and media-type checks, and the authenticated caller.
+//! depth and media-type checks, the authenticated caller, and ids in paths.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -14,6 +14,11 @@ use zynk_proto::ErrorCode;
 use crate::error::ApiError;
 use crate::services::auth::AuthContext;
 use crate::state::AppState;
+
+/// The id in a path segment; anything but a UUID is a 404 for `what`, as an unknown id is.
+pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
+}
 
 /// A JSON request body: `Content-Type: application/json`, at most `limits.max_body_bytes`
 /// bytes, at most `limits.max_json_depth` levels deep, matching `T` exactly.

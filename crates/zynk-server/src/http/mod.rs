@@ -1,12 +1,19 @@
-//! The HTTP API: routes, middleware and the OpenAPI document.
+//! The HTTP API: routes, middleware and the OpenAPI document. One file of handlers per service
+//! (`keys`, `to_device`, `conversations`, `messages`, `ledger`, `trust`, …), plus the WebSocket
+//! edge of the realtime layer (`ws`).
 
 pub mod auth;
+pub mod conversations;
 pub mod devices;
 pub mod extract;
 pub mod health;
+pub mod keys;
 pub mod ledger;
-pub mod messaging;
+pub mod messages;
+pub mod to_device;
+pub mod trust;
 pub mod users;
+pub mod ws;
 
 use std::time::Instant;
 
@@ -75,36 +82,36 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::list_sessions))
         .routes(routes!(devices::revoke_session))
         .routes(routes!(
-            messaging::put_identity_backup,
-            messaging::get_identity_backup
+            keys::put_identity_backup,
+            keys::get_identity_backup
         ))
-        .routes(routes!(messaging::upload_keys))
-        .routes(routes!(messaging::key_count))
-        .routes(routes!(messaging::query_keys))
-        .routes(routes!(messaging::claim_keys))
+        .routes(routes!(keys::upload_keys))
+        .routes(routes!(keys::key_count))
+        .routes(routes!(keys::query_keys))
+        .routes(routes!(keys::claim_keys))
         .routes(routes!(
-            messaging::send_to_device,
-            messaging::to_device_inbox
+            to_device::send_to_device,
+            to_device::to_device_inbox
         ))
-        .routes(routes!(messaging::ack_to_device))
+        .routes(routes!(to_device::ack_to_device))
         .routes(routes!(
-            messaging::create_conversation,
-            messaging::list_conversations
+            conversations::create_conversation,
+            conversations::list_conversations
         ))
-        .routes(routes!(messaging::get_conversation))
-        .routes(routes!(messaging::send_message, messaging::history))
-        .routes(routes!(messaging::get_message))
-        .routes(routes!(messaging::receipts))
-        .routes(routes!(crate::gateway::ws::upgrade))
+        .routes(routes!(conversations::get_conversation))
+        .routes(routes!(messages::send_message, messages::history))
+        .routes(routes!(messages::get_message))
+        .routes(routes!(conversations::receipts))
+        .routes(routes!(ws::upgrade))
         .routes(routes!(ledger::info))
         .routes(routes!(ledger::proof))
         .routes(routes!(ledger::identity))
         .routes(routes!(ledger::identity_proof))
         .routes(routes!(ledger::issue_credential))
         .routes(routes!(ledger::rotate_identity_key))
-        .routes(routes!(ledger::my_trust))
-        .routes(routes!(ledger::report_user))
-        .routes(routes!(ledger::vouch_user))
+        .routes(routes!(trust::my_trust))
+        .routes(routes!(trust::report_user))
+        .routes(routes!(trust::vouch_user))
         .routes(routes!(health::openapi))
         .split_for_parts()
 }

@@ -10,20 +10,20 @@ use zynk_backends::model::{
     NewAccount, NewDevice, NewSession, PendingIdentity, Privacy, ProfileChanges, ProfileRecord,
     RefreshOutcome,
 };
-use zynk_proto::ErrorCode;
 use zynk_proto::auth::{AuthResponse, DeviceInfo, LoginRequest, RegisterRequest};
 use zynk_proto::users::{
     Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
 };
+use zynk_proto::{ErrorCode, SessionId, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
 use super::passwords::{PasswordHasher, Verification};
 use super::rate_limit::RateLimiter;
 use super::tokens::{self, IssuedTokens, REFRESH_PREFIX, hash_token, well_formed};
 use super::validation;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Closing, Hub};
+use crate::realtime::{Closing, Hub};
 
 /// Accounts and their sessions.
 #[derive(Clone)]
@@ -177,8 +177,7 @@ impl AccountService {
         );
         let identity = PendingIdentity {
             did: zynk_ledger::ZynkDid::new(user_id).to_string(),
-            tx_hash: registration.hash().to_string(),
-            tx_json: serde_json::to_vec(&registration).map_err(|e| ApiError::internal(&e))?,
+            transaction: registration,
         };
         let account = NewAccount {
             identity,
@@ -193,12 +192,7 @@ impl AccountService {
             },
         };
         self.context.store.create_account(&account, now).await?;
-        super::ledger::cache_pending(
-            &self.context,
-            &account.identity.tx_hash,
-            &account.identity.tx_json,
-        )
-        .await;
+        super::ledger::cache_pending(&self.context, &account.identity.transaction).await;
         tracing::info!(user_id = %account.user_id, device_id = %account.device.id, "account registered");
         Ok(auth_response(
             account.user_id,
@@ -311,7 +305,12 @@ impl AccountService {
                     .ephemeral
                     .session_revoke(&[access_hash])
                     .await?;
-                self.hub.close(Closing::Session(user_id, session_id)).await;
+                self.hub
+                    .close(Closing::Session {
+                        user_id: UserId::from_uuid(user_id),
+                        session_id: SessionId::from_uuid(session_id),
+                    })
+                    .await;
                 tracing::warn!(session_id = %session_id, "refresh token replayed; session revoked");
                 Err(ApiError::new(
                     ErrorCode::RefreshTokenReused,
@@ -333,7 +332,10 @@ impl AccountService {
         hashes.extend(removed);
         self.context.ephemeral.session_revoke(&hashes).await?;
         self.hub
-            .close(Closing::Session(caller.user_id, caller.session_id))
+            .close(Closing::Session {
+                user_id: UserId::from_uuid(caller.user_id),
+                session_id: SessionId::from_uuid(caller.session_id),
+            })
             .await;
         Ok(())
     }
@@ -529,7 +531,11 @@ impl AccountService {
             .await?
             .unwrap_or_default();
         self.context.ephemeral.session_revoke(&revoked).await?;
-        self.hub.close(Closing::User(user.id)).await;
+        self.hub
+            .close(Closing::User {
+                user_id: UserId::from_uuid(user.id),
+            })
+            .await;
         self.identities.remove(&user.id);
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use zynk_backends::ephemeral::CachedSession;
 use zynk_proto::ErrorCode;
 
-use super::Context;
 use super::tokens::{ACCESS_PREFIX, hash_token, well_formed};
+use crate::context::Context;
 use crate::error::ApiError;
 
 /// How often a session's `last_used_at` (and its device's and user's activity) is written.

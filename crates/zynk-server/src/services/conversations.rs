@@ -6,16 +6,16 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use uuid::Uuid;
 use zynk_backends::model::{ConversationRecord, CursorMove, ParticipantRecord};
-use zynk_proto::ErrorCode;
 use zynk_proto::conversations::{
     Conversation, CreateConversationRequest, Participant, ReceiptRequest,
 };
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{ErrorCode, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{Hub, Target};
 
 /// How long a conversation's participant list is cached on a node. Participants of 1:1
 /// conversations never change; group membership changes invalidate the entry explicitly.
@@ -283,7 +283,9 @@ impl ConversationService {
         let others: Vec<Target> = users
             .iter()
             .filter(|u| **u != user_id)
-            .map(|u| Target::User(*u))
+            .map(|u| Target::User {
+                user_id: UserId::from_uuid(*u),
+            })
             .collect();
         let frame = |read_visible: bool| ServerFrame::Receipt {
             conversation_id,
@@ -295,7 +297,12 @@ impl ConversationService {
             .publish(&others, &frame(participant.read_receipts))
             .await;
         self.hub
-            .publish(&[Target::User(user_id)], &frame(true))
+            .publish(
+                &[Target::User {
+                    user_id: UserId::from_uuid(user_id),
+                }],
+                &frame(true),
+            )
             .await;
     }
 }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use uuid::Uuid;
 use zynk_proto::devices::DeviceView;
 use zynk_proto::sessions::SessionView;
+use zynk_proto::{DeviceId, SessionId, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
 use super::validation;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Closing, Hub};
+use crate::realtime::{Closing, Hub};
 
 /// Devices and sessions of the caller.
 #[derive(Clone)]
@@ -55,7 +56,10 @@ impl DeviceService {
             .ok_or_else(|| ApiError::not_found("device"))?;
         self.context.ephemeral.session_revoke(&revoked).await?;
         self.hub
-            .close(Closing::Device(caller.user_id, device_id))
+            .close(Closing::Device {
+                user_id: UserId::from_uuid(caller.user_id),
+                device_id: DeviceId::from_uuid(device_id),
+            })
             .await;
         tracing::info!(user_id = %caller.user_id, device_id = %device_id, "device revoked");
         Ok(())
@@ -114,7 +118,10 @@ impl DeviceService {
             .ok_or_else(|| ApiError::not_found("session"))?;
         self.context.ephemeral.session_revoke(&[hash]).await?;
         self.hub
-            .close(Closing::Session(caller.user_id, session_id))
+            .close(Closing::Session {
+                user_id: UserId::from_uuid(caller.user_id),
+                session_id: SessionId::from_uuid(session_id),
+            })
             .await;
         Ok(())
     }

@@ -15,7 +15,7 @@ use zynk_backends::model::{EvmDone, EvmSent, OutboxRow};
 use zynk_evm::{EvmConfig, EvmError, EvmRegistry, RegistryCall};
 use zynk_ledger::Transaction;
 
-use super::Context;
+use crate::context::Context;
 
 /// Why the publisher cannot run.
 #[derive(Debug, thiserror::Error)]

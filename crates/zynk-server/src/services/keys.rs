@@ -5,7 +5,6 @@ use std::sync::Arc;
 use base64::Engine;
 use uuid::Uuid;
 use zynk_backends::model::{KeyStock, KeyUpload, StoredKey};
-use zynk_proto::ErrorCode;
 use zynk_proto::keys::{
     ClaimedKey, DeviceKeysBundle, DeviceRef, KeyCounts, KeysClaimResponse, KeysQueryResponse,
     KeysUploadRequest, MAX_DEVICES_PER_CLAIM, MAX_ONE_TIME_KEYS_PER_UPLOAD,
@@ -13,11 +12,12 @@ use zynk_proto::keys::{
 };
 use zynk_proto::users::{IdentityBackup, MAX_IDENTITY_BACKUP_BYTES};
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{DeviceId, ErrorCode, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{Hub, Target};
 
 /// Keys of devices and users.
 #[derive(Clone)]
@@ -288,7 +288,13 @@ impl KeyService {
                     one_time_key_count: c.remaining,
                 };
                 self.hub
-                    .publish(&[Target::Device(c.user_id, c.device_id)], &frame)
+                    .publish(
+                        &[Target::Device {
+                            user_id: UserId::from_uuid(c.user_id),
+                            device_id: DeviceId::from_uuid(c.device_id),
+                        }],
+                        &frame,
+                    )
                     .await;
             }
             keys.push(ClaimedKey {

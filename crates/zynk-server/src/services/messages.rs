@@ -1,5 +1,10 @@
 //! Sending, reading and acknowledging messages.
 //!
+//! The service owns the rules of relations (edits, reactions, deletions): which relation needs
+//! the target to be the sender's own and what it does to the target ([`relation_write`]). The
+//! store checks those preconditions and applies the effect inside the transaction that stores
+//! the new message, so nothing can change the target in between.
+//!
 //! Sends go through group-commit writers: each writer takes every send waiting for it, stores
 //! them in one transaction, and only then answers each sender, so an acknowledged message is
 //! durable while many sends share one commit. Conversations are sharded over writers, so one
@@ -15,21 +20,22 @@ use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-use zynk_backends::model::{HistoryRange, InsertOutcome, MessageRecord, NewMessage};
-use zynk_proto::ErrorCode;
+use zynk_backends::model::{
+    HistoryRange, InsertOutcome, MessageRecord, NewMessage, RelationEffect, RelationWrite,
+};
 use zynk_proto::messages::{
-    MAX_CIPHERTEXT_BYTES, MAX_MENTIONS, MAX_PAGE, Message, MessageMetadata, MessagePage,
+    MAX_CIPHERTEXT_BYTES, MAX_MENTIONS, MAX_PAGE, Message, MessageMetadata, MessagePage, Relation,
     RelationType, SendMessageRequest, SendMessageResponse,
 };
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{DeviceId, ErrorCode, MessageId, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
 use super::conversations::ConversationService;
 use super::keys::decode_base64;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::push::PushSender;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{ConnectionId, Hub, PushSender, Target};
 
 /// Most sends stored in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -136,7 +142,7 @@ impl MessageService {
         caller: &AuthContext,
         conversation_id: Uuid,
         request: &SendMessageRequest,
-        origin: Option<u64>,
+        origin: Option<ConnectionId>,
     ) -> Result<PendingSend, ApiError> {
         let participants = self
             .conversations
@@ -246,7 +252,7 @@ impl MessageService {
         for &(conversation_id, message_id) in expired {
             match self.conversations.participants(conversation_id).await {
                 Ok(users) => {
-                    let targets: Vec<Target> = users.iter().map(|u| Target::User(*u)).collect();
+                    let targets = user_targets(&users);
                     self.hub
                         .publish(
                             &targets,
@@ -269,7 +275,7 @@ pub struct PendingSend {
     answer: oneshot::Receiver<Result<InsertOutcome, ApiError>>,
     participants: Arc<[Uuid]>,
     sender_device: Uuid,
-    origin: Option<u64>,
+    origin: Option<ConnectionId>,
 }
 
 impl PendingSend {
@@ -283,8 +289,7 @@ impl PendingSend {
             InsertOutcome::Created(record) => {
                 metrics::counter!("zynk_messages_stored_total").increment(1);
                 let message = to_wire(record);
-                let targets: Vec<Target> =
-                    self.participants.iter().map(|u| Target::User(*u)).collect();
+                let targets = user_targets(&self.participants);
                 self.service
                     .hub
                     .publish_except(
@@ -319,6 +324,16 @@ impl PendingSend {
             )),
         }
     }
+}
+
+/// Every device of each of `users`.
+fn user_targets(users: &[Uuid]) -> Vec<Target> {
+    users
+        .iter()
+        .map(|u| Target::User {
+            user_id: UserId::from_uuid(*u),
+        })
+        .collect()
 }
 
 /// Checks a send request and turns it into a message to store.
@@ -380,17 +395,9 @@ fn validate(
             ));
         }
     }
-    let relation = metadata.relation.map(|r| {
-        let kind = match r.kind {
-            RelationType::Edit => "edit",
-            RelationType::Reaction => "reaction",
-            RelationType::Delete => "delete",
-        };
-        (kind.to_owned(), r.message_id)
-    });
-    if relation
-        .as_ref()
-        .is_some_and(|(_, target)| *target == request.message_id)
+    if metadata
+        .relation
+        .is_some_and(|r| r.message_id == request.message_id)
     {
         return Err(ApiError::invalid_field(
             "metadata.relation",
@@ -407,9 +414,25 @@ fn validate(
         content_hash: hash,
         message_type: request.message_type.clone(),
         metadata,
-        relation,
+        relation: request.metadata.relation.as_ref().map(relation_write),
         expires_at: request.expires_at,
     })
+}
+
+/// What a relation requires of its target and does to it. Every relation needs a live target
+/// in the same conversation; edits and deletions also need it to be the sender's own message.
+/// An edit marks the target edited, a deletion deletes it, a reaction leaves it as it is.
+pub fn relation_write(relation: &Relation) -> RelationWrite {
+    let (require_same_sender, effect) = match relation.kind {
+        RelationType::Edit => (true, RelationEffect::MarkEdited),
+        RelationType::Delete => (true, RelationEffect::Delete),
+        RelationType::Reaction => (false, RelationEffect::None),
+    };
+    RelationWrite {
+        target: MessageId::from_uuid(relation.message_id),
+        require_same_sender,
+        effect,
+    }
 }
 
 /// Starts a group-commit writer on a thread of its own. A writer goes back and forth with the
@@ -541,7 +564,7 @@ async fn run_pusher(
                 continue;
             }
             last_woken.insert(device, Instant::now());
-            match pusher.wake(device, &token).await {
+            match pusher.wake(DeviceId::from_uuid(device), &token).await {
                 Ok(()) => metrics::counter!("zynk_push_wakeups_total").increment(1),
                 Err(err) => {
                     tracing::warn!(device_id = %device, error = %err, "push wake-up failed")
@@ -564,5 +587,38 @@ async fn run_ack_flusher(service: MessageService) {
             return;
         }
         service.flush_acks().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_and_deletions_need_the_senders_own_target_reactions_do_not() {
+        let target = Uuid::now_v7();
+        let write = |kind| {
+            relation_write(&Relation {
+                kind,
+                message_id: target,
+            })
+        };
+        let expected = |require_same_sender, effect| RelationWrite {
+            target: MessageId::from_uuid(target),
+            require_same_sender,
+            effect,
+        };
+        assert_eq!(
+            write(RelationType::Edit),
+            expected(true, RelationEffect::MarkEdited)
+        );
+        assert_eq!(
+            write(RelationType::Delete),
+            expected(true, RelationEffect::Delete)
+        );
+        assert_eq!(
+            write(RelationType::Reaction),
+            expected(false, RelationEffect::None)
+        );
     }
 }

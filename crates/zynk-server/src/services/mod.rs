@@ -1,10 +1,13 @@
-//! Services: the rules of Zynk, free of HTTP. Handlers parse and authorise, call one service,
-//! and shape the reply; services own validation, entitlement checks and storage calls.
+//! Services: the rules of Zynk, free of HTTP. Handlers (and the WebSocket edge) parse and
+//! authorise, call one service, and shape the reply; services own validation, entitlement
+//! checks and storage calls. They work over the shared [`Context`] (configuration and storage
+//! seams) and reach connected devices through the realtime layer below them
+//! ([`crate::realtime`]): events are published to and connections closed through its hub.
 
 pub mod accounts;
 pub mod auth;
+pub mod connections;
 pub mod conversations;
-pub mod credentials;
 pub mod devices;
 pub mod evm;
 pub mod keys;
@@ -19,22 +22,9 @@ pub mod validation;
 
 use std::sync::Arc;
 
-use zynk_backends::Ephemeral;
-use zynk_backends::sql::AnyStore;
-
-use crate::config::Config;
-use crate::gateway::Hub;
-use crate::gateway::push::PushSender;
-
-/// What every service needs: configuration and the two storage seams.
-pub struct Context {
-    /// The configuration in force.
-    pub config: Config,
-    /// Durable store.
-    pub store: Arc<dyn AnyStore>,
-    /// Ephemeral state.
-    pub ephemeral: Arc<dyn Ephemeral>,
-}
+/// The shared context (defined in [`crate::context`]), also named from here.
+pub use crate::context::Context;
+use crate::realtime::{Hub, PushSender};
 
 /// The registry of services, one per noun.
 #[derive(Clone)]
@@ -61,8 +51,8 @@ pub struct Services {
     pub trust: trust::TrustService,
     /// The EVM publisher (`chain = "evm"`).
     pub evm: Option<evm::EvmPublisher>,
-    /// This node's WebSocket connections.
-    pub hub: Arc<Hub>,
+    /// This node's device connections.
+    pub connections: connections::ConnectionService,
 }
 
 impl Services {
@@ -98,10 +88,10 @@ impl Services {
             devices: devices::DeviceService::new(context.clone(), hub.clone()),
             rate_limits,
             keys: keys::KeyService::new(context.clone(), hub.clone()),
-            to_device: to_device::ToDeviceService::new(context, hub.clone()),
+            to_device: to_device::ToDeviceService::new(context.clone(), hub.clone()),
+            connections: connections::ConnectionService::new(context, hub),
             conversations,
             messages,
-            hub,
         }
     }
 }

@@ -10,7 +10,7 @@ use dashmap::DashMap;
 
 use uuid::Uuid;
 
-use super::Context;
+use crate::context::Context;
 use crate::error::ApiError;
 
 /// Applies the configured limits.

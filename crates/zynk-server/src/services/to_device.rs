@@ -10,11 +10,12 @@ use zynk_proto::to_device::{
     ToDeviceSendRequest, ToDeviceSendResponse,
 };
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{DeviceId, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{Hub, Target};
 
 /// Largest inbox page.
 pub const MAX_INBOX_PAGE: u32 = 500;
@@ -110,7 +111,10 @@ impl ToDeviceService {
             let target = messages
                 .iter()
                 .find(|m| m.recipient_device_id == record.recipient_device_id)
-                .map(|m| Target::Device(m.recipient_user_id, m.recipient_device_id));
+                .map(|m| Target::Device {
+                    user_id: UserId::from_uuid(m.recipient_user_id),
+                    device_id: DeviceId::from_uuid(m.recipient_device_id),
+                });
             if let Some(target) = target {
                 let frame = ServerFrame::ToDevice {
                     message: to_wire(record),

@@ -1,6 +1,6 @@
 //! Trust scores (data model 11.5). Every change is applied atomically with its history row and a
 //! pending `trust_score_update` ledger transaction (sealed into a block within a second), then
-//! announced to the user over the WebSocket gateway. `docs/trust.md` states the rules:
+//! announced to the user over their WebSocket connections. `docs/trust.md` states the rules:
 //!
 //! - every identity starts at 50; scores stay within 0–100;
 //! - `account_age_milestone`: + `account_age_points` at each configured account age, once;
@@ -20,19 +20,20 @@
 use std::sync::Arc;
 
 use uuid::Uuid;
-use zynk_backends::model::{IdentityRecord, PendingTx, TrustChange, TrustEvidence, TrustOutcome};
+use zynk_backends::ledger::PendingTx;
+use zynk_backends::model::{IdentityRecord, TrustChange, TrustEvidence, TrustOutcome};
 use zynk_ledger::Transaction;
 use zynk_ledger::ZynkDid;
 use zynk_ledger::block::{TrustReason, TrustScore, TrustScoreUpdate};
-use zynk_proto::ErrorCode;
 use zynk_proto::trust::{TrustActionResult, TrustChangeEntry, TrustReport};
 use zynk_proto::ws::ServerFrame;
+use zynk_proto::{ErrorCode, UserId};
 
-use super::Context;
 use super::auth::AuthContext;
 use super::rate_limit::RateLimiter;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::gateway::{Hub, Target};
+use crate::realtime::{Hub, Target};
 
 /// Applies trust score changes.
 #[derive(Clone)]
@@ -113,9 +114,7 @@ impl TrustService {
                     changed_at: u64::try_from(now.timestamp_millis()).unwrap_or(0),
                 });
                 Some(PendingTx {
-                    hash: tx.hash().to_string(),
-                    tx_type: "trust_score_update",
-                    json: serde_json::to_vec(&tx).map_err(|e| ApiError::internal(&e))?,
+                    transaction: tx,
                     user_id: Some(user_id),
                     related_entity_id: None,
                 })
@@ -138,9 +137,9 @@ impl TrustService {
                 TrustOutcome::Duplicate => return Ok(None),
                 TrustOutcome::ScoreChanged => continue,
                 TrustOutcome::Applied => {
-                    let hash = change.tx.as_ref().map(|t| t.hash.clone());
+                    let hash = change.tx.as_ref().map(|t| t.hash().to_string());
                     if let Some(tx) = &change.tx {
-                        super::ledger::cache_pending(&self.context, &tx.hash, &tx.json).await;
+                        super::ledger::cache_pending(&self.context, &tx.transaction).await;
                     }
                     if let Some(hash) = &hash {
                         self.rate_limits.forget_score(user_id);
@@ -154,7 +153,10 @@ impl TrustService {
                             reason: reason.as_str().to_owned(),
                             transaction_hash: hash.clone(),
                         };
-                        self.hub.publish(&[Target::User(user_id)], &frame).await;
+                        let target = Target::User {
+                            user_id: UserId::from_uuid(user_id),
+                        };
+                        self.hub.publish(&[target], &frame).await;
                     }
                     return Ok(Some(AppliedChange {
                         old_score: old,

@@ -1,14 +1,20 @@
-//! `GET /api/v1/ws`: one WebSocket per device connection.
+//! `GET /api/v1/ws`: the WebSocket edge of the realtime layer, one socket per device
+//! connection.
 //!
-//! Each connection is one task: it forwards queued frames from the [`super::Hub`], answers
-//! client frames, and closes on a heartbeat timeout, a slow-consumer signal, or a failed write.
-//! Buffers are kept small so idle connections cost little memory.
+//! The edge authenticates and upgrades, then runs one task per connection that only moves
+//! frames: it writes the [`Frame`]s queued for the connection (as WebSocket text sharing their
+//! bytes), answers client frames by calling the same services as the HTTP handlers, and calls
+//! the connection service ([`crate::services::connections`]) to open the connection, on each
+//! heartbeat and to close it. What a connection means (registration with the hub, online mark,
+//! key stock, session checks) lives in that service; the socket itself (buffer sizes, write
+//! batching, write timeout, close codes, the heartbeat timer and timeout) lives here. Buffers
+//! are kept small so idle connections cost little memory.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::SinkExt;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -18,17 +24,15 @@ use axum::response::Response;
 use serde::Deserialize;
 use zynk_proto::ws::{ClientFrame, ServerFrame};
 
-use super::hub::Frame;
+use super::extract::{ApiQuery, bearer_token};
 use crate::error::ApiError;
-use crate::http::extract::{ApiQuery, bearer_token};
+use crate::realtime::{ConnectionId, Frame};
 use crate::services::auth::AuthContext;
+use crate::services::connections::Outbox;
 use crate::state::AppState;
 
 /// Largest client frame accepted.
 const MAX_CLIENT_FRAME: usize = 128 * 1024;
-/// Every this many heartbeats a connection checks that its session still exists (a safety net
-/// behind the immediate close that revocations send through the hub).
-const REVALIDATE_EVERY: u32 = 10;
 /// Sends of one connection being committed at once; more wait (backpressure on the socket).
 const SENDS_IN_FLIGHT: usize = 32;
 /// A write to a client that takes longer than this closes the connection.
@@ -79,6 +83,18 @@ fn text(frame: &ServerFrame) -> Option<WsMessage> {
         .map(|s| WsMessage::Text(Utf8Bytes::from(s)))
 }
 
+/// A queued frame as WebSocket text, sharing its bytes (the check that they are UTF-8 reads
+/// them once, never copies them).
+fn queued_text(frame: Frame) -> Option<WsMessage> {
+    match Utf8Bytes::try_from(frame.into_bytes()) {
+        Ok(text) => Some(WsMessage::Text(text)),
+        Err(err) => {
+            tracing::error!(error = %err, "a queued frame is not UTF-8");
+            None
+        }
+    }
+}
+
 async fn send(socket: &mut WebSocket, message: WsMessage) -> bool {
     matches!(
         tokio::time::timeout(WRITE_TIMEOUT, socket.send(message)).await,
@@ -97,10 +113,14 @@ async fn send_queued(
     queue: &mut mpsc::Receiver<Frame>,
 ) -> bool {
     let write = async {
-        socket.feed(WsMessage::Text(first)).await?;
+        if let Some(message) = queued_text(first) {
+            socket.feed(message).await?;
+        }
         for _ in 1..WRITE_BATCH {
             let Ok(next) = queue.try_recv() else { break };
-            socket.feed(WsMessage::Text(next)).await?;
+            if let Some(message) = queued_text(next) {
+                socket.feed(message).await?;
+            }
         }
         socket.flush().await
     };
@@ -116,53 +136,38 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 }
 
 async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
-    let hub = state.services.hub.clone();
-    let heartbeat = Duration::from_secs(state.context.config.websocket.heartbeat_secs);
-    let mut registration = hub.register(caller.user_id, caller.device_id, caller.session_id);
-    let ephemeral = state.context.ephemeral.clone();
-    let online_ttl = heartbeat * 3;
-    let _ = ephemeral.device_online(caller.device_id, online_ttl).await;
-    let one_time_key_count = match state.context.store.key_stock(caller.device_id).await {
-        Ok(stock) => stock.one_time_keys,
-        Err(_) => 0,
-    };
-    let hello = ServerFrame::Hello {
-        user_id: caller.user_id,
-        device_id: caller.device_id,
-        one_time_key_count,
-        heartbeat_secs: heartbeat.as_secs(),
-    };
+    let connections = state.services.connections.clone();
+    let heartbeat = connections.heartbeat_interval();
+    let (mut connection, hello) = connections.open(&caller).await;
     let mut alive = match text(&hello) {
         Some(m) => send(&mut socket, m).await,
         None => false,
     };
-    let connection = Connection {
-        id: registration.id,
-        queue: registration.queue.clone(),
-        close: registration.close.clone(),
+    let sends = Sends {
+        origin: connection.id(),
+        outbox: connection.outbox.clone(),
         in_flight: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
     };
     let mut last_heard = Instant::now();
-    let mut ticks = 0u32;
     let mut ticker = tokio::time::interval(heartbeat);
     ticker.tick().await;
     while alive {
         tokio::select! {
             biased;
-            () = registration.close.notified() => {
+            () = connection.outbox.closing() => {
                 close(&mut socket, 1008, "slow consumer or session ended").await;
                 break;
             }
-            queued = registration.frames.recv() => match queued {
+            queued = connection.frames.recv() => match queued {
                 Some(frame) => {
-                    alive = send_queued(&mut socket, frame, &mut registration.frames).await;
+                    alive = send_queued(&mut socket, frame, &mut connection.frames).await;
                 }
                 None => break,
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(body))) => {
                     last_heard = Instant::now();
-                    let reply = handle(&state, &caller, &connection, body.as_str()).await;
+                    let reply = handle(&state, &caller, &sends, body.as_str()).await;
                     if let Some(reply) = reply.as_ref().and_then(text) {
                         alive = send(&mut socket, reply).await;
                     }
@@ -185,41 +190,31 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
                     close(&mut socket, 1001, "heartbeat timeout").await;
                     break;
                 }
-                let _ = ephemeral.device_online(caller.device_id, online_ttl).await;
-                ticks += 1;
-                if ticks.is_multiple_of(REVALIDATE_EVERY)
-                    && matches!(state.context.store.session_exists(caller.session_id).await, Ok(false))
-                {
+                if !connections.heartbeat(&mut connection).await {
                     close(&mut socket, 1008, "session ended").await;
                     break;
                 }
             }
         }
     }
-    hub.unregister(caller.user_id, registration.id);
-    if !hub.is_connected(caller.user_id, caller.device_id) {
-        let _ = ephemeral.device_offline(caller.device_id).await;
-    }
+    connections.close(connection).await;
 }
 
-/// What a connection's frame handlers need besides the socket.
-struct Connection {
-    /// Its id in the hub.
-    id: u64,
-    /// The connection's outgoing queue.
-    queue: mpsc::Sender<Frame>,
-    /// Closes the connection (slow consumer).
-    close: Arc<Notify>,
+/// What a connection's `send` frames need besides the socket.
+struct Sends {
+    /// The connection they come in on (not echoed back to it).
+    origin: ConnectionId,
+    /// Where their answers are queued.
+    outbox: Outbox,
     /// Bounds the sends being committed at once.
     in_flight: Arc<Semaphore>,
 }
-
 /// Handles one client frame; returns the reply, if any (answers to `send` frames are queued
 /// when their message is durable, so a connection can pipeline sends).
 async fn handle(
     state: &AppState,
     caller: &AuthContext,
-    connection: &Connection,
+    sends: &Sends,
     body: &str,
 ) -> Option<ServerFrame> {
     let error = |request_id: Option<String>, e: ApiError| ServerFrame::Error {
@@ -258,19 +253,19 @@ async fn handle(
             {
                 return Some(error(Some(request_id), e));
             }
-            let Ok(permit) = connection.in_flight.clone().acquire_owned().await else {
+            let Ok(permit) = sends.in_flight.clone().acquire_owned().await else {
                 return None;
             };
             let pending = match state
                 .services
                 .messages
-                .submit(caller, conversation_id, &message, Some(connection.id))
+                .submit(caller, conversation_id, &message, Some(sends.origin))
                 .await
             {
                 Ok(pending) => pending,
                 Err(e) => return Some(error(Some(request_id), e)),
             };
-            let (queue, close) = (connection.queue.clone(), connection.close.clone());
+            let outbox = sends.outbox.clone();
             tokio::spawn(async move {
                 let frame = match pending.complete().await {
                     Ok(sent) => ServerFrame::Sent {
@@ -285,11 +280,7 @@ async fn handle(
                     },
                 };
                 drop(permit);
-                if let Ok(text) = serde_json::to_string(&frame)
-                    && queue.try_send(Frame::from(text)).is_err()
-                {
-                    close.notify_one();
-                }
+                outbox.send(&frame);
             });
             None
         }

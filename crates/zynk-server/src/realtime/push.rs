@@ -1,18 +1,19 @@
-//! Content-free push wake-ups for devices that are not connected. The sender is an interface;
-//! [`WebhookPush`] posts `{"push_token", "device_id", "reason"}` to a configured URL (a push
-//! gateway that talks to FCM/APNs). Nothing about the message is sent: no sender, no
+//! Content-free push wake-ups for devices that are not connected. The sender is an interface
+//! ([`PushSender`]) that the message service calls for participants' devices with no online
+//! mark; [`WebhookPush`] posts `{"push_token", "device_id", "reason"}` to a configured URL (a
+//! push gateway that talks to FCM/APNs). Nothing about the message is sent: no sender, no
 //! conversation, no content.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use uuid::Uuid;
+use zynk_proto::DeviceId;
 
 /// Sends wake-ups.
 #[async_trait]
 pub trait PushSender: Send + Sync {
     /// Wakes a device up. Failures are logged by the caller, never fatal.
-    async fn wake(&self, device_id: Uuid, push_token: &str) -> Result<(), String>;
+    async fn wake(&self, device_id: DeviceId, push_token: &str) -> Result<(), String>;
 }
 
 /// Posts wake-ups to a webhook.
@@ -38,7 +39,7 @@ impl WebhookPush {
 
 #[async_trait]
 impl PushSender for WebhookPush {
-    async fn wake(&self, device_id: Uuid, push_token: &str) -> Result<(), String> {
+    async fn wake(&self, device_id: DeviceId, push_token: &str) -> Result<(), String> {
         let body = serde_json::json!({
             "push_token": push_token,
             "device_id": device_id,

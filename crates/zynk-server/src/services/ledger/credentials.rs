@@ -4,12 +4,25 @@
 //!
 //! Verifiers resolve the issuer key from the `did:key` in `iss`/`kid` (never from `jwk` or `jku`
 //! headers); `docs/credentials.md` shows how, with the npm package `did-jwt-vc`.
+//!
+//! Each issued credential is recorded by a `credential_issuance` ledger transaction naming the
+//! SHA-256 of its id.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signer as _, SigningKey};
+use uuid::Uuid;
+use zynk_backends::ledger::PendingTx;
+use zynk_backends::model::CredentialRecord;
+use zynk_ledger::block::CredentialIssuance;
 use zynk_ledger::did::did_key;
+use zynk_ledger::{Ed25519PublicKey, Hash32, Transaction, ZynkDid};
+use zynk_proto::UserId;
+
+use super::{LedgerService, cache_pending, internal};
+use crate::error::ApiError;
+use crate::services::auth::AuthContext;
 
 /// The credential type besides `VerifiableCredential`.
 pub const CREDENTIAL_TYPE: &str = "ZynkVerifiedIdentity";
@@ -79,6 +92,83 @@ pub fn sign_vc_jwt(
         "{signing_input}.{}",
         URL_SAFE_NO_PAD.encode(signature.to_bytes())
     ))
+}
+
+impl LedgerService {
+    /// `POST /api/v1/credentials`: a verified-identity credential for the caller, as a VC-JWT
+    /// (VC Data Model 1.1, `vc` claim) signed with EdDSA by this node's `did:key`, recorded by a
+    /// `credential_issuance` transaction.
+    pub async fn issue_credential(
+        &self,
+        caller: &AuthContext,
+    ) -> Result<zynk_proto::trust::CredentialResponse, ApiError> {
+        // Credentials are signed with the ledger's key: a node holding another key (a
+        // misconfiguration) issues none.
+        if self.ledger_key().await? != self.verifying_key() {
+            return Err(ApiError::new(
+                zynk_proto::ErrorCode::Unavailable,
+                "this node does not hold the ledger key; credentials cannot be issued here",
+            ));
+        }
+        // The credential names the transaction that recorded the current key: wait for it.
+        self.await_registration(&ZynkDid::new(caller.user_id))
+            .await?;
+        let (user, key) = self.user_and_key(UserId::from_uuid(caller.user_id)).await?;
+        let identity = self
+            .context
+            .store
+            .identity_by_user(caller.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("identity"))?;
+        let issuer = did_key(&self.verifying_key());
+        let now = zynk_backends::now();
+        let ttl = chrono::Duration::days(i64::from(self.context.config.trust.credential_ttl_days));
+        let expires_at = now + ttl;
+        let id = Uuid::now_v7();
+        let jti = format!("urn:uuid:{id}");
+        let claims = VerifiedIdentity {
+            subject_did: identity.did.clone(),
+            username: user.username.clone(),
+            identity_key: Ed25519PublicKey(key).to_multibase(),
+            trust_score: u8::try_from(identity.trust_score.clamp(0, 100)).unwrap_or(0),
+            registration_tx: identity.transaction_hash.clone(),
+        };
+        let jwt = sign_vc_jwt(&self.key, &jti, now, expires_at, &claims).map_err(internal)?;
+        let transaction = Transaction::CredentialIssuance(CredentialIssuance {
+            credential_id_hash: Hash32::sha256(jti.as_bytes()),
+            subject_did: identity.did.clone(),
+            issuer_did: issuer.clone(),
+        });
+        let tx_hash = transaction.hash().to_string();
+        let record = CredentialRecord {
+            id,
+            user_id: caller.user_id,
+            subject_did: identity.did.clone(),
+            issuer_did: issuer.clone(),
+            credential_type: CREDENTIAL_TYPE.to_owned(),
+            transaction_hash: tx_hash.clone(),
+            issued_at: now,
+            expires_at,
+        };
+        let pending = PendingTx {
+            transaction,
+            user_id: Some(caller.user_id),
+            related_entity_id: Some(id),
+        };
+        self.context
+            .store
+            .record_credential(&record, &pending, now)
+            .await?;
+        cache_pending(&self.context, &pending.transaction).await;
+        metrics::counter!("zynk_credentials_issued_total").increment(1);
+        Ok(zynk_proto::trust::CredentialResponse {
+            jwt,
+            id: jti,
+            issuer,
+            expires_at,
+            transaction_hash: tx_hash,
+        })
+    }
 }
 
 #[cfg(test)]
