@@ -1,4 +1,10 @@
 //! Records read from and written to the store.
+//!
+//! Ids are `zynk_proto`'s typed ids where they name a user, device, session, conversation or
+//! message. Columns holding a closed vocabulary (`conversations.type`, `messages.message_type`,
+//! the publication `status` columns) are carried as their enums ([`ConversationKind`],
+//! [`MessageType`], [`PublicationStatus`]), parsed once when a row is read; a stored value
+//! outside the vocabulary is [`crate::StoreError::Corrupt`] naming the column.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,8 @@
 //! The durable store, split by aggregate. [`Store`] is everything together.
+//!
+//! Users, devices, sessions, conversations, messages and groups are named by `zynk_proto`'s
+//! typed ids ([`UserId`], [`DeviceId`], …); other ids (history rows, credentials, anchors,
+//! related entities) are plain UUIDs.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

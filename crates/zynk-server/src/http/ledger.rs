@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use uuid::Uuid;
-use zynk_proto::ErrorBody;
+use zynk_proto::{ErrorBody, MessageId};
 
 use super::extract::Caller;
 use crate::error::ApiError;
@@ -34,16 +33,8 @@ pub async fn proof(
     Caller(caller): Caller,
     Path(message_id): Path<String>,
 ) -> Result<Json<zynk_ledger::MessageProof>, ApiError> {
-    let id: Uuid = message_id
-        .parse()
-        .map_err(|_| ApiError::not_found("message"))?;
-    Ok(Json(
-        state
-            .services
-            .ledger
-            .proof(&caller, zynk_proto::MessageId::from_uuid(id))
-            .await?,
-    ))
+    let id: MessageId = super::extract::parse_id(&message_id, "message")?;
+    Ok(Json(state.services.ledger.proof(&caller, id).await?))
 }
 
 /// `GET /api/v1/identities/{did}`: the W3C DID document of `did:zynk:<user id>`, listing the

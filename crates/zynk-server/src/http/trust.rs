@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use uuid::Uuid;
-use zynk_proto::ErrorBody;
+use zynk_proto::{ErrorBody, UserId};
 
 use super::extract::Caller;
 use crate::error::ApiError;
@@ -21,8 +20,8 @@ pub async fn my_trust(
     Ok(Json(state.services.trust.report_for(&caller).await?))
 }
 
-fn user_path(user_id: &str) -> Result<Uuid, ApiError> {
-    user_id.parse().map_err(|_| ApiError::not_found("user"))
+fn user_path(user_id: &str) -> Result<UserId, ApiError> {
+    super::extract::parse_id(user_id, "user")
 }
 
 /// `POST /api/v1/users/{user_id}/report`: reports a user you share a conversation with for spam

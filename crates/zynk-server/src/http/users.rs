@@ -4,11 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use uuid::Uuid;
-use zynk_proto::ErrorBody;
 use zynk_proto::users::{
     DeleteAccountRequest, Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
 };
+use zynk_proto::{ErrorBody, UserId};
 
 use super::extract::{ApiJson, Caller};
 use crate::error::ApiError;
@@ -106,7 +105,7 @@ pub async fn get_user(
     Caller(_caller): Caller,
     Path(user_id): Path<String>,
 ) -> Result<Json<PublicProfile>, ApiError> {
-    let user_id: Uuid = user_id.parse().map_err(|_| ApiError::not_found("user"))?;
+    let user_id: UserId = super::extract::parse_id(&user_id, "user")?;
     Ok(Json(state.services.accounts.public_profile(user_id).await?))
 }
 
