@@ -25,7 +25,7 @@ pub async fn info(
 /// `leaf_index`, `tree_size`, `path` (`[{"hash", "position"}]`), `root`, the signed
 /// `batch_header` and the `anchor`.
 #[utoipa::path(get, path = "/api/v1/messages/{message_id}/proof", tag = "ledger", security(("bearer" = [])),
-    params(("message_id" = Uuid, Path, description = "Message")),
+    params(("message_id" = inline(zynk_proto::MessageId), Path, description = "Message")),
     responses((status = 200, description = "The proof (see docs/proofs.md)", content_type = "application/json"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn proof(

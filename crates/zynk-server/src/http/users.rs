@@ -98,7 +98,7 @@ pub async fn update_privacy(
 
 /// `GET /api/v1/users/{user_id}`: another user's public profile.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
-    params(("user_id" = Uuid, Path, description = "The user")),
+    params(("user_id" = inline(zynk_proto::UserId), Path, description = "The user")),
     responses((status = 200, body = PublicProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(state): State<AppState>,
