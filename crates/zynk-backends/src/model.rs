@@ -1,9 +1,18 @@
 //! Records read from and written to the store.
+//!
+//! Ids are `zynk_proto`'s typed ids where they name a user, device, session, conversation or
+//! message. Columns holding a closed vocabulary (`conversations.type`, `messages.message_type`,
+//! the publication `status` columns) are carried as their enums ([`ConversationKind`],
+//! [`MessageType`], [`PublicationStatus`]), parsed once when a row is read; a stored value
+//! outside the vocabulary is [`crate::StoreError::Corrupt`] naming the column.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use zynk_proto::MessageId;
+use zynk_proto::{
+    ConversationId, ConversationKind, DeviceId, MessageId, MessageType, PublicationStatus,
+    SessionId, UserId,
+};
 
 use crate::ledger::PendingTx;
 
@@ -11,7 +20,7 @@ use crate::ledger::PendingTx;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
     /// Account id.
-    pub id: Uuid,
+    pub id: UserId,
     /// Username in its registered case.
     pub username: String,
     /// PHC password hash string.
@@ -52,7 +61,7 @@ impl Default for Privacy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileRecord {
     /// Account id.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Username.
     pub username: String,
     /// User identity public key.
@@ -86,7 +95,7 @@ pub struct ProfileChanges {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDevice {
     /// Id to use if the device is new.
-    pub id: Uuid,
+    pub id: DeviceId,
     /// Device name.
     pub name: String,
     /// `android`, `ios` or `web`.
@@ -101,9 +110,9 @@ pub struct NewDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
     /// Device id.
-    pub id: Uuid,
+    pub id: DeviceId,
     /// Owner.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Device name.
     pub name: Option<String>,
     /// Client-chosen fingerprint.
@@ -124,7 +133,7 @@ pub struct DeviceRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
     /// Session id.
-    pub id: Uuid,
+    pub id: SessionId,
     /// Its first tokens.
     pub tokens: SessionTokens,
 }
@@ -146,11 +155,11 @@ pub struct SessionTokens {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// Session id.
-    pub id: Uuid,
+    pub id: SessionId,
     /// Owner.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Device.
-    pub device_id: Uuid,
+    pub device_id: DeviceId,
     /// Hash of the current access token.
     pub access_hash: String,
     /// Access token expiry.
@@ -167,7 +176,7 @@ pub struct SessionRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAccount {
     /// Account id.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Username.
     pub username: String,
     /// PHC password hash.
@@ -207,9 +216,9 @@ pub enum RefreshOutcome {
     /// access token hash that stopped being valid.
     Reused {
         /// The owner of the revoked session.
-        user_id: Uuid,
+        user_id: UserId,
         /// The revoked session.
-        session_id: Uuid,
+        session_id: SessionId,
         /// Its access token hash, to drop from caches.
         access_hash: String,
     },
@@ -259,9 +268,9 @@ pub enum KeyUpload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
     /// Owner.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Device.
-    pub device_id: Uuid,
+    pub device_id: DeviceId,
     /// The key.
     pub key: StoredKey,
     /// Whether it is the fallback key.
@@ -274,7 +283,7 @@ pub struct Claimed {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserKeysRecord {
     /// User.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Identity key.
     pub identity_key: String,
     /// Bundles (JSON as uploaded).
@@ -285,9 +294,9 @@ pub struct UserKeysRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewToDevice {
     /// Recipient owner (checked).
-    pub recipient_user_id: Uuid,
+    pub recipient_user_id: UserId,
     /// Recipient device.
-    pub recipient_device_id: Uuid,
+    pub recipient_device_id: DeviceId,
     /// Payload.
     pub content: serde_json::Value,
 }
@@ -298,11 +307,11 @@ pub struct ToDeviceRecord {
     /// Inbox position.
     pub id: i64,
     /// Recipient device.
-    pub recipient_device_id: Uuid,
+    pub recipient_device_id: DeviceId,
     /// Sender.
-    pub sender_user_id: Option<Uuid>,
+    pub sender_user_id: Option<UserId>,
     /// Sending device.
-    pub sender_device_id: Option<Uuid>,
+    pub sender_device_id: Option<DeviceId>,
     /// Event type.
     pub event_type: String,
     /// Payload.
@@ -318,17 +327,17 @@ pub struct ToDeviceOutcome {
     pub stored: Vec<ToDeviceRecord>,
     /// Recipients already holding this transaction (a retry).
     pub duplicates: u64,
-    /// Recipients that do not exist.
-    pub unknown: Vec<(Uuid, Uuid)>,
+    /// Recipients (user, device) that do not exist.
+    pub unknown: Vec<(UserId, DeviceId)>,
 }
 
 /// A move of one participant's cursors (see [`crate::store::ConversationStore::advance_cursors`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CursorMove {
     /// Conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// Participant.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// New delivered cursor, if it moves.
     pub delivered_up_to: Option<i64>,
     /// New read cursor, if it moves.
@@ -339,7 +348,7 @@ pub struct CursorMove {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantRecord {
     /// User.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Role.
     pub role: String,
     /// Delivered cursor.
@@ -356,9 +365,9 @@ pub struct ParticipantRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationRecord {
     /// Id.
-    pub id: Uuid,
-    /// `one_to_one` or `group`.
-    pub kind: String,
+    pub id: ConversationId,
+    /// One-to-one or group.
+    pub kind: ConversationKind,
     /// Highest sequence number.
     pub last_seq: i64,
     /// Whether self-destructing messages are anchored.
@@ -377,19 +386,19 @@ pub struct ConversationRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     /// Client-chosen id.
-    pub id: Uuid,
+    pub id: MessageId,
     /// Conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// Sender.
-    pub sender_id: Uuid,
+    pub sender_id: UserId,
     /// Sending device.
-    pub sender_device_id: Uuid,
+    pub sender_device_id: DeviceId,
     /// Ciphertext.
     pub encrypted_content: Vec<u8>,
     /// Hex SHA-256 of the ciphertext.
     pub content_hash: String,
     /// Type.
-    pub message_type: String,
+    pub message_type: MessageType,
     /// Routing metadata (JSON object).
     pub metadata: serde_json::Value,
     /// The relation to an earlier message, as the message service decided it.
@@ -428,21 +437,21 @@ pub enum RelationEffect {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord {
     /// Id.
-    pub id: Uuid,
+    pub id: MessageId,
     /// Conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// Sequence number.
     pub seq: i64,
     /// Sender.
-    pub sender_id: Uuid,
+    pub sender_id: UserId,
     /// Sending device.
-    pub sender_device_id: Option<Uuid>,
+    pub sender_device_id: Option<DeviceId>,
     /// Ciphertext (empty once deleted).
     pub encrypted_content: Vec<u8>,
     /// Hash of the ciphertext as sent.
     pub content_hash: String,
     /// Type.
-    pub message_type: String,
+    pub message_type: MessageType,
     /// Metadata JSON.
     pub metadata: Option<serde_json::Value>,
     /// Send time.
@@ -482,9 +491,9 @@ pub enum HistoryRange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiredMessage {
     /// Conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// Message.
-    pub message_id: Uuid,
+    pub message_id: MessageId,
 }
 
 /// A user's ledger identity (data model 11.1).
@@ -493,7 +502,7 @@ pub struct IdentityRecord {
     /// `did:zynk:<user id>`.
     pub did: String,
     /// The user.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Identity key, base64.
     pub public_key: String,
     /// Trust score, 0–100.
@@ -516,14 +525,14 @@ pub enum TrustEvidence {
     /// A spam report (one per reporter, target and UTC day).
     Report {
         /// Who reported.
-        reporter: Uuid,
+        reporter: UserId,
         /// The UTC day.
         day: chrono::NaiveDate,
     },
     /// A vouch (one per voucher and target).
     Vouch {
         /// Who vouched.
-        voucher: Uuid,
+        voucher: UserId,
     },
 }
 
@@ -539,7 +548,7 @@ pub struct TrustChange {
     /// Data model 11.5 change reason.
     pub reason: &'static str,
     /// Who caused it.
-    pub changed_by: Option<Uuid>,
+    pub changed_by: Option<UserId>,
     /// The history row's id.
     pub history_id: Uuid,
     /// Reporter or voucher.
@@ -573,7 +582,7 @@ pub struct TrustHistoryRecord {
     /// Ledger transaction.
     pub transaction_hash: Option<String>,
     /// Who caused it.
-    pub changed_by: Option<Uuid>,
+    pub changed_by: Option<UserId>,
     /// When.
     pub created_at: DateTime<Utc>,
 }
@@ -597,7 +606,7 @@ pub struct CredentialRecord {
     /// Credential id (the JWT's `jti` is `urn:uuid:<id>`).
     pub id: Uuid,
     /// Subject.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Subject DID.
     pub subject_did: String,
     /// Issuer DID.
@@ -616,7 +625,7 @@ pub struct CredentialRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRotation {
     /// The user.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Their DID.
     pub did: String,
     /// The key the rotation replaces (compare-and-set).
@@ -639,7 +648,7 @@ pub struct OutboxItem {
     /// Batch height, for `message_anchor`.
     pub height: Option<i64>,
     /// The user it concerns.
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The entity it records.
     pub related_entity_id: Option<Uuid>,
 }
@@ -651,8 +660,8 @@ pub struct OutboxRow {
     pub seq: i64,
     /// What was queued.
     pub item: OutboxItemRecord,
-    /// `queued` or `sent`.
-    pub status: String,
+    /// Queued or sent.
+    pub status: PublicationStatus,
     /// The signer nonce, once signed.
     pub nonce: Option<i64>,
     /// The Ethereum transaction hash, once signed.
@@ -673,7 +682,7 @@ pub struct OutboxItemRecord {
     /// Batch height, for `message_anchor`.
     pub height: Option<i64>,
     /// The user it concerns.
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The entity it records.
     pub related_entity_id: Option<Uuid>,
 }
@@ -733,6 +742,6 @@ pub struct EvmPublication {
     pub gas_used: Option<i64>,
     /// Log index of the registry event.
     pub log_index: Option<i64>,
-    /// `pending`, `confirmed` or `failed`.
-    pub status: String,
+    /// Pending, confirmed or failed.
+    pub status: PublicationStatus,
 }

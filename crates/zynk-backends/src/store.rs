@@ -1,11 +1,14 @@
 //! The durable store, split by aggregate. [`Store`] is everything together.
+//!
+//! Users, devices, sessions, conversations, messages and groups are named by `zynk_proto`'s
+//! typed ids ([`UserId`], [`DeviceId`], …); other ids (history rows, credentials, anchors,
+//! related entities) are plain UUIDs.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use zynk_ledger::{BatchHeader, Block, Ed25519PublicKey, Hash32, Transaction, ZynkDid};
-use zynk_proto::MessageId;
+use zynk_proto::{ConversationId, DeviceId, MessageId, PublicationStatus, SessionId, UserId};
 
 use crate::error::StoreError;
 use crate::ledger::{
@@ -28,33 +31,34 @@ pub trait AccountStore: Send + Sync {
     async fn find_user_by_username(&self, username: &str)
     -> Result<Option<UserRecord>, StoreError>;
     /// Reads a user.
-    async fn get_user(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+    async fn get_user(&self, user_id: UserId) -> Result<Option<UserRecord>, StoreError>;
     /// Replaces the password hash (used to upgrade old hashes at login).
     async fn set_password_hash(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Reads a profile with username and identity key.
-    async fn get_profile(&self, user_id: Uuid) -> Result<Option<ProfileRecord>, StoreError>;
+    async fn get_profile(&self, user_id: UserId) -> Result<Option<ProfileRecord>, StoreError>;
     /// Applies profile changes; returns the new profile, or `None` if the user does not exist.
     async fn update_profile(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         changes: &ProfileChanges,
         now: DateTime<Utc>,
     ) -> Result<Option<ProfileRecord>, StoreError>;
     /// Replaces the privacy settings; returns the new profile, or `None` if the user does not exist.
     async fn set_privacy(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         privacy: &Privacy,
         now: DateTime<Utc>,
     ) -> Result<Option<ProfileRecord>, StoreError>;
     /// Deletes the account and everything that belongs to it; returns the access token hashes of
     /// the sessions it removed, or `None` if there was no such user.
-    async fn delete_user(&self, user_id: Uuid) -> Result<Option<RevokedAccessHashes>, StoreError>;
+    async fn delete_user(&self, user_id: UserId)
+    -> Result<Option<RevokedAccessHashes>, StoreError>;
 }
 
 /// Devices.
@@ -66,31 +70,31 @@ pub trait DeviceStore: Send + Sync {
     /// fingerprint.
     async fn login_device(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         device: &NewDevice,
         session: &NewSession,
         now: DateTime<Utc>,
-    ) -> Result<Uuid, StoreError>;
+    ) -> Result<DeviceId, StoreError>;
     /// The user's devices, oldest first.
-    async fn list_devices(&self, user_id: Uuid) -> Result<Vec<DeviceRecord>, StoreError>;
+    async fn list_devices(&self, user_id: UserId) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Deletes one of the user's devices and its sessions; returns the access token hashes of
     /// those sessions, or `None` if the user has no such device.
     async fn delete_device(
         &self,
-        user_id: Uuid,
-        device_id: Uuid,
+        user_id: UserId,
+        device_id: DeviceId,
     ) -> Result<Option<RevokedAccessHashes>, StoreError>;
     /// Devices of these users that have a push token: `(user, device, token)`.
     async fn push_targets(
         &self,
-        user_ids: &[Uuid],
-    ) -> Result<Vec<(Uuid, Uuid, String)>, StoreError>;
+        user_ids: &[UserId],
+    ) -> Result<Vec<(UserId, DeviceId, String)>, StoreError>;
     /// Sets or clears the push token of one of the user's devices; false if there is no such
     /// device of that user.
     async fn set_push_token(
         &self,
-        user_id: Uuid,
-        device_id: Uuid,
+        user_id: UserId,
+        device_id: DeviceId,
         push_token: Option<&str>,
     ) -> Result<bool, StoreError>;
 }
@@ -112,21 +116,21 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError>;
     /// Whether the session still exists (not logged out, revoked or purged).
-    async fn session_exists(&self, session_id: Uuid) -> Result<bool, StoreError>;
+    async fn session_exists(&self, session_id: SessionId) -> Result<bool, StoreError>;
     /// The user's sessions, newest first.
-    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError>;
+    async fn list_sessions(&self, user_id: UserId) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes one of the user's sessions; returns its access hash, or `None` if not found.
     async fn delete_session(
         &self,
-        user_id: Uuid,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
     ) -> Result<Option<String>, StoreError>;
     /// Records use of a session and activity of its device and user.
     async fn touch_session(
         &self,
-        session_id: Uuid,
-        device_id: Uuid,
-        user_id: Uuid,
+        session_id: SessionId,
+        device_id: DeviceId,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Deletes sessions whose refresh token expired before `now`; returns how many.
@@ -139,19 +143,19 @@ pub trait KeyStore: Send + Sync {
     /// Stores (replaces) the user's encrypted identity backup.
     async fn put_identity_backup(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         ciphertext: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Reads the user's encrypted identity backup.
-    async fn get_identity_backup(&self, user_id: Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn get_identity_backup(&self, user_id: UserId) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores, in one transaction, a device's key bundle (an identical re-upload is accepted, a
     /// different one is a conflict), new one-time keys (key ids already stored are ignored) and a
     /// replacement fallback key; nothing is stored if the device would then hold more than
     /// `max_one_time_keys` one-time keys.
     async fn upload_keys(
         &self,
-        device_id: Uuid,
+        device_id: DeviceId,
         bundle: Option<&serde_json::Value>,
         one_time_keys: &[StoredKey],
         fallback_key: Option<&StoredKey>,
@@ -159,13 +163,13 @@ pub trait KeyStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<KeyUpload, StoreError>;
     /// The device's key stock.
-    async fn key_stock(&self, device_id: Uuid) -> Result<KeyStock, StoreError>;
+    async fn key_stock(&self, device_id: DeviceId) -> Result<KeyStock, StoreError>;
     /// Identity keys and device bundles of the users that exist among `user_ids`.
-    async fn query_keys(&self, user_ids: &[Uuid]) -> Result<Vec<UserKeysRecord>, StoreError>;
+    async fn query_keys(&self, user_ids: &[UserId]) -> Result<Vec<UserKeysRecord>, StoreError>;
     /// Claims one key per device (a one-time key, removed atomically so it is handed out once
     /// even under concurrent claims, else the fallback key). Devices with no key, or not owned
     /// by the given user, are absent from the result.
-    async fn claim_keys(&self, devices: &[(Uuid, Uuid)]) -> Result<Vec<Claimed>, StoreError>;
+    async fn claim_keys(&self, devices: &[(UserId, DeviceId)]) -> Result<Vec<Claimed>, StoreError>;
 }
 
 /// The durable to-device inbox.
@@ -175,8 +179,8 @@ pub trait ToDeviceStore: Send + Sync {
     /// stored once.
     async fn send_to_device(
         &self,
-        sender_user_id: Uuid,
-        sender_device_id: Uuid,
+        sender_user_id: UserId,
+        sender_device_id: DeviceId,
         txn_id: &str,
         event_type: &str,
         messages: &[NewToDevice],
@@ -185,12 +189,12 @@ pub trait ToDeviceStore: Send + Sync {
     /// The device's inbox after `since`, at most `limit` (plus whether more follow).
     async fn to_device_inbox(
         &self,
-        device_id: Uuid,
+        device_id: DeviceId,
         since: i64,
         limit: u32,
     ) -> Result<(Vec<ToDeviceRecord>, bool), StoreError>;
     /// Deletes the device's payloads up to `up_to`; returns how many.
-    async fn ack_to_device(&self, device_id: Uuid, up_to: i64) -> Result<u64, StoreError>;
+    async fn ack_to_device(&self, device_id: DeviceId, up_to: i64) -> Result<u64, StoreError>;
     /// Deletes payloads older than `cutoff` (undelivered for too long); returns how many.
     async fn purge_to_device_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 }
@@ -202,22 +206,27 @@ pub trait ConversationStore: Send + Sync {
     /// whether it was created now. `None` if `other` does not exist.
     async fn open_one_to_one(
         &self,
-        viewer: Uuid,
-        other: Uuid,
+        viewer: UserId,
+        other: UserId,
         anchor_expiring: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<(ConversationRecord, bool)>, StoreError>;
     /// The viewer's conversations, most recently active first.
-    async fn list_conversations(&self, viewer: Uuid)
-    -> Result<Vec<ConversationRecord>, StoreError>;
+    async fn list_conversations(
+        &self,
+        viewer: UserId,
+    ) -> Result<Vec<ConversationRecord>, StoreError>;
     /// One conversation as `viewer` sees it; `None` unless the viewer participates.
     async fn get_conversation(
         &self,
-        conversation_id: Uuid,
-        viewer: Uuid,
+        conversation_id: ConversationId,
+        viewer: UserId,
     ) -> Result<Option<ConversationRecord>, StoreError>;
     /// The participants' user ids.
-    async fn participants(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, StoreError>;
+    async fn participants(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<UserId>, StoreError>;
     /// Moves participants' cursors forward (read implies delivered; both clamped to the
     /// conversation's last sequence number), all in one transaction. One result per move, in
     /// order: `None` unless that user participates.
@@ -248,7 +257,7 @@ pub trait MessageStore: Send + Sync {
     /// A page of a conversation's history, without expired messages.
     async fn history(
         &self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         range: HistoryRange,
         limit: u32,
         now: DateTime<Utc>,
@@ -256,7 +265,7 @@ pub trait MessageStore: Send + Sync {
     /// One message (not expired).
     async fn get_message(
         &self,
-        message_id: Uuid,
+        message_id: MessageId,
         now: DateTime<Utc>,
     ) -> Result<Option<MessageRecord>, StoreError>;
     /// Removes messages whose self-destruct time has come; returns them.
@@ -329,7 +338,8 @@ pub trait LedgerStore: Send + Sync {
 #[async_trait]
 pub trait TrustStore: Send + Sync {
     /// The ledger identity of a user.
-    async fn identity_by_user(&self, user_id: Uuid) -> Result<Option<IdentityRecord>, StoreError>;
+    async fn identity_by_user(&self, user_id: UserId)
+    -> Result<Option<IdentityRecord>, StoreError>;
     /// The ledger identity with this DID.
     async fn identity_by_did(&self, did: &str) -> Result<Option<IdentityRecord>, StoreError>;
     /// Applies a trust change atomically: score (compare-and-set), evidence, history row and
@@ -352,11 +362,11 @@ pub trait TrustStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<TrustStanding>, StoreError>;
     /// Messages a user sent, counted up to `cap`.
-    async fn messages_sent(&self, user_id: Uuid, cap: u64) -> Result<u64, StoreError>;
+    async fn messages_sent(&self, user_id: UserId, cap: u64) -> Result<u64, StoreError>;
     /// Whether two users share a conversation.
-    async fn share_conversation(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError>;
+    async fn share_conversation(&self, a: UserId, b: UserId) -> Result<bool, StoreError>;
     /// Whether `sender` sent at least one message into a conversation `recipient` is part of.
-    async fn has_sent_to(&self, sender: Uuid, recipient: Uuid) -> Result<bool, StoreError>;
+    async fn has_sent_to(&self, sender: UserId, recipient: UserId) -> Result<bool, StoreError>;
     /// Replaces a user's identity key (compare-and-set on the old key) with its ledger
     /// transaction; false if the key changed meanwhile.
     async fn rotate_identity_key(
@@ -405,7 +415,7 @@ pub trait EvmStore: Send + Sync {
         ledger_tx_hash: &str,
     ) -> Result<Option<EvmPublication>, StoreError>;
     /// Outbox rows by status.
-    async fn evm_outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    async fn evm_outbox_counts(&self) -> Result<Vec<(PublicationStatus, i64)>, StoreError>;
 }
 
 /// Health and schema upkeep.

@@ -13,6 +13,7 @@ use zynk_backends::ephemeral::redis::RedisEphemeral;
 use zynk_backends::ephemeral::{
     CHAIN_UNANCHORED_MAX, CachedSession, EphemeralTtls, GeoPoint, Presence, ValidatorStatus,
 };
+use zynk_proto::{ConversationId, DeviceId, GroupId, SessionId, UserId};
 
 const SHORT: Duration = Duration::from_millis(400);
 
@@ -121,9 +122,9 @@ async fn ping_answers(e: Arc<dyn Ephemeral>) {
 
 async fn session_cache_and_revocation(e: Arc<dyn Ephemeral>) {
     let s = CachedSession {
-        user_id: Uuid::new_v4(),
-        device_id: Uuid::new_v4(),
-        session_id: Uuid::new_v4(),
+        user_id: UserId::new_random(),
+        device_id: DeviceId::new_random(),
+        session_id: SessionId::new_random(),
         expires_at_ms: 1_900_000_000_000,
     };
     assert_eq!(e.session_get("h1").await.unwrap(), None);
@@ -149,9 +150,9 @@ async fn session_cache_and_revocation(e: Arc<dyn Ephemeral>) {
 
 fn cached(expires_at_ms: i64) -> CachedSession {
     CachedSession {
-        user_id: Uuid::new_v4(),
-        device_id: Uuid::new_v4(),
-        session_id: Uuid::new_v4(),
+        user_id: UserId::new_random(),
+        device_id: DeviceId::new_random(),
+        session_id: SessionId::new_random(),
         expires_at_ms,
     }
 }
@@ -225,11 +226,11 @@ async fn rate_limit_keys_are_independent(e: Arc<dyn Ephemeral>) {
 }
 
 async fn presence_expires(e: Arc<dyn Ephemeral>) {
-    let user = Uuid::new_v4();
+    let user = UserId::new_random();
     let p = Presence {
         status: "online".into(),
         last_seen: 1_700_000_000,
-        device_id: Uuid::new_v4(),
+        device_id: DeviceId::new_random(),
     };
     e.presence_set(user, &p).await.unwrap();
     assert_eq!(e.presence_get(user).await.unwrap(), Some(p));
@@ -245,17 +246,17 @@ async fn presence_expires(e: Arc<dyn Ephemeral>) {
 }
 
 async fn presence_is_replaced(e: Arc<dyn Ephemeral>) {
-    let user = Uuid::new_v4();
+    let user = UserId::new_random();
     assert_eq!(e.presence_get(user).await.unwrap(), None);
     let online = Presence {
         status: "online".into(),
         last_seen: 1_700_000_000,
-        device_id: Uuid::new_v4(),
+        device_id: DeviceId::new_random(),
     };
     let away = Presence {
         status: "away".into(),
         last_seen: 1_700_000_100,
-        device_id: Uuid::new_v4(),
+        device_id: DeviceId::new_random(),
     };
     e.presence_set(user, &online).await.unwrap();
     e.presence_set(user, &away).await.unwrap();
@@ -266,11 +267,15 @@ async fn presence_is_replaced(e: Arc<dyn Ephemeral>) {
         1,
         "listed once"
     );
-    assert_eq!(e.presence_get(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(e.presence_get(UserId::new_random()).await.unwrap(), None);
 }
 
 async fn devices_online_until_offline_or_expired(e: Arc<dyn Ephemeral>) {
-    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (a, b, c) = (
+        DeviceId::new_random(),
+        DeviceId::new_random(),
+        DeviceId::new_random(),
+    );
     assert!(e.devices_online(&[]).await.unwrap().is_empty());
     assert_eq!(e.devices_online(&[a, b]).await.unwrap(), vec![false, false]);
     e.device_online(a, Duration::from_secs(60)).await.unwrap();
@@ -293,8 +298,8 @@ async fn devices_online_until_offline_or_expired(e: Arc<dyn Ephemeral>) {
 }
 
 async fn typing_expires(e: Arc<dyn Ephemeral>) {
-    let conversation = Uuid::new_v4();
-    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let conversation = ConversationId::new_random();
+    let (a, b) = (UserId::new_random(), UserId::new_random());
     e.typing_start(conversation, a).await.unwrap();
     e.typing_start(conversation, b).await.unwrap();
     let mut both = vec![a, b];
@@ -302,7 +307,12 @@ async fn typing_expires(e: Arc<dyn Ephemeral>) {
     assert_eq!(e.typing_users(conversation).await.unwrap(), both);
     e.typing_stop(conversation, a).await.unwrap();
     assert_eq!(e.typing_users(conversation).await.unwrap(), vec![b]);
-    assert!(e.typing_users(Uuid::new_v4()).await.unwrap().is_empty());
+    assert!(
+        e.typing_users(ConversationId::new_random())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     eventually("typing expiry", || async {
         e.typing_users(conversation).await.unwrap().is_empty()
     })
@@ -322,7 +332,11 @@ async fn locations_expire_per_member(e: Arc<dyn Ephemeral>) {
         longitude: -122.2711,
         latitude: 37.8044,
     };
-    let (old, fresh, far) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (old, fresh, far) = (
+        UserId::new_random(),
+        UserId::new_random(),
+        UserId::new_random(),
+    );
     e.location_set(old, near).await.unwrap();
     e.location_set(far, oakland).await.unwrap();
     let found = e.locations_near(sf, 1_000.0).await.unwrap();
@@ -365,10 +379,10 @@ async fn locations_nearest_first(e: Arc<dyn Ephemeral>) {
         latitude: center.latitude + metres_north / 111_195.0,
     };
     let (near, middle, far, moved) = (
-        Uuid::new_v4(),
-        Uuid::new_v4(),
-        Uuid::new_v4(),
-        Uuid::new_v4(),
+        UserId::new_random(),
+        UserId::new_random(),
+        UserId::new_random(),
+        UserId::new_random(),
     );
     e.location_set(far, at(900.0)).await.unwrap();
     e.location_set(near, at(100.0)).await.unwrap();
@@ -390,12 +404,16 @@ async fn locations_nearest_first(e: Arc<dyn Ephemeral>) {
         vec![near, moved]
     );
     // Removing someone who has no location is fine.
-    e.location_remove(Uuid::new_v4()).await.unwrap();
+    e.location_remove(UserId::new_random()).await.unwrap();
 }
 
 async fn group_member_cache(e: Arc<dyn Ephemeral>) {
-    let group = Uuid::new_v4();
-    let mut members = vec![Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4()];
+    let group = GroupId::new_random();
+    let mut members = vec![
+        UserId::new_random(),
+        UserId::new_random(),
+        UserId::new_random(),
+    ];
     assert_eq!(e.group_members_get(group).await.unwrap(), None);
     e.group_members_put(group, &members).await.unwrap();
     members.sort();
@@ -413,8 +431,12 @@ async fn group_member_cache(e: Arc<dyn Ephemeral>) {
 }
 
 async fn group_member_lists_are_sets(e: Arc<dyn Ephemeral>) {
-    let group = Uuid::new_v4();
-    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let group = GroupId::new_random();
+    let (a, b, c) = (
+        UserId::new_random(),
+        UserId::new_random(),
+        UserId::new_random(),
+    );
     // Repeats are kept once.
     e.group_members_put(group, &[b, a, b]).await.unwrap();
     let mut ab = vec![a, b];
@@ -426,7 +448,9 @@ async fn group_member_lists_are_sets(e: Arc<dyn Ephemeral>) {
     // An empty list is not cached: the next read is a miss.
     e.group_members_put(group, &[]).await.unwrap();
     assert_eq!(e.group_members_get(group).await.unwrap(), None);
-    e.group_members_invalidate(Uuid::new_v4()).await.unwrap();
+    e.group_members_invalidate(GroupId::new_random())
+        .await
+        .unwrap();
 }
 
 async fn chain_pending_transactions(e: Arc<dyn Ephemeral>) {

@@ -26,7 +26,7 @@ use zynk_ledger::{
     Anchor, BatchHeader, Block, ChainTip, Ed25519PublicKey, Hash32, MerkleTree, MessageLeaf,
     MessageProof, Signature64, Transaction, UnixMillis, ZynkDid,
 };
-use zynk_proto::MessageId;
+use zynk_proto::{DeviceId, MessageId, MessageType, SessionId, UserId};
 
 /// One test per engine for each named test function.
 macro_rules! ledger_store_tests {
@@ -293,9 +293,9 @@ fn credential(n: u8) -> Transaction {
 
 /// An account (user, device, session) with its pending `identity_registration`, created at
 /// `at`; returns the user and the registration.
-async fn account(store: &dyn AnyStore, name: &str, at: DateTime<Utc>) -> (Uuid, Transaction) {
-    let user_id = Uuid::now_v7();
-    let transaction = registration(user_id, name.len() as u8 + name.as_bytes()[0]);
+async fn account(store: &dyn AnyStore, name: &str, at: DateTime<Utc>) -> (UserId, Transaction) {
+    let user_id = UserId::new_v7();
+    let transaction = registration(user_id.as_uuid(), name.len() as u8 + name.as_bytes()[0]);
     let device_key = format!("device-key-{name}");
     store
         .create_account(
@@ -305,14 +305,14 @@ async fn account(store: &dyn AnyStore, name: &str, at: DateTime<Utc>) -> (Uuid, 
                 password_hash: "$pbkdf2-sha256$test".into(),
                 public_key: format!("identity-key-{name}"),
                 device: NewDevice {
-                    id: Uuid::now_v7(),
+                    id: DeviceId::new_v7(),
                     name: "phone".into(),
                     platform: "android".into(),
                     fingerprint: format!("fingerprint-{name}"),
                     public_key: device_key,
                 },
                 session: NewSession {
-                    id: Uuid::now_v7(),
+                    id: SessionId::new_v7(),
                     tokens: SessionTokens {
                         access_hash: format!("access-{name}"),
                         refresh_hash: format!("refresh-{name}"),
@@ -321,7 +321,7 @@ async fn account(store: &dyn AnyStore, name: &str, at: DateTime<Utc>) -> (Uuid, 
                     },
                 },
                 identity: PendingIdentity {
-                    did: ZynkDid::new(user_id).to_string(),
+                    did: ZynkDid::new(user_id.as_uuid()).to_string(),
                     transaction: transaction.clone(),
                 },
             },
@@ -340,7 +340,12 @@ async fn messages(store: &dyn AnyStore, count: usize) -> Vec<MessageId> {
 }
 
 /// `count` messages from `sender` to `recipient` in their 1:1 conversation.
-async fn send(store: &dyn AnyStore, sender: Uuid, recipient: Uuid, count: usize) -> Vec<MessageId> {
+async fn send(
+    store: &dyn AnyStore,
+    sender: UserId,
+    recipient: UserId,
+    count: usize,
+) -> Vec<MessageId> {
     let (conversation, _) = store
         .open_one_to_one(sender, recipient, false, t0())
         .await
@@ -351,13 +356,13 @@ async fn send(store: &dyn AnyStore, sender: Uuid, recipient: Uuid, count: usize)
         .map(|_| {
             let content = Uuid::new_v4().as_bytes().to_vec();
             NewMessage {
-                id: Uuid::now_v7(),
+                id: MessageId::new_v7(),
                 conversation_id: conversation.id,
                 sender_id: sender,
                 sender_device_id: device,
                 content_hash: hex::encode(Hash32::sha256(&content).as_bytes()),
                 encrypted_content: content,
-                message_type: "text".into(),
+                message_type: MessageType::Text,
                 metadata: json!({}),
                 relation: None,
                 expires_at: None,
@@ -368,7 +373,7 @@ async fn send(store: &dyn AnyStore, sender: Uuid, recipient: Uuid, count: usize)
     outcomes
         .iter()
         .map(|outcome| match outcome {
-            InsertOutcome::Created(m) => MessageId::from_uuid(m.id),
+            InsertOutcome::Created(m) => m.id,
             other => panic!("message not stored: {other:?}"),
         })
         .collect()
@@ -1016,7 +1021,7 @@ async fn typed_writes_keep_todays_bytes(engine: &Engine) {
     );
 
     let (ann, reg) = account(store, "ann", t0()).await;
-    let did = ZynkDid::new(ann);
+    let did = ZynkDid::new(ann.as_uuid());
     assert_eq!(
         engine.raw_get(&format!("pending:{}", reg.hash())).await,
         Some((serde_json::to_vec(&reg).unwrap(), None))

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use uuid::Uuid;
+use zynk_proto::MessageId;
 
 use crate::context::{CliError, Context};
 
@@ -109,7 +109,7 @@ pub enum Command {
     /// Replace the text of one of your messages; prints the edit's id.
     Edit {
         /// The message to edit.
-        message_id: Uuid,
+        message_id: MessageId,
         /// The new text.
         #[arg(allow_hyphen_values = true)]
         text: String,
@@ -117,19 +117,19 @@ pub enum Command {
     /// Delete one of your messages; prints the deletion's id.
     Delete {
         /// The message to delete.
-        message_id: Uuid,
+        message_id: MessageId,
     },
     /// React to a message; prints the reaction's id.
     React {
         /// The message to react to.
-        message_id: Uuid,
+        message_id: MessageId,
         /// The emoji.
         emoji: String,
     },
     /// Reply to a message; prints the reply's id.
     Reply {
         /// The message to reply to.
-        message_id: Uuid,
+        message_id: MessageId,
         /// The text.
         #[arg(allow_hyphen_values = true)]
         text: String,
@@ -140,7 +140,7 @@ pub enum Command {
     /// hold.
     Proof {
         /// The message to check.
-        message_id: Uuid,
+        message_id: MessageId,
         /// One JSON object: the proof's fields plus "verdict" and "reason".
         #[arg(long)]
         json: bool,

@@ -2,7 +2,7 @@
 //! the conversation with another user, and the safety number shared with
 //! them.
 
-use uuid::Uuid;
+use zynk_proto::MessageId;
 
 use crate::context::{CliError, Context};
 use crate::output::{print_receipt, print_safety_number, print_view, warn};
@@ -17,7 +17,11 @@ pub async fn send(context: &mut Context, user: &str, text: &str) -> Result<(), C
 }
 
 /// `zynk edit MESSAGE_ID TEXT`.
-pub async fn edit(context: &mut Context, message_id: Uuid, text: &str) -> Result<(), CliError> {
+pub async fn edit(
+    context: &mut Context,
+    message_id: MessageId,
+    text: &str,
+) -> Result<(), CliError> {
     let receipt = context
         .with_messenger(async |m| m.edit(message_id, text).await)
         .await?;
@@ -26,7 +30,7 @@ pub async fn edit(context: &mut Context, message_id: Uuid, text: &str) -> Result
 }
 
 /// `zynk delete MESSAGE_ID`.
-pub async fn delete(context: &mut Context, message_id: Uuid) -> Result<(), CliError> {
+pub async fn delete(context: &mut Context, message_id: MessageId) -> Result<(), CliError> {
     let receipt = context
         .with_messenger(async |m| m.delete(message_id).await)
         .await?;
@@ -35,7 +39,11 @@ pub async fn delete(context: &mut Context, message_id: Uuid) -> Result<(), CliEr
 }
 
 /// `zynk react MESSAGE_ID EMOJI`.
-pub async fn react(context: &mut Context, message_id: Uuid, emoji: &str) -> Result<(), CliError> {
+pub async fn react(
+    context: &mut Context,
+    message_id: MessageId,
+    emoji: &str,
+) -> Result<(), CliError> {
     let receipt = context
         .with_messenger(async |m| m.react(message_id, emoji).await)
         .await?;
@@ -44,7 +52,11 @@ pub async fn react(context: &mut Context, message_id: Uuid, emoji: &str) -> Resu
 }
 
 /// `zynk reply MESSAGE_ID TEXT`.
-pub async fn reply(context: &mut Context, message_id: Uuid, text: &str) -> Result<(), CliError> {
+pub async fn reply(
+    context: &mut Context,
+    message_id: MessageId,
+    text: &str,
+) -> Result<(), CliError> {
     let receipt = context
         .with_messenger(async |m| m.reply(message_id, text).await)
         .await?;

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use uuid::Uuid;
+use zynk_proto::MessageId;
 
 use crate::context::{CliError, Context};
 use crate::output::{print_proof, warn};
@@ -18,7 +18,7 @@ pub const EXIT_INVALID: u8 = 3;
 /// Run `zynk proof`.
 pub async fn proof(
     context: &mut Context,
-    message_id: Uuid,
+    message_id: MessageId,
     json: bool,
 ) -> Result<ExitCode, CliError> {
     let (check, warnings) = context

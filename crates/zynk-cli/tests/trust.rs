@@ -303,8 +303,8 @@ async fn a_swapped_identity_key_is_refused_by_the_ledger_check(backend: Backend)
     };
     let upload = forged.keys_to_upload(0, 10, true);
     let (user, device, now) = (
-        server.sql_uuid(bob_id),
-        server.sql_uuid(bob_device),
+        server.sql_uuid(bob_id.into()),
+        server.sql_uuid(bob_device.into()),
         server.sql_time_from_now(0),
     );
     server
@@ -497,7 +497,7 @@ async fn a_rolled_back_identity_key_is_refused_after_a_rotation(backend: Backend
     server
         .sql(&format!(
             "UPDATE users SET public_key = '{old_key}' WHERE id = {}",
-            server.sql_uuid(bob_id)
+            server.sql_uuid(bob_id.into())
         ))
         .await;
     let value = registered.replace('\'', "''");

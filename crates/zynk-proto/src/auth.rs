@@ -1,7 +1,7 @@
 //! Registration, login, token refresh and logout.
 
+use crate::ids::{DeviceId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// The device a registration or login happens on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,11 +60,14 @@ pub struct RefreshRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthResponse {
     /// The account.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// The device this session belongs to.
-    pub device_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub device_id: DeviceId,
     /// The session (token family) id.
-    pub session_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub session_id: SessionId,
     /// Bearer token for `Authorization: Bearer …`; valid 30 days.
     pub access_token: String,
     /// When the access token expires (RFC 3339).

@@ -1,8 +1,9 @@
 //! Conversations (1:1 now; groups build on the same machinery), participants and their
 //! delivery/read cursors.
 
+use crate::ConversationKind;
+use crate::ids::{ConversationId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// `POST /api/v1/conversations`: opens the 1:1 conversation with `participant` (one per pair of
 /// users: an existing one is returned with 200 instead of 201).
@@ -14,7 +15,8 @@ pub struct CreateConversationRequest {
     #[serde(rename = "type")]
     pub kind: String,
     /// The other user.
-    pub participant: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub participant: UserId,
     /// Whether self-destructing messages are anchored in the ledger (default false).
     #[serde(default)]
     pub anchor_expiring: bool,
@@ -26,7 +28,8 @@ pub struct CreateConversationRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Participant {
     /// The user.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// `admin` or `member`.
     pub role: String,
     /// Highest sequence number delivered to at least one of the user's devices.
@@ -42,10 +45,12 @@ pub struct Participant {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversation {
     /// Id.
-    pub conversation_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub conversation_id: ConversationId,
     /// `one_to_one` or `group`.
     #[serde(rename = "type")]
-    pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub kind: ConversationKind,
     /// Participants.
     pub participants: Vec<Participant>,
     /// Highest sequence number handed out (0 when empty).

@@ -1,14 +1,15 @@
 //! The caller's devices.
 
+use crate::ids::DeviceId;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// One of the caller's devices: `GET /api/v1/devices`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceView {
     /// Device id.
-    pub device_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub device_id: DeviceId,
     /// Device name.
     pub name: Option<String>,
     /// `android`, `ios` or `web`.

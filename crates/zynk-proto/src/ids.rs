@@ -31,6 +31,11 @@ macro_rules! typed_id {
                 Self(uuid)
             }
 
+            /// The id whose UUID has this 128-bit value (fixtures and constants).
+            pub const fn from_u128(value: u128) -> Self {
+                Self(Uuid::from_u128(value))
+            }
+
             /// The UUID underneath.
             pub const fn as_uuid(&self) -> Uuid {
                 self.0

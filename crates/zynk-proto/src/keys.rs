@@ -4,8 +4,8 @@
 //! that a bundle belongs to the calling device, while clients verify the signatures (a client
 //! trusts a device only if the user identity key's signature over its keys verifies).
 
+use crate::ids::{DeviceId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// Most one-time keys accepted in one upload.
 pub const MAX_ONE_TIME_KEYS_PER_UPLOAD: usize = 100;
@@ -89,7 +89,8 @@ pub struct KeyCounts {
 #[serde(deny_unknown_fields)]
 pub struct KeysQueryRequest {
     /// Users whose keys are wanted, at most 256.
-    pub user_ids: Vec<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<uuid::Uuid>))]
+    pub user_ids: Vec<UserId>,
 }
 
 /// One user's keys.
@@ -97,7 +98,8 @@ pub struct KeysQueryRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserKeys {
     /// The user.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// The user's identity key as the server holds it (clients check it against the ledger).
     pub identity_key: String,
     /// Bundles of the user's devices that uploaded one.
@@ -118,9 +120,11 @@ pub struct KeysQueryResponse {
 #[serde(deny_unknown_fields)]
 pub struct DeviceRef {
     /// Owner.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// Device.
-    pub device_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub device_id: DeviceId,
 }
 
 /// `POST /api/v1/keys/claim`: one key per device. A one-time key is handed out once only;
@@ -138,9 +142,11 @@ pub struct KeysClaimRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimedKey {
     /// Owner.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// Device.
-    pub device_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub device_id: DeviceId,
     /// The key.
     pub key: SignedKey,
 }

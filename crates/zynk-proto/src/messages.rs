@@ -5,8 +5,9 @@
 //! a `relation` for edits (sets the target's `edited_at`), reactions, and deletions (soft-deletes
 //! the target and wipes its stored ciphertext).
 
+use crate::MessageType;
+use crate::ids::{ConversationId, DeviceId, MessageId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// Largest `encrypted_content` of one message, in bytes (decoded). Files travel separately.
 pub const MAX_CIPHERTEXT_BYTES: usize = 64 * 1024;
@@ -37,7 +38,8 @@ pub struct Relation {
     #[serde(rename = "type")]
     pub kind: RelationType,
     /// The target message.
-    pub message_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub message_id: MessageId,
 }
 
 /// Plaintext routing metadata (`messages.metadata`).
@@ -47,10 +49,12 @@ pub struct Relation {
 pub struct MessageMetadata {
     /// The message this one replies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<uuid::Uuid>))]
+    pub reply_to_id: Option<MessageId>,
     /// Mentioned users (participants of the conversation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mentions: Vec<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<uuid::Uuid>))]
+    pub mentions: Vec<UserId>,
     /// Edit, reaction or deletion of an earlier message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<Relation>,
@@ -62,7 +66,8 @@ pub struct MessageMetadata {
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     /// Client-chosen id: a retried send with the same id and content is stored once.
-    pub message_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub message_id: MessageId,
     /// The ciphertext, standard base64 (padded or not), at most 64 KiB decoded.
     pub encrypted_content: String,
     /// Lowercase hex SHA-256 of the decoded ciphertext.
@@ -82,21 +87,26 @@ pub struct SendMessageRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Id.
-    pub message_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub message_id: MessageId,
     /// Conversation.
-    pub conversation_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub conversation_id: ConversationId,
     /// Position in the conversation (monotonic).
     pub seq: i64,
     /// Sender.
-    pub sender_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub sender_id: UserId,
     /// Sending device (absent once that device is revoked).
-    pub sender_device_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<uuid::Uuid>))]
+    pub sender_device_id: Option<DeviceId>,
     /// Ciphertext, standard base64; empty once deleted.
     pub encrypted_content: String,
     /// SHA-256 of the ciphertext as sent.
     pub content_hash: String,
     /// Type.
-    pub message_type: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub message_type: MessageType,
     /// Routing metadata.
     pub metadata: MessageMetadata,
     /// Send time (server clock).

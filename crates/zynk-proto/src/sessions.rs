@@ -1,16 +1,18 @@
 //! The caller's sessions (token families).
 
+use crate::ids::{DeviceId, SessionId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// One session of the caller: `GET /api/v1/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
     /// Session id.
-    pub session_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub session_id: SessionId,
     /// The device the session belongs to.
-    pub device_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub device_id: DeviceId,
     /// When the session was created (login).
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last use, updated at most once a minute.

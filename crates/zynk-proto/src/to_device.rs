@@ -2,8 +2,8 @@
 //! device-to-device events) kept in a durable per-device inbox until the device acknowledges
 //! them.
 
+use crate::ids::{DeviceId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::keys::DeviceRef;
 
@@ -55,9 +55,11 @@ pub struct ToDeviceMessage {
     /// Position in the inbox (increasing); acknowledge up to it.
     pub id: i64,
     /// Sending user (absent if that account was deleted).
-    pub sender_user_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<uuid::Uuid>))]
+    pub sender_user_id: Option<UserId>,
     /// Sending device (absent if that device was revoked).
-    pub sender_device_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<uuid::Uuid>))]
+    pub sender_device_id: Option<DeviceId>,
     /// Event type.
     pub event_type: String,
     /// The payload.

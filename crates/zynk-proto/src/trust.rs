@@ -1,7 +1,7 @@
 //! Trust scores (data model 11.5), key rotation and verifiable credentials.
 
+use crate::ids::UserId;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// One change of a trust score.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,8 @@ pub struct ReportRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrustActionResult {
     /// The user reported or vouched for.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// The score change it caused (0 when the caller's own score gives it no weight).
     pub change: i32,
 }

@@ -1,22 +1,25 @@
 //! The caller's account, profile and privacy settings.
 
+use crate::ids::{DeviceId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 /// `GET /api/v1/users/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     /// The account id.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// The username as registered (original case).
     pub username: String,
     /// The user's identity public key.
     pub identity_key: String,
     /// The device of the calling session.
-    pub device_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub device_id: DeviceId,
     /// The calling session.
-    pub session_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub session_id: SessionId,
     /// When the account was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -66,7 +69,8 @@ pub struct PrivacyUpdate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     /// The account id.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// The username.
     pub username: String,
     /// Display name, at most 255 characters.
@@ -90,7 +94,8 @@ pub struct Profile {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublicProfile {
     /// The account id.
-    pub user_id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
     /// The username.
     pub username: String,
     /// The user's identity public key (to be checked against the ledger by clients).

@@ -6,8 +6,8 @@
 //! history `after` its per-conversation cursor, the to-device inbox), and drops duplicates by
 //! `(conversation_id, seq)` and to-device `id`.
 
+use crate::ids::{ConversationId, DeviceId, MessageId, UserId};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::messages::{Message, SendMessageRequest};
 use crate::to_device::ToDeviceMessage;
@@ -19,9 +19,9 @@ pub enum ServerFrame {
     /// First frame after connecting.
     Hello {
         /// The caller.
-        user_id: Uuid,
+        user_id: UserId,
         /// The calling device.
-        device_id: Uuid,
+        device_id: DeviceId,
         /// Unclaimed one-time keys held for this device.
         one_time_key_count: u64,
         /// Seconds between heartbeats the server expects (a `ping` or any frame).
@@ -41,9 +41,9 @@ pub enum ServerFrame {
     /// A participant's cursors moved.
     Receipt {
         /// Conversation.
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         /// Participant.
-        user_id: Uuid,
+        user_id: UserId,
         /// Delivered cursor.
         last_delivered_seq: i64,
         /// Read cursor (absent when that user's read receipts are off).
@@ -52,9 +52,9 @@ pub enum ServerFrame {
     /// A self-destructing message reached its time and was removed.
     MessageExpired {
         /// Conversation.
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         /// The removed message.
-        message_id: Uuid,
+        message_id: MessageId,
     },
     /// This device should upload more one-time keys.
     KeysLow {
@@ -107,14 +107,14 @@ pub enum ClientFrame {
         /// Client-chosen id to match the answer, 1-64 characters.
         request_id: String,
         /// Conversation.
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         /// The message.
         message: SendMessageRequest,
     },
     /// Messages up to `seq` reached this device (moves the user's delivered cursor).
     Ack {
         /// Conversation.
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         /// Highest sequence number received.
         seq: i64,
     },

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
-use uuid::Uuid;
+use zynk_proto::{ConversationId, DeviceId, GroupId, UserId};
 
 use super::*;
 
@@ -27,11 +27,11 @@ pub struct MemoryEphemeral {
     sessions: DashMap<String, (CachedSession, Instant)>,
     revoked: DashMap<String, Instant>,
     rates: DashMap<String, (u64, Instant)>,
-    presence: DashMap<Uuid, (Presence, Instant)>,
-    online: DashMap<Uuid, Instant>,
-    typing: DashMap<Uuid, HashMap<Uuid, Instant>>,
-    locations: DashMap<Uuid, (GeoPoint, Instant)>,
-    groups: DashMap<Uuid, (Vec<Uuid>, Instant)>,
+    presence: DashMap<UserId, (Presence, Instant)>,
+    online: DashMap<DeviceId, Instant>,
+    typing: DashMap<ConversationId, HashMap<UserId, Instant>>,
+    locations: DashMap<UserId, (GeoPoint, Instant)>,
+    groups: DashMap<GroupId, (Vec<UserId>, Instant)>,
     chain_pending: DashMap<String, (Vec<u8>, Instant)>,
     chain_latest: std::sync::Mutex<Option<u64>>,
     chain_validators: DashMap<String, (ValidatorStatus, Instant)>,
@@ -165,7 +165,11 @@ impl Ephemeral for MemoryEphemeral {
         })
     }
 
-    async fn presence_set(&self, user_id: Uuid, presence: &Presence) -> Result<(), EphemeralError> {
+    async fn presence_set(
+        &self,
+        user_id: UserId,
+        presence: &Presence,
+    ) -> Result<(), EphemeralError> {
         self.presence.insert(
             user_id,
             (presence.clone(), Instant::now() + self.ttls.presence),
@@ -173,7 +177,7 @@ impl Ephemeral for MemoryEphemeral {
         Ok(())
     }
 
-    async fn presence_get(&self, user_id: Uuid) -> Result<Option<Presence>, EphemeralError> {
+    async fn presence_get(&self, user_id: UserId) -> Result<Option<Presence>, EphemeralError> {
         let now = Instant::now();
         Ok(self
             .presence
@@ -182,7 +186,7 @@ impl Ephemeral for MemoryEphemeral {
             .map(|e| e.0.clone()))
     }
 
-    async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError> {
+    async fn online_users(&self) -> Result<Vec<UserId>, EphemeralError> {
         let now = Instant::now();
         Ok(self
             .presence
@@ -192,17 +196,21 @@ impl Ephemeral for MemoryEphemeral {
             .collect())
     }
 
-    async fn device_online(&self, device_id: Uuid, ttl: Duration) -> Result<(), EphemeralError> {
+    async fn device_online(
+        &self,
+        device_id: DeviceId,
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
         self.online.insert(device_id, Instant::now() + ttl);
         Ok(())
     }
 
-    async fn device_offline(&self, device_id: Uuid) -> Result<(), EphemeralError> {
+    async fn device_offline(&self, device_id: DeviceId) -> Result<(), EphemeralError> {
         self.online.remove(&device_id);
         Ok(())
     }
 
-    async fn devices_online(&self, device_ids: &[Uuid]) -> Result<Vec<bool>, EphemeralError> {
+    async fn devices_online(&self, device_ids: &[DeviceId]) -> Result<Vec<bool>, EphemeralError> {
         let now = Instant::now();
         Ok(device_ids
             .iter()
@@ -212,8 +220,8 @@ impl Ephemeral for MemoryEphemeral {
 
     async fn typing_start(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
+        conversation_id: ConversationId,
+        user_id: UserId,
     ) -> Result<(), EphemeralError> {
         let until = Instant::now() + self.ttls.typing;
         self.typing
@@ -225,8 +233,8 @@ impl Ephemeral for MemoryEphemeral {
 
     async fn typing_stop(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
+        conversation_id: ConversationId,
+        user_id: UserId,
     ) -> Result<(), EphemeralError> {
         if let Some(mut users) = self.typing.get_mut(&conversation_id) {
             users.remove(&user_id);
@@ -234,9 +242,12 @@ impl Ephemeral for MemoryEphemeral {
         Ok(())
     }
 
-    async fn typing_users(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, EphemeralError> {
+    async fn typing_users(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<UserId>, EphemeralError> {
         let now = Instant::now();
-        let mut users: Vec<Uuid> = self
+        let mut users: Vec<UserId> = self
             .typing
             .get(&conversation_id)
             .map(|u| {
@@ -250,13 +261,13 @@ impl Ephemeral for MemoryEphemeral {
         Ok(users)
     }
 
-    async fn location_set(&self, user_id: Uuid, point: GeoPoint) -> Result<(), EphemeralError> {
+    async fn location_set(&self, user_id: UserId, point: GeoPoint) -> Result<(), EphemeralError> {
         self.locations
             .insert(user_id, (point, Instant::now() + self.ttls.location));
         Ok(())
     }
 
-    async fn location_remove(&self, user_id: Uuid) -> Result<(), EphemeralError> {
+    async fn location_remove(&self, user_id: UserId) -> Result<(), EphemeralError> {
         self.locations.remove(&user_id);
         Ok(())
     }
@@ -283,8 +294,8 @@ impl Ephemeral for MemoryEphemeral {
 
     async fn group_members_put(
         &self,
-        group_id: Uuid,
-        members: &[Uuid],
+        group_id: GroupId,
+        members: &[UserId],
     ) -> Result<(), EphemeralError> {
         // A set, as on Redis: each member once, and an empty list is not cached at all.
         let mut members = members.to_vec();
@@ -299,7 +310,10 @@ impl Ephemeral for MemoryEphemeral {
         Ok(())
     }
 
-    async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError> {
+    async fn group_members_get(
+        &self,
+        group_id: GroupId,
+    ) -> Result<Option<Vec<UserId>>, EphemeralError> {
         let now = Instant::now();
         Ok(self
             .groups
@@ -308,7 +322,7 @@ impl Ephemeral for MemoryEphemeral {
             .map(|e| e.0.clone()))
     }
 
-    async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError> {
+    async fn group_members_invalidate(&self, group_id: GroupId) -> Result<(), EphemeralError> {
         self.groups.remove(&group_id);
         Ok(())
     }

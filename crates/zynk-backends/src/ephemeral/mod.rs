@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use uuid::Uuid;
+use zynk_proto::{ConversationId, DeviceId, GroupId, SessionId, UserId};
 
 /// Errors of the ephemeral store.
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +62,11 @@ pub const REVOCATION_MEMORY: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachedSession {
     /// Owner.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Device.
-    pub device_id: Uuid,
+    pub device_id: DeviceId,
     /// Session (token family).
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     /// Access token expiry, unix milliseconds.
     pub expires_at_ms: i64,
 }
@@ -113,7 +113,7 @@ pub struct Presence {
     /// Unix seconds of the last activity.
     pub last_seen: i64,
     /// The device that reported it.
-    pub device_id: Uuid,
+    pub device_id: DeviceId,
 }
 
 /// How long a pending ledger transaction stays cached (data model 11.7: one hour).
@@ -147,7 +147,7 @@ pub struct GeoPoint {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Nearby {
     /// The user.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// Distance from the search centre in metres.
     pub distance_m: f64,
 }
@@ -184,35 +184,46 @@ pub trait Ephemeral: Send + Sync {
     ) -> Result<RateDecision, EphemeralError>;
 
     /// Records a user's presence (`presence:{user_id}`, `online_users`).
-    async fn presence_set(&self, user_id: Uuid, presence: &Presence) -> Result<(), EphemeralError>;
+    async fn presence_set(
+        &self,
+        user_id: UserId,
+        presence: &Presence,
+    ) -> Result<(), EphemeralError>;
     /// Reads a user's presence, if not expired.
-    async fn presence_get(&self, user_id: Uuid) -> Result<Option<Presence>, EphemeralError>;
+    async fn presence_get(&self, user_id: UserId) -> Result<Option<Presence>, EphemeralError>;
     /// Users whose presence was recorded within the presence lifetime.
-    async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError>;
+    async fn online_users(&self) -> Result<Vec<UserId>, EphemeralError>;
 
     /// Marks a device as connected (on some node) for `ttl`; refreshed while it stays connected.
-    async fn device_online(&self, device_id: Uuid, ttl: Duration) -> Result<(), EphemeralError>;
+    async fn device_online(&self, device_id: DeviceId, ttl: Duration)
+    -> Result<(), EphemeralError>;
     /// Clears a device's connected mark.
-    async fn device_offline(&self, device_id: Uuid) -> Result<(), EphemeralError>;
+    async fn device_offline(&self, device_id: DeviceId) -> Result<(), EphemeralError>;
     /// For each device, whether it is marked connected.
-    async fn devices_online(&self, device_ids: &[Uuid]) -> Result<Vec<bool>, EphemeralError>;
+    async fn devices_online(&self, device_ids: &[DeviceId]) -> Result<Vec<bool>, EphemeralError>;
 
     /// Marks a user as typing in a conversation (`typing:{conversation_id}:{user_id}`).
     async fn typing_start(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
+        conversation_id: ConversationId,
+        user_id: UserId,
     ) -> Result<(), EphemeralError>;
     /// Clears a typing mark.
-    async fn typing_stop(&self, conversation_id: Uuid, user_id: Uuid)
-    -> Result<(), EphemeralError>;
+    async fn typing_stop(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> Result<(), EphemeralError>;
     /// Users currently typing in a conversation.
-    async fn typing_users(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, EphemeralError>;
+    async fn typing_users(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<UserId>, EphemeralError>;
 
     /// Records a user's location (member of `locations`, with its own timestamp).
-    async fn location_set(&self, user_id: Uuid, point: GeoPoint) -> Result<(), EphemeralError>;
+    async fn location_set(&self, user_id: UserId, point: GeoPoint) -> Result<(), EphemeralError>;
     /// Removes a user's location.
-    async fn location_remove(&self, user_id: Uuid) -> Result<(), EphemeralError>;
+    async fn location_remove(&self, user_id: UserId) -> Result<(), EphemeralError>;
     /// Users within `radius_m` metres of `center` whose location is fresh, nearest first.
     async fn locations_near(
         &self,
@@ -224,13 +235,16 @@ pub trait Ephemeral: Send + Sync {
     /// list is a set: each member is kept once, and an empty list caches nothing.
     async fn group_members_put(
         &self,
-        group_id: Uuid,
-        members: &[Uuid],
+        group_id: GroupId,
+        members: &[UserId],
     ) -> Result<(), EphemeralError>;
     /// Reads a cached member list, sorted; `None` on a miss.
-    async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError>;
+    async fn group_members_get(
+        &self,
+        group_id: GroupId,
+    ) -> Result<Option<Vec<UserId>>, EphemeralError>;
     /// Drops a cached member list.
-    async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError>;
+    async fn group_members_invalidate(&self, group_id: GroupId) -> Result<(), EphemeralError>;
 
     /// Ledger cache (data model 11.7): a pending ledger transaction,
     /// `blockchain:pending_tx:{hash}`, kept for [`CHAIN_PENDING_TTL`].
@@ -290,9 +304,9 @@ mod tests {
     #[test]
     fn cached_session_round_trips() {
         let s = CachedSession {
-            user_id: Uuid::new_v4(),
-            device_id: Uuid::new_v4(),
-            session_id: Uuid::new_v4(),
+            user_id: UserId::new_random(),
+            device_id: DeviceId::new_random(),
+            session_id: SessionId::new_random(),
             expires_at_ms: 1_700_000_000_000,
         };
         assert_eq!(CachedSession::decode(&s.encode()), Some(s));

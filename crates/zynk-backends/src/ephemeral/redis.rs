@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::{Mutex, broadcast};
 use tokio_stream::wrappers::BroadcastStream;
-use uuid::Uuid;
+use zynk_proto::{ConversationId, DeviceId, GroupId, UserId};
 
 use super::*;
 
@@ -233,7 +233,11 @@ impl Ephemeral for RedisEphemeral {
         })
     }
 
-    async fn presence_set(&self, user_id: Uuid, presence: &Presence) -> Result<(), EphemeralError> {
+    async fn presence_set(
+        &self,
+        user_id: UserId,
+        presence: &Presence,
+    ) -> Result<(), EphemeralError> {
         let key = self.key(&format!("presence:{user_id}"));
         let mut conn = self.conn.clone();
         let cutoff = now_ms() - i64::try_from(self.ttls.presence.as_millis()).unwrap_or(i64::MAX);
@@ -262,7 +266,7 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn presence_get(&self, user_id: Uuid) -> Result<Option<Presence>, EphemeralError> {
+    async fn presence_get(&self, user_id: UserId) -> Result<Option<Presence>, EphemeralError> {
         let key = self.key(&format!("presence:{user_id}"));
         let mut conn = self.conn.clone();
         let fields: std::collections::HashMap<String, String> = conn.hgetall(&key).await?;
@@ -289,7 +293,7 @@ impl Ephemeral for RedisEphemeral {
         }))
     }
 
-    async fn online_users(&self) -> Result<Vec<Uuid>, EphemeralError> {
+    async fn online_users(&self) -> Result<Vec<UserId>, EphemeralError> {
         let mut conn = self.conn.clone();
         let cutoff = now_ms() - i64::try_from(self.ttls.presence.as_millis()).unwrap_or(i64::MAX);
         let members: Vec<String> = conn
@@ -298,7 +302,11 @@ impl Ephemeral for RedisEphemeral {
         Ok(members.iter().filter_map(|m| m.parse().ok()).collect())
     }
 
-    async fn device_online(&self, device_id: Uuid, ttl: Duration) -> Result<(), EphemeralError> {
+    async fn device_online(
+        &self,
+        device_id: DeviceId,
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
         let _: () = conn
             .pset_ex(
@@ -310,7 +318,7 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn device_offline(&self, device_id: Uuid) -> Result<(), EphemeralError> {
+    async fn device_offline(&self, device_id: DeviceId) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
         let _: () = conn
             .del(self.key(&format!("online_device:{device_id}")))
@@ -318,7 +326,7 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn devices_online(&self, device_ids: &[Uuid]) -> Result<Vec<bool>, EphemeralError> {
+    async fn devices_online(&self, device_ids: &[DeviceId]) -> Result<Vec<bool>, EphemeralError> {
         if device_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -336,8 +344,8 @@ impl Ephemeral for RedisEphemeral {
 
     async fn typing_start(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
+        conversation_id: ConversationId,
+        user_id: UserId,
     ) -> Result<(), EphemeralError> {
         // The data model's key, plus a per-conversation index (score = expiry) for listing.
         let key = self.key(&format!("typing:{conversation_id}:{user_id}"));
@@ -362,8 +370,8 @@ impl Ephemeral for RedisEphemeral {
 
     async fn typing_stop(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
+        conversation_id: ConversationId,
+        user_id: UserId,
     ) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
         let _: () = ::redis::pipe()
@@ -380,7 +388,10 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn typing_users(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, EphemeralError> {
+    async fn typing_users(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<UserId>, EphemeralError> {
         let mut conn = self.conn.clone();
         let members: Vec<String> = conn
             .zrangebyscore(
@@ -389,12 +400,12 @@ impl Ephemeral for RedisEphemeral {
                 "+inf",
             )
             .await?;
-        let mut users: Vec<Uuid> = members.iter().filter_map(|m| m.parse().ok()).collect();
+        let mut users: Vec<UserId> = members.iter().filter_map(|m| m.parse().ok()).collect();
         users.sort();
         Ok(users)
     }
 
-    async fn location_set(&self, user_id: Uuid, point: GeoPoint) -> Result<(), EphemeralError> {
+    async fn location_set(&self, user_id: UserId, point: GeoPoint) -> Result<(), EphemeralError> {
         // `EXPIRE locations 300` would expire the whole set; each member gets its own timestamp
         // in `locations:seen` instead, and stale members are pruned on every search.
         let mut conn = self.conn.clone();
@@ -413,7 +424,7 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn location_remove(&self, user_id: Uuid) -> Result<(), EphemeralError> {
+    async fn location_remove(&self, user_id: UserId) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
         let _: () = ::redis::pipe()
             .atomic()
@@ -471,11 +482,11 @@ impl Ephemeral for RedisEphemeral {
 
     async fn group_members_put(
         &self,
-        group_id: Uuid,
-        members: &[Uuid],
+        group_id: GroupId,
+        members: &[UserId],
     ) -> Result<(), EphemeralError> {
         let key = self.key(&format!("group_members:{group_id}"));
-        let members: Vec<String> = members.iter().map(Uuid::to_string).collect();
+        let members: Vec<String> = members.iter().map(UserId::to_string).collect();
         let mut conn = self.conn.clone();
         let mut pipe = ::redis::pipe();
         pipe.atomic().del(&key).ignore();
@@ -492,7 +503,10 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
-    async fn group_members_get(&self, group_id: Uuid) -> Result<Option<Vec<Uuid>>, EphemeralError> {
+    async fn group_members_get(
+        &self,
+        group_id: GroupId,
+    ) -> Result<Option<Vec<UserId>>, EphemeralError> {
         let mut conn = self.conn.clone();
         let members: Vec<String> = conn
             .smembers(self.key(&format!("group_members:{group_id}")))
@@ -500,12 +514,12 @@ impl Ephemeral for RedisEphemeral {
         if members.is_empty() {
             return Ok(None);
         }
-        let mut ids: Vec<Uuid> = members.iter().filter_map(|m| m.parse().ok()).collect();
+        let mut ids: Vec<UserId> = members.iter().filter_map(|m| m.parse().ok()).collect();
         ids.sort();
         Ok(Some(ids))
     }
 
-    async fn group_members_invalidate(&self, group_id: Uuid) -> Result<(), EphemeralError> {
+    async fn group_members_invalidate(&self, group_id: GroupId) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
         let _: () = conn
             .del(self.key(&format!("group_members:{group_id}")))

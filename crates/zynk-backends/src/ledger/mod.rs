@@ -13,7 +13,7 @@ use uuid::Uuid;
 use zynk_ledger::{
     BatchHeader, Block, ChainTip, Ed25519PublicKey, Hash32, PathEntry, Transaction, ZynkDid,
 };
-use zynk_proto::MessageId;
+use zynk_proto::{MessageId, UserId};
 
 use crate::error::StoreError;
 use crate::model::OutboxItem;
@@ -229,7 +229,7 @@ pub struct PendingTx {
     /// The transaction.
     pub transaction: Transaction,
     /// The user it concerns.
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     /// The entity it records (credential id, history row, user).
     pub related_entity_id: Option<Uuid>,
 }

@@ -44,7 +44,7 @@ fn account_conflict(err: sqlx::Error) -> StoreError {
 
 async fn insert_device(
     tx: &mut Transaction<'static, Db>,
-    user_id: Uuid,
+    user_id: UserId,
     device: &NewDevice,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -67,8 +67,8 @@ async fn insert_device(
 
 async fn insert_session(
     tx: &mut Transaction<'static, Db>,
-    user_id: Uuid,
-    device_id: Uuid,
+    user_id: UserId,
+    device_id: DeviceId,
     session: &NewSession,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -133,7 +133,7 @@ impl AccountStore for SqlStore {
         let pending = PendingTx {
             transaction: identity.transaction.clone(),
             user_id: Some(account.user_id),
-            related_entity_id: Some(account.user_id),
+            related_entity_id: Some(account.user_id.as_uuid()),
         };
         insert_pending_tx(&mut tx, &pending, now).await?;
         insert_device(&mut tx, account.user_id, &account.device, now).await?;
@@ -151,7 +151,7 @@ impl AccountStore for SqlStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn get_user(&self, user_id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+    async fn get_user(&self, user_id: UserId) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_optional(&self.read).await?;
         row.as_ref().map(user_from_row).transpose()
@@ -159,7 +159,7 @@ impl AccountStore for SqlStore {
 
     async fn set_password_hash(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -172,14 +172,14 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
-    async fn get_profile(&self, user_id: Uuid) -> Result<Option<ProfileRecord>, StoreError> {
+    async fn get_profile(&self, user_id: UserId) -> Result<Option<ProfileRecord>, StoreError> {
         let row = sqlx::query(PROFILE_SELECT).bind(user_id).fetch_optional(&self.read).await?;
         row.as_ref().map(profile_from_row).transpose()
     }
 
     async fn update_profile(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         changes: &ProfileChanges,
         now: DateTime<Utc>,
     ) -> Result<Option<ProfileRecord>, StoreError> {
@@ -214,7 +214,7 @@ impl AccountStore for SqlStore {
 
     async fn set_privacy(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         privacy: &Privacy,
         now: DateTime<Utc>,
     ) -> Result<Option<ProfileRecord>, StoreError> {
@@ -237,7 +237,7 @@ impl AccountStore for SqlStore {
         Ok(Some(profile))
     }
 
-    async fn delete_user(&self, user_id: Uuid) -> Result<Option<RevokedAccessHashes>, StoreError> {
+    async fn delete_user(&self, user_id: UserId) -> Result<Option<RevokedAccessHashes>, StoreError> {
         let mut tx = self.begin().await?;
         // Lock the user row first so no session can be added while we collect them.
         let lock = match DIALECT {

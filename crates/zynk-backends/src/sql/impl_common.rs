@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Pool, Row, Transaction};
 use uuid::Uuid;
 use zynk_ledger::{BatchHeader, Block, Ed25519PublicKey, Hash32, ZynkDid};
-use zynk_proto::MessageId;
+use zynk_proto::{ConversationId, DeviceId, MessageId, PublicationStatus, SessionId, UserId};
 
 use crate::error::{StoreError, violated_unique};
 use crate::ledger::{
@@ -138,3 +138,25 @@ impl super::AnyStore for SqlStore {
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {err}"))
 }
+
+/// Reads a text column that holds a member of a closed vocabulary (a conversation kind, a
+/// message type, a publication status); a value outside it is [`StoreError::Corrupt`] naming
+/// `table.column`.
+fn vocabulary_column<T>(row: &DbRow, table: &str, column: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column)?;
+    parse_vocabulary(&text, table, column)
+}
+
+/// Parses a stored member of a closed vocabulary read from `table.column`.
+fn parse_vocabulary<T>(text: &str, table: &str, column: &str) -> Result<T, StoreError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| corrupt(&format!("{table}.{column}"), e))
+}
+

@@ -18,13 +18,13 @@ fn device_from_row(row: &DbRow) -> Result<DeviceRecord, StoreError> {
 impl DeviceStore for SqlStore {
     async fn login_device(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         device: &NewDevice,
         session: &NewSession,
         now: DateTime<Utc>,
-    ) -> Result<Uuid, StoreError> {
+    ) -> Result<DeviceId, StoreError> {
         let mut tx = self.begin().await?;
-        let existing: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+        let existing: Option<(DeviceId, UserId, String)> = sqlx::query_as(
             "SELECT id, user_id, public_key FROM devices WHERE device_fingerprint = $1",
         )
                 .bind(&device.fingerprint)
@@ -64,7 +64,7 @@ impl DeviceStore for SqlStore {
         Ok(device_id)
     }
 
-    async fn list_devices(&self, user_id: Uuid) -> Result<Vec<DeviceRecord>, StoreError> {
+    async fn list_devices(&self, user_id: UserId) -> Result<Vec<DeviceRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, user_id, device_name, device_fingerprint, public_key, push_token, \
              platform, last_active_at, created_at FROM devices WHERE user_id = $1 \
@@ -78,8 +78,8 @@ impl DeviceStore for SqlStore {
 
     async fn delete_device(
         &self,
-        user_id: Uuid,
-        device_id: Uuid,
+        user_id: UserId,
+        device_id: DeviceId,
     ) -> Result<Option<RevokedAccessHashes>, StoreError> {
         let mut tx = self.begin().await?;
         let hashes: Vec<String> = sqlx::query_scalar(
@@ -99,10 +99,10 @@ impl DeviceStore for SqlStore {
         Ok((deleted > 0).then_some(hashes))
     }
 
-    async fn push_targets(&self, user_ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
+    async fn push_targets(&self, user_ids: &[UserId]) -> Result<Vec<(UserId, DeviceId, String)>, StoreError> {
         let mut targets = Vec::new();
         for &user_id in user_ids {
-            let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+            let rows: Vec<(UserId, DeviceId, String)> = sqlx::query_as(
                 "SELECT user_id, id, push_token FROM devices WHERE user_id = $1 AND push_token IS NOT NULL",
             )
             .bind(user_id)
@@ -115,8 +115,8 @@ impl DeviceStore for SqlStore {
 
     async fn set_push_token(
         &self,
-        user_id: Uuid,
-        device_id: Uuid,
+        user_id: UserId,
+        device_id: DeviceId,
         push_token: Option<&str>,
     ) -> Result<bool, StoreError> {
         let updated =

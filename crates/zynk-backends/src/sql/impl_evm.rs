@@ -48,7 +48,7 @@ impl EvmStore for SqlStore {
                         user_id: row.try_get("user_id")?,
                         related_entity_id: row.try_get("related_entity_id")?,
                     },
-                    status: row.try_get("status")?,
+                    status: vocabulary_column(row, "evm_outbox", "status")?,
                     nonce: row.try_get("nonce")?,
                     evm_tx_hash: row.try_get("evm_tx_hash")?,
                     raw_tx: row.try_get("raw_tx")?,
@@ -136,11 +136,12 @@ impl EvmStore for SqlStore {
     }
 
     async fn evm_mark_done(&self, done: &EvmDone, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let status = if done.success { "confirmed" } else { "failed" };
+        let status =
+            if done.success { PublicationStatus::Confirmed } else { PublicationStatus::Failed };
         let mut tx = self.begin().await?;
         sqlx::query("UPDATE evm_outbox SET status = $2, confirmed_at = $3 WHERE seq = $1")
             .bind(done.seq)
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -149,7 +150,7 @@ impl EvmStore for SqlStore {
              gas_used = $5, log_index = $6, confirmed_at = $7 WHERE transaction_hash = $1",
         )
         .bind(&done.evm_tx_hash)
-        .bind(status)
+        .bind(status.as_str())
         .bind(done.block_number)
         .bind(&done.block_hash)
         .bind(done.gas_used)
@@ -183,15 +184,19 @@ impl EvmStore for SqlStore {
                 block_hash: row.try_get("block_hash")?,
                 gas_used: row.try_get("gas_used")?,
                 log_index: row.try_get("log_index")?,
-                status: row.try_get("status")?,
+                status: vocabulary_column(&row, "blockchain_transactions", "status")?,
             })
         })
         .transpose()
     }
 
-    async fn evm_outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM evm_outbox GROUP BY status ORDER BY status")
-            .fetch_all(&self.read)
-            .await?)
+    async fn evm_outbox_counts(&self) -> Result<Vec<(PublicationStatus, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM evm_outbox GROUP BY status ORDER BY status")
+                .fetch_all(&self.read)
+                .await?;
+        rows.into_iter()
+            .map(|(status, count)| Ok((parse_vocabulary(&status, "evm_outbox", "status")?, count)))
+            .collect()
     }
 }

@@ -15,7 +15,7 @@ fn to_device_from_row(row: &DbRow) -> Result<ToDeviceRecord, StoreError> {
     })
 }
 
-async fn stock_in<'e, E>(executor: E, device_id: Uuid) -> Result<KeyStock, StoreError>
+async fn stock_in<'e, E>(executor: E, device_id: DeviceId) -> Result<KeyStock, StoreError>
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
@@ -41,7 +41,7 @@ where
 impl KeyStore for SqlStore {
     async fn put_identity_backup(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         ciphertext: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -58,7 +58,7 @@ impl KeyStore for SqlStore {
         Ok(())
     }
 
-    async fn get_identity_backup(&self, user_id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get_identity_backup(&self, user_id: UserId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(sqlx::query_scalar("SELECT ciphertext FROM identity_backups WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(&self.read)
@@ -67,7 +67,7 @@ impl KeyStore for SqlStore {
 
     async fn upload_keys(
         &self,
-        device_id: Uuid,
+        device_id: DeviceId,
         bundle: Option<&serde_json::Value>,
         one_time_keys: &[StoredKey],
         fallback_key: Option<&StoredKey>,
@@ -132,11 +132,11 @@ impl KeyStore for SqlStore {
         Ok(KeyUpload::Stored(stock))
     }
 
-    async fn key_stock(&self, device_id: Uuid) -> Result<KeyStock, StoreError> {
+    async fn key_stock(&self, device_id: DeviceId) -> Result<KeyStock, StoreError> {
         stock_in(&self.read, device_id).await
     }
 
-    async fn query_keys(&self, user_ids: &[Uuid]) -> Result<Vec<UserKeysRecord>, StoreError> {
+    async fn query_keys(&self, user_ids: &[UserId]) -> Result<Vec<UserKeysRecord>, StoreError> {
         let mut users = Vec::with_capacity(user_ids.len());
         for &user_id in user_ids {
             let identity: Option<String> =
@@ -161,7 +161,7 @@ impl KeyStore for SqlStore {
         Ok(users)
     }
 
-    async fn claim_keys(&self, devices: &[(Uuid, Uuid)]) -> Result<Vec<Claimed>, StoreError> {
+    async fn claim_keys(&self, devices: &[(UserId, DeviceId)]) -> Result<Vec<Claimed>, StoreError> {
         // SKIP LOCKED lets concurrent claims on PostgreSQL take different keys; SQLite's single
         // writer serialises claims.
         let take_one_time = match DIALECT {
@@ -179,7 +179,7 @@ impl KeyStore for SqlStore {
         let mut tx = self.begin().await?;
         let mut claimed = Vec::with_capacity(devices.len());
         for &(user_id, device_id) in devices {
-            let owned: Option<Uuid> =
+            let owned: Option<DeviceId> =
                 sqlx::query_scalar("SELECT id FROM devices WHERE id = $1 AND user_id = $2")
                     .bind(device_id)
                     .bind(user_id)
@@ -230,8 +230,8 @@ impl KeyStore for SqlStore {
 impl ToDeviceStore for SqlStore {
     async fn send_to_device(
         &self,
-        sender_user_id: Uuid,
-        sender_device_id: Uuid,
+        sender_user_id: UserId,
+        sender_device_id: DeviceId,
         txn_id: &str,
         event_type: &str,
         messages: &[NewToDevice],
@@ -240,7 +240,7 @@ impl ToDeviceStore for SqlStore {
         let mut tx = self.begin().await?;
         let mut outcome = ToDeviceOutcome::default();
         for message in messages {
-            let exists: Option<Uuid> =
+            let exists: Option<DeviceId> =
                 sqlx::query_scalar("SELECT id FROM devices WHERE id = $1 AND user_id = $2")
                     .bind(message.recipient_device_id)
                     .bind(message.recipient_user_id)
@@ -278,7 +278,7 @@ impl ToDeviceStore for SqlStore {
 
     async fn to_device_inbox(
         &self,
-        device_id: Uuid,
+        device_id: DeviceId,
         since: i64,
         limit: u32,
     ) -> Result<(Vec<ToDeviceRecord>, bool), StoreError> {
@@ -298,7 +298,7 @@ impl ToDeviceStore for SqlStore {
         Ok((records, more))
     }
 
-    async fn ack_to_device(&self, device_id: Uuid, up_to: i64) -> Result<u64, StoreError> {
+    async fn ack_to_device(&self, device_id: DeviceId, up_to: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM to_device_messages WHERE recipient_device_id = $1 AND id <= $2")
             .bind(device_id)
             .bind(up_to)

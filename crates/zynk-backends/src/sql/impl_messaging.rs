@@ -17,7 +17,7 @@ fn message_from_row(row: &DbRow) -> Result<MessageRecord, StoreError> {
         sender_device_id: row.try_get("sender_device_id")?,
         encrypted_content: row.try_get("encrypted_content")?,
         content_hash: row.try_get("content_hash")?,
-        message_type: row.try_get("message_type")?,
+        message_type: vocabulary_column(row, "messages", "message_type")?,
         metadata: metadata.map(|m| m.0),
         created_at: row.try_get("created_at")?,
         edited_at: row.try_get("edited_at")?,
@@ -56,8 +56,8 @@ const CONVERSATION_SELECT: &str = "SELECT c.id, c.type, c.last_seq, c.anchor_exp
 impl SqlStore {
     async fn conversation_views(
         &self,
-        viewer: Uuid,
-        only: Option<Uuid>,
+        viewer: UserId,
+        only: Option<ConversationId>,
     ) -> Result<Vec<ConversationRecord>, StoreError> {
         let now = crate::now();
         let rows = match only {
@@ -77,7 +77,7 @@ impl SqlStore {
         };
         let mut views = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: Uuid = row.try_get("id")?;
+            let id: ConversationId = row.try_get("id")?;
             let participants = sqlx::query(PARTICIPANT_SELECT)
                 .bind(id)
                 .fetch_all(&self.read)
@@ -87,7 +87,7 @@ impl SqlStore {
                 .collect::<Result<Vec<_>, _>>()?;
             views.push(ConversationRecord {
                 id,
-                kind: row.try_get("type")?,
+                kind: vocabulary_column(&row, "conversations", "type")?,
                 last_seq: row.try_get("last_seq")?,
                 anchor_expiring: row.try_get("anchor_expiring")?,
                 unread_count: row.try_get("unread")?,
@@ -104,22 +104,22 @@ impl SqlStore {
 impl ConversationStore for SqlStore {
     async fn open_one_to_one(
         &self,
-        viewer: Uuid,
-        other: Uuid,
+        viewer: UserId,
+        other: UserId,
         anchor_expiring: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<(ConversationRecord, bool)>, StoreError> {
         let (low, high) = if viewer < other { (viewer, other) } else { (other, viewer) };
         let pair_key = format!("{low}:{high}");
         let mut tx = self.begin().await?;
-        let other_exists: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        let other_exists: Option<UserId> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
             .bind(other)
             .fetch_optional(&mut *tx)
             .await?;
         if other_exists.is_none() {
             return Ok(None);
         }
-        let id = Uuid::now_v7();
+        let id = ConversationId::new_v7();
         let inserted = sqlx::query(
             "INSERT INTO conversations (id, type, encryption_type, pair_key, last_seq, \
              anchor_expiring, created_at, updated_at) VALUES ($1, 'one_to_one', 'e2ee', $2, 0, $3, \
@@ -157,19 +157,19 @@ impl ConversationStore for SqlStore {
         Ok(view.map(|v| (v, inserted)))
     }
 
-    async fn list_conversations(&self, viewer: Uuid) -> Result<Vec<ConversationRecord>, StoreError> {
+    async fn list_conversations(&self, viewer: UserId) -> Result<Vec<ConversationRecord>, StoreError> {
         self.conversation_views(viewer, None).await
     }
 
     async fn get_conversation(
         &self,
-        conversation_id: Uuid,
-        viewer: Uuid,
+        conversation_id: ConversationId,
+        viewer: UserId,
     ) -> Result<Option<ConversationRecord>, StoreError> {
         Ok(self.conversation_views(viewer, Some(conversation_id)).await?.pop())
     }
 
-    async fn participants(&self, conversation_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    async fn participants(&self, conversation_id: ConversationId) -> Result<Vec<UserId>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT user_id FROM conversation_participants WHERE conversation_id = $1 ORDER BY user_id",
         )
@@ -250,7 +250,7 @@ async fn advance_cursor(
 
 async fn message_by_id(
     tx: &mut Transaction<'static, Db>,
-    id: Uuid,
+    id: MessageId,
 ) -> Result<Option<MessageRecord>, StoreError> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut **tx).await?;
@@ -270,7 +270,7 @@ async fn insert_one(
         return Ok(if same { InsertOutcome::Existing(existing) } else { InsertOutcome::IdConflict });
     }
     if let Some(relation) = &item.relation {
-        let target = message_by_id(tx, relation.target.as_uuid()).await?;
+        let target = message_by_id(tx, relation.target).await?;
         let valid = target.is_some_and(|t| {
             t.conversation_id == item.conversation_id
                 && t.deleted_at.is_none()
@@ -345,7 +345,7 @@ async fn insert_one(
     .bind(item.sender_device_id)
     .bind(&item.encrypted_content)
     .bind(&item.content_hash)
-    .bind(&item.message_type)
+    .bind(item.message_type.as_str())
     .bind(sqlx::types::Json(&item.metadata))
     .bind(item.expires_at)
     .bind(now)
@@ -359,7 +359,7 @@ async fn insert_one(
         sender_device_id: Some(item.sender_device_id),
         encrypted_content: item.encrypted_content.clone(),
         content_hash: item.content_hash.clone(),
-        message_type: item.message_type.clone(),
+        message_type: item.message_type,
         metadata: Some(item.metadata.clone()),
         created_at: now,
         edited_at: None,
@@ -382,7 +382,7 @@ impl SqlStore {
         now: DateTime<Utc>,
         assume_new: bool,
     ) -> Result<Option<Vec<InsertOutcome>>, StoreError> {
-        let mut ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
+        let mut ids: Vec<MessageId> = batch.iter().map(|m| m.id).collect();
         ids.sort_unstable();
         ids.dedup();
         if ids.len() != batch.len() || batch.iter().any(|m| m.relation.is_some()) {
@@ -390,7 +390,7 @@ impl SqlStore {
         }
         let mut tx = self.begin().await?;
         // Existing ids: idempotent retries or conflicts.
-        let mut existing: std::collections::HashMap<Uuid, MessageRecord> = Default::default();
+        let mut existing: std::collections::HashMap<MessageId, MessageRecord> = Default::default();
         if !assume_new {
             let mut lookup = sqlx::QueryBuilder::<Db>::new(format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN ("
@@ -410,14 +410,14 @@ impl SqlStore {
         }
         let fresh: Vec<&NewMessage> = batch.iter().filter(|m| !existing.contains_key(&m.id)).collect();
         // One sequence update for every conversation of the batch.
-        let mut per_conversation: Vec<(Uuid, i64)> = Vec::new();
+        let mut per_conversation: Vec<(ConversationId, i64)> = Vec::new();
         for m in &fresh {
             match per_conversation.iter_mut().find(|(c, _)| *c == m.conversation_id) {
                 Some((_, n)) => *n += 1,
                 None => per_conversation.push((m.conversation_id, 1)),
             }
         }
-        let mut next_seq: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
+        let mut next_seq: std::collections::HashMap<ConversationId, i64> = std::collections::HashMap::new();
         if !per_conversation.is_empty() {
             per_conversation.sort_unstable();
             let mut update =
@@ -433,7 +433,7 @@ impl SqlStore {
             update.push(") RETURNING id, last_seq");
             let rows = update.build().fetch_all(&mut *tx).await?;
             for row in &rows {
-                let id: Uuid = row.try_get("id")?;
+                let id: ConversationId = row.try_get("id")?;
                 let last: i64 = row.try_get("last_seq")?;
                 let n = per_conversation.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n);
                 next_seq.insert(id, last - n + 1);
@@ -480,7 +480,7 @@ impl SqlStore {
                     .push_bind(m.sender_device_id)
                     .push_bind(m.encrypted_content.clone())
                     .push_bind(m.content_hash.clone())
-                    .push_bind(m.message_type.clone())
+                    .push_bind(m.message_type.as_str())
                     .push_bind(sqlx::types::Json(m.metadata.clone()))
                     .push_bind("sent")
                     .push_bind(m.expires_at)
@@ -499,8 +499,8 @@ impl SqlStore {
 /// `seq_of` the sequence numbers of the rows written now.
 fn batch_outcomes(
     batch: &[NewMessage],
-    existing: &std::collections::HashMap<Uuid, MessageRecord>,
-    mut seq_of: std::collections::HashMap<Uuid, i64>,
+    existing: &std::collections::HashMap<MessageId, MessageRecord>,
+    mut seq_of: std::collections::HashMap<MessageId, i64>,
     now: DateTime<Utc>,
 ) -> Vec<InsertOutcome> {
     batch
@@ -520,7 +520,7 @@ fn batch_outcomes(
                 sender_device_id: Some(m.sender_device_id),
                 encrypted_content: m.encrypted_content.clone(),
                 content_hash: m.content_hash.clone(),
-                message_type: m.message_type.clone(),
+                message_type: m.message_type,
                 metadata: Some(m.metadata.clone()),
                 created_at: now,
                 edited_at: None,
@@ -581,7 +581,7 @@ impl MessageStore for SqlStore {
 
     async fn history(
         &self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         range: HistoryRange,
         limit: u32,
         now: DateTime<Utc>,
@@ -612,7 +612,7 @@ impl MessageStore for SqlStore {
 
     async fn get_message(
         &self,
-        message_id: Uuid,
+        message_id: MessageId,
         now: DateTime<Utc>,
     ) -> Result<Option<MessageRecord>, StoreError> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND {NOT_EXPIRED}");
@@ -629,7 +629,7 @@ impl MessageStore for SqlStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ExpiredMessage>, StoreError> {
-        let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        let rows: Vec<(MessageId, ConversationId)> = sqlx::query_as(
             "DELETE FROM message_refs WHERE id IN (SELECT id FROM messages WHERE expires_at IS NOT \
              NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2) RETURNING id, conversation_id",
         )

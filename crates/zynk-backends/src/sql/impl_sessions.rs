@@ -86,7 +86,7 @@ impl SessionStore for SqlStore {
             };
             return Ok(RefreshOutcome::Rotated { session, old_access_hash });
         }
-        let replayed: Option<Uuid> = sqlx::query_scalar(
+        let replayed: Option<SessionId> = sqlx::query_scalar(
             "SELECT session_id FROM session_refresh_history WHERE refresh_token = $1",
         )
         .bind(refresh_hash)
@@ -97,7 +97,7 @@ impl SessionStore for SqlStore {
         };
         // The session may have been deleted concurrently (logout): then there is nothing left
         // to revoke and the token is simply unknown.
-        let revoked: Option<(String, Uuid)> =
+        let revoked: Option<(String, UserId)> =
             sqlx::query_as("DELETE FROM sessions WHERE id = $1 RETURNING session_token, user_id")
                 .bind(session_id)
                 .fetch_optional(&mut *tx)
@@ -109,15 +109,15 @@ impl SessionStore for SqlStore {
         Ok(RefreshOutcome::Reused { user_id, session_id, access_hash })
     }
 
-    async fn session_exists(&self, session_id: Uuid) -> Result<bool, StoreError> {
-        let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM sessions WHERE id = $1")
+    async fn session_exists(&self, session_id: SessionId) -> Result<bool, StoreError> {
+        let found: Option<SessionId> = sqlx::query_scalar("SELECT id FROM sessions WHERE id = $1")
             .bind(session_id)
             .fetch_optional(&self.read)
             .await?;
         Ok(found.is_some())
     }
 
-    async fn list_sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, StoreError> {
+    async fn list_sessions(&self, user_id: UserId) -> Result<Vec<SessionRecord>, StoreError> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id"
         );
@@ -127,8 +127,8 @@ impl SessionStore for SqlStore {
 
     async fn delete_session(
         &self,
-        user_id: Uuid,
-        session_id: Uuid,
+        user_id: UserId,
+        session_id: SessionId,
     ) -> Result<Option<String>, StoreError> {
         let hash: Option<String> = sqlx::query_scalar(
             "DELETE FROM sessions WHERE id = $1 AND user_id = $2 RETURNING session_token",
@@ -142,9 +142,9 @@ impl SessionStore for SqlStore {
 
     async fn touch_session(
         &self,
-        session_id: Uuid,
-        device_id: Uuid,
-        user_id: Uuid,
+        session_id: SessionId,
+        device_id: DeviceId,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;

@@ -19,7 +19,7 @@ fn identity_from_row(row: &DbRow) -> Result<IdentityRecord, StoreError> {
 
 #[async_trait]
 impl TrustStore for SqlStore {
-    async fn identity_by_user(&self, user_id: Uuid) -> Result<Option<IdentityRecord>, StoreError> {
+    async fn identity_by_user(&self, user_id: UserId) -> Result<Option<IdentityRecord>, StoreError> {
         let sql = format!(
             "SELECT {IDENTITY_COLUMNS} FROM blockchain_identities bi JOIN users u ON u.id = bi.user_id \
              WHERE bi.user_id = $1"
@@ -180,7 +180,7 @@ impl TrustStore for SqlStore {
             .collect()
     }
 
-    async fn messages_sent(&self, user_id: Uuid, cap: u64) -> Result<u64, StoreError> {
+    async fn messages_sent(&self, user_id: UserId, cap: u64) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT 1 FROM message_refs WHERE sender_id = $1 LIMIT $2) sent",
         )
@@ -191,7 +191,7 @@ impl TrustStore for SqlStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    async fn share_conversation(&self, a: Uuid, b: Uuid) -> Result<bool, StoreError> {
+    async fn share_conversation(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
         let shared: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM conversation_participants p JOIN conversation_participants q \
              ON q.conversation_id = p.conversation_id WHERE p.user_id = $1 AND q.user_id = $2 LIMIT 1",
@@ -203,7 +203,7 @@ impl TrustStore for SqlStore {
         Ok(shared.is_some())
     }
 
-    async fn has_sent_to(&self, sender: Uuid, recipient: Uuid) -> Result<bool, StoreError> {
+    async fn has_sent_to(&self, sender: UserId, recipient: UserId) -> Result<bool, StoreError> {
         let sent: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM conversation_participants p JOIN message_refs m \
              ON m.conversation_id = p.conversation_id WHERE p.user_id = $2 AND m.sender_id = $1 \

@@ -102,6 +102,26 @@ pub mod sqlite {
             Ok(Self { read, write })
         }
     }
+
+    #[cfg(test)]
+    mod vocabulary_tests {
+        use super::*;
+        use zynk_proto::MessageType;
+
+        #[test]
+        fn a_stored_value_outside_the_vocabulary_names_its_column() {
+            let parsed: MessageType =
+                parse_vocabulary("image", "messages", "message_type").unwrap();
+            assert_eq!(parsed, MessageType::Image);
+            let err =
+                parse_vocabulary::<PublicationStatus>("lost", "evm_outbox", "status").unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "stored data is invalid: evm_outbox.status: unknown publication status: \"lost\""
+            );
+        }
+    }
 }
 
 /// The PostgreSQL implementation: native UUID, TIMESTAMPTZ, JSONB and BYTEA, messages

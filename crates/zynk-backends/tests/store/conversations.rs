@@ -25,7 +25,7 @@ async fn a_pair_of_users_has_one_conversation(db: &TestDb) {
         .unwrap()
         .expect("bob exists");
     assert!(created);
-    assert_eq!(opened.kind, "one_to_one");
+    assert_eq!(opened.kind, ConversationKind::OneToOne);
     assert_eq!(opened.last_seq, 0);
     assert!(opened.anchor_expiring);
     assert_eq!(opened.unread_count, 0);

@@ -5,6 +5,7 @@
 use crate::fixtures::*;
 use crate::harness::{Arg, TestDb};
 use zynk_backends::model::*;
+use zynk_proto::PublicationStatus;
 
 conformance!(
     open_rows_come_in_queue_order,
@@ -64,12 +65,12 @@ async fn open(db: &TestDb) -> Vec<OutboxRow> {
     db.evm_outbox_open(100).await.unwrap()
 }
 
-async fn counts(db: &TestDb) -> Vec<(String, i64)> {
+async fn counts(db: &TestDb) -> Vec<(PublicationStatus, i64)> {
     db.evm_outbox_counts().await.unwrap()
 }
 
-fn count(status: &str, n: i64) -> (String, i64) {
-    (status.to_owned(), n)
+fn count(status: &str, n: i64) -> (PublicationStatus, i64) {
+    (status.parse().expect("a publication status"), n)
 }
 
 async fn open_rows_come_in_queue_order(db: &TestDb) {
@@ -88,7 +89,7 @@ async fn open_rows_come_in_queue_order(db: &TestDb) {
     );
     assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
     for row in &rows {
-        assert_eq!(row.status, "queued");
+        assert_eq!(row.status, PublicationStatus::Queued);
         assert_eq!(
             (row.nonce, &row.evm_tx_hash, &row.raw_tx),
             (None, &None, &None)
@@ -115,7 +116,7 @@ async fn a_queued_row_is_signed_once(db: &TestDb) {
         vec![OutboxRow {
             seq: row.seq,
             item: item.clone(),
-            status: "sent".into(),
+            status: PublicationStatus::Sent,
             nonce: Some(0),
             evm_tx_hash: Some(sent.evm_tx_hash.clone()),
             raw_tx: Some(sent.raw_tx.clone()),
@@ -131,7 +132,7 @@ async fn a_queued_row_is_signed_once(db: &TestDb) {
             block_hash: None,
             gas_used: None,
             log_index: None,
-            status: "pending".into(),
+            status: PublicationStatus::Pending,
         })
     );
 
@@ -192,7 +193,7 @@ async fn a_requeued_row_is_queued_again_and_its_publication_failed(db: &TestDb) 
 
     let rows = open(db).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].status, "queued");
+    assert_eq!(rows[0].status, PublicationStatus::Queued);
     assert_eq!(
         (rows[0].nonce, &rows[0].evm_tx_hash, &rows[0].raw_tx),
         (None, &None, &None)
@@ -203,7 +204,7 @@ async fn a_requeued_row_is_queued_again_and_its_publication_failed(db: &TestDb) 
         .unwrap()
         .unwrap();
     assert_eq!(publication.evm_tx_hash, first.evm_tx_hash);
-    assert_eq!(publication.status, "failed");
+    assert_eq!(publication.status, PublicationStatus::Failed);
 
     // Signed again with another nonce: the new publication is the one that counts.
     let second = signed(row.seq, 5);
@@ -218,7 +219,7 @@ async fn a_requeued_row_is_queued_again_and_its_publication_failed(db: &TestDb) 
         .unwrap()
         .unwrap();
     assert_eq!(publication.evm_tx_hash, second.evm_tx_hash);
-    assert_eq!(publication.status, "pending");
+    assert_eq!(publication.status, PublicationStatus::Pending);
     assert_eq!(counts(db).await, vec![count("sent", 1)]);
 }
 
@@ -257,7 +258,7 @@ async fn receipts_confirm_or_fail_a_publication(db: &TestDb) {
             block_hash: Some(confirmed.block_hash.clone()),
             gas_used: Some(51_000),
             log_index: Some(0),
-            status: "confirmed".into(),
+            status: PublicationStatus::Confirmed,
         })
     );
     let reverted = EvmDone {
@@ -275,7 +276,7 @@ async fn receipts_confirm_or_fail_a_publication(db: &TestDb) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(publication.status, "failed");
+    assert_eq!(publication.status, PublicationStatus::Failed);
     assert_eq!(publication.block_number, Some(13));
     assert_eq!(publication.log_index, None);
 

@@ -1,6 +1,5 @@
-//! Builders for the records the tests store, and ids made through one helper per kind, so that
-//! moving the store traits to `zynk_proto`'s typed ids changes this file's aliases and
-//! constructors rather than every test.
+//! Builders for the records the tests store, and ids made through one helper per kind (the
+//! typed ids of `zynk_proto`).
 
 use crate::harness::{Arg, TestDb};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -12,40 +11,33 @@ use zynk_ledger::block::{
 };
 use zynk_ledger::{Ed25519PublicKey, Hash32, Transaction, ZynkDid};
 
-/// A user id (becomes `zynk_proto::UserId`).
-pub type UserId = Uuid;
-/// A device id (becomes `zynk_proto::DeviceId`).
-pub type DeviceId = Uuid;
-/// A session id (becomes `zynk_proto::SessionId`).
-pub type SessionId = Uuid;
-/// A conversation id (becomes `zynk_proto::ConversationId`).
-pub type ConversationId = Uuid;
-/// A message id (becomes `zynk_proto::MessageId`).
-pub type MessageId = Uuid;
+pub use zynk_proto::{
+    ConversationId, ConversationKind, DeviceId, MessageId, MessageType, SessionId, UserId,
+};
 
 /// A new user id.
 pub fn new_user_id() -> UserId {
-    Uuid::now_v7()
+    UserId::new_v7()
 }
 
 /// A new device id.
 pub fn new_device_id() -> DeviceId {
-    Uuid::now_v7()
+    DeviceId::new_v7()
 }
 
 /// A new session id.
 pub fn new_session_id() -> SessionId {
-    Uuid::now_v7()
+    SessionId::new_v7()
 }
 
 /// A new message id (time-ordered, as clients make them).
 pub fn new_message_id() -> MessageId {
-    Uuid::now_v7()
+    MessageId::new_v7()
 }
 
 /// A conversation id no conversation has.
 pub fn unknown_conversation_id() -> ConversationId {
-    Uuid::now_v7()
+    ConversationId::new_v7()
 }
 
 /// Any other id the store keeps as a plain UUID (history rows, credentials, related entities).
@@ -202,7 +194,7 @@ pub fn text(conversation: ConversationId, sender: &Account) -> NewMessage {
         sender_device_id: sender.device_id,
         encrypted_content: body,
         content_hash: random_hex64(),
-        message_type: "text".to_owned(),
+        message_type: MessageType::Text,
         metadata: serde_json::json!({"v": 1}),
         relation: None,
         expires_at: None,
@@ -234,7 +226,7 @@ pub fn relation(kind: &str, target: MessageId) -> RelationWrite {
         other => panic!("no relation shape {other:?}"),
     };
     RelationWrite {
-        target: zynk_proto::MessageId::from_uuid(target),
+        target,
         require_same_sender,
         effect,
     }
@@ -282,13 +274,13 @@ pub fn pending_tx(tx_type: &'static str, user: Option<UserId>) -> PendingTx {
 
 /// A ledger transaction of type `tx_type` about `user`, with random content.
 pub fn transaction(tx_type: &str, user: UserId) -> Transaction {
-    let did = ZynkDid::new(user);
+    let did = ZynkDid::new(user.as_uuid());
     let random = || Hash32::sha256(Uuid::new_v4().as_bytes());
     match tx_type {
         "identity_registration" => Transaction::IdentityRegistration(IdentityRegistration {
             did,
             public_key: Ed25519PublicKey(random().0),
-            user_id: user,
+            user_id: user.as_uuid(),
         }),
         "trust_score_update" => Transaction::TrustScoreUpdate(TrustScoreUpdate {
             did,

@@ -54,7 +54,7 @@ async fn each_message_gets_the_next_sequence_number_of_its_conversation(db: &Tes
         text(c2, &carol),
         text(c1, &bob),
         NewMessage {
-            message_type: "image".into(),
+            message_type: MessageType::Image,
             metadata: serde_json::json!({"relation": null, "mime": "image/png"}),
             expires_at: Some(plus(t, 3600)),
             ..text(c1, &alice)
@@ -75,7 +75,7 @@ async fn each_message_gets_the_next_sequence_number_of_its_conversation(db: &Tes
                 sender_device_id: Some(item.sender_device_id),
                 encrypted_content: item.encrypted_content.clone(),
                 content_hash: item.content_hash.clone(),
-                message_type: item.message_type.clone(),
+                message_type: item.message_type,
                 metadata: Some(item.metadata.clone()),
                 created_at: t,
                 edited_at: None,

@@ -315,7 +315,7 @@ pub async fn rotate_identity(device: &Device, username: &str) -> (String, String
         .expect("open the identity backup");
         let signer = ed25519_dalek::SigningKey::from_bytes(&current.export_seed());
         let next = zynk_sdk::UserIdentity::generate().expect("new identity");
-        let did = zynk_ledger::ZynkDid::new(me.user_id).to_string();
+        let did = zynk_ledger::ZynkDid::new(me.user_id.as_uuid()).to_string();
         let statement =
             zynk_proto::trust::rotation_signing_bytes(&did, next.public_key().as_bytes());
         let request = zynk_proto::trust::RotateIdentityKeyRequest {
@@ -333,7 +333,7 @@ pub async fn rotate_identity(device: &Device, username: &str) -> (String, String
 }
 
 /// The user id and device id that `whoami` prints.
-pub async fn ids(device: &Device) -> (uuid::Uuid, uuid::Uuid) {
+pub async fn ids(device: &Device) -> (zynk_proto::UserId, zynk_proto::DeviceId) {
     let out = device.ok(&["whoami"]).await;
     let field = |name: &str| {
         out.lines()
@@ -341,7 +341,10 @@ pub async fn ids(device: &Device) -> (uuid::Uuid, uuid::Uuid) {
             .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
             .unwrap_or_else(|| panic!("{name} in {out}"))
     };
-    (field("user id:"), field("device id:"))
+    (
+        zynk_proto::UserId::from_uuid(field("user id:")),
+        zynk_proto::DeviceId::from_uuid(field("device id:")),
+    )
 }
 
 /// Registers a fresh `alice` and `bob` (unique names), one device each.

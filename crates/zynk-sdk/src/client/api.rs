@@ -6,11 +6,11 @@
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 use zynk_ledger::MessageProof;
 use zynk_proto::auth::{AuthResponse, LoginRequest, RefreshRequest, RegisterRequest};
 use zynk_proto::conversations::{Conversation, CreateConversationRequest, ReceiptRequest};
 use zynk_proto::devices::DeviceView;
+use zynk_proto::ids::{ConversationId, DeviceId, MessageId, SessionId, UserId};
 use zynk_proto::keys::{
     DeviceRef, KeyCounts, KeysClaimRequest, KeysClaimResponse, KeysQueryRequest, KeysQueryResponse,
     KeysUploadRequest,
@@ -297,7 +297,7 @@ impl ApiClient {
     }
 
     /// `GET /users/{id}`.
-    pub async fn user(&mut self, user_id: Uuid) -> Result<PublicProfile, ClientError> {
+    pub async fn user(&mut self, user_id: UserId) -> Result<PublicProfile, ClientError> {
         self.get(&format!("/users/{user_id}")).await
     }
 
@@ -307,7 +307,7 @@ impl ApiClient {
     }
 
     /// `DELETE /devices/{id}`: revokes one of the caller's devices.
-    pub async fn revoke_device(&mut self, device_id: Uuid) -> Result<(), ClientError> {
+    pub async fn revoke_device(&mut self, device_id: DeviceId) -> Result<(), ClientError> {
         self.request(
             Method::DELETE,
             &format!("/devices/{device_id}"),
@@ -324,7 +324,7 @@ impl ApiClient {
     }
 
     /// `DELETE /sessions/{id}`.
-    pub async fn revoke_session(&mut self, session_id: Uuid) -> Result<(), ClientError> {
+    pub async fn revoke_session(&mut self, session_id: SessionId) -> Result<(), ClientError> {
         self.request(
             Method::DELETE,
             &format!("/sessions/{session_id}"),
@@ -402,7 +402,7 @@ impl ApiClient {
     /// and UTC day: a second report gives `already_reported`.
     pub async fn report_user(
         &mut self,
-        user_id: Uuid,
+        user_id: UserId,
         reason: &str,
     ) -> Result<TrustActionResult, ClientError> {
         let request = ReportRequest {
@@ -415,7 +415,7 @@ impl ApiClient {
     /// `POST /users/{id}/vouch`: vouch for `user_id` (someone the caller
     /// shares a conversation with). Once per user ever: a second vouch gives
     /// `already_reported`.
-    pub async fn vouch_user(&mut self, user_id: Uuid) -> Result<TrustActionResult, ClientError> {
+    pub async fn vouch_user(&mut self, user_id: UserId) -> Result<TrustActionResult, ClientError> {
         self.json(
             Method::POST,
             &format!("/users/{user_id}/vouch"),
@@ -448,7 +448,7 @@ impl ApiClient {
     /// `POST /keys/query`.
     pub async fn query_keys(
         &mut self,
-        user_ids: Vec<Uuid>,
+        user_ids: Vec<UserId>,
     ) -> Result<KeysQueryResponse, ClientError> {
         self.post("/keys/query", &KeysQueryRequest { user_ids })
             .await
@@ -491,7 +491,7 @@ impl ApiClient {
     /// `participant`.
     pub async fn open_conversation(
         &mut self,
-        participant: Uuid,
+        participant: UserId,
     ) -> Result<Conversation, ClientError> {
         let request = CreateConversationRequest {
             kind: "one_to_one".into(),
@@ -507,14 +507,14 @@ impl ApiClient {
     }
 
     /// `GET /conversations/{id}`.
-    pub async fn conversation(&mut self, id: Uuid) -> Result<Conversation, ClientError> {
+    pub async fn conversation(&mut self, id: ConversationId) -> Result<Conversation, ClientError> {
         self.get(&format!("/conversations/{id}")).await
     }
 
     /// `POST /conversations/{id}/messages`.
     pub async fn send_message(
         &mut self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         request: &SendMessageRequest,
     ) -> Result<SendMessageResponse, ClientError> {
         self.post(
@@ -527,7 +527,7 @@ impl ApiClient {
     /// `GET /conversations/{id}/messages?after=…&limit=…` (ascending).
     pub async fn messages_after(
         &mut self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         after: i64,
         limit: u32,
     ) -> Result<MessagePage, ClientError> {
@@ -540,7 +540,7 @@ impl ApiClient {
     /// `GET /conversations/{id}/messages?before=…&limit=…` (ascending).
     pub async fn messages_before(
         &mut self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         before: i64,
         limit: u32,
     ) -> Result<MessagePage, ClientError> {
@@ -551,7 +551,7 @@ impl ApiClient {
     }
 
     /// `GET /messages/{id}`; unknown gives [`ClientError::UnknownMessage`].
-    pub async fn message(&mut self, message_id: Uuid) -> Result<Message, ClientError> {
+    pub async fn message(&mut self, message_id: MessageId) -> Result<Message, ClientError> {
         self.get(&format!("/messages/{message_id}"))
             .await
             .map_err(|e| {
@@ -572,7 +572,10 @@ impl ApiClient {
     /// `GET /messages/{id}/proof`, as the JSON text the server sent. A
     /// message whose batch is not sealed yet (the server answers
     /// `not_found`) gives [`ClientError::NotAnchored`].
-    pub async fn message_proof_json(&mut self, message_id: Uuid) -> Result<String, ClientError> {
+    pub async fn message_proof_json(
+        &mut self,
+        message_id: MessageId,
+    ) -> Result<String, ClientError> {
         let path = format!("/messages/{message_id}/proof");
         let bytes = self
             .request(Method::GET, &path, None::<&()>, Auth::Bearer)
@@ -591,7 +594,10 @@ impl ApiClient {
     /// `GET /messages/{id}/proof`, parsed (not verified: see
     /// [`crate::client::Messenger::verify_message_proof`]). A message whose
     /// batch is not sealed yet gives [`ClientError::NotAnchored`].
-    pub async fn message_proof(&mut self, message_id: Uuid) -> Result<MessageProof, ClientError> {
+    pub async fn message_proof(
+        &mut self,
+        message_id: MessageId,
+    ) -> Result<MessageProof, ClientError> {
         let json = self.message_proof_json(message_id).await?;
         MessageProof::from_json(&json)
             .map_err(|e| ClientError::Protocol(format!("/messages/{message_id}/proof: {e}")))
@@ -600,7 +606,7 @@ impl ApiClient {
     /// `POST /conversations/{id}/receipts`.
     pub async fn receipts(
         &mut self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         receipt: &ReceiptRequest,
     ) -> Result<(), ClientError> {
         self.post_empty(

@@ -117,7 +117,10 @@ mod tests {
     fn state_round_trips_and_is_private() {
         let dir = std::env::temp_dir().join(format!(
             "zynk-home-test-{}",
-            crate::client::util::new_message_id().unwrap().simple()
+            crate::client::util::new_message_id()
+                .unwrap()
+                .as_uuid()
+                .simple()
         ));
         let home = Home::new(dir.join("nested"));
         let lock = home.lock().unwrap();

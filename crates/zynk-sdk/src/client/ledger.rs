@@ -11,9 +11,9 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use uuid::Uuid;
 use zynk_ledger::proof::MAX_PROOF_JSON_LEN;
 use zynk_ledger::{Ed25519PublicKey, Hash32, MessageLeaf, MessageProof};
+use zynk_proto::ids::{ConversationId, MessageId};
 
 use super::error::ClientError;
 use super::timeline::Entry;
@@ -93,9 +93,9 @@ impl ProofVerdict {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProofCheck {
     /// The message checked.
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     /// Its conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// Valid or invalid, with the reason.
     pub verdict: ProofVerdict,
     /// The proof object as the server sent it.
@@ -228,7 +228,7 @@ pub(crate) fn message_leaf(entry: &Entry, ciphertext: &[u8]) -> Result<MessageLe
         ))
     })?;
     Ok(MessageLeaf::from_ciphertext(
-        entry.message_id,
+        entry.message_id.as_uuid(),
         ciphertext,
         seq,
         created_ms,

@@ -9,6 +9,7 @@ use zynk_ledger::{BatchHeader, MerkleTree, Signature64, UnixMillis};
 use super::*;
 use crate::client::timeline::EntryBody;
 use crate::client::util::base64_encode;
+use zynk_proto::ids::{ConversationId, MessageId, UserId};
 
 /// A sealed batch of stored messages, signed by a ledger key.
 pub(crate) struct Batch {
@@ -28,8 +29,8 @@ impl Batch {
         let entries: Vec<Entry> = (0..count)
             .map(|i| Entry {
                 seq: 10 + i as i64,
-                message_id: Uuid::from_u128(0x100 + u128::from(i)),
-                sender_id: Uuid::from_u128(1),
+                message_id: MessageId::from_u128(0x100 + u128::from(i)),
+                sender_id: UserId::from_u128(1),
                 created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456 + i as i64 * 7)
                     .expect("a valid time"),
                 body: EntryBody::Failed {
@@ -303,7 +304,7 @@ fn reports_print_the_proof_fields_with_the_verdict() {
     let (proof, verdict) = check_proof(&json, &leaf, &key).expect("object");
     let mut check = ProofCheck {
         message_id: entry.message_id,
-        conversation_id: Uuid::from_u128(9),
+        conversation_id: ConversationId::from_u128(9),
         verdict,
         proof,
         ciphertext_source: CiphertextSource::Local,

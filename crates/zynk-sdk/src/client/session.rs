@@ -5,9 +5,9 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 use zynk_proto::auth::AuthResponse;
+use zynk_proto::ids::{DeviceId, SessionId, UserId};
 
 /// A secret string (token, password-derived secret): redacted in `Debug`,
 /// zeroized on drop, serialized as a plain JSON string (only ever inside
@@ -49,11 +49,11 @@ impl<'de> Deserialize<'de> for Secret {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// The account.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// This device.
-    pub device_id: Uuid,
+    pub device_id: DeviceId,
     /// The session (token family).
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     /// Bearer token.
     pub access_token: Secret,
     /// When the access token expires.
@@ -85,9 +85,9 @@ mod tests {
     #[test]
     fn debug_redacts_tokens_and_serde_round_trips() {
         let session = Session {
-            user_id: Uuid::nil(),
-            device_id: Uuid::nil(),
-            session_id: Uuid::nil(),
+            user_id: UserId::nil(),
+            device_id: DeviceId::nil(),
+            session_id: SessionId::nil(),
             access_token: Secret::new("zat_supersecret"),
             access_token_expires_at: DateTime::UNIX_EPOCH,
             refresh_token: Secret::new("zrt_supersecret"),

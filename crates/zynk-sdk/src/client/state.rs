@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use zynk_proto::ConversationKind;
+use zynk_proto::ids::{ConversationId, DeviceId, MessageId, UserId};
 use zynk_proto::users::IdentityBackup;
 
 use super::ledger::PinnedLedger;
@@ -52,22 +53,22 @@ pub struct ClientData {
     /// Highest to-device inbox id processed and acknowledged.
     pub to_device_since: i64,
     /// Known conversations.
-    pub conversations: BTreeMap<Uuid, ConversationState>,
+    pub conversations: BTreeMap<ConversationId, ConversationState>,
     /// User id → username.
-    pub usernames: BTreeMap<Uuid, String>,
+    pub usernames: BTreeMap<UserId, String>,
     /// The server's ledger key, pinned the first time a proof was checked.
     #[serde(default)]
     pub ledger: Option<PinnedLedger>,
     /// Contacts' identity keys checked against the ledger (key transparency):
     /// user id → the key and the block that recorded it.
     #[serde(default)]
-    pub identity_checks: BTreeMap<Uuid, IdentityCheck>,
+    pub identity_checks: BTreeMap<UserId, IdentityCheck>,
     /// This account's other devices that were given this device's history
     /// (its group sessions, forwarded): device id → the Curve25519 key it had
     /// then. A device not listed, or listed with another key, gets it at the
     /// next sync.
     #[serde(default)]
-    pub history_shared_with: BTreeMap<Uuid, String>,
+    pub history_shared_with: BTreeMap<DeviceId, String>,
     /// Group sessions this device already asked its account's other devices
     /// for (`room_key_request`), so that each is asked once.
     #[serde(default)]
@@ -99,11 +100,11 @@ impl ClientData {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationState {
     /// Id.
-    pub id: Uuid,
+    pub id: ConversationId,
     /// `one_to_one` or `group`.
-    pub kind: String,
+    pub kind: ConversationKind,
     /// Participants (user ids).
-    pub participants: Vec<Uuid>,
+    pub participants: Vec<UserId>,
     /// Highest sequence number fetched from the history.
     pub cursor: i64,
     /// Delivered receipt sent up to this sequence number.
@@ -116,7 +117,7 @@ pub struct ConversationState {
 
 impl ConversationState {
     /// A conversation with no history fetched yet.
-    pub fn new(id: Uuid, kind: String, participants: Vec<Uuid>) -> Self {
+    pub fn new(id: ConversationId, kind: ConversationKind, participants: Vec<UserId>) -> Self {
         Self {
             id,
             kind,
@@ -129,12 +130,12 @@ impl ConversationState {
     }
 
     /// The stored entry with this message id.
-    pub fn entry(&self, message_id: Uuid) -> Option<&Entry> {
+    pub fn entry(&self, message_id: MessageId) -> Option<&Entry> {
         self.entries.iter().find(|e| e.message_id == message_id)
     }
 
     /// Whether a message needs (re)processing: unknown, or stored as pending.
-    pub fn needs(&self, seq: i64, message_id: Uuid) -> bool {
+    pub fn needs(&self, seq: i64, message_id: MessageId) -> bool {
         match self
             .entries
             .iter()
@@ -154,7 +155,7 @@ impl ConversationState {
     }
 
     /// Remove a message (expired); returns whether it was there.
-    pub fn remove(&mut self, message_id: Uuid) -> bool {
+    pub fn remove(&mut self, message_id: MessageId) -> bool {
         let before = self.entries.len();
         self.entries.retain(|e| e.message_id != message_id);
         before != self.entries.len()
@@ -175,7 +176,7 @@ impl ConversationState {
     }
 
     /// Whether `user_id` takes part.
-    pub fn has_participant(&self, user_id: Uuid) -> bool {
+    pub fn has_participant(&self, user_id: UserId) -> bool {
         self.participants.contains(&user_id)
     }
 }
@@ -189,8 +190,8 @@ mod tests {
     fn entry(seq: i64, id: u128, body: EntryBody) -> Entry {
         Entry {
             seq,
-            message_id: Uuid::from_u128(id),
-            sender_id: Uuid::nil(),
+            message_id: MessageId::from_u128(id),
+            sender_id: UserId::nil(),
             created_at: DateTime::UNIX_EPOCH,
             body,
             ciphertext: None,
@@ -200,7 +201,8 @@ mod tests {
 
     #[test]
     fn states_written_before_ledger_proofs_still_load() {
-        let mut conv = ConversationState::new(Uuid::nil(), "one_to_one".into(), vec![]);
+        let mut conv =
+            ConversationState::new(ConversationId::nil(), ConversationKind::OneToOne, vec![]);
         conv.upsert(entry(1, 1, EntryBody::Removed));
         let mut data = ClientData::default();
         data.conversations.insert(conv.id, conv);
@@ -213,7 +215,7 @@ mod tests {
                 "{field}"
             );
         }
-        let entry_json = &old["conversations"][Uuid::nil().to_string()]["entries"][0];
+        let entry_json = &old["conversations"][ConversationId::nil().to_string()]["entries"][0];
         assert!(entry_json.get("ciphertext").is_none());
         let loaded: ClientData = serde_json::from_value(old).unwrap();
         assert_eq!(loaded, data);
@@ -221,26 +223,28 @@ mod tests {
 
     #[test]
     fn upsert_keeps_order_and_replaces_pending() {
-        let mut conv = ConversationState::new(Uuid::nil(), "one_to_one".into(), vec![]);
+        let mut conv =
+            ConversationState::new(ConversationId::nil(), ConversationKind::OneToOne, vec![]);
         conv.upsert(entry(3, 3, EntryBody::Removed));
         conv.upsert(entry(1, 1, EntryBody::Failed { reason: "x".into() }));
         conv.upsert(entry(2, 2, EntryBody::Removed));
         let seqs: Vec<i64> = conv.entries.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3]);
-        assert!(!conv.needs(2, Uuid::from_u128(2)));
-        assert!(conv.needs(4, Uuid::from_u128(4)));
+        assert!(!conv.needs(2, MessageId::from_u128(2)));
+        assert!(conv.needs(4, MessageId::from_u128(4)));
         conv.upsert(entry(2, 2, EntryBody::Failed { reason: "y".into() }));
         assert_eq!(conv.entries.len(), 3);
         assert_eq!(conv.last_seq(), 3);
-        assert!(conv.remove(Uuid::from_u128(3)));
-        assert!(!conv.remove(Uuid::from_u128(3)));
+        assert!(conv.remove(MessageId::from_u128(3)));
+        assert!(!conv.remove(MessageId::from_u128(3)));
         assert_eq!(conv.last_seq(), 2);
     }
 
     #[test]
     fn expired_entries_are_removed_and_others_kept() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let mut conv = ConversationState::new(Uuid::nil(), "one_to_one".into(), vec![]);
+        let mut conv =
+            ConversationState::new(ConversationId::nil(), ConversationKind::OneToOne, vec![]);
         let mut past = entry(1, 1, EntryBody::Removed);
         past.expires_at = Some(now - chrono::Duration::seconds(1));
         let mut exactly_now = entry(2, 2, EntryBody::Removed);
@@ -254,7 +258,7 @@ mod tests {
         let mut data = ClientData::default();
         data.conversations.insert(conv.id, conv);
         assert_eq!(data.remove_expired(now), 2);
-        let conv = &data.conversations[&Uuid::nil()];
+        let conv = &data.conversations[&ConversationId::nil()];
         let seqs: Vec<i64> = conv.entries.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![3, 4]);
         assert_eq!(conv.cursor, 4, "expired messages are not fetched again");

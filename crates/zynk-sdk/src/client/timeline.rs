@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use zynk_proto::ids::{ConversationId, DeviceId, MessageId, UserId};
 
 use crate::crypto::{EncryptedRoomMessage, RoomEventContent, RoomEventKind};
 
@@ -29,9 +29,9 @@ pub struct Entry {
     /// Position in the conversation.
     pub seq: i64,
     /// Message id.
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     /// Sender (as the server reports it; checked against the ciphertext).
-    pub sender_id: Uuid,
+    pub sender_id: UserId,
     /// Server time of sending.
     pub created_at: DateTime<Utc>,
     /// What this device could make of it.
@@ -80,7 +80,7 @@ pub enum EntryBody {
         envelope: EncryptedRoomMessage,
         /// The sending device as the server reported it.
         #[serde(default)]
-        sender_device_id: Option<Uuid>,
+        sender_device_id: Option<DeviceId>,
     },
     /// Not decryptable, for good (altered, replayed, forged or malformed).
     Failed {
@@ -97,9 +97,9 @@ pub struct Reaction {
     /// The emoji (or any short text).
     pub emoji: String,
     /// Who reacted.
-    pub sender_id: Uuid,
+    pub sender_id: UserId,
     /// The reaction event's message id.
-    pub event_id: Uuid,
+    pub event_id: MessageId,
 }
 
 /// A message as the user sees it, with its edits, deletion and reactions
@@ -107,11 +107,11 @@ pub struct Reaction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimelineItem {
     /// Message id.
-    pub id: Uuid,
+    pub id: MessageId,
     /// Sequence number.
     pub seq: i64,
     /// Sender.
-    pub sender_id: Uuid,
+    pub sender_id: UserId,
     /// Server time of sending.
     pub sent_at: DateTime<Utc>,
     /// Current text (after edits); `None` when deleted or undecryptable.
@@ -123,7 +123,7 @@ pub struct TimelineItem {
     /// Reactions, in arrival order.
     pub reactions: Vec<Reaction>,
     /// The message this one replies to.
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
     /// Why it could not be decrypted, if so.
     pub undecryptable: Option<String>,
 }
@@ -145,7 +145,7 @@ impl TimelineItem {
     }
 }
 
-fn target_of(content: &RoomEventContent) -> Option<Uuid> {
+fn target_of(content: &RoomEventContent) -> Option<MessageId> {
     content.relates_to.as_deref().and_then(|id| id.parse().ok())
 }
 
@@ -154,9 +154,9 @@ fn target_of(content: &RoomEventContent) -> Option<Uuid> {
 /// ([`crate::client::ClientData::remove_expired`]).
 pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
     let mut items: Vec<TimelineItem> = Vec::new();
-    let mut index: HashMap<Uuid, usize> = HashMap::new();
+    let mut index: HashMap<MessageId, usize> = HashMap::new();
     // Reaction event id → index of the item it is attached to.
-    let mut reactions: HashMap<Uuid, usize> = HashMap::new();
+    let mut reactions: HashMap<MessageId, usize> = HashMap::new();
     for entry in entries {
         let content = match &entry.body {
             EntryBody::Decrypted { content, .. } => content,
@@ -242,7 +242,7 @@ pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
 
 /// The message ids whose timeline items `new_entries` create or change:
 /// their own ids and the targets of the relations among them.
-pub fn affected_ids<'a>(new_entries: impl IntoIterator<Item = &'a Entry>) -> BTreeSet<Uuid> {
+pub fn affected_ids<'a>(new_entries: impl IntoIterator<Item = &'a Entry>) -> BTreeSet<MessageId> {
     let mut ids = BTreeSet::new();
     for entry in new_entries {
         ids.insert(entry.message_id);
@@ -261,15 +261,15 @@ pub fn affected_ids<'a>(new_entries: impl IntoIterator<Item = &'a Entry>) -> BTr
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageView {
     /// Message id.
-    pub id: Uuid,
+    pub id: MessageId,
     /// Conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// Sequence number in the conversation.
     pub seq: i64,
     /// Sender's username.
     pub sender: String,
     /// Sender's user id.
-    pub sender_id: Uuid,
+    pub sender_id: UserId,
     /// Current text; `null` when deleted or undecryptable.
     pub text: Option<String>,
     /// Server time of sending, RFC 3339.
@@ -282,7 +282,7 @@ pub struct MessageView {
     /// Emoji → usernames who reacted with it.
     pub reactions: BTreeMap<String, Vec<String>>,
     /// Id of the message this one replies to.
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
     /// Why the message could not be decrypted, if so.
     pub undecryptable: Option<String>,
 }
@@ -291,9 +291,9 @@ impl MessageView {
     /// Build the view of `item` in `conversation_id`, naming users with
     /// `username` (user id → name).
     pub fn new(
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         item: &TimelineItem,
-        username: impl Fn(Uuid) -> String,
+        username: impl Fn(UserId) -> String,
     ) -> Self {
         let mut reactions: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for reaction in &item.reactions {

@@ -4,9 +4,18 @@ use chrono::TimeZone;
 use serde_json::Value;
 
 use super::*;
+use zynk_proto::ids::{ConversationId, MessageId, UserId};
 
-fn id(n: u128) -> Uuid {
-    Uuid::from_u128(n)
+fn uid(n: u128) -> UserId {
+    UserId::from_u128(n)
+}
+
+fn mid(n: u128) -> MessageId {
+    MessageId::from_u128(n)
+}
+
+fn cid(n: u128) -> ConversationId {
+    ConversationId::from_u128(n)
 }
 
 const ALICE: u128 = 0xa;
@@ -16,7 +25,7 @@ fn content(kind: RoomEventKind, body: Option<&str>, relates_to: Option<u128>) ->
     RoomEventContent {
         kind,
         body: body.map(str::to_owned),
-        relates_to: relates_to.map(|t| id(t).to_string()),
+        relates_to: relates_to.map(|t| mid(t).to_string()),
         mentions: Vec::new(),
         extra: None,
     }
@@ -25,8 +34,8 @@ fn content(kind: RoomEventKind, body: Option<&str>, relates_to: Option<u128>) ->
 fn entry(seq: i64, sender: u128, body: EntryBody) -> Entry {
     Entry {
         seq,
-        message_id: id(1000 + seq as u128),
-        sender_id: id(sender),
+        message_id: mid(1000 + seq as u128),
+        sender_id: uid(sender),
         created_at: Utc.timestamp_opt(1_700_000_000 + seq, 0).unwrap(),
         body,
         ciphertext: None,
@@ -107,12 +116,12 @@ fn reactions_dedupe_per_sender_and_can_be_withdrawn() {
     ];
     let items = fold(&entries);
     assert_eq!(items.len(), 1);
-    let got: Vec<(&str, Uuid)> = items[0]
+    let got: Vec<(&str, UserId)> = items[0]
         .reactions
         .iter()
         .map(|r| (r.emoji.as_str(), r.sender_id))
         .collect();
-    assert_eq!(got, vec![("👍", id(ALICE)), ("🍕", id(BOB))]);
+    assert_eq!(got, vec![("👍", uid(ALICE)), ("🍕", uid(BOB))]);
 }
 
 #[test]
@@ -153,7 +162,7 @@ fn replies_undecryptable_and_removed_messages_are_items() {
     ];
     let items = fold(&entries);
     assert_eq!(items.len(), 6);
-    assert_eq!(items[1].reply_to, Some(id(1001)));
+    assert_eq!(items[1].reply_to, Some(mid(1001)));
     assert_eq!(items[1].text.as_deref(), Some("answer"));
     assert_eq!(
         items[2].undecryptable.as_deref(),
@@ -176,9 +185,9 @@ fn affected_ids_include_relation_targets_but_not_reply_targets() {
         event(3, BOB, RoomEventKind::Reply, Some("y"), Some(1)),
     ];
     let ids = affected_ids(&entries);
-    assert!(ids.contains(&id(1001)));
-    assert!(ids.contains(&id(1002)));
-    assert!(ids.contains(&id(1003)));
+    assert!(ids.contains(&mid(1001)));
+    assert!(ids.contains(&mid(1002)));
+    assert!(ids.contains(&mid(1003)));
     assert_eq!(ids.len(), 3);
 }
 
@@ -190,19 +199,19 @@ fn json_line_has_the_documented_shape() {
         event(3, BOB, RoomEventKind::Reaction, Some("👍"), Some(1)),
     ];
     let item = &fold(&entries)[0];
-    let names = |user: Uuid| {
-        if user == id(ALICE) {
+    let names = |user: UserId| {
+        if user == uid(ALICE) {
             "alice".to_owned()
         } else {
             "bob".to_owned()
         }
     };
-    let view = MessageView::new(id(77), item, names);
+    let view = MessageView::new(cid(77), item, names);
     let line = view.to_json_line();
     assert!(!line.contains('\n'));
     let json: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(json["id"], id(1001).to_string());
-    assert_eq!(json["conversation_id"], id(77).to_string());
+    assert_eq!(json["id"], mid(1001).to_string());
+    assert_eq!(json["conversation_id"], cid(77).to_string());
     assert_eq!(json["sender"], "alice");
     assert_eq!(json["text"], "hi");
     assert_eq!(json["sent_at"], "2023-11-14T22:13:21.000Z");
@@ -231,7 +240,7 @@ fn display_line_reports_undecryptable_and_deleted() {
     );
     let removed = entry(2, BOB, EntryBody::Removed);
     let items = fold(&[failed, removed]);
-    let view = |item| MessageView::new(id(1), item, |_| "bob".to_owned());
+    let view = |item| MessageView::new(cid(1), item, |_| "bob".to_owned());
     assert!(
         view(&items[0])
             .to_display_line()

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use zynk_proto::ids::MessageId;
 
 use super::error::ClientError;
 
@@ -53,9 +54,11 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ClientError> {
 }
 
 /// A new time-ordered UUID (version 7), e.g. a client-chosen message id.
-pub fn new_message_id() -> Result<Uuid, ClientError> {
+pub fn new_message_id() -> Result<MessageId, ClientError> {
     let random = random_bytes::<10>()?;
-    Ok(uuid::Builder::from_unix_timestamp_millis(now_ms(), &random).into_uuid())
+    Ok(MessageId::from_uuid(
+        uuid::Builder::from_unix_timestamp_millis(now_ms(), &random).into_uuid(),
+    ))
 }
 
 /// A new random UUID (version 4), e.g. a transaction id.
@@ -85,7 +88,7 @@ mod tests {
     #[test]
     fn ids_have_the_right_versions() {
         let id = new_message_id().unwrap();
-        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(id.as_uuid().get_version_num(), 7);
         assert_eq!(new_random_id().unwrap().get_version_num(), 4);
         assert_ne!(new_message_id().unwrap(), id);
     }

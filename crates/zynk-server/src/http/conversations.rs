@@ -43,7 +43,7 @@ pub async fn list_conversations(
 
 /// `GET /api/v1/conversations/{conversation_id}`: one of the caller's conversations.
 #[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}", tag = "conversations", security(("bearer" = [])),
-    params(("conversation_id" = Uuid, Path, description = "Conversation")),
+    params(("conversation_id" = inline(zynk_proto::ConversationId), Path, description = "Conversation")),
     responses((status = 200, body = Conversation), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_conversation(
     State(state): State<AppState>,
@@ -57,7 +57,7 @@ pub async fn get_conversation(
 /// `POST /api/v1/conversations/{conversation_id}/receipts`: moves the caller's delivered/read
 /// cursors forward.
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/receipts", tag = "messages", security(("bearer" = [])),
-    params(("conversation_id" = Uuid, Path, description = "Conversation")),
+    params(("conversation_id" = inline(zynk_proto::ConversationId), Path, description = "Conversation")),
     request_body = ReceiptRequest,
     responses((status = 204, description = "Recorded"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn receipts(

@@ -23,7 +23,7 @@ pub async fn list_devices(
 
 /// `DELETE /api/v1/devices/{device_id}`: revokes a device; its sessions stop working at once.
 #[utoipa::path(delete, path = "/api/v1/devices/{device_id}", tag = "devices", security(("bearer" = [])),
-    params(("device_id" = Uuid, Path, description = "One of the caller's devices")),
+    params(("device_id" = inline(zynk_proto::DeviceId), Path, description = "One of the caller's devices")),
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_device(
     State(state): State<AppState>,
@@ -40,7 +40,7 @@ pub async fn revoke_device(
 
 /// `PUT /api/v1/devices/{device_id}/push-token`: sets (or with `null` clears) the push token.
 #[utoipa::path(put, path = "/api/v1/devices/{device_id}/push-token", tag = "devices", security(("bearer" = [])),
-    params(("device_id" = Uuid, Path, description = "One of the caller's devices")),
+    params(("device_id" = inline(zynk_proto::DeviceId), Path, description = "One of the caller's devices")),
     request_body = PushTokenRequest,
     responses((status = 204, description = "Set"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_push_token(
@@ -70,7 +70,7 @@ pub async fn list_sessions(
 
 /// `DELETE /api/v1/sessions/{session_id}`: revokes one of the caller's sessions.
 #[utoipa::path(delete, path = "/api/v1/sessions/{session_id}", tag = "sessions", security(("bearer" = [])),
-    params(("session_id" = Uuid, Path, description = "One of the caller's sessions")),
+    params(("session_id" = inline(zynk_proto::SessionId), Path, description = "One of the caller's sessions")),
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_session(
     State(state): State<AppState>,

@@ -15,8 +15,9 @@ use crate::error::ApiError;
 use crate::services::auth::AuthContext;
 use crate::state::AppState;
 
-/// The id in a path segment; anything but a UUID is a 404 for `what`, as an unknown id is.
-pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+/// The typed id (a [`zynk_proto::UserId`], [`zynk_proto::MessageId`], …) in a path segment;
+/// anything but a UUID is a 404 for `what`, as an unknown id is.
+pub fn parse_id<Id: std::str::FromStr>(raw: &str, what: &str) -> Result<Id, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found(what))
 }
 

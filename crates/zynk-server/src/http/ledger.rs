@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use uuid::Uuid;
-use zynk_proto::ErrorBody;
+use zynk_proto::{ErrorBody, MessageId};
 
 use super::extract::Caller;
 use crate::error::ApiError;
@@ -26,7 +25,7 @@ pub async fn info(
 /// `leaf_index`, `tree_size`, `path` (`[{"hash", "position"}]`), `root`, the signed
 /// `batch_header` and the `anchor`.
 #[utoipa::path(get, path = "/api/v1/messages/{message_id}/proof", tag = "ledger", security(("bearer" = [])),
-    params(("message_id" = Uuid, Path, description = "Message")),
+    params(("message_id" = inline(zynk_proto::MessageId), Path, description = "Message")),
     responses((status = 200, description = "The proof (see docs/proofs.md)", content_type = "application/json"),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn proof(
@@ -34,16 +33,8 @@ pub async fn proof(
     Caller(caller): Caller,
     Path(message_id): Path<String>,
 ) -> Result<Json<zynk_ledger::MessageProof>, ApiError> {
-    let id: Uuid = message_id
-        .parse()
-        .map_err(|_| ApiError::not_found("message"))?;
-    Ok(Json(
-        state
-            .services
-            .ledger
-            .proof(&caller, zynk_proto::MessageId::from_uuid(id))
-            .await?,
-    ))
+    let id: MessageId = super::extract::parse_id(&message_id, "message")?;
+    Ok(Json(state.services.ledger.proof(&caller, id).await?))
 }
 
 /// `GET /api/v1/identities/{did}`: the W3C DID document of `did:zynk:<user id>`, listing the

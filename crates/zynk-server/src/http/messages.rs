@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// `POST /api/v1/conversations/{conversation_id}/messages`: sends a message (201; 200 for an
 /// idempotent retry of the same message id).
 #[utoipa::path(post, path = "/api/v1/conversations/{conversation_id}/messages", tag = "messages", security(("bearer" = [])),
-    params(("conversation_id" = Uuid, Path, description = "Conversation")),
+    params(("conversation_id" = inline(zynk_proto::ConversationId), Path, description = "Conversation")),
     request_body = SendMessageRequest,
     responses((status = 201, body = SendMessageResponse), (status = 200, description = "Retry of a stored message", body = SendMessageResponse),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -51,7 +51,7 @@ pub struct HistoryQuery {
 
 /// `GET /api/v1/conversations/{conversation_id}/messages`: a page of history.
 #[utoipa::path(get, path = "/api/v1/conversations/{conversation_id}/messages", tag = "messages", security(("bearer" = [])),
-    params(("conversation_id" = Uuid, Path, description = "Conversation"), HistoryQuery),
+    params(("conversation_id" = inline(zynk_proto::ConversationId), Path, description = "Conversation"), HistoryQuery),
     responses((status = 200, body = MessagePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
@@ -71,7 +71,7 @@ pub async fn history(
 
 /// `GET /api/v1/messages/{message_id}`: one message of one of the caller's conversations.
 #[utoipa::path(get, path = "/api/v1/messages/{message_id}", tag = "messages", security(("bearer" = [])),
-    params(("message_id" = Uuid, Path, description = "Message")),
+    params(("message_id" = inline(zynk_proto::MessageId), Path, description = "Message")),
     responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_message(
     State(state): State<AppState>,

@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use uuid::Uuid;
-use zynk_proto::ErrorBody;
+use zynk_proto::{ErrorBody, UserId};
 
 use super::extract::Caller;
 use crate::error::ApiError;
@@ -21,14 +20,14 @@ pub async fn my_trust(
     Ok(Json(state.services.trust.report_for(&caller).await?))
 }
 
-fn user_path(user_id: &str) -> Result<Uuid, ApiError> {
-    user_id.parse().map_err(|_| ApiError::not_found("user"))
+fn user_path(user_id: &str) -> Result<UserId, ApiError> {
+    super::extract::parse_id(user_id, "user")
 }
 
 /// `POST /api/v1/users/{user_id}/report`: reports a user you share a conversation with for spam
 /// (`{"reason": "spam"}`; once per day per user; weighted by your own score).
 #[utoipa::path(post, path = "/api/v1/users/{user_id}/report", tag = "trust", security(("bearer" = [])),
-    params(("user_id" = Uuid, Path, description = "The reported user")),
+    params(("user_id" = inline(zynk_proto::UserId), Path, description = "The reported user")),
     request_body = zynk_proto::trust::ReportRequest,
     responses((status = 200, body = zynk_proto::trust::TrustActionResult), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -52,7 +51,7 @@ pub async fn report_user(
 /// `POST /api/v1/users/{user_id}/vouch`: vouches for a user you share a conversation with (for
 /// example after comparing safety numbers); once per user, weighted by your own score.
 #[utoipa::path(post, path = "/api/v1/users/{user_id}/vouch", tag = "trust", security(("bearer" = [])),
-    params(("user_id" = Uuid, Path, description = "The user vouched for")),
+    params(("user_id" = inline(zynk_proto::UserId), Path, description = "The user vouched for")),
     responses((status = 200, body = zynk_proto::trust::TrustActionResult),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

@@ -4,11 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use uuid::Uuid;
-use zynk_proto::ErrorBody;
 use zynk_proto::users::{
     DeleteAccountRequest, Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
 };
+use zynk_proto::{ErrorBody, UserId};
 
 use super::extract::{ApiJson, Caller};
 use crate::error::ApiError;
@@ -99,14 +98,14 @@ pub async fn update_privacy(
 
 /// `GET /api/v1/users/{user_id}`: another user's public profile.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])),
-    params(("user_id" = Uuid, Path, description = "The user")),
+    params(("user_id" = inline(zynk_proto::UserId), Path, description = "The user")),
     responses((status = 200, body = PublicProfile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(state): State<AppState>,
     Caller(_caller): Caller,
     Path(user_id): Path<String>,
 ) -> Result<Json<PublicProfile>, ApiError> {
-    let user_id: Uuid = user_id.parse().map_err(|_| ApiError::not_found("user"))?;
+    let user_id: UserId = super::extract::parse_id(&user_id, "user")?;
     Ok(Json(state.services.accounts.public_profile(user_id).await?))
 }
 

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use uuid::Uuid;
 use zynk_backends::model::{
     NewAccount, NewDevice, NewSession, PendingIdentity, Privacy, ProfileChanges, ProfileRecord,
     RefreshOutcome,
@@ -14,7 +13,7 @@ use zynk_proto::auth::{AuthResponse, DeviceInfo, LoginRequest, RegisterRequest};
 use zynk_proto::users::{
     Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
 };
-use zynk_proto::{ErrorCode, SessionId, UserId};
+use zynk_proto::{DeviceId, ErrorCode, SessionId, UserId};
 
 use super::auth::AuthContext;
 use super::passwords::{PasswordHasher, Verification};
@@ -32,7 +31,7 @@ pub struct AccountService {
     hub: Arc<Hub>,
     passwords: PasswordHasher,
     rate_limits: RateLimiter,
-    identities: Arc<DashMap<Uuid, (Arc<Identity>, Instant)>>,
+    identities: Arc<DashMap<UserId, (Arc<Identity>, Instant)>>,
 }
 
 /// The parts of an account that never change (name, identity key, creation time), cached per
@@ -69,7 +68,7 @@ fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
 
 fn new_device(device: &DeviceInfo) -> NewDevice {
     NewDevice {
-        id: Uuid::now_v7(),
+        id: DeviceId::new_v7(),
         name: device.name.clone(),
         platform: device.platform.clone(),
         fingerprint: device.fingerprint.clone(),
@@ -100,9 +99,9 @@ fn profile_to_wire(p: ProfileRecord) -> Profile {
 }
 
 fn auth_response(
-    user_id: Uuid,
-    device_id: Uuid,
-    session_id: Uuid,
+    user_id: UserId,
+    device_id: DeviceId,
+    session_id: SessionId,
     t: IssuedTokens,
 ) -> AuthResponse {
     AuthResponse {
@@ -166,17 +165,18 @@ impl AccountService {
             .map_err(|e| ApiError::internal(&e))?;
         let now = zynk_backends::now();
         let tokens = self.issue(now)?;
-        let user_id = Uuid::now_v7();
+        let user_id = UserId::new_v7();
         let key = validation::ed25519_key("identity_key", &request.identity_key)?;
+        let did = zynk_ledger::ZynkDid::new(user_id.as_uuid());
         let registration = zynk_ledger::Transaction::IdentityRegistration(
             zynk_ledger::block::IdentityRegistration {
-                did: zynk_ledger::ZynkDid::new(user_id),
+                did,
                 public_key: zynk_ledger::Ed25519PublicKey(key),
-                user_id,
+                user_id: user_id.as_uuid(),
             },
         );
         let identity = PendingIdentity {
-            did: zynk_ledger::ZynkDid::new(user_id).to_string(),
+            did: did.to_string(),
             transaction: registration,
         };
         let account = NewAccount {
@@ -187,7 +187,7 @@ impl AccountService {
             public_key: request.identity_key.clone(),
             device: new_device(&request.device),
             session: NewSession {
-                id: Uuid::now_v7(),
+                id: SessionId::new_v7(),
                 tokens: tokens.stored.clone(),
             },
         };
@@ -250,7 +250,7 @@ impl AccountService {
         }
         let tokens = self.issue(now)?;
         let session = NewSession {
-            id: Uuid::now_v7(),
+            id: SessionId::new_v7(),
             tokens: tokens.stored.clone(),
         };
         let device_id = self
@@ -307,8 +307,8 @@ impl AccountService {
                     .await?;
                 self.hub
                     .close(Closing::Session {
-                        user_id: UserId::from_uuid(user_id),
-                        session_id: SessionId::from_uuid(session_id),
+                        user_id,
+                        session_id,
                     })
                     .await;
                 tracing::warn!(session_id = %session_id, "refresh token replayed; session revoked");
@@ -333,8 +333,8 @@ impl AccountService {
         self.context.ephemeral.session_revoke(&hashes).await?;
         self.hub
             .close(Closing::Session {
-                user_id: UserId::from_uuid(caller.user_id),
-                session_id: SessionId::from_uuid(caller.session_id),
+                user_id: caller.user_id,
+                session_id: caller.session_id,
             })
             .await;
         Ok(())
@@ -390,7 +390,7 @@ impl AccountService {
 
     /// Another user's profile as the caller may see it (any signed-in user may look a user up;
     /// last-seen time only if that user shows it).
-    pub async fn public_profile(&self, user_id: Uuid) -> Result<PublicProfile, ApiError> {
+    pub async fn public_profile(&self, user_id: UserId) -> Result<PublicProfile, ApiError> {
         let p = self
             .context
             .store
@@ -531,11 +531,7 @@ impl AccountService {
             .await?
             .unwrap_or_default();
         self.context.ephemeral.session_revoke(&revoked).await?;
-        self.hub
-            .close(Closing::User {
-                user_id: UserId::from_uuid(user.id),
-            })
-            .await;
+        self.hub.close(Closing::User { user_id: user.id }).await;
         self.identities.remove(&user.id);
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");

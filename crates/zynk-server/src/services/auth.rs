@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use uuid::Uuid;
 use zynk_backends::ephemeral::CachedSession;
-use zynk_proto::ErrorCode;
+use zynk_proto::{DeviceId, ErrorCode, SessionId, UserId};
 
 use super::tokens::{ACCESS_PREFIX, hash_token, well_formed};
 use crate::context::Context;
@@ -20,11 +19,11 @@ const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthContext {
     /// The account.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The device.
-    pub device_id: Uuid,
+    pub device_id: DeviceId,
     /// The session.
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     /// Hash of the presented access token.
     pub access_hash: String,
 }
@@ -33,7 +32,7 @@ pub struct AuthContext {
 #[derive(Clone)]
 pub struct Authenticator {
     context: Arc<Context>,
-    touched: Arc<DashMap<Uuid, Instant>>,
+    touched: Arc<DashMap<SessionId, Instant>>,
 }
 
 impl Authenticator {

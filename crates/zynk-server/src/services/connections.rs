@@ -101,12 +101,12 @@ impl ConnectionService {
     /// reading the key stock are not fatal (the mark is renewed at the next heartbeat; the
     /// stock then reads 0).
     pub async fn open(&self, caller: &AuthContext) -> (DeviceConnection, ServerFrame) {
-        let user_id = UserId::from_uuid(caller.user_id);
-        let device_id = DeviceId::from_uuid(caller.device_id);
-        let session_id = SessionId::from_uuid(caller.session_id);
+        let user_id = caller.user_id;
+        let device_id = caller.device_id;
+        let session_id = caller.session_id;
         let registration = self.hub.register(user_id, device_id, session_id);
         self.mark_online(device_id).await;
-        let one_time_key_count = match self.context.store.key_stock(device_id.as_uuid()).await {
+        let one_time_key_count = match self.context.store.key_stock(device_id).await {
             Ok(stock) => stock.one_time_keys,
             Err(err) => {
                 tracing::debug!(error = %err, "cannot read the key stock for hello");
@@ -114,8 +114,8 @@ impl ConnectionService {
             }
         };
         let hello = ServerFrame::Hello {
-            user_id: user_id.as_uuid(),
-            device_id: device_id.as_uuid(),
+            user_id,
+            device_id,
             one_time_key_count,
             heartbeat_secs: self.heartbeat_interval().as_secs(),
         };
@@ -147,7 +147,7 @@ impl ConnectionService {
         !matches!(
             self.context
                 .store
-                .session_exists(connection.session_id.as_uuid())
+                .session_exists(connection.session_id)
                 .await,
             Ok(false)
         )
@@ -163,7 +163,7 @@ impl ConnectionService {
             && let Err(err) = self
                 .context
                 .ephemeral
-                .device_offline(connection.device_id.as_uuid())
+                .device_offline(connection.device_id)
                 .await
         {
             tracing::debug!(error = %err, "cannot clear a device's online mark");
@@ -174,7 +174,7 @@ impl ConnectionService {
         if let Err(err) = self
             .context
             .ephemeral
-            .device_online(device_id.as_uuid(), self.online_ttl())
+            .device_online(device_id, self.online_ttl())
             .await
         {
             tracing::debug!(error = %err, "cannot mark a device online");

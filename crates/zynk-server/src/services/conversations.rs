@@ -4,13 +4,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use uuid::Uuid;
 use zynk_backends::model::{ConversationRecord, CursorMove, ParticipantRecord};
 use zynk_proto::conversations::{
     Conversation, CreateConversationRequest, Participant, ReceiptRequest,
 };
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{ErrorCode, UserId};
+use zynk_proto::{ConversationId, ConversationKind, ErrorCode, UserId};
 
 use super::auth::AuthContext;
 use crate::context::Context;
@@ -22,7 +21,7 @@ use crate::realtime::{Hub, Target};
 const PARTICIPANTS_TTL: Duration = Duration::from_secs(30);
 
 /// Cached participant lists with the time they were read.
-type ParticipantCache = DashMap<Uuid, (Arc<[Uuid]>, Instant)>;
+type ParticipantCache = DashMap<ConversationId, (Arc<[UserId]>, Instant)>;
 
 /// Conversations of the caller.
 #[derive(Clone)]
@@ -32,7 +31,7 @@ pub struct ConversationService {
     participants: Arc<ParticipantCache>,
 }
 
-fn participant_to_wire(p: &ParticipantRecord, viewer: Uuid) -> Participant {
+fn participant_to_wire(p: &ParticipantRecord, viewer: UserId) -> Participant {
     Participant {
         user_id: p.user_id,
         role: p.role.clone(),
@@ -42,7 +41,7 @@ fn participant_to_wire(p: &ParticipantRecord, viewer: Uuid) -> Participant {
     }
 }
 
-fn to_wire(c: ConversationRecord, viewer: Uuid) -> Conversation {
+fn to_wire(c: ConversationRecord, viewer: UserId) -> Conversation {
     Conversation {
         conversation_id: c.id,
         kind: c.kind,
@@ -75,7 +74,9 @@ impl ConversationService {
         caller: &AuthContext,
         request: &CreateConversationRequest,
     ) -> Result<(Conversation, bool), ApiError> {
-        if request.kind != "one_to_one" {
+        // Groups are opened through their own API: only a 1:1 conversation is opened here.
+        let kind = request.kind.parse::<ConversationKind>();
+        if kind != Ok(ConversationKind::OneToOne) {
             return Err(ApiError::invalid_field(
                 "type",
                 "must be one_to_one (groups have their own API)",
@@ -118,7 +119,7 @@ impl ConversationService {
     pub async fn get(
         &self,
         caller: &AuthContext,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     ) -> Result<Conversation, ApiError> {
         let record = self
             .context
@@ -130,13 +131,16 @@ impl ConversationService {
     }
 
     /// The participants of a conversation (cached briefly).
-    pub async fn participants(&self, conversation_id: Uuid) -> Result<Arc<[Uuid]>, ApiError> {
+    pub async fn participants(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Arc<[UserId]>, ApiError> {
         if let Some(entry) = self.participants.get(&conversation_id)
             && entry.1.elapsed() < PARTICIPANTS_TTL
         {
             return Ok(entry.0.clone());
         }
-        let users: Arc<[Uuid]> = self
+        let users: Arc<[UserId]> = self
             .context
             .store
             .participants(conversation_id)
@@ -156,9 +160,9 @@ impl ConversationService {
     /// Fails with "not found" unless `user_id` participates in the conversation.
     pub async fn require_participant(
         &self,
-        conversation_id: Uuid,
-        user_id: Uuid,
-    ) -> Result<Arc<[Uuid]>, ApiError> {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> Result<Arc<[UserId]>, ApiError> {
         let users = self.participants(conversation_id).await?;
         if users.contains(&user_id) {
             Ok(users)
@@ -172,7 +176,7 @@ impl ConversationService {
     pub async fn receipt(
         &self,
         caller: &AuthContext,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         request: &ReceiptRequest,
     ) -> Result<(), ApiError> {
         for (field, value) in [
@@ -201,8 +205,8 @@ impl ConversationService {
     /// Moves a user's cursors and broadcasts the change.
     pub async fn advance(
         &self,
-        user_id: Uuid,
-        conversation_id: Uuid,
+        user_id: UserId,
+        conversation_id: ConversationId,
         delivered: Option<i64>,
         read: Option<i64>,
     ) -> Result<(), ApiError> {
@@ -224,7 +228,10 @@ impl ConversationService {
     /// Moves many delivered cursors in one transaction (coalesced acknowledgements) and tells
     /// the participants. `acks` holds (conversation, user, delivered up to); a user who is no
     /// longer a participant is skipped.
-    pub async fn advance_delivered(&self, acks: &[(Uuid, Uuid, i64)]) -> Result<(), ApiError> {
+    pub async fn advance_delivered(
+        &self,
+        acks: &[(ConversationId, UserId, i64)],
+    ) -> Result<(), ApiError> {
         let moves: Vec<CursorMove> = acks
             .iter()
             .map(|&(conversation_id, user_id, seq)| CursorMove {
@@ -275,17 +282,15 @@ impl ConversationService {
     /// settings allow read receipts) and to the participant's own devices.
     async fn announce_cursors(
         &self,
-        conversation_id: Uuid,
-        users: &[Uuid],
+        conversation_id: ConversationId,
+        users: &[UserId],
         participant: &ParticipantRecord,
     ) {
         let user_id = participant.user_id;
         let others: Vec<Target> = users
             .iter()
             .filter(|u| **u != user_id)
-            .map(|u| Target::User {
-                user_id: UserId::from_uuid(*u),
-            })
+            .map(|&user_id| Target::User { user_id })
             .collect();
         let frame = |read_visible: bool| ServerFrame::Receipt {
             conversation_id,
@@ -297,12 +302,7 @@ impl ConversationService {
             .publish(&others, &frame(participant.read_receipts))
             .await;
         self.hub
-            .publish(
-                &[Target::User {
-                    user_id: UserId::from_uuid(user_id),
-                }],
-                &frame(true),
-            )
+            .publish(&[Target::User { user_id }], &frame(true))
             .await;
     }
 }

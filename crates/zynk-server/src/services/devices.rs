@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
 use zynk_proto::devices::DeviceView;
 use zynk_proto::sessions::SessionView;
-use zynk_proto::{DeviceId, SessionId, UserId};
+use zynk_proto::{DeviceId, SessionId};
 
 use super::auth::AuthContext;
 use super::validation;
@@ -47,7 +46,7 @@ impl DeviceService {
 
     /// Revokes one of the caller's devices: the device and all its sessions are deleted, and its
     /// tokens stop working at once. Another user's device is reported as not found.
-    pub async fn revoke(&self, caller: &AuthContext, device_id: Uuid) -> Result<(), ApiError> {
+    pub async fn revoke(&self, caller: &AuthContext, device_id: DeviceId) -> Result<(), ApiError> {
         let revoked = self
             .context
             .store
@@ -57,8 +56,8 @@ impl DeviceService {
         self.context.ephemeral.session_revoke(&revoked).await?;
         self.hub
             .close(Closing::Device {
-                user_id: UserId::from_uuid(caller.user_id),
-                device_id: DeviceId::from_uuid(device_id),
+                user_id: caller.user_id,
+                device_id,
             })
             .await;
         tracing::info!(user_id = %caller.user_id, device_id = %device_id, "device revoked");
@@ -69,7 +68,7 @@ impl DeviceService {
     pub async fn set_push_token(
         &self,
         caller: &AuthContext,
-        device_id: Uuid,
+        device_id: DeviceId,
         push_token: Option<&str>,
     ) -> Result<(), ApiError> {
         if let Some(token) = push_token {
@@ -108,7 +107,7 @@ impl DeviceService {
     pub async fn revoke_session(
         &self,
         caller: &AuthContext,
-        session_id: Uuid,
+        session_id: SessionId,
     ) -> Result<(), ApiError> {
         let hash = self
             .context
@@ -119,8 +118,8 @@ impl DeviceService {
         self.context.ephemeral.session_revoke(&[hash]).await?;
         self.hub
             .close(Closing::Session {
-                user_id: UserId::from_uuid(caller.user_id),
-                session_id: SessionId::from_uuid(session_id),
+                user_id: caller.user_id,
+                session_id,
             })
             .await;
         Ok(())

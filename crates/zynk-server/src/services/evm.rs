@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use zynk_backends::model::{EvmDone, EvmSent, OutboxRow};
 use zynk_evm::{EvmConfig, EvmError, EvmRegistry, RegistryCall};
 use zynk_ledger::Transaction;
+use zynk_proto::PublicationStatus;
 
 use crate::context::Context;
 
@@ -193,7 +194,7 @@ impl EvmPublisher {
         let rows = store.evm_outbox_open(500).await?;
         let mut run = PublishRun::default();
         let mut next_free: Option<u64> = None;
-        for row in rows.iter().filter(|r| r.status == "sent") {
+        for row in rows.iter().filter(|r| r.status == PublicationStatus::Sent) {
             let (Some(hash_text), Some(raw)) = (&row.evm_tx_hash, &row.raw_tx) else {
                 continue;
             };
@@ -241,7 +242,10 @@ impl EvmPublisher {
                 }
             }
         }
-        let queued: Vec<&OutboxRow> = rows.iter().filter(|r| r.status == "queued").collect();
+        let queued: Vec<&OutboxRow> = rows
+            .iter()
+            .filter(|r| r.status == PublicationStatus::Queued)
+            .collect();
         if queued.is_empty() {
             return Ok(run);
         }

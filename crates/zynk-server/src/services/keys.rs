@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use uuid::Uuid;
 use zynk_backends::model::{KeyStock, KeyUpload, StoredKey};
 use zynk_proto::keys::{
     ClaimedKey, DeviceKeysBundle, DeviceRef, KeyCounts, KeysClaimResponse, KeysQueryResponse,
@@ -240,7 +239,7 @@ impl KeyService {
     }
 
     /// Identity keys and device bundles of users (any signed-in user may ask: they are public).
-    pub async fn query(&self, user_ids: &[Uuid]) -> Result<KeysQueryResponse, ApiError> {
+    pub async fn query(&self, user_ids: &[UserId]) -> Result<KeysQueryResponse, ApiError> {
         if user_ids.len() > MAX_USERS_PER_QUERY {
             return Err(ApiError::invalid_field(
                 "user_ids",
@@ -276,7 +275,7 @@ impl KeyService {
                 "at most 1024 devices per claim",
             ));
         }
-        let mut wanted: Vec<(Uuid, Uuid)> =
+        let mut wanted: Vec<(UserId, DeviceId)> =
             devices.iter().map(|d| (d.user_id, d.device_id)).collect();
         wanted.sort();
         wanted.dedup();
@@ -290,8 +289,8 @@ impl KeyService {
                 self.hub
                     .publish(
                         &[Target::Device {
-                            user_id: UserId::from_uuid(c.user_id),
-                            device_id: DeviceId::from_uuid(c.device_id),
+                            user_id: c.user_id,
+                            device_id: c.device_id,
                         }],
                         &frame,
                     )

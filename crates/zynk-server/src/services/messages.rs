@@ -19,7 +19,6 @@ use base64::Engine;
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 use zynk_backends::model::{
     HistoryRange, InsertOutcome, MessageRecord, NewMessage, RelationEffect, RelationWrite,
 };
@@ -28,7 +27,7 @@ use zynk_proto::messages::{
     RelationType, SendMessageRequest, SendMessageResponse,
 };
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{DeviceId, ErrorCode, MessageId, UserId};
+use zynk_proto::{ConversationId, DeviceId, ErrorCode, MessageId, MessageType, UserId};
 
 use super::auth::AuthContext;
 use super::conversations::ConversationService;
@@ -55,8 +54,8 @@ pub struct MessageService {
     hub: Arc<Hub>,
     conversations: ConversationService,
     writers: Arc<[mpsc::Sender<(NewMessage, Reply)>]>,
-    push: mpsc::Sender<(Arc<[Uuid]>, Uuid)>,
-    acks: Arc<DashMap<(Uuid, Uuid), i64>>,
+    push: mpsc::Sender<(Arc<[UserId]>, DeviceId)>,
+    acks: Arc<DashMap<(ConversationId, UserId), i64>>,
 }
 
 /// The wire form of a stored message.
@@ -112,7 +111,7 @@ impl MessageService {
         service
     }
 
-    fn writer_for(&self, conversation_id: Uuid) -> &mpsc::Sender<(NewMessage, Reply)> {
+    fn writer_for(&self, conversation_id: ConversationId) -> &mpsc::Sender<(NewMessage, Reply)> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         conversation_id.hash(&mut hasher);
         let index = (hasher.finish() % self.writers.len() as u64) as usize;
@@ -124,7 +123,7 @@ impl MessageService {
     pub async fn send(
         &self,
         caller: &AuthContext,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         request: &SendMessageRequest,
     ) -> Result<SendMessageResponse, ApiError> {
         self.submit(caller, conversation_id, request, None)
@@ -140,7 +139,7 @@ impl MessageService {
     pub async fn submit(
         &self,
         caller: &AuthContext,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         request: &SendMessageRequest,
         origin: Option<ConnectionId>,
     ) -> Result<PendingSend, ApiError> {
@@ -167,7 +166,7 @@ impl MessageService {
     pub async fn history(
         &self,
         caller: &AuthContext,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         after: Option<i64>,
         before: Option<i64>,
         limit: Option<u32>,
@@ -198,7 +197,11 @@ impl MessageService {
     }
 
     /// One message, if the caller participates in its conversation.
-    pub async fn get(&self, caller: &AuthContext, message_id: Uuid) -> Result<Message, ApiError> {
+    pub async fn get(
+        &self,
+        caller: &AuthContext,
+        message_id: MessageId,
+    ) -> Result<Message, ApiError> {
         let record = self
             .context
             .store
@@ -217,7 +220,7 @@ impl MessageService {
     pub async fn ack(
         &self,
         caller: &AuthContext,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         seq: i64,
     ) -> Result<(), ApiError> {
         self.conversations
@@ -232,7 +235,7 @@ impl MessageService {
 
     /// Writes coalesced acknowledgements now, all in one transaction.
     pub async fn flush_acks(&self) {
-        let pending: Vec<((Uuid, Uuid), i64)> =
+        let pending: Vec<((ConversationId, UserId), i64)> =
             self.acks.iter().map(|e| (*e.key(), *e.value())).collect();
         let mut acks = Vec::with_capacity(pending.len());
         for ((conversation_id, user_id), seq) in pending {
@@ -248,7 +251,7 @@ impl MessageService {
     }
 
     /// Tells participants that expired messages were removed.
-    pub async fn announce_expired(&self, expired: &[(Uuid, Uuid)]) {
+    pub async fn announce_expired(&self, expired: &[(ConversationId, MessageId)]) {
         for &(conversation_id, message_id) in expired {
             match self.conversations.participants(conversation_id).await {
                 Ok(users) => {
@@ -273,8 +276,8 @@ impl MessageService {
 pub struct PendingSend {
     service: MessageService,
     answer: oneshot::Receiver<Result<InsertOutcome, ApiError>>,
-    participants: Arc<[Uuid]>,
-    sender_device: Uuid,
+    participants: Arc<[UserId]>,
+    sender_device: DeviceId,
     origin: Option<ConnectionId>,
 }
 
@@ -327,21 +330,19 @@ impl PendingSend {
 }
 
 /// Every device of each of `users`.
-fn user_targets(users: &[Uuid]) -> Vec<Target> {
+fn user_targets(users: &[UserId]) -> Vec<Target> {
     users
         .iter()
-        .map(|u| Target::User {
-            user_id: UserId::from_uuid(*u),
-        })
+        .map(|&user_id| Target::User { user_id })
         .collect()
 }
 
 /// Checks a send request and turns it into a message to store.
 fn validate(
     caller: &AuthContext,
-    conversation_id: Uuid,
+    conversation_id: ConversationId,
     request: &SendMessageRequest,
-    participants: &[Uuid],
+    participants: &[UserId],
 ) -> Result<NewMessage, ApiError> {
     let ciphertext = decode_base64(&request.encrypted_content)
         .ok_or_else(|| ApiError::invalid_field("encrypted_content", "must be standard base64"))?;
@@ -358,15 +359,12 @@ fn validate(
             "content_hash must be the lowercase hex SHA-256 of the decoded encrypted_content",
         ));
     }
-    if !matches!(
-        request.message_type.as_str(),
-        "text" | "image" | "file" | "audio" | "video" | "location"
-    ) {
-        return Err(ApiError::invalid_field(
+    let message_type: MessageType = request.message_type.parse().map_err(|_| {
+        ApiError::invalid_field(
             "message_type",
             "must be text, image, file, audio, video or location",
-        ));
-    }
+        )
+    })?;
     let metadata = &request.metadata;
     if metadata.mentions.len() > MAX_MENTIONS {
         return Err(ApiError::invalid_field(
@@ -412,7 +410,7 @@ fn validate(
         sender_device_id: caller.device_id,
         encrypted_content: ciphertext,
         content_hash: hash,
-        message_type: request.message_type.clone(),
+        message_type,
         metadata,
         relation: request.metadata.relation.as_ref().map(relation_write),
         expires_at: request.expires_at,
@@ -429,7 +427,7 @@ pub fn relation_write(relation: &Relation) -> RelationWrite {
         RelationType::Reaction => (false, RelationEffect::None),
     };
     RelationWrite {
-        target: MessageId::from_uuid(relation.message_id),
+        target: relation.message_id,
         require_same_sender,
         effect,
     }
@@ -524,14 +522,14 @@ async fn run_writer(
 async fn run_pusher(
     context: Arc<Context>,
     pusher: Option<Arc<dyn PushSender>>,
-    mut queue: mpsc::Receiver<(Arc<[Uuid]>, Uuid)>,
+    mut queue: mpsc::Receiver<(Arc<[UserId]>, DeviceId)>,
 ) {
     let Some(pusher) = pusher else {
         // No push sender configured: drain so senders never wait.
         while queue.recv().await.is_some() {}
         return;
     };
-    let mut last_woken: HashMap<Uuid, Instant> = HashMap::new();
+    let mut last_woken: HashMap<DeviceId, Instant> = HashMap::new();
     while let Some((users, sender_device)) = queue.recv().await {
         let targets = match context.store.push_targets(&users).await {
             Ok(t) => t,
@@ -540,7 +538,7 @@ async fn run_pusher(
                 continue;
             }
         };
-        let candidates: Vec<(Uuid, String)> = targets
+        let candidates: Vec<(DeviceId, String)> = targets
             .into_iter()
             .filter(|(_, device, _)| *device != sender_device)
             .filter(|(_, device, _)| {
@@ -553,7 +551,7 @@ async fn run_pusher(
         if candidates.is_empty() {
             continue;
         }
-        let ids: Vec<Uuid> = candidates.iter().map(|(d, _)| *d).collect();
+        let ids: Vec<DeviceId> = candidates.iter().map(|(d, _)| *d).collect();
         let online = context
             .ephemeral
             .devices_online(&ids)
@@ -564,7 +562,7 @@ async fn run_pusher(
                 continue;
             }
             last_woken.insert(device, Instant::now());
-            match pusher.wake(DeviceId::from_uuid(device), &token).await {
+            match pusher.wake(device, &token).await {
                 Ok(()) => metrics::counter!("zynk_push_wakeups_total").increment(1),
                 Err(err) => {
                     tracing::warn!(device_id = %device, error = %err, "push wake-up failed")
@@ -596,7 +594,7 @@ mod tests {
 
     #[test]
     fn edits_and_deletions_need_the_senders_own_target_reactions_do_not() {
-        let target = Uuid::now_v7();
+        let target = MessageId::new_v7();
         let write = |kind| {
             relation_write(&Relation {
                 kind,
@@ -604,7 +602,7 @@ mod tests {
             })
         };
         let expected = |require_same_sender, effect| RelationWrite {
-            target: MessageId::from_uuid(target),
+            target,
             require_same_sender,
             effect,
         };

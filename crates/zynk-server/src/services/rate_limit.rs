@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use uuid::Uuid;
+use zynk_proto::UserId;
 
 use crate::context::Context;
 use crate::error::ApiError;
@@ -18,7 +18,7 @@ use crate::error::ApiError;
 pub struct RateLimiter {
     context: Arc<Context>,
     /// Trust scores by user, with when they were read (for `trust.score_cache_secs`).
-    scores: Arc<DashMap<Uuid, (u8, Instant)>>,
+    scores: Arc<DashMap<UserId, (u8, Instant)>>,
 }
 
 impl RateLimiter {
@@ -43,11 +43,11 @@ impl RateLimiter {
     }
 
     /// Drops the cached score of `user_id` (after it changed on this node).
-    pub fn forget_score(&self, user_id: Uuid) {
+    pub fn forget_score(&self, user_id: UserId) {
         self.scores.remove(&user_id);
     }
 
-    async fn score(&self, user_id: Uuid) -> Result<u8, ApiError> {
+    async fn score(&self, user_id: UserId) -> Result<u8, ApiError> {
         let ttl = Duration::from_secs(self.context.config.trust.score_cache_secs);
         if let Some(entry) = self.scores.get(&user_id)
             && entry.1.elapsed() < ttl
@@ -103,7 +103,7 @@ impl RateLimiter {
     }
 
     /// Counts a request by `user_id` to `endpoint`; the limit shrinks with a low trust score.
-    pub async fn check_user(&self, user_id: Uuid, endpoint: &str) -> Result<(), ApiError> {
+    pub async fn check_user(&self, user_id: UserId, endpoint: &str) -> Result<(), ApiError> {
         if !self.context.config.rate_limits.enabled {
             return Ok(());
         }

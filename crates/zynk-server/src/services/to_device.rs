@@ -10,7 +10,6 @@ use zynk_proto::to_device::{
     ToDeviceSendRequest, ToDeviceSendResponse,
 };
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{DeviceId, UserId};
 
 use super::auth::AuthContext;
 use crate::context::Context;
@@ -112,8 +111,8 @@ impl ToDeviceService {
                 .iter()
                 .find(|m| m.recipient_device_id == record.recipient_device_id)
                 .map(|m| Target::Device {
-                    user_id: UserId::from_uuid(m.recipient_user_id),
-                    device_id: DeviceId::from_uuid(m.recipient_device_id),
+                    user_id: m.recipient_user_id,
+                    device_id: m.recipient_device_id,
                 });
             if let Some(target) = target {
                 let frame = ServerFrame::ToDevice {

@@ -76,7 +76,7 @@ impl TrustService {
         }
     }
 
-    async fn identity(&self, user_id: Uuid) -> Result<IdentityRecord, ApiError> {
+    async fn identity(&self, user_id: UserId) -> Result<IdentityRecord, ApiError> {
         self.context
             .store
             .identity_by_user(user_id)
@@ -88,9 +88,9 @@ impl TrustService {
     /// got there first. `Ok(None)` when the evidence was already recorded.
     async fn apply(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         reason: TrustReason,
-        changed_by: Option<Uuid>,
+        changed_by: Option<UserId>,
         evidence: TrustEvidence,
         next: impl Fn(u8) -> u8,
     ) -> Result<Option<AppliedChange>, ApiError> {
@@ -153,9 +153,7 @@ impl TrustService {
                             reason: reason.as_str().to_owned(),
                             transaction_hash: hash.clone(),
                         };
-                        let target = Target::User {
-                            user_id: UserId::from_uuid(user_id),
-                        };
+                        let target = Target::User { user_id };
                         self.hub.publish(&[target], &frame).await;
                     }
                     return Ok(Some(AppliedChange {
@@ -174,7 +172,7 @@ impl TrustService {
     async fn check_peer(
         &self,
         caller: &AuthContext,
-        target: Uuid,
+        target: UserId,
         needs_message: bool,
     ) -> Result<(), ApiError> {
         if target == caller.user_id {
@@ -209,7 +207,7 @@ impl TrustService {
     pub async fn report(
         &self,
         caller: &AuthContext,
-        target: Uuid,
+        target: UserId,
         reason: &str,
     ) -> Result<TrustActionResult, ApiError> {
         if reason != "spam" {
@@ -252,7 +250,7 @@ impl TrustService {
     pub async fn vouch(
         &self,
         caller: &AuthContext,
-        target: Uuid,
+        target: UserId,
     ) -> Result<TrustActionResult, ApiError> {
         self.check_peer(caller, target, false).await?;
         let voucher = score_of(&self.identity(caller.user_id).await?);
@@ -286,7 +284,7 @@ impl TrustService {
     }
 
     /// Sets a score (`manual_adjustment`, administrators only: `zynkd trust set`).
-    pub async fn set_score(&self, user_id: Uuid, score: u8) -> Result<AppliedChange, ApiError> {
+    pub async fn set_score(&self, user_id: UserId, score: u8) -> Result<AppliedChange, ApiError> {
         if score > 100 {
             return Err(ApiError::invalid_field(
                 "score",
@@ -335,7 +333,7 @@ impl TrustService {
     /// credited by a later run once the score is below 100).
     async fn credit(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         reason: TrustReason,
         points: u8,
         times: usize,

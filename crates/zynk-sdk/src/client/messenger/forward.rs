@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use uuid::Uuid;
+use zynk_proto::ids::DeviceId;
 use zynk_proto::keys::DeviceRef as WireDeviceRef;
 
 use super::Messenger;
@@ -47,7 +47,7 @@ impl Messenger {
             return Vec::new();
         }
         let own = self.machine.own_devices();
-        let current: BTreeMap<Uuid, String> = own
+        let current: BTreeMap<DeviceId, String> = own
             .iter()
             .filter_map(|d| Some((d.device_id().parse().ok()?, d.curve25519_base64())))
             .collect();
@@ -57,7 +57,7 @@ impl Messenger {
                 .history_shared_with
                 .retain(|id, _| current.contains_key(id));
         }
-        let due: Vec<(Uuid, String)> = current
+        let due: Vec<(DeviceId, String)> = current
             .into_iter()
             .filter(|(id, key)| self.data.history_shared_with.get(id) != Some(key))
             .collect();

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use uuid::Uuid;
+use zynk_proto::ids::UserId;
 use zynk_proto::keys::{DeviceKeysBundle, KeyCounts, KeysUploadRequest, SignedKey};
 use zynk_proto::users::PublicProfile;
 
@@ -26,7 +26,7 @@ pub struct SafetyNumberReport {
     /// The contact's username.
     pub username: String,
     /// The contact's user id.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The 60-digit number (computed with the key that `verify` would
     /// confirm: the newly offered one if the key changed).
     pub number: SafetyNumber,
@@ -150,8 +150,8 @@ impl Messenger {
     /// [`ClientError::IdentityChanged`] for that user.
     pub async fn refresh_devices(
         &mut self,
-        user_ids: &[Uuid],
-    ) -> Result<Vec<(Uuid, Result<DeviceListUpdate, ClientError>)>, ClientError> {
+        user_ids: &[UserId],
+    ) -> Result<Vec<(UserId, Result<DeviceListUpdate, ClientError>)>, ClientError> {
         self.refresh_devices_checked(user_ids, true).await
     }
 
@@ -162,10 +162,10 @@ impl Messenger {
     /// device's own copy, so the ledger adds nothing there).
     pub(crate) async fn refresh_devices_checked(
         &mut self,
-        user_ids: &[Uuid],
+        user_ids: &[UserId],
         transparency: bool,
-    ) -> Result<Vec<(Uuid, Result<DeviceListUpdate, ClientError>)>, ClientError> {
-        let unique: BTreeSet<Uuid> = user_ids.iter().copied().collect();
+    ) -> Result<Vec<(UserId, Result<DeviceListUpdate, ClientError>)>, ClientError> {
+        let unique: BTreeSet<UserId> = user_ids.iter().copied().collect();
         if unique.is_empty() {
             return Ok(Vec::new());
         }
@@ -234,7 +234,7 @@ impl Messenger {
     /// ledger; [`ClientError::LedgerKeyChanged`]; network errors.
     pub async fn check_key_transparency(
         &mut self,
-        user_id: Uuid,
+        user_id: UserId,
         identity_key: &str,
     ) -> Result<(), ClientError> {
         let previous = self.data.identity_checks.get(&user_id).cloned();
@@ -263,7 +263,7 @@ impl Messenger {
             &info,
             crate::client::util::now_ms(),
         )?;
-        let did = zynk_ledger::ZynkDid::new(user_id);
+        let did = zynk_ledger::ZynkDid::new(user_id.as_uuid());
         let Some(proof) = self.api.identity_proof(&did.to_string()).await? else {
             return Err(refuse(
                 self.username_of(user_id).await,
@@ -335,7 +335,7 @@ impl Messenger {
 
     /// The username of `user_id`: from the cache, else from the server,
     /// else the id itself.
-    pub async fn username_of(&mut self, user_id: Uuid) -> String {
+    pub async fn username_of(&mut self, user_id: UserId) -> String {
         if let Some(name) = self.data.usernames.get(&user_id) {
             return name.clone();
         }
@@ -352,7 +352,7 @@ impl Messenger {
 
     /// The key `verify` shows and confirms for `user_id`: a pending change if
     /// there is one, else the pinned key.
-    fn key_to_verify(&self, user_id: Uuid) -> Option<IdentityKey> {
+    fn key_to_verify(&self, user_id: UserId) -> Option<IdentityKey> {
         let entry = self.machine.trust_store().entry(&user_id.to_string())?;
         Some(entry.pending.unwrap_or(entry.pinned))
     }

@@ -31,10 +31,10 @@ mod trust;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 use zynk_proto::auth::{DeviceInfo, LoginRequest, RegisterRequest};
 use zynk_proto::devices::DeviceView;
+use zynk_proto::ids::{DeviceId, UserId};
 
 use super::api::{ApiClient, check_username};
 use super::backup::{open_identity, seal_identity};
@@ -104,9 +104,9 @@ pub struct Whoami {
     /// Username.
     pub username: String,
     /// Account id.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// This device.
-    pub device_id: Uuid,
+    pub device_id: DeviceId,
     /// The server URL.
     pub server_url: String,
     /// The user's identity key (base64).
@@ -296,7 +296,7 @@ impl Messenger {
     }
 
     /// The account id.
-    pub fn user_id(&self) -> Result<Uuid, ClientError> {
+    pub fn user_id(&self) -> Result<UserId, ClientError> {
         self.api
             .session()
             .map(|s| s.user_id)
@@ -304,7 +304,7 @@ impl Messenger {
     }
 
     /// This device's id.
-    pub fn device_id(&self) -> Result<Uuid, ClientError> {
+    pub fn device_id(&self) -> Result<DeviceId, ClientError> {
         self.api
             .session()
             .map(|s| s.device_id)
@@ -417,6 +417,8 @@ mod tests {
     use crate::client::state::ConversationState;
     use crate::client::timeline::{Entry, EntryBody};
     use crate::crypto::RoomEventContent;
+    use zynk_proto::ConversationKind;
+    use zynk_proto::ids::{ConversationId, MessageId, SessionId};
 
     const FAST: KdfParams = KdfParams {
         memory_kib: 64,
@@ -427,12 +429,12 @@ mod tests {
     const TEXT: &str = "marker secret message text";
 
     fn messenger() -> Messenger {
-        let (user, device) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (user, device) = (UserId::from_u128(1), DeviceId::from_u128(2));
         let mut api = ApiClient::new("http://127.0.0.1:9");
         api.set_session(Some(Session {
             user_id: user,
             device_id: device,
-            session_id: Uuid::from_u128(3),
+            session_id: SessionId::from_u128(3),
             access_token: Secret::new(TOKEN),
             access_token_expires_at: DateTime::UNIX_EPOCH,
             refresh_token: Secret::new("zrt_marker_refresh"),
@@ -444,11 +446,14 @@ mod tests {
             UserIdentity::generate().unwrap(),
         );
         let mut messenger = Messenger::assemble(api, machine, "alice".into()).unwrap();
-        let mut conversation =
-            ConversationState::new(Uuid::from_u128(4), "one_to_one".into(), vec![user]);
+        let mut conversation = ConversationState::new(
+            ConversationId::from_u128(4),
+            ConversationKind::OneToOne,
+            vec![user],
+        );
         conversation.upsert(Entry {
             seq: 1,
-            message_id: Uuid::from_u128(5),
+            message_id: MessageId::from_u128(5),
             sender_id: user,
             created_at: DateTime::UNIX_EPOCH,
             body: EntryBody::Decrypted {
@@ -558,12 +563,12 @@ mod tests {
     fn expiring(seq: i64, expires_at: Option<DateTime<chrono::Utc>>) -> Entry {
         Entry {
             seq,
-            message_id: Uuid::from_u128(100 + seq as u128),
-            sender_id: Uuid::from_u128(1),
+            message_id: MessageId::from_u128(100 + seq as u128),
+            sender_id: UserId::from_u128(1),
             created_at: DateTime::UNIX_EPOCH,
             body: EntryBody::Decrypted {
                 content: RoomEventContent::text(format!("message {seq}")),
-                sender_device: Uuid::from_u128(2).to_string(),
+                sender_device: DeviceId::from_u128(2).to_string(),
                 sent_at_ms: 0,
             },
             ciphertext: None,
@@ -575,13 +580,13 @@ mod tests {
         messenger
             .data
             .conversations
-            .get_mut(&Uuid::from_u128(4))
+            .get_mut(&ConversationId::from_u128(4))
             .unwrap()
             .upsert(entry);
     }
 
-    fn stored_ids(messenger: &Messenger) -> Vec<Uuid> {
-        messenger.data().conversations[&Uuid::from_u128(4)]
+    fn stored_ids(messenger: &Messenger) -> Vec<MessageId> {
+        messenger.data().conversations[&ConversationId::from_u128(4)]
             .entries
             .iter()
             .map(|e| e.message_id)
@@ -595,9 +600,12 @@ mod tests {
         let mut messenger = messenger();
         add(&mut messenger, expiring(2, past));
         add(&mut messenger, expiring(3, future));
-        let views = messenger.timeline(Uuid::from_u128(4)).await;
-        let shown: Vec<Uuid> = views.iter().map(|v| v.id).collect();
-        assert_eq!(shown, vec![Uuid::from_u128(5), Uuid::from_u128(103)]);
+        let views = messenger.timeline(ConversationId::from_u128(4)).await;
+        let shown: Vec<MessageId> = views.iter().map(|v| v.id).collect();
+        assert_eq!(
+            shown,
+            vec![MessageId::from_u128(5), MessageId::from_u128(103)]
+        );
         assert_eq!(stored_ids(&messenger), shown, "deleted locally too");
     }
 
@@ -614,7 +622,7 @@ mod tests {
         let (loaded, _) = Messenger::load(&bytes, "password", None, None).unwrap();
         assert_eq!(
             stored_ids(&loaded),
-            vec![Uuid::from_u128(5), Uuid::from_u128(103)]
+            vec![MessageId::from_u128(5), MessageId::from_u128(103)]
         );
         // With an explicit time, the later expiry applies too.
         let mut loaded = loaded;

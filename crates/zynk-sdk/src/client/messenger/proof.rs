@@ -2,7 +2,7 @@
 //! proof offline against this device's own copy of the message, under the
 //! server's ledger key pinned the first time (see [`crate::client::ledger`]).
 
-use uuid::Uuid;
+use zynk_proto::ids::{ConversationId, MessageId};
 
 use super::Messenger;
 use crate::client::error::{ClientError, VaultError};
@@ -37,7 +37,7 @@ impl Messenger {
     /// network or protocol errors.
     pub async fn verify_message_proof(
         &mut self,
-        message_id: Uuid,
+        message_id: MessageId,
     ) -> Result<ProofCheck, ClientError> {
         let (conversation_id, entry) = self
             .data
@@ -87,7 +87,7 @@ impl Messenger {
     async fn server_ciphertext(
         &mut self,
         entry: &Entry,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
     ) -> Result<Vec<u8>, ClientError> {
         let id = entry.message_id;
         let message = self.api.message(id).await?;

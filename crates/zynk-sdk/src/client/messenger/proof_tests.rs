@@ -19,8 +19,10 @@ use crate::client::session::{Secret, Session};
 use crate::client::state::ConversationState;
 use crate::client::util::base64_encode;
 use crate::crypto::{PendingDevice, UserIdentity};
+use zynk_proto::ConversationKind;
+use zynk_proto::ids::{ConversationId, DeviceId, MessageId, SessionId, UserId};
 
-const CONVERSATION: Uuid = Uuid::from_u128(0xc0);
+const CONVERSATION: ConversationId = ConversationId::from_u128(0xc0);
 const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
 
 /// Path → (status, JSON body); anything else is a `not_found` 404.
@@ -90,12 +92,12 @@ fn proof(routes: &Routes, batch: &Batch, index: usize) {
 
 /// A logged-in device at `base` that stored `batch`'s messages.
 fn device(base: &str, batch: &Batch) -> Messenger {
-    let (user, device) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let (user, device) = (UserId::from_u128(1), DeviceId::from_u128(2));
     let mut api = ApiClient::new(base);
     api.set_session(Some(Session {
         user_id: user,
         device_id: device,
-        session_id: Uuid::from_u128(3),
+        session_id: SessionId::from_u128(3),
         access_token: Secret::new("zat_test"),
         access_token_expires_at: DateTime::UNIX_EPOCH,
         refresh_token: Secret::new("zrt_test"),
@@ -107,7 +109,8 @@ fn device(base: &str, batch: &Batch) -> Messenger {
         UserIdentity::generate().expect("identity"),
     );
     let mut messenger = Messenger::assemble(api, machine, "alice".into()).expect("messenger");
-    let mut conversation = ConversationState::new(CONVERSATION, "one_to_one".into(), vec![user]);
+    let mut conversation =
+        ConversationState::new(CONVERSATION, ConversationKind::OneToOne, vec![user]);
     for entry in &batch.entries {
         conversation.upsert(entry.clone());
     }
@@ -240,7 +243,7 @@ async fn old_messages_use_the_servers_ciphertext_and_say_so() {
         sender_device_id: None,
         encrypted_content: base64_encode(&ciphertext_of(&stored)),
         content_hash: hex::encode(Hash32::sha256(&ciphertext_of(&stored)).0),
-        message_type: "text".into(),
+        message_type: zynk_proto::MessageType::Text,
         metadata: MessageMetadata::default(),
         created_at: stored.created_at,
         edited_at: None,
@@ -302,7 +305,7 @@ async fn unsealed_and_unknown_messages_are_reported() {
         error.to_string(),
         format!("message {id} is not anchored yet; try again after the next batch")
     );
-    let stranger = Uuid::from_u128(0xdead);
+    let stranger = MessageId::from_u128(0xdead);
     let error = messenger
         .verify_message_proof(stranger)
         .await

@@ -3,8 +3,9 @@
 //! one-time keys where no Olm session exists), and sending encrypted events:
 //! text, replies, edits, reactions and deletions.
 
-use uuid::Uuid;
+use zynk_proto::ConversationKind;
 use zynk_proto::conversations::Conversation;
+use zynk_proto::ids::{ConversationId, MessageId, UserId};
 use zynk_proto::keys::DeviceRef as WireDeviceRef;
 use zynk_proto::messages::{MessageMetadata, Relation, RelationType, SendMessageRequest};
 use zynk_proto::to_device::{MAX_TO_DEVICE_RECIPIENTS, ToDeviceOutgoing, ToDeviceSendRequest};
@@ -24,9 +25,9 @@ pub const OLM_EVENT_TYPE: &str = "zynk.olm.v1";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendReceipt {
     /// The message id (client-chosen).
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     /// The conversation.
-    pub conversation_id: Uuid,
+    pub conversation_id: ConversationId,
     /// The sequence number the server gave it.
     pub seq: i64,
     /// Devices that could not be given the key, and similar notes.
@@ -48,7 +49,7 @@ impl Messenger {
         conversation: &Conversation,
     ) -> Result<(), ClientError> {
         let me = self.user_id()?;
-        let participants: Vec<Uuid> = conversation
+        let participants: Vec<UserId> = conversation
             .participants
             .iter()
             .map(|p| p.user_id)
@@ -59,7 +60,7 @@ impl Messenger {
                 conversation.conversation_id
             )));
         }
-        if conversation.kind == "one_to_one" && participants.len() != 2 {
+        if conversation.kind == ConversationKind::OneToOne && participants.len() != 2 {
             return Err(ClientError::Protocol(format!(
                 "1:1 conversation {} has {} participants",
                 conversation.conversation_id,
@@ -73,7 +74,7 @@ impl Messenger {
             .or_insert_with(|| {
                 ConversationState::new(
                     conversation.conversation_id,
-                    conversation.kind.clone(),
+                    conversation.kind,
                     participants.clone(),
                 )
             });
@@ -81,14 +82,19 @@ impl Messenger {
     }
 
     /// The 1:1 conversation with `username`, opened on the server if needed.
-    pub async fn conversation_with(&mut self, username: &str) -> Result<Uuid, ClientError> {
+    pub async fn conversation_with(
+        &mut self,
+        username: &str,
+    ) -> Result<ConversationId, ClientError> {
         let profile = self.lookup_user(username).await?;
         let me = self.user_id()?;
         if profile.user_id == me {
             return Err(ClientError::Invalid("you cannot message yourself".into()));
         }
         let known = self.data.conversations.values().find(|c| {
-            c.kind == "one_to_one" && c.has_participant(me) && c.has_participant(profile.user_id)
+            c.kind == ConversationKind::OneToOne
+                && c.has_participant(me)
+                && c.has_participant(profile.user_id)
         });
         if let Some(conversation) = known {
             return Ok(conversation.id);
@@ -99,7 +105,10 @@ impl Messenger {
     }
 
     /// Make sure a conversation is known locally (fetching it if not).
-    pub(crate) async fn ensure_conversation(&mut self, id: Uuid) -> Result<(), ClientError> {
+    pub(crate) async fn ensure_conversation(
+        &mut self,
+        id: ConversationId,
+    ) -> Result<(), ClientError> {
         if self.data.conversations.contains_key(&id) {
             return Ok(());
         }
@@ -109,7 +118,10 @@ impl Messenger {
 
     /// The conversation a message belongs to: from the local history, else
     /// from the server.
-    pub async fn conversation_of(&mut self, message_id: Uuid) -> Result<Uuid, ClientError> {
+    pub async fn conversation_of(
+        &mut self,
+        message_id: MessageId,
+    ) -> Result<ConversationId, ClientError> {
         let local = self
             .data
             .conversations
@@ -142,7 +154,7 @@ impl Messenger {
     /// Reply to `message_id` with `text`.
     pub async fn reply(
         &mut self,
-        message_id: Uuid,
+        message_id: MessageId,
         text: &str,
     ) -> Result<SendReceipt, ClientError> {
         let conversation = self.conversation_of(message_id).await?;
@@ -155,7 +167,11 @@ impl Messenger {
     }
 
     /// Replace the text of one of this user's messages.
-    pub async fn edit(&mut self, message_id: Uuid, text: &str) -> Result<SendReceipt, ClientError> {
+    pub async fn edit(
+        &mut self,
+        message_id: MessageId,
+        text: &str,
+    ) -> Result<SendReceipt, ClientError> {
         self.send_relation(
             RelationType::Edit,
             RoomEventKind::Edit,
@@ -166,7 +182,7 @@ impl Messenger {
     }
 
     /// Delete one of this user's messages (or withdraw one of its reactions).
-    pub async fn delete(&mut self, message_id: Uuid) -> Result<SendReceipt, ClientError> {
+    pub async fn delete(&mut self, message_id: MessageId) -> Result<SendReceipt, ClientError> {
         self.send_relation(
             RelationType::Delete,
             RoomEventKind::Delete,
@@ -179,7 +195,7 @@ impl Messenger {
     /// React to a message with `emoji`.
     pub async fn react(
         &mut self,
-        message_id: Uuid,
+        message_id: MessageId,
         emoji: &str,
     ) -> Result<SendReceipt, ClientError> {
         if emoji.trim().is_empty() {
@@ -198,7 +214,7 @@ impl Messenger {
         &mut self,
         relation: RelationType,
         kind: RoomEventKind,
-        message_id: Uuid,
+        message_id: MessageId,
         body: Option<&str>,
     ) -> Result<SendReceipt, ClientError> {
         let conversation = self.conversation_of(message_id).await?;
@@ -234,7 +250,7 @@ impl Messenger {
     /// transport error).
     pub async fn send_event(
         &mut self,
-        conversation_id: Uuid,
+        conversation_id: ConversationId,
         content: RoomEventContent,
         metadata: MessageMetadata,
     ) -> Result<SendReceipt, ClientError> {
@@ -353,13 +369,13 @@ impl Messenger {
     /// policy), creating Olm sessions from claimed one-time keys as needed.
     async fn share_room_key(
         &mut self,
-        conversation_id: Uuid,
-        participants: &[Uuid],
+        conversation_id: ConversationId,
+        participants: &[UserId],
         now: u64,
         warnings: &mut Vec<String>,
     ) -> Result<(), ClientError> {
         let conversation = conversation_id.to_string();
-        let users: Vec<String> = participants.iter().map(Uuid::to_string).collect();
+        let users: Vec<String> = participants.iter().map(UserId::to_string).collect();
         let devices = self.machine.participant_devices(&users);
         let mut share = self.machine.share_room_key(&conversation, &devices, now)?;
         let mut messages = std::mem::take(&mut share.messages);
@@ -465,7 +481,7 @@ fn to_device_batches(outgoing: Vec<ToDeviceOutgoing>) -> Vec<Vec<ToDeviceOutgoin
     batches
 }
 
-fn related(kind: RoomEventKind, body: Option<&str>, target: Uuid) -> RoomEventContent {
+fn related(kind: RoomEventKind, body: Option<&str>, target: MessageId) -> RoomEventContent {
     RoomEventContent {
         kind,
         body: body.map(str::to_owned),
@@ -478,12 +494,13 @@ fn related(kind: RoomEventKind, body: Option<&str>, target: Uuid) -> RoomEventCo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zynk_proto::ids::DeviceId;
 
     fn payload(device: u128, bytes: usize) -> ToDeviceOutgoing {
         ToDeviceOutgoing {
             recipient: WireDeviceRef {
-                user_id: Uuid::from_u128(1),
-                device_id: Uuid::from_u128(device),
+                user_id: UserId::from_u128(1),
+                device_id: DeviceId::from_u128(device),
             },
             content: serde_json::json!({ "c": "x".repeat(bytes) }),
         }
@@ -500,7 +517,11 @@ mod tests {
         ]);
         let shape: Vec<Vec<u128>> = batches
             .iter()
-            .map(|b| b.iter().map(|m| m.recipient.device_id.as_u128()).collect())
+            .map(|b| {
+                b.iter()
+                    .map(|m| m.recipient.device_id.as_uuid().as_u128())
+                    .collect()
+            })
             .collect();
         assert_eq!(shape, vec![vec![2, 3], vec![2], vec![2]]);
 

@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use uuid::Uuid;
 use zynk_proto::conversations::ReceiptRequest;
+use zynk_proto::ids::{ConversationId, DeviceId, MessageId, UserId};
 use zynk_proto::messages::Message;
 use zynk_proto::to_device::ToDeviceMessage as WireToDevice;
 use zynk_proto::ws::{ClientFrame, ServerFrame};
@@ -59,7 +59,7 @@ pub struct FrameOutcome {
 }
 
 /// New entries per conversation, collected while syncing.
-type Changes = BTreeMap<Uuid, Vec<Entry>>;
+type Changes = BTreeMap<ConversationId, Vec<Entry>>;
 
 impl Messenger {
     /// Catch up with the server: upload keys if needed, process the to-device
@@ -96,7 +96,7 @@ impl Messenger {
     /// Every message of `conversation_id` this device holds, folded.
     /// Self-destructed messages are deleted first (see
     /// [`Self::remove_expired`]).
-    pub async fn timeline(&mut self, conversation_id: Uuid) -> Vec<MessageView> {
+    pub async fn timeline(&mut self, conversation_id: ConversationId) -> Vec<MessageView> {
         self.remove_expired(now());
         let Some(state) = self.data.conversations.get(&conversation_id) else {
             return Vec::new();
@@ -110,7 +110,7 @@ impl Messenger {
     }
 
     /// Tell the server the user read `conversation_id` up to its last message.
-    pub async fn mark_read(&mut self, conversation_id: Uuid) -> Result<(), ClientError> {
+    pub async fn mark_read(&mut self, conversation_id: ConversationId) -> Result<(), ClientError> {
         let Some(state) = self.data.conversations.get(&conversation_id) else {
             return Ok(());
         };
@@ -193,7 +193,7 @@ impl Messenger {
                 transaction_hash,
             } => {
                 // The server sends each account only its own changes.
-                if did == zynk_ledger::ZynkDid::new(self.user_id()?).to_string() {
+                if did == zynk_ledger::ZynkDid::new(self.user_id()?.as_uuid()).to_string() {
                     outcome.trust_updates.push(TrustScoreChange {
                         did,
                         old_score,
@@ -352,7 +352,11 @@ impl Messenger {
     }
 
     /// Fetch and store the history of `id` after its cursor.
-    async fn fetch_history(&mut self, id: Uuid, changes: &mut Changes) -> Result<(), ClientError> {
+    async fn fetch_history(
+        &mut self,
+        id: ConversationId,
+        changes: &mut Changes,
+    ) -> Result<(), ClientError> {
         for _ in 0..MAX_PAGES {
             let cursor = self.data.conversations.get(&id).map_or(0, |c| c.cursor);
             let page = self.api.messages_after(id, cursor, PAGE).await?;
@@ -401,7 +405,7 @@ impl Messenger {
     }
 
     /// Decrypt a stored message and check it against the server's record.
-    fn decrypt_message(&mut self, message: &Message, participants: &[Uuid]) -> EntryBody {
+    fn decrypt_message(&mut self, message: &Message, participants: &[UserId]) -> EntryBody {
         if message.encrypted_content.is_empty() || message.deleted_at.is_some() {
             return EntryBody::Removed;
         }
@@ -427,12 +431,12 @@ impl Messenger {
 
     fn decrypt_envelope(
         &mut self,
-        conversation_id: Uuid,
-        message_id: Uuid,
-        sender_id: Uuid,
-        sender_device_id: Option<Uuid>,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        sender_id: UserId,
+        sender_device_id: Option<DeviceId>,
         envelope: EncryptedRoomMessage,
-        participants: &[Uuid],
+        participants: &[UserId],
     ) -> EntryBody {
         let result = self.machine.decrypt_room_event(
             &conversation_id.to_string(),
@@ -486,7 +490,7 @@ impl Messenger {
 
     /// Retry every message still waiting for its key.
     fn retry_pending(&mut self, changes: &mut Changes) {
-        let waiting: Vec<(Uuid, Entry, Vec<Uuid>)> = self
+        let waiting: Vec<(ConversationId, Entry, Vec<UserId>)> = self
             .data
             .conversations
             .values()
@@ -534,7 +538,7 @@ impl Messenger {
 
     /// Move each conversation's delivered cursor on the server.
     async fn send_delivery_receipts(&mut self, warnings: &mut Vec<String>) {
-        let due: Vec<(Uuid, i64)> = self
+        let due: Vec<(ConversationId, i64)> = self
             .data
             .conversations
             .values()
@@ -562,7 +566,7 @@ impl Messenger {
         self.remove_expired(now());
         let mut views = Vec::new();
         for (id, entries) in changes {
-            let affected: BTreeSet<Uuid> = affected_ids(entries);
+            let affected: BTreeSet<MessageId> = affected_ids(entries);
             let Some(state) = self.data.conversations.get(id) else {
                 continue;
             };
@@ -582,7 +586,7 @@ impl Messenger {
 
     /// Fetch the usernames of every sender and reactor not in the cache.
     async fn resolve_names(&mut self, items: &[crate::client::timeline::TimelineItem]) {
-        let users: BTreeSet<Uuid> = items
+        let users: BTreeSet<UserId> = items
             .iter()
             .flat_map(|i| {
                 std::iter::once(i.sender_id).chain(i.reactions.iter().map(|r| r.sender_id))
@@ -593,7 +597,7 @@ impl Messenger {
         }
     }
 
-    fn name_or_id(&self, user: Uuid) -> String {
+    fn name_or_id(&self, user: UserId) -> String {
         self.data
             .usernames
             .get(&user)

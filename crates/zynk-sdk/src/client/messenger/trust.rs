@@ -3,7 +3,7 @@
 //! changes announced over the WebSocket, and verified-identity credentials.
 
 use serde::Serialize;
-use uuid::Uuid;
+use zynk_proto::ids::UserId;
 use zynk_proto::trust::{CredentialResponse, TrustReport};
 
 use super::Messenger;
@@ -16,7 +16,7 @@ pub struct TrustAction {
     /// The contact's username.
     pub username: String,
     /// The contact's user id.
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The change of the contact's score it caused (0 when the caller's own
     /// score gives it no weight).
     pub change: i32,
@@ -102,7 +102,7 @@ impl Messenger {
     }
 
     /// The user id of `username`, who must be someone else.
-    async fn contact(&mut self, username: &str) -> Result<Uuid, ClientError> {
+    async fn contact(&mut self, username: &str) -> Result<UserId, ClientError> {
         let profile = self.lookup_user(username).await?;
         if profile.user_id == self.user_id()? {
             return Err(ClientError::Invalid(
@@ -114,7 +114,7 @@ impl Messenger {
 
     async fn trust_action(
         &mut self,
-        user_id: Uuid,
+        user_id: UserId,
         change: i32,
     ) -> Result<TrustAction, ClientError> {
         Ok(TrustAction {

@@ -18,7 +18,6 @@ use zynk_backends::model::CredentialRecord;
 use zynk_ledger::block::CredentialIssuance;
 use zynk_ledger::did::did_key;
 use zynk_ledger::{Ed25519PublicKey, Hash32, Transaction, ZynkDid};
-use zynk_proto::UserId;
 
 use super::{LedgerService, cache_pending, internal};
 use crate::error::ApiError;
@@ -111,9 +110,9 @@ impl LedgerService {
             ));
         }
         // The credential names the transaction that recorded the current key: wait for it.
-        self.await_registration(&ZynkDid::new(caller.user_id))
+        self.await_registration(&ZynkDid::new(caller.user_id.as_uuid()))
             .await?;
-        let (user, key) = self.user_and_key(UserId::from_uuid(caller.user_id)).await?;
+        let (user, key) = self.user_and_key(caller.user_id).await?;
         let identity = self
             .context
             .store

@@ -40,7 +40,7 @@ impl LedgerService {
         let user = self
             .context
             .store
-            .get_user(user_id.as_uuid())
+            .get_user(user_id)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
         let key = validation::ed25519_key("identity_key", &user.public_key)
@@ -65,7 +65,7 @@ impl LedgerService {
         let user = self
             .context
             .store
-            .get_user(parsed.uuid())
+            .get_user(UserId::from_uuid(parsed.uuid()))
             .await?
             .ok_or_else(|| ApiError::not_found("identity"))?;
         let key = validation::ed25519_key("identity_key", &user.public_key)
@@ -121,9 +121,9 @@ impl LedgerService {
             .ok_or_else(|| {
                 ApiError::invalid_field("signature", "must be 64 bytes, unpadded base64")
             })?;
-        let user_id = UserId::from_uuid(caller.user_id);
+        let user_id = caller.user_id;
         let (user, current) = self.user_and_key(user_id).await?;
-        let did = ZynkDid::new(caller.user_id);
+        let did = ZynkDid::new(caller.user_id.as_uuid());
         let message = zynk_proto::trust::rotation_signing_bytes(&did.to_string(), &new_key);
         let current_key = VerifyingKey::from_bytes(&current)
             .map_err(|_| internal("stored identity key is invalid"))?;
@@ -138,7 +138,7 @@ impl LedgerService {
         let transaction = Transaction::IdentityRegistration(IdentityRegistration {
             did,
             public_key: Ed25519PublicKey(new_key),
-            user_id: caller.user_id,
+            user_id: caller.user_id.as_uuid(),
         });
         let hash = transaction.hash();
         // A key used before would repeat an earlier transaction: refuse it.
@@ -160,7 +160,7 @@ impl LedgerService {
             tx: PendingTx {
                 transaction,
                 user_id: Some(caller.user_id),
-                related_entity_id: Some(caller.user_id),
+                related_entity_id: Some(caller.user_id.as_uuid()),
             },
         };
         if !store

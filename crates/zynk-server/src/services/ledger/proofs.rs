@@ -4,7 +4,7 @@
 
 use zynk_ledger::proof::{HASH_ALG, PROOF_VERSION};
 use zynk_ledger::{Address20, Anchor, BatchHeader, Hash32, MessageLeaf, MessageProof};
-use zynk_proto::MessageId;
+use zynk_proto::{MessageId, PublicationStatus};
 
 use super::sealing::anchor_transaction;
 use super::{LedgerService, content_hash, internal};
@@ -18,7 +18,7 @@ impl LedgerService {
         caller: &AuthContext,
         message_id: MessageId,
     ) -> Result<MessageProof, ApiError> {
-        let message = self.messages.get(caller, message_id.as_uuid()).await?;
+        let message = self.messages.get(caller, message_id).await?;
         let store = &self.context.store;
         let record = store
             .message_proof(message_id)
@@ -73,7 +73,7 @@ impl LedgerService {
         else {
             return Ok(None);
         };
-        if publication.status != "confirmed" {
+        if publication.status != PublicationStatus::Confirmed {
             return Ok(None);
         }
         Ok(Some(Anchor {

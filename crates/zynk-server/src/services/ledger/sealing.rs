@@ -23,6 +23,7 @@ use zynk_ledger::{
     BatchHeader, Block, ChainTip, Hash32, MerkleTree, MessageLeaf, MessageProof, Signature64,
     Transaction, UnixMillis, ZynkDid,
 };
+use zynk_proto::UserId;
 
 use super::{LedgerService, content_hash, internal};
 use crate::error::ApiError;
@@ -272,7 +273,8 @@ impl LedgerService {
                         c.subject_did.parse::<ZynkDid>().ok().map(|d| d.uuid())
                     }
                     Transaction::MessageAnchor(_) => None,
-                };
+                }
+                .map(UserId::from_uuid);
                 outbox.push(OutboxItem {
                     ledger_tx_hash: tx.hash().to_string(),
                     tx_type: tx.type_name(),
