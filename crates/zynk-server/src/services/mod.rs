@@ -22,8 +22,7 @@ pub mod validation;
 
 use std::sync::Arc;
 
-/// The shared context (defined in [`crate::context`]), also named from here.
-pub use crate::context::Context;
+use crate::context::Context;
 use crate::realtime::{Hub, PushSender};
 
 /// The registry of services, one per noun.

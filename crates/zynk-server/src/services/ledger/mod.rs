@@ -25,8 +25,8 @@ use zynk_ledger::did::did_key;
 use zynk_ledger::proof::EMBEDDED_CHAIN;
 use zynk_ledger::{Hash32, Transaction};
 
-use super::Context;
 use super::messages::MessageService;
+use crate::context::Context;
 use crate::error::ApiError;
 
 pub use key_file::{LedgerKeyError, load_existing_key, load_or_create_key};
