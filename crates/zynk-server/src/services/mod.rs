@@ -3,6 +3,12 @@
 //! checks and storage calls. They work over the shared [`Context`] (configuration and storage
 //! seams) and reach connected devices through the realtime layer below them
 //! ([`crate::realtime`]): events are published to and connections closed through its hub.
+//!
+//! Users, devices, sessions, conversations and messages are named by `zynk_proto`'s typed ids
+//! from the handlers down to the store; request strings that name a closed vocabulary (a message
+//! type, a conversation type) are parsed into their enums once, in validation. `zynk-ledger`
+//! takes plain UUIDs: ids are converted (`as_uuid`, `from_uuid`) where a ledger transaction is
+//! built or read.
 
 pub mod accounts;
 pub mod auth;
