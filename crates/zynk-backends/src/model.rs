@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zynk_proto::{
     ConversationId, ConversationKind, DeviceId, MessageId, MessageType, PublicationStatus,
-    SessionId, UserId,
+    RequestState, SessionId, UserId, WhoCanMessage,
 };
 
 use crate::ledger::PendingTx;
@@ -33,7 +33,8 @@ pub struct UserRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The four privacy flags as stored in `user_profiles.privacy_settings`.
+/// The privacy settings as stored in `user_profiles.privacy_settings`: four flags and
+/// `who_can_message` (absent in settings stored before it existed: `everyone`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Privacy {
     /// Others may see online status.
@@ -44,6 +45,9 @@ pub struct Privacy {
     pub allow_read_receipts: bool,
     /// Discoverable by proximity.
     pub allow_proximity_discovery: bool,
+    /// Who may start a 1:1 conversation with the user.
+    #[serde(default)]
+    pub who_can_message: WhoCanMessage,
 }
 
 impl Default for Privacy {
@@ -53,6 +57,7 @@ impl Default for Privacy {
             show_last_seen: true,
             allow_read_receipts: true,
             allow_proximity_discovery: true,
+            who_can_message: WhoCanMessage::Everyone,
         }
     }
 }
@@ -374,6 +379,8 @@ pub struct ConversationRecord {
     pub anchor_expiring: bool,
     /// Messages from others after the viewer's read cursor.
     pub unread_count: i64,
+    /// The viewer's side of a message request (`accepted` in groups).
+    pub request_state: RequestState,
     /// Participants.
     pub participants: Vec<ParticipantRecord>,
     /// Creation time.
@@ -744,4 +751,42 @@ pub struct EvmPublication {
     pub log_index: Option<i64>,
     /// Pending, confirmed or failed.
     pub status: PublicationStatus,
+}
+
+/// A block, as its author lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRecord {
+    /// The blocked user.
+    pub user_id: UserId,
+    /// Their username.
+    pub username: String,
+    /// When the block was made.
+    pub blocked_at: DateTime<Utc>,
+}
+
+/// The 1:1 conversation of two users with each side's request state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairConversation {
+    /// The conversation.
+    pub id: ConversationId,
+    /// The state of the user the standing was asked for.
+    pub user_state: RequestState,
+    /// The state of the other user.
+    pub other_state: RequestState,
+}
+
+/// Everything that decides whether `user` may message `other` in a 1:1 conversation, read in
+/// one go (see `ContactStore::contact_standing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactStanding {
+    /// `user` blocked `other`.
+    pub user_blocks_other: bool,
+    /// `other` blocked `user`.
+    pub other_blocks_user: bool,
+    /// The two are members of at least one common group.
+    pub share_group: bool,
+    /// `other`'s privacy setting.
+    pub other_who_can_message: WhoCanMessage,
+    /// Their 1:1 conversation, if one exists.
+    pub conversation: Option<PairConversation>,
 }

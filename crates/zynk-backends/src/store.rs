@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use zynk_ledger::{BatchHeader, Block, Ed25519PublicKey, Hash32, Transaction, ZynkDid};
-use zynk_proto::{ConversationId, DeviceId, MessageId, PublicationStatus, SessionId, UserId};
+use zynk_proto::{
+    ConversationId, DeviceId, MessageId, PublicationStatus, RequestState, SessionId, UserId,
+};
 
 use crate::error::StoreError;
 use crate::ledger::{
@@ -418,6 +420,57 @@ pub trait EvmStore: Send + Sync {
     async fn evm_outbox_counts(&self) -> Result<Vec<(PublicationStatus, i64)>, StoreError>;
 }
 
+/// Blocks and message requests (the request state of 1:1 participants).
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Records that `blocker` blocks `blocked` (again: no change). False if `blocked` does not
+    /// exist.
+    async fn block_user(
+        &self,
+        blocker: UserId,
+        blocked: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Lifts a block; false if there was none.
+    async fn unblock_user(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError>;
+    /// The users `blocker` blocked, most recent first.
+    async fn list_blocks(&self, blocker: UserId) -> Result<Vec<BlockRecord>, StoreError>;
+    /// Whether `blocker` blocks `blocked`.
+    async fn is_blocked(&self, blocker: UserId, blocked: UserId) -> Result<bool, StoreError>;
+    /// Blocks both ways, the common groups, `other`'s `who_can_message` and their 1:1
+    /// conversation with its request states. `None` if `other` does not exist.
+    async fn contact_standing(
+        &self,
+        user: UserId,
+        other: UserId,
+    ) -> Result<Option<ContactStanding>, StoreError>;
+    /// Opens the 1:1 conversation of two users like [`ConversationStore::open_one_to_one`];
+    /// when it is created now, `viewer` starts `accepted` and `other` in `other_state`. An
+    /// existing conversation keeps its states.
+    async fn open_one_to_one_as(
+        &self,
+        viewer: UserId,
+        other: UserId,
+        anchor_expiring: bool,
+        other_state: RequestState,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ConversationRecord, bool)>, StoreError>;
+    /// The viewer's message requests: 1:1 conversations with at least one message whose viewer
+    /// side is `pending`, most recently active first.
+    async fn list_requests(&self, viewer: UserId) -> Result<Vec<ConversationRecord>, StoreError>;
+    /// Sets the user's request state in a 1:1 conversation if it is one of `from`. Returns the
+    /// state before (changed or not), or `None` if the user is not a participant of such a
+    /// conversation (groups included).
+    async fn set_request_state(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        from: &[RequestState],
+        to: RequestState,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RequestState>, StoreError>;
+}
+
 /// Health and schema upkeep.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -445,6 +498,7 @@ pub trait Store:
     + TrustStore
     + EvmStore
     + MaintenanceStore
+    + ContactStore
 {
 }
 
@@ -460,5 +514,6 @@ impl<T> Store for T where
         + TrustStore
         + EvmStore
         + MaintenanceStore
+        + ContactStore
 {
 }

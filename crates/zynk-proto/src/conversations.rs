@@ -1,7 +1,7 @@
 //! Conversations (1:1 now; groups build on the same machinery), participants and their
 //! delivery/read cursors.
 
-use crate::ConversationKind;
+use crate::{ConversationKind, RequestState};
 use crate::ids::{ConversationId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -55,8 +55,12 @@ pub struct Conversation {
     pub participants: Vec<Participant>,
     /// Highest sequence number handed out (0 when empty).
     pub last_seq: i64,
-    /// Messages from others after the caller's read cursor.
+    /// Messages from others after the caller's read cursor (not deleted, not expired).
     pub unread_count: i64,
+    /// The caller's side: `accepted`, `pending` (a message request to the caller) or `declined`.
+    #[serde(default = "accepted")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "accepted"))]
+    pub request_state: RequestState,
     /// Whether self-destructing messages are anchored.
     pub anchor_expiring: bool,
     /// Creation time.
@@ -77,4 +81,8 @@ pub struct ReceiptRequest {
     /// Read up to this sequence number.
     #[serde(default)]
     pub read_up_to: Option<i64>,
+}
+
+fn accepted() -> RequestState {
+    RequestState::Accepted
 }

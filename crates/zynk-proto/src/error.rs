@@ -76,6 +76,8 @@ error_codes! {
     AlreadyReported => "already_reported", 409, "The caller already reported or vouched for this user (one report per day, one vouch ever).";
     NoSharedConversation => "no_shared_conversation", 403, "Reports and vouches need a conversation with the user.";
     NoMessageFromUser => "no_message_from_user", 403, "A spam report needs a message the reported user sent you.";
+    NotAccepting => "recipient_not_accepting", 403, "The recipient does not accept messages from the caller (the same answer whatever the reason).";
+    NotARequest => "not_a_request", 409, "The conversation is not a message request the caller can decline (a group, or already accepted).";
     InvalidSignature => "invalid_signature", 400, "The signature does not verify under the current identity key.";
     KeyReused => "key_reused", 409, "The new identity key equals the current or an earlier key.";
     RouteNotFound => "route_not_found", 404, "No such route.";

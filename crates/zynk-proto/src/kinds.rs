@@ -147,3 +147,35 @@ mod tests {
         assert!("One_To_One".parse::<ConversationKind>().is_err());
     }
 }
+
+vocabulary!(
+    /// `conversation_participants.request_state`: whether a participant accepted a 1:1
+    /// conversation (a message request until then).
+    RequestState ("request state") {
+        /// The participant opened the conversation, accepted it, replied in it, or shares a
+        /// group with the other participant. Group participants are always accepted.
+        Accepted = "accepted",
+        /// A message request: someone the participant has not accepted opened it.
+        Pending = "pending",
+        /// The participant declined the request: hidden from them, the other side's sends are
+        /// refused.
+        Declined = "declined",
+    }
+);
+
+vocabulary!(
+    /// The privacy setting `who_can_message`: who may start a 1:1 conversation with the user.
+    WhoCanMessage ("who_can_message") {
+        /// Anyone (not blocked): first contact from a stranger lands as a message request.
+        Everyone = "everyone",
+        /// Only contacts: people the user accepted a 1:1 conversation with or shares a group
+        /// with.
+        Contacts = "contacts",
+    }
+);
+
+impl Default for WhoCanMessage {
+    fn default() -> Self {
+        WhoCanMessage::Everyone
+    }
+}

@@ -6,6 +6,7 @@
 //! typed ids ([`ids`]) bind and decode as UUIDs in the server's store.
 
 pub mod auth;
+pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod error;
@@ -22,4 +23,6 @@ pub mod ws;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{CallId, ConversationId, DeviceId, FileId, GroupId, MessageId, SessionId, UserId};
-pub use kinds::{ConversationKind, MessageType, PublicationStatus};
+pub use kinds::{
+    ConversationKind, MessageType, PublicationStatus, RequestState, WhoCanMessage,
+};

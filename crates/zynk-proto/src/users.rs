@@ -1,5 +1,6 @@
 //! The caller's account, profile and privacy settings.
 
+use crate::WhoCanMessage;
 use crate::ids::{DeviceId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,8 @@ pub struct Me {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The four privacy settings, with the data model's defaults (all `true`).
+/// The privacy settings: the data model's four flags (all `true` by default) and who may start a
+/// conversation (`everyone` by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PrivacySettings {
@@ -36,6 +38,11 @@ pub struct PrivacySettings {
     pub allow_read_receipts: bool,
     /// The user can be found by proximity discovery.
     pub allow_proximity_discovery: bool,
+    /// Who may start a 1:1 conversation with the user: `everyone` (strangers' first messages
+    /// land as message requests) or `contacts` (strangers are refused).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "everyone"))]
+    pub who_can_message: WhoCanMessage,
 }
 
 impl Default for PrivacySettings {
@@ -45,6 +52,7 @@ impl Default for PrivacySettings {
             show_last_seen: true,
             allow_read_receipts: true,
             allow_proximity_discovery: true,
+            who_can_message: WhoCanMessage::Everyone,
         }
     }
 }
@@ -62,6 +70,10 @@ pub struct PrivacyUpdate {
     pub allow_read_receipts: Option<bool>,
     /// New value of `allow_proximity_discovery`.
     pub allow_proximity_discovery: Option<bool>,
+    /// New value of `who_can_message`: `everyone` or `contacts`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "contacts"))]
+    pub who_can_message: Option<WhoCanMessage>,
 }
 
 /// The caller's own profile: `GET /api/v1/users/me/profile`.

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Pool, Row, Transaction};
 use uuid::Uuid;
 use zynk_ledger::{BatchHeader, Block, Ed25519PublicKey, Hash32, ZynkDid};
-use zynk_proto::{ConversationId, DeviceId, MessageId, PublicationStatus, SessionId, UserId};
+use zynk_proto::{
+    ConversationId, DeviceId, MessageId, PublicationStatus, RequestState, SessionId, UserId,
+};
 
 use crate::error::{StoreError, violated_unique};
 use crate::ledger::{

@@ -47,7 +47,7 @@ const PARTICIPANT_SELECT: &str = "SELECT p.user_id, p.role, p.last_delivered_seq
 
 /// The viewer's conversations (optionally one): id, kind, counters and unread count.
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.type, c.last_seq, c.anchor_expiring, \
-     c.created_at, c.updated_at, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
+     c.created_at, c.updated_at, p.request_state, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
      AND m.seq > p.last_read_seq AND m.sender_id <> p.user_id AND m.deleted_at IS NULL \
      AND (m.expires_at IS NULL OR m.expires_at > $2)) AS unread \
      FROM conversations c JOIN conversation_participants p \
@@ -58,6 +58,18 @@ impl SqlStore {
         &self,
         viewer: UserId,
         only: Option<ConversationId>,
+    ) -> Result<Vec<ConversationRecord>, StoreError> {
+        // The conversation list leaves message requests and declined conversations out.
+        self.conversation_views_where(viewer, only, "p.request_state = 'accepted'").await
+    }
+
+    /// The viewer's conversations: the one asked for (whatever its state), or all those that
+    /// meet `list_condition`.
+    async fn conversation_views_where(
+        &self,
+        viewer: UserId,
+        only: Option<ConversationId>,
+        list_condition: &str,
     ) -> Result<Vec<ConversationRecord>, StoreError> {
         let now = crate::now();
         let rows = match only {
@@ -71,7 +83,9 @@ impl SqlStore {
                     .await?
             }
             None => {
-                let sql = format!("{CONVERSATION_SELECT} ORDER BY c.updated_at DESC, c.id");
+                let sql = format!(
+                    "{CONVERSATION_SELECT} WHERE {list_condition} ORDER BY c.updated_at DESC, c.id"
+                );
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(viewer).bind(now).fetch_all(&self.read).await?
             }
         };
@@ -91,6 +105,7 @@ impl SqlStore {
                 last_seq: row.try_get("last_seq")?,
                 anchor_expiring: row.try_get("anchor_expiring")?,
                 unread_count: row.try_get("unread")?,
+                request_state: vocabulary_column(&row, "conversation_participants", "request_state")?,
                 participants,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
@@ -109,52 +124,7 @@ impl ConversationStore for SqlStore {
         anchor_expiring: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<(ConversationRecord, bool)>, StoreError> {
-        let (low, high) = if viewer < other { (viewer, other) } else { (other, viewer) };
-        let pair_key = format!("{low}:{high}");
-        let mut tx = self.begin().await?;
-        let other_exists: Option<UserId> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
-            .bind(other)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if other_exists.is_none() {
-            return Ok(None);
-        }
-        let id = ConversationId::new_v7();
-        let inserted = sqlx::query(
-            "INSERT INTO conversations (id, type, encryption_type, pair_key, last_seq, \
-             anchor_expiring, created_at, updated_at) VALUES ($1, 'one_to_one', 'e2ee', $2, 0, $3, \
-             $4, $4) ON CONFLICT (pair_key) DO NOTHING",
-        )
-        .bind(id)
-        .bind(&pair_key)
-        .bind(anchor_expiring)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        let conversation_id = if inserted {
-            for user in [low, high] {
-                sqlx::query(
-                    "INSERT INTO conversation_participants (conversation_id, user_id, role, \
-                     joined_at) VALUES ($1, $2, 'member', $3)",
-                )
-                .bind(id)
-                .bind(user)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            id
-        } else {
-            sqlx::query_scalar("SELECT id FROM conversations WHERE pair_key = $1")
-                .bind(&pair_key)
-                .fetch_one(&mut *tx)
-                .await?
-        };
-        tx.commit().await?;
-        let view = self.conversation_views(viewer, Some(conversation_id)).await?.pop();
-        Ok(view.map(|v| (v, inserted)))
+        self.open_pair(viewer, other, anchor_expiring, RequestState::Accepted, now).await
     }
 
     async fn list_conversations(&self, viewer: UserId) -> Result<Vec<ConversationRecord>, StoreError> {
@@ -194,6 +164,68 @@ impl ConversationStore for SqlStore {
         }
         tx.commit().await?;
         Ok(results)
+    }
+}
+
+impl SqlStore {
+    /// Opens the 1:1 conversation of `viewer` and `other`; a new one starts with `viewer`
+    /// accepted and `other` in `other_state`.
+    async fn open_pair(
+        &self,
+        viewer: UserId,
+        other: UserId,
+        anchor_expiring: bool,
+        other_state: RequestState,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ConversationRecord, bool)>, StoreError> {
+        let (low, high) = if viewer < other { (viewer, other) } else { (other, viewer) };
+        let pair_key = format!("{low}:{high}");
+        let mut tx = self.begin().await?;
+        let other_exists: Option<UserId> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+            .bind(other)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if other_exists.is_none() {
+            return Ok(None);
+        }
+        let id = ConversationId::new_v7();
+        let inserted = sqlx::query(
+            "INSERT INTO conversations (id, type, encryption_type, pair_key, last_seq, \
+             anchor_expiring, created_at, updated_at) VALUES ($1, 'one_to_one', 'e2ee', $2, 0, $3, \
+             $4, $4) ON CONFLICT (pair_key) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&pair_key)
+        .bind(anchor_expiring)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let conversation_id = if inserted {
+            for user in [low, high] {
+                let state = if user == viewer { RequestState::Accepted } else { other_state };
+                sqlx::query(
+                    "INSERT INTO conversation_participants (conversation_id, user_id, role, \
+                     joined_at, request_state) VALUES ($1, $2, 'member', $3, $4)",
+                )
+                .bind(id)
+                .bind(user)
+                .bind(now)
+                .bind(state.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            id
+        } else {
+            sqlx::query_scalar("SELECT id FROM conversations WHERE pair_key = $1")
+                .bind(&pair_key)
+                .fetch_one(&mut *tx)
+                .await?
+        };
+        tx.commit().await?;
+        let view = self.conversation_views(viewer, Some(conversation_id)).await?.pop();
+        Ok(view.map(|v| (v, inserted)))
     }
 }
 

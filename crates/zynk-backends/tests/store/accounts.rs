@@ -264,6 +264,7 @@ async fn privacy_settings_are_replaced(db: &TestDb) {
         show_last_seen: true,
         allow_read_receipts: false,
         allow_proximity_discovery: false,
+        who_can_message: zynk_proto::WhoCanMessage::Contacts,
     };
     let t1 = plus(t0, 5);
     let profile = db

@@ -3,6 +3,7 @@
 //! edge of the realtime layer (`ws`).
 
 pub mod auth;
+pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod extract;
@@ -43,6 +44,7 @@ use crate::state::AppState;
         (name = "keys", description = "Device keys, one-time keys, identity backup"),
         (name = "to-device", description = "Device-to-device encrypted payloads"),
         (name = "conversations", description = "Conversations and participants"),
+        (name = "contacts", description = "Blocking and message requests"),
         (name = "messages", description = "Encrypted messages, history, receipts"),
         (name = "realtime", description = "The WebSocket gateway"),
         (name = "ledger", description = "Anchoring, message and identity proofs, credentials"),
@@ -113,6 +115,11 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(trust::report_user))
         .routes(routes!(trust::vouch_user))
         .routes(routes!(health::openapi))
+        .routes(routes!(contacts::block_user, contacts::unblock_user))
+        .routes(routes!(contacts::list_blocks))
+        .routes(routes!(contacts::list_requests))
+        .routes(routes!(contacts::accept_request))
+        .routes(routes!(contacts::decline_request))
         .split_for_parts()
 }
 

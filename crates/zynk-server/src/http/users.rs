@@ -87,13 +87,16 @@ pub async fn update_privacy(
     Caller(caller): Caller,
     ApiJson(update): ApiJson<PrivacyUpdate>,
 ) -> Result<Json<PrivacySettings>, ApiError> {
-    Ok(Json(
-        state
-            .services
-            .accounts
-            .update_privacy(&caller, &update)
-            .await?,
-    ))
+    let settings = state
+        .services
+        .accounts
+        .update_privacy(&caller, &update)
+        .await?;
+    if update.who_can_message.is_some() {
+        // Who may message the caller may have changed: cached send decisions go.
+        state.services.contacts.changed().await;
+    }
+    Ok(Json(settings))
 }
 
 /// `GET /api/v1/users/{user_id}`: another user's public profile.

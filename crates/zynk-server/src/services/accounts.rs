@@ -82,6 +82,7 @@ fn privacy_to_wire(p: Privacy) -> PrivacySettings {
         show_last_seen: p.show_last_seen,
         allow_read_receipts: p.allow_read_receipts,
         allow_proximity_discovery: p.allow_proximity_discovery,
+        who_can_message: p.who_can_message,
     }
 }
 
@@ -484,6 +485,7 @@ impl AccountService {
             allow_proximity_discovery: update
                 .allow_proximity_discovery
                 .unwrap_or(current.allow_proximity_discovery),
+            who_can_message: update.who_can_message.unwrap_or(current.who_can_message),
         };
         let profile = self
             .context

@@ -9,9 +9,10 @@ use zynk_proto::conversations::{
     Conversation, CreateConversationRequest, Participant, ReceiptRequest,
 };
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{ConversationId, ConversationKind, ErrorCode, UserId};
+use zynk_proto::{ConversationId, ConversationKind, ErrorCode, RequestState, UserId};
 
 use super::auth::AuthContext;
+use super::contacts::{ContactService, NewConversation};
 use crate::context::Context;
 use crate::error::ApiError;
 use crate::realtime::{Hub, Target};
@@ -29,6 +30,7 @@ pub struct ConversationService {
     context: Arc<Context>,
     hub: Arc<Hub>,
     participants: Arc<ParticipantCache>,
+    contacts: ContactService,
 }
 
 fn participant_to_wire(p: &ParticipantRecord, viewer: UserId) -> Participant {
@@ -52,6 +54,7 @@ fn to_wire(c: ConversationRecord, viewer: UserId) -> Conversation {
             .collect(),
         last_seq: c.last_seq,
         unread_count: c.unread_count,
+        request_state: c.request_state,
         anchor_expiring: c.anchor_expiring,
         created_at: c.created_at,
         updated_at: c.updated_at,
@@ -62,10 +65,16 @@ impl ConversationService {
     /// A service over the shared context.
     pub fn new(context: Arc<Context>, hub: Arc<Hub>) -> Self {
         Self {
+            contacts: ContactService::new(context.clone()),
             context,
             hub,
             participants: Arc::default(),
         }
+    }
+
+    /// Blocks and message requests (shared with the message service).
+    pub fn contacts(&self) -> &ContactService {
+        &self.contacts
     }
 
     /// Opens the 1:1 conversation with another user; `true` when it was created now.
@@ -88,18 +97,107 @@ impl ConversationService {
                 "must be another user",
             ));
         }
+        // A new conversation needs the other user's consent rules; an existing one is returned
+        // as it is (sends into it are checked one by one).
+        let other_state = match self
+            .contacts
+            .new_conversation(caller.user_id, request.participant)
+            .await?
+        {
+            NewConversation::NoSuchUser => return Err(ApiError::not_found("user")),
+            NewConversation::Exists => RequestState::Accepted,
+            NewConversation::Allowed { other_state } => other_state,
+        };
         let (record, created) = self
             .context
             .store
-            .open_one_to_one(
+            .open_one_to_one_as(
                 caller.user_id,
                 request.participant,
                 request.anchor_expiring,
+                other_state,
                 zynk_backends::now(),
             )
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
         Ok((to_wire(record, caller.user_id), created))
+    }
+
+    /// The caller's message requests (1:1 conversations with messages that the caller has not
+    /// accepted), most recently active first.
+    pub async fn requests(&self, caller: &AuthContext) -> Result<Vec<Conversation>, ApiError> {
+        let records = self.context.store.list_requests(caller.user_id).await?;
+        Ok(records
+            .into_iter()
+            .map(|c| to_wire(c, caller.user_id))
+            .collect())
+    }
+
+    /// Accepts a message request (or a declined one): the conversation joins the caller's list
+    /// and the other side's messages wake the caller's devices. Accepting an accepted
+    /// conversation changes nothing. Groups: `not_a_request`.
+    pub async fn accept(
+        &self,
+        caller: &AuthContext,
+        conversation_id: ConversationId,
+    ) -> Result<Conversation, ApiError> {
+        self.request_answer(
+            caller,
+            conversation_id,
+            &[RequestState::Pending, RequestState::Declined],
+            RequestState::Accepted,
+        )
+        .await?;
+        self.get(caller, conversation_id).await
+    }
+
+    /// Declines a message request: the conversation is hidden from the caller and the other
+    /// side's sends are refused (they are not told why). Declining again changes nothing;
+    /// an accepted conversation or a group is `not_a_request` (block the user instead).
+    pub async fn decline(
+        &self,
+        caller: &AuthContext,
+        conversation_id: ConversationId,
+    ) -> Result<(), ApiError> {
+        let before = self
+            .request_answer(
+                caller,
+                conversation_id,
+                &[RequestState::Pending],
+                RequestState::Declined,
+            )
+            .await?;
+        if before == RequestState::Accepted {
+            return Err(ApiError::new(
+                ErrorCode::NotARequest,
+                "this conversation is not a message request (block the user instead)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn request_answer(
+        &self,
+        caller: &AuthContext,
+        conversation_id: ConversationId,
+        from: &[RequestState],
+        to: RequestState,
+    ) -> Result<RequestState, ApiError> {
+        match self
+            .contacts
+            .set_state(conversation_id, caller.user_id, from, to)
+            .await?
+        {
+            Some(before) => Ok(before),
+            None => {
+                // A group the caller is in, or nothing of the caller's at all.
+                self.get(caller, conversation_id).await?;
+                Err(ApiError::new(
+                    ErrorCode::NotARequest,
+                    "group conversations have no message requests",
+                ))
+            }
+        }
     }
 
     /// The caller's conversations, most recently active first.

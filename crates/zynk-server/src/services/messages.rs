@@ -27,9 +27,12 @@ use zynk_proto::messages::{
     RelationType, SendMessageRequest, SendMessageResponse,
 };
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{ConversationId, DeviceId, ErrorCode, MessageId, MessageType, UserId};
+use zynk_proto::{
+    ConversationId, DeviceId, ErrorCode, MessageId, MessageType, RequestState, UserId,
+};
 
 use super::auth::AuthContext;
+use super::contacts::SendGate;
 use super::conversations::ConversationService;
 use super::keys::decode_base64;
 use crate::context::Context;
@@ -148,6 +151,34 @@ impl MessageService {
             .require_participant(conversation_id, caller.user_id)
             .await?;
         let new = validate(caller, conversation_id, request, &participants)?;
+        let contacts = self.conversations.contacts();
+        let push_to = match contacts
+            .send_gate(conversation_id, caller.user_id, &participants)
+            .await?
+        {
+            SendGate::Refused(error) => return Err(error),
+            SendGate::Open {
+                quiet,
+                sender_accepts,
+            } => {
+                // Replying to a message request accepts it.
+                if sender_accepts {
+                    contacts
+                        .set_state(
+                            conversation_id,
+                            caller.user_id,
+                            &[RequestState::Pending, RequestState::Declined],
+                            RequestState::Accepted,
+                        )
+                        .await?;
+                }
+                match quiet {
+                    // A message request wakes no device of its recipient.
+                    Some(quiet) => participants.iter().copied().filter(|u| *u != quiet).collect(),
+                    None => participants.clone(),
+                }
+            }
+        };
         let (reply, answer) = oneshot::channel();
         self.writer_for(conversation_id)
             .send((new, reply))
@@ -157,6 +188,7 @@ impl MessageService {
             service: self.clone(),
             answer,
             participants,
+            push_to,
             sender_device: caller.device_id,
             origin,
         })
@@ -277,6 +309,8 @@ pub struct PendingSend {
     service: MessageService,
     answer: oneshot::Receiver<Result<InsertOutcome, ApiError>>,
     participants: Arc<[UserId]>,
+    /// Participants whose devices get push wake-ups (not the recipient of a message request).
+    push_to: Arc<[UserId]>,
     sender_device: DeviceId,
     origin: Option<ConnectionId>,
 }
@@ -307,7 +341,7 @@ impl PendingSend {
                 let _ = self
                     .service
                     .push
-                    .try_send((self.participants.clone(), self.sender_device));
+                    .try_send((self.push_to.clone(), self.sender_device));
                 Ok(SendMessageResponse {
                     message,
                     created: true,

@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod connections;
+pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod evm;
@@ -58,6 +59,8 @@ pub struct Services {
     pub evm: Option<evm::EvmPublisher>,
     /// This node's device connections.
     pub connections: connections::ConnectionService,
+    /// Blocks and message requests.
+    pub contacts: contacts::ContactService,
 }
 
 impl Services {
@@ -95,6 +98,7 @@ impl Services {
             keys: keys::KeyService::new(context.clone(), hub.clone()),
             to_device: to_device::ToDeviceService::new(context.clone(), hub.clone()),
             connections: connections::ConnectionService::new(context, hub),
+            contacts: conversations.contacts().clone(),
             conversations,
             messages,
         }
