@@ -1,8 +1,8 @@
 //! Conversations (1:1 now; groups build on the same machinery), participants and their
 //! delivery/read cursors.
 
-use crate::{ConversationKind, RequestState};
 use crate::ids::{ConversationId, UserId};
+use crate::{ConversationKind, RequestState};
 use serde::{Deserialize, Serialize};
 
 /// `POST /api/v1/conversations`: opens the 1:1 conversation with `participant` (one per pair of

@@ -23,6 +23,4 @@ pub mod ws;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{CallId, ConversationId, DeviceId, FileId, GroupId, MessageId, SessionId, UserId};
-pub use kinds::{
-    ConversationKind, MessageType, PublicationStatus, RequestState, WhoCanMessage,
-};
+pub use kinds::{ConversationKind, MessageType, PublicationStatus, RequestState, WhoCanMessage};

@@ -396,7 +396,8 @@ async fn profile_and_privacy_round_trip(backend: Backend) {
     assert_eq!(
         profile["privacy"],
         json!({"show_online_status": true, "show_last_seen": true,
-               "allow_read_receipts": true, "allow_proximity_discovery": true})
+               "allow_read_receipts": true, "allow_proximity_discovery": true,
+               "who_can_message": "everyone"})
     );
     let (status, updated) = api
         .call(
@@ -455,10 +456,38 @@ async fn profile_and_privacy_round_trip(backend: Backend) {
     assert_eq!(
         privacy,
         json!({"show_online_status": true, "show_last_seen": false,
-               "allow_read_receipts": false, "allow_proximity_discovery": true})
+               "allow_read_receipts": false, "allow_proximity_discovery": true,
+               "who_can_message": "everyone"})
     );
     let (_, privacy) = api.get("/api/v1/users/me/privacy", t).await;
     assert_eq!(privacy["show_last_seen"], false);
+    let (status, privacy) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me/privacy",
+            Some(t),
+            Some(&json!({"who_can_message": "contacts"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(privacy["who_can_message"], "contacts");
+    assert_eq!(privacy["show_last_seen"], false, "the others stay");
+    let (_, privacy) = api.get("/api/v1/users/me/privacy", t).await;
+    assert_eq!(privacy["who_can_message"], "contacts");
+    let (status, reply) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me/privacy",
+            Some(t),
+            Some(&json!({"who_can_message": "friends"})),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&reply)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    let (_, privacy) = api.get("/api/v1/users/me/privacy", t).await;
+    assert_eq!(privacy["who_can_message"], "contacts", "nothing changed");
     let (status, reply) = api
         .call(
             Method::PATCH,

@@ -66,6 +66,16 @@ async fn offline_devices_get_a_content_free_wake_up(backend: Backend) {
     let conversation = api
         .open_conversation(&ann.access_token, &bob_phone.user_id)
         .await;
+    // Bob accepts ann first: a message request wakes no device (see the test below).
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation}/accept"),
+            Some(&bob_phone.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
     api.send_message(&ann.access_token, &conversation, message_body("wake up"))
         .await;
     phone_ws.next_of("message").await;

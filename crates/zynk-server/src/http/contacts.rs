@@ -80,7 +80,9 @@ pub async fn accept_request(
     Path(conversation_id): Path<String>,
 ) -> Result<Json<Conversation>, ApiError> {
     let id = parse_id(&conversation_id, "conversation")?;
-    Ok(Json(state.services.conversations.accept(&caller, id).await?))
+    Ok(Json(
+        state.services.conversations.accept(&caller, id).await?,
+    ))
 }
 
 /// `POST /api/v1/conversations/{conversation_id}/decline`: declines a message request: it is

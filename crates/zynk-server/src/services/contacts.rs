@@ -219,7 +219,9 @@ impl ContactService {
         }
         // A decision read while something changed is used once, not kept.
         if self.gates.generation.load(Ordering::SeqCst) == generation {
-            self.gates.entries.insert(key, (gate.clone(), Instant::now()));
+            self.gates
+                .entries
+                .insert(key, (gate.clone(), Instant::now()));
             if self.gates.generation.load(Ordering::SeqCst) != generation {
                 self.gates.entries.remove(&key);
             }

@@ -174,7 +174,11 @@ impl MessageService {
                 }
                 match quiet {
                     // A message request wakes no device of its recipient.
-                    Some(quiet) => participants.iter().copied().filter(|u| *u != quiet).collect(),
+                    Some(quiet) => participants
+                        .iter()
+                        .copied()
+                        .filter(|u| *u != quiet)
+                        .collect(),
                     None => participants.clone(),
                 }
             }
