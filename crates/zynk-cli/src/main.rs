@@ -5,10 +5,11 @@
 //! (`zynk proof` exits with 3 when a proof does not hold).
 //!
 //! One module per group of commands (`account`, `messages`, `listen`,
-//! `proof`, `trust`), none using another; `context` is what they all need and
+//! `proof`, `trust`, `contacts`), none using another; `context` is what they all need and
 //! `output` prints their results. [`run`] dispatches a parsed command.
 
 mod account;
+mod contacts;
 mod context;
 mod listen;
 mod messages;
@@ -84,13 +85,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Send a message; prints its id.
+    /// Send a message; prints its id. An `@username` of the recipient in the
+    /// text becomes a mention.
     Send {
         /// Recipient's username.
         user: String,
         /// The text.
         #[arg(allow_hyphen_values = true)]
         text: String,
+        /// Self-destruct: the message is removed everywhere this many seconds
+        /// after sending (1 to 31536000).
+        #[arg(long, value_name = "SECONDS")]
+        expires_in: Option<u64>,
     },
     /// Show the conversation with a user (and mark it read).
     Messages {
@@ -177,6 +183,42 @@ pub enum Command {
         /// The user's username.
         user: String,
     },
+    /// Block a user: they can no longer open a conversation with you or send
+    /// to you (they are not told). Group conversations are not affected.
+    Block {
+        /// The user's username.
+        user: String,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The user's username.
+        user: String,
+    },
+    /// List message requests: first messages from people you have not
+    /// accepted (read them with `zynk messages USER`; reading does not
+    /// accept).
+    Requests {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a user's message request (replying accepts it too).
+    Accept {
+        /// The user's username.
+        user: String,
+    },
+    /// Decline a user's message request: it is hidden and their further
+    /// messages are refused (they are not told).
+    Decline {
+        /// The user's username.
+        user: String,
+    },
+    /// List your conversations (1:1 and groups) with unread counts.
+    Conversations {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Get a verifiable credential for your identity: a W3C VC-JWT, signed
     /// by the server, whose subject is your did:zynk. Prints the JWT.
     Credential {
@@ -206,7 +248,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logout => account::logout(context).await,
         Command::Whoami => account::whoami(context).await,
         Command::Devices { json } => account::devices(context, json).await,
-        Command::Send { user, text } => messages::send(context, &user, &text).await,
+        Command::Send {
+            user,
+            text,
+            expires_in,
+        } => messages::send(context, &user, &text, expires_in).await,
         Command::Messages { user, json } => messages::messages(context, &user, json).await,
         Command::Listen { json } => listen::listen(context, json).await,
         Command::Edit { message_id, text } => messages::edit(context, message_id, &text).await,
@@ -220,6 +266,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Report { user } => trust::report(context, &user).await,
         Command::Vouch { user } => trust::vouch(context, &user).await,
         Command::Credential { json } => trust::credential(context, json).await,
+        Command::Block { user } => contacts::block(context, &user).await,
+        Command::Unblock { user } => contacts::unblock(context, &user).await,
+        Command::Requests { json } => contacts::requests(context, json).await,
+        Command::Accept { user } => contacts::accept(context, &user).await,
+        Command::Decline { user } => contacts::decline(context, &user).await,
+        Command::Conversations { json } => contacts::conversations(context, json).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -3,14 +3,23 @@
 //! them.
 
 use zynk_proto::MessageId;
+use zynk_sdk::client::SendOptions;
 
 use crate::context::{CliError, Context};
 use crate::output::{print_receipt, print_safety_number, print_view, warn};
 
-/// `zynk send USER TEXT`.
-pub async fn send(context: &mut Context, user: &str, text: &str) -> Result<(), CliError> {
+/// `zynk send USER TEXT [--expires-in SECONDS]`.
+pub async fn send(
+    context: &mut Context,
+    user: &str,
+    text: &str,
+    expires_in: Option<u64>,
+) -> Result<(), CliError> {
+    let options = SendOptions {
+        expires_in: expires_in.map(std::time::Duration::from_secs),
+    };
     let receipt = context
-        .with_messenger(async |m| m.send_text(user, text).await)
+        .with_messenger(async |m| m.send_text_with(user, text, &options).await)
         .await?;
     print_receipt(&receipt);
     Ok(())

@@ -40,8 +40,9 @@ pub use events::{EventStream, FrameTransport};
 pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
-    DeviceDescription, FrameOutcome, MIN_PASSWORD_CHARS, Messenger, SafetyNumberReport,
-    SendReceipt, SyncReport, TrustAction, TrustScoreChange, Whoami,
+    BlockedUser, ConversationView, DeviceDescription, FrameOutcome, MIN_PASSWORD_CHARS, Messenger,
+    RequestView, SafetyNumberReport, SendOptions, SendReceipt, SyncReport, TrustAction,
+    TrustScoreChange, Whoami,
 };
 pub use session::{Secret, Session};
 pub use state::{ClientData, ConversationState, IdentityCheck, SetupState};

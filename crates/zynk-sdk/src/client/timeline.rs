@@ -126,6 +126,10 @@ pub struct TimelineItem {
     pub reply_to: Option<MessageId>,
     /// Why it could not be decrypted, if so.
     pub undecryptable: Option<String>,
+    /// Users mentioned (from the encrypted event).
+    pub mentions: Vec<UserId>,
+    /// Self-destruct time, if any.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl TimelineItem {
@@ -141,6 +145,8 @@ impl TimelineItem {
             reactions: Vec::new(),
             reply_to: None,
             undecryptable: None,
+            mentions: Vec::new(),
+            expires_at: entry.expires_at,
         }
     }
 }
@@ -229,6 +235,7 @@ pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
             | RoomEventKind::Other(_) => {
                 let mut item = TimelineItem::new(entry);
                 item.text.clone_from(&content.body);
+                item.mentions = content.mentions.iter().filter_map(|m| m.parse().ok()).collect();
                 if content.kind == RoomEventKind::Reply {
                     item.reply_to = target;
                 }
@@ -285,6 +292,12 @@ pub struct MessageView {
     pub reply_to: Option<MessageId>,
     /// Why the message could not be decrypted, if so.
     pub undecryptable: Option<String>,
+    /// Usernames of the users it mentions.
+    #[serde(default)]
+    pub mentions: Vec<String>,
+    /// Self-destruct time, RFC 3339; `null` when it does not self-destruct.
+    #[serde(default, with = "rfc3339_opt")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl MessageView {
@@ -315,6 +328,8 @@ impl MessageView {
             reactions,
             reply_to: item.reply_to,
             undecryptable: item.undecryptable.clone(),
+            mentions: item.mentions.iter().map(|u| username(*u)).collect(),
+            expires_at: item.expires_at,
         }
     }
 
@@ -344,6 +359,12 @@ impl MessageView {
         for (emoji, users) in &self.reactions {
             line.push_str(&format!(" [{emoji} {}]", users.join(", ")));
         }
+        if let Some(expires_at) = self.expires_at {
+            line.push_str(&format!(
+                " [expires {}]",
+                expires_at.format("%Y-%m-%d %H:%M:%S")
+            ));
+        }
         line
     }
 }
@@ -361,6 +382,28 @@ mod rfc3339 {
         DateTime::parse_from_rfc3339(&text)
             .map(|t| t.with_timezone(&Utc))
             .map_err(serde::de::Error::custom)
+    }
+}
+
+mod rfc3339_opt {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => super::rfc3339::serialize(time, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
     }
 }
 

@@ -21,6 +21,7 @@
 //! user's password ([`Vault`]); natively the CLI keeps them in its home
 //! directory, in the browser the caller stores them.
 
+mod contacts;
 mod forward;
 mod keys;
 mod proof;
@@ -46,8 +47,9 @@ use super::util::{base64_decode, base64_encode, random_bytes};
 use super::vault::Vault;
 use crate::crypto::{CryptoMachine, IdentityKey, KdfParams, PendingDevice, UserIdentity};
 
+pub use contacts::{BlockedUser, ConversationView, RequestView};
 pub use keys::SafetyNumberReport;
-pub use send::SendReceipt;
+pub use send::{SendOptions, SendReceipt};
 pub use sync::{FrameOutcome, SyncReport};
 pub use trust::{TrustAction, TrustScoreChange};
 

@@ -34,6 +34,55 @@ pub struct SendReceipt {
     pub warnings: Vec<String>,
 }
 
+/// Longest self-destruct delay the server accepts (a year).
+pub const MAX_EXPIRES_IN: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// How a message is sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Self-destruct: the message is removed everywhere this long after it
+    /// was sent (1 s to a year).
+    pub expires_in: Option<std::time::Duration>,
+}
+
+impl SendOptions {
+    fn check(&self) -> Result<(), ClientError> {
+        match self.expires_in {
+            Some(after) if after.as_secs() < 1 || after > MAX_EXPIRES_IN => Err(
+                ClientError::Invalid("the self-destruct delay must be 1 second to 365 days".into()),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The names written as `@name` in `text` (letters, digits and `_`, 3 to 64
+/// of them), in order, each once.
+pub fn mentioned_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let preceded_by_word = text[..text.len() - rest.len() + at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let after = &rest[at + 1..];
+        let len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let name = &after[..len];
+        if !preceded_by_word
+            && (3..=64).contains(&len)
+            && !names.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
+            names.push(name.to_owned());
+        }
+        rest = &after[len..];
+    }
+    names
+}
+
 fn wire_ref(device: &DeviceRef) -> Option<WireDeviceRef> {
     Some(WireDeviceRef {
         user_id: device.user_id.parse().ok()?,
@@ -142,13 +191,58 @@ impl Messenger {
         username: &str,
         text: &str,
     ) -> Result<SendReceipt, ClientError> {
+        self.send_text_with(username, text, &SendOptions::default())
+            .await
+    }
+
+    /// Send a text message to `username` with options (self-destruct).
+    pub async fn send_text_with(
+        &mut self,
+        username: &str,
+        text: &str,
+        options: &SendOptions,
+    ) -> Result<SendReceipt, ClientError> {
+        options.check()?;
         let conversation = self.conversation_with(username).await?;
-        self.send_event(
+        self.send_event_with(
             conversation,
             RoomEventContent::text(text),
             MessageMetadata::default(),
+            options,
         )
         .await
+    }
+
+    /// The participants of `conversation_id` (other than this user) named
+    /// `@username` in `text`, in order of first mention.
+    pub async fn mentions_in(
+        &mut self,
+        conversation_id: ConversationId,
+        text: &str,
+    ) -> Result<Vec<UserId>, ClientError> {
+        let names = mentioned_names(text);
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.user_id()?;
+        let participants = self
+            .data
+            .conversations
+            .get(&conversation_id)
+            .map(|c| c.participants.clone())
+            .unwrap_or_default();
+        let mut mentioned = Vec::new();
+        for name in names {
+            for &user in &participants {
+                if user != me
+                    && !mentioned.contains(&user)
+                    && self.username_of(user).await.eq_ignore_ascii_case(&name)
+                {
+                    mentioned.push(user);
+                }
+            }
+        }
+        Ok(mentioned)
     }
 
     /// Reply to `message_id` with `text`.
@@ -254,8 +348,34 @@ impl Messenger {
         content: RoomEventContent,
         metadata: MessageMetadata,
     ) -> Result<SendReceipt, ClientError> {
+        self.send_event_with(conversation_id, content, metadata, &SendOptions::default())
+            .await
+    }
+
+    /// [`Self::send_event`] with options: a self-destruct time. An
+    /// `@username` of a participant in a text, reply or edit becomes a
+    /// mention: inside the encrypted event (`mentions`, user ids) and, for
+    /// the server's routing, in the plaintext metadata.
+    pub async fn send_event_with(
+        &mut self,
+        conversation_id: ConversationId,
+        mut content: RoomEventContent,
+        mut metadata: MessageMetadata,
+        options: &SendOptions,
+    ) -> Result<SendReceipt, ClientError> {
+        options.check()?;
         self.complete_setup().await?;
         self.ensure_conversation(conversation_id).await?;
+        let mentionable = matches!(
+            content.kind,
+            RoomEventKind::Text | RoomEventKind::Reply | RoomEventKind::Edit
+        );
+        if mentionable && metadata.mentions.is_empty() && content.mentions.is_empty() {
+            let body = content.body.clone().unwrap_or_default();
+            let mentioned = self.mentions_in(conversation_id, &body).await?;
+            content.mentions = mentioned.iter().map(ToString::to_string).collect();
+            metadata.mentions = mentioned;
+        }
         let participants = self
             .data
             .conversations
@@ -302,7 +422,10 @@ impl Messenger {
             content_hash: sha256_hex(&bytes),
             message_type: "text".into(),
             metadata,
-            expires_at: None,
+            expires_at: options.expires_in.map(|after| {
+                crate::client::util::now()
+                    + chrono::Duration::from_std(after).unwrap_or(chrono::Duration::zero())
+            }),
         };
         let response = match self.api.send_message(conversation_id, &request).await {
             Err(ClientError::Transport(_)) => {
@@ -504,6 +627,27 @@ mod tests {
             },
             content: serde_json::json!({ "c": "x".repeat(bytes) }),
         }
+    }
+
+    #[test]
+    fn mentions_are_at_names_not_inside_words() {
+        assert_eq!(
+            mentioned_names("hi @bob and @Carol_1, @bob again; mail me@example.org @ab @"),
+            vec!["bob".to_owned(), "Carol_1".to_owned()]
+        );
+        assert!(mentioned_names("no mentions here").is_empty());
+    }
+
+    #[test]
+    fn self_destruct_delays_are_checked() {
+        let with = |secs| SendOptions {
+            expires_in: Some(std::time::Duration::from_secs(secs)),
+        };
+        assert!(with(0).check().is_err());
+        assert!(with(1).check().is_ok());
+        assert!(with(365 * 24 * 3600).check().is_ok());
+        assert!(with(365 * 24 * 3600 + 1).check().is_err());
+        assert!(SendOptions::default().check().is_ok());
     }
 
     #[test]

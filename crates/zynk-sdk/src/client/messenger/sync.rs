@@ -71,7 +71,10 @@ impl Messenger {
         let mut warnings = Vec::new();
         let mut changes = Changes::new();
         self.receive_to_device(true, &mut warnings).await?;
-        for conversation in self.api.conversations().await? {
+        // Message requests are readable (reading neither accepts nor declines them).
+        let mut conversations = self.api.conversations().await?;
+        conversations.extend(self.api.requests().await?);
+        for conversation in conversations {
             if let Err(error) = self.record_conversation(&conversation) {
                 warnings.push(error.to_string());
                 continue;
