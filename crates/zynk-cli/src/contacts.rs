@@ -17,7 +17,9 @@ use crate::output::print_line;
 
 /// `zynk block USER`.
 pub async fn block(context: &mut Context, user: &str) -> Result<(), CliError> {
-    context.with_messenger(async |m| m.block(user).await).await?;
+    context
+        .with_messenger(async |m| m.block(user).await)
+        .await?;
     print_line(&format!("blocked {user}"));
     Ok(())
 }

@@ -672,8 +672,11 @@ impl ApiClient {
         &mut self,
         conversation_id: ConversationId,
     ) -> Result<(), ClientError> {
-        self.post_empty(&format!("/conversations/{conversation_id}/decline"), None::<&()>)
-            .await
+        self.post_empty(
+            &format!("/conversations/{conversation_id}/decline"),
+            None::<&()>,
+        )
+        .await
     }
 }
 

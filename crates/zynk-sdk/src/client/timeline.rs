@@ -235,7 +235,11 @@ pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
             | RoomEventKind::Other(_) => {
                 let mut item = TimelineItem::new(entry);
                 item.text.clone_from(&content.body);
-                item.mentions = content.mentions.iter().filter_map(|m| m.parse().ok()).collect();
+                item.mentions = content
+                    .mentions
+                    .iter()
+                    .filter_map(|m| m.parse().ok())
+                    .collect();
                 if content.kind == RoomEventKind::Reply {
                     item.reply_to = target;
                 }

@@ -140,14 +140,16 @@ impl Messenger {
 
     /// The 1:1 conversation with `username` that is (or was) a request to
     /// this user: a pending one from the server's list, else a declined one
-    /// this device knows.
+    /// this device knows (declined here, or read with `messages`).
     async fn request_from(&mut self, username: &str) -> Result<ConversationId, ClientError> {
         let user = self.other_user(username).await?;
         let me = self.user_id()?;
-        let pending = self
-            .api
-            .requests()
-            .await?
+        let requests = self.api.requests().await?;
+        for conversation in &requests {
+            // Remembered, so that a request declined here can be accepted later.
+            self.record_conversation(conversation)?;
+        }
+        let pending = requests
             .into_iter()
             .find(|c| other_participant(c, me) == Some(user));
         if let Some(conversation) = pending {
