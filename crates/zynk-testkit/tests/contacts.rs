@@ -21,6 +21,7 @@ backend_tests!(
     declined_requests_are_hidden_and_refuse_further_sends,
     the_contacts_setting_refuses_strangers,
     unread_counts_follow_the_read_cursor,
+    openapi_documents_blocks_and_requests,
 );
 
 /// A webhook receiver on loopback that forwards every JSON body it gets.
@@ -726,4 +727,51 @@ async fn unread_counts_follow_the_read_cursor(backend: Backend) {
     let (_, anns) = api.get("/api/v1/conversations", &ann.access_token).await;
     assert_eq!(count(&anns), 1);
     assert_eq!(anns[0]["last_seq"], 4);
+}
+
+async fn openapi_documents_blocks_and_requests(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, doc) = server
+        .api()
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, method, answers) in [
+        (
+            "/api/v1/users/{user_id}/block",
+            "put",
+            &["204", "400", "401", "404"][..],
+        ),
+        (
+            "/api/v1/users/{user_id}/block",
+            "delete",
+            &["204", "400", "401", "404"][..],
+        ),
+        ("/api/v1/blocks", "get", &["200", "401"][..]),
+        ("/api/v1/requests", "get", &["200", "401"][..]),
+        (
+            "/api/v1/conversations/{conversation_id}/accept",
+            "post",
+            &["200", "401", "404", "409"][..],
+        ),
+        (
+            "/api/v1/conversations/{conversation_id}/decline",
+            "post",
+            &["204", "401", "404", "409"][..],
+        ),
+    ] {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} missing");
+        for answer in answers {
+            assert!(
+                operation["responses"][answer].is_object(),
+                "{method} {path} {answer}"
+            );
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["PrivacySettings"]["properties"]["who_can_message"].is_object());
+    assert!(schemas["PrivacyUpdate"]["properties"]["who_can_message"].is_object());
+    assert!(schemas["Conversation"]["properties"]["request_state"].is_object());
+    assert!(schemas["BlockedUser"]["properties"]["blocked_at"].is_object());
 }

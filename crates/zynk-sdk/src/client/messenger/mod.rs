@@ -16,6 +16,8 @@
 //!   against the device's own copy, under a ledger key pinned on first use;
 //! - trust (`trust`): the account's trust score, spam reports and vouches for
 //!   contacts, score changes from the WebSocket, verifiable credentials.
+//! - contacts (`contacts`): blocking, message requests (listed, accepted,
+//!   declined) and the conversation list with unread counts.
 //!
 //! The state is saved with [`Messenger::save`] into bytes encrypted under the
 //! user's password ([`Vault`]); natively the CLI keeps them in its home
