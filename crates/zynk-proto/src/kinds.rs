@@ -164,18 +164,15 @@ vocabulary!(
 );
 
 vocabulary!(
-    /// The privacy setting `who_can_message`: who may start a 1:1 conversation with the user.
+    /// The privacy setting `who_can_message`: who may start a 1:1 conversation with the user
+    /// (default `everyone`).
+    #[derive(Default)]
     WhoCanMessage ("who_can_message") {
         /// Anyone (not blocked): first contact from a stranger lands as a message request.
+        #[default]
         Everyone = "everyone",
         /// Only contacts: people the user accepted a 1:1 conversation with or shares a group
         /// with.
         Contacts = "contacts",
     }
 );
-
-impl Default for WhoCanMessage {
-    fn default() -> Self {
-        WhoCanMessage::Everyone
-    }
-}
