@@ -775,3 +775,64 @@ async fn openapi_documents_blocks_and_requests(backend: Backend) {
     assert!(schemas["Conversation"]["properties"]["request_state"].is_object());
     assert!(schemas["BlockedUser"]["properties"]["blocked_at"].is_object());
 }
+
+/// Sends refused on one node after a change made through another: each node caches its send
+/// decisions, and every change clears them on every node through Redis (well before the cache
+/// would expire by itself, 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_on_one_node_stops_sends_through_another() {
+    let node_a = TestServer::start(Backend::Scale).await;
+    let node_b = node_a.extra_node().await;
+    let (api_a, api_b) = (node_a.api(), node_b.api());
+    let ann = api_b.register(&Api::username("ann")).await;
+    let bob = api_a.register(&Api::username("bob")).await;
+    let conversation = api_b
+        .open_conversation(&ann.access_token, &bob.user_id)
+        .await;
+    // Node B decides (and caches) that ann may send, twice over.
+    for text in ["one", "two"] {
+        api_b
+            .send_message(&ann.access_token, &conversation, message_body(text))
+            .await;
+    }
+    let (status, _) = put(
+        &api_a,
+        &bob.access_token,
+        &format!("/api/v1/users/{}/block", ann.user_id),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = try_send(&api_b, &ann.access_token, &conversation, "after").await;
+        if is_not_accepting(status, &body) {
+            break;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "node B still accepts ann's sends 5 s after the block"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Unblocked on node A: node B lets ann through again.
+    delete(
+        &api_a,
+        &bob.access_token,
+        &format!("/api/v1/users/{}/block", ann.user_id),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = try_send(&api_b, &ann.access_token, &conversation, "again").await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(is_not_accepting(status, &body), "{status} {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still refused 5 s after unblocking"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
