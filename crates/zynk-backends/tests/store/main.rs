@@ -37,6 +37,7 @@ mod accounts;
 mod conversations;
 mod devices;
 mod evm;
+mod groups;
 mod keys;
 mod maintenance;
 mod messages;
