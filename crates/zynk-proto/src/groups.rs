@@ -110,9 +110,21 @@ impl MembershipAction {
     }
 }
 
+/// A member and their role, in the snapshot an `added` event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    /// The member.
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
+    pub user_id: UserId,
+    /// Their role.
+    pub role: GroupRole,
+}
+
 /// One membership change (`metadata.membership` of a `membership` message). Not encrypted: the
 /// server knows who is in a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MembershipEvent {
@@ -130,6 +142,11 @@ pub struct MembershipEvent {
     pub by: UserId,
     /// The member's role after the change (for `removed` and `left`: the role they had).
     pub role: GroupRole,
+    /// For a member added after the group's creation: every member after the change, so the
+    /// new member, who reads the history from this event on, can rebuild the member list.
+    /// (Members added at creation read the history from its first event.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberRole>,
 }
 
 /// `POST /api/v1/groups`: creates a group whose creator is its first admin.
@@ -248,8 +265,10 @@ mod tests {
             user_id: UserId::from_uuid(id(2)),
             by: UserId::from_uuid(id(3)),
             role: GroupRole::Member,
+            members: Vec::new(),
         };
-        let json = serde_json::to_value(event).unwrap();
+        let json = serde_json::to_value(&event).unwrap();
+        assert!(json.get("members").is_none());
         assert_eq!(json["action"], "removed");
         assert_eq!(json["role"], "member");
         assert_eq!(json["by"], id(3).to_string());

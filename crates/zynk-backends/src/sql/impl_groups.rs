@@ -137,6 +137,7 @@ async fn write_membership_event(
     .await?;
     let id = MessageId::new_v7();
     let body = serde_json::to_vec(&event).map_err(|e| StoreError::InvalidWrite(e.to_string()))?;
+    let by = event.by;
     let content_hash = hex::encode(Hash32::sha256(&body).0);
     let metadata = serde_json::json!({ "membership": event });
     sqlx::query(
@@ -146,7 +147,7 @@ async fn write_membership_event(
     .bind(id)
     .bind(conversation_id)
     .bind(seq)
-    .bind(event.by)
+    .bind(by)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -158,7 +159,7 @@ async fn write_membership_event(
     .bind(id)
     .bind(conversation_id)
     .bind(seq)
-    .bind(event.by)
+    .bind(by)
     .bind(&body)
     .bind(&content_hash)
     .bind(sqlx::types::Json(&metadata))
@@ -169,7 +170,7 @@ async fn write_membership_event(
         id,
         conversation_id,
         seq,
-        sender_id: event.by,
+        sender_id: by,
         sender_device_id: None,
         encrypted_content: body,
         content_hash,
@@ -348,10 +349,12 @@ impl GroupStore for SqlStore {
                 user_id,
                 by: group.created_by,
                 role,
+                members: Vec::new(),
             };
             let record = write_membership_event(&mut tx, group.conversation_id, event, now).await?;
-            let seq = record.seq;
             events.push(record);
+            // Every first member reads the history from its first event (the creator's).
+            let seq = events[0].seq;
             if !insert_member(&mut tx, group.id, group.conversation_id, user_id, role, invited_by, seq, now)
                 .await?
             {
@@ -461,7 +464,7 @@ impl GroupStore for SqlStore {
         change: MembershipChange,
         now: DateTime<Utc>,
     ) -> Result<GroupOutcome, StoreError> {
-        use zynk_proto::groups::{GroupRole, MembershipAction, MembershipEvent};
+        use zynk_proto::groups::{GroupRole, MemberRole, MembershipAction, MembershipEvent};
         let now = crate::to_micros(now);
         let mut tx = self.begin().await?;
         let Some((conversation_id, max_members)) = lock_group(&mut tx, group_id).await? else {
@@ -474,7 +477,14 @@ impl GroupStore for SqlStore {
             return Ok(GroupOutcome::NotFound);
         };
         let admin = actor_role == GroupRole::Admin;
-        let event = |action, user_id, role| MembershipEvent { action, group_id, user_id, by: actor, role };
+        let event = |action, user_id, role| MembershipEvent {
+            action,
+            group_id,
+            user_id,
+            by: actor,
+            role,
+            members: Vec::new(),
+        };
         let mut events = Vec::new();
         // A member removing themself leaves.
         let change = match change {
@@ -495,7 +505,12 @@ impl GroupStore for SqlStore {
                 if before.len() >= max_members as usize {
                     return Ok(GroupOutcome::Full);
                 }
-                let added = event(MembershipAction::Added, user, GroupRole::Member);
+                let mut added = event(MembershipAction::Added, user, GroupRole::Member);
+                added.members = roles
+                    .iter()
+                    .map(|&(user_id, role)| MemberRole { user_id, role })
+                    .chain(std::iter::once(MemberRole { user_id: user, role: GroupRole::Member }))
+                    .collect();
                 let record = write_membership_event(&mut tx, conversation_id, added, now).await?;
                 let seq = record.seq;
                 events.push(record);

@@ -91,8 +91,8 @@ async fn a_group_is_created_with_its_conversation_members_and_events(db: &TestDb
         members,
         vec![
             (alice.user_id, GroupRole::Admin, 1, None),
-            (bob.user_id, GroupRole::Member, 2, Some(alice.user_id)),
-            (carol.user_id, GroupRole::Member, 3, Some(alice.user_id)),
+            (bob.user_id, GroupRole::Member, 1, Some(alice.user_id)),
+            (carol.user_id, GroupRole::Member, 1, Some(alice.user_id)),
         ]
     );
     assert_eq!(group.members[1].username, "bob");
@@ -126,7 +126,7 @@ async fn a_group_is_created_with_its_conversation_members_and_events(db: &TestDb
         participants(db, group.conversation_id).await,
         sorted(&[alice.user_id, bob.user_id, carol.user_id])
     );
-    // Bob's cursors start just before the event that added him.
+    // Bob's cursors start before the group's first event, which he reads.
     let bob_view = conversation
         .participants
         .iter()
@@ -134,7 +134,7 @@ async fn a_group_is_created_with_its_conversation_members_and_events(db: &TestDb
         .unwrap();
     assert_eq!(
         (bob_view.last_delivered_seq, bob_view.last_read_seq),
-        (1, 1)
+        (0, 0)
     );
     assert_eq!(
         db.group_of_conversation(group.conversation_id)
@@ -144,7 +144,7 @@ async fn a_group_is_created_with_its_conversation_members_and_events(db: &TestDb
     );
     assert_eq!(
         db.member_joined_seq(group.id, carol.user_id).await.unwrap(),
-        Some(3)
+        Some(1)
     );
     let stranger = register(db, "stranger").await;
     assert_eq!(
@@ -261,7 +261,20 @@ async fn membership_changes_follow_the_rules_and_keep_participants_in_step(db: &
     let added = done(change(alice.user_id, Add(dave.user_id)).await.unwrap());
     assert_eq!(added.events.len(), 1);
     assert_eq!(added.events[0].seq, 4);
-    assert_eq!(membership(&added.events[0]).action, MembershipAction::Added);
+    let event = membership(&added.events[0]);
+    assert_eq!(event.action, MembershipAction::Added);
+    // A later member's event carries the member list, from which they rebuild it.
+    let snapshot: Vec<(UserId, GroupRole)> =
+        event.members.iter().map(|m| (m.user_id, m.role)).collect();
+    assert_eq!(
+        snapshot,
+        vec![
+            (alice.user_id, GroupRole::Admin),
+            (bob.user_id, GroupRole::Member),
+            (carol.user_id, GroupRole::Member),
+            (dave.user_id, GroupRole::Member),
+        ]
+    );
     assert!(participants(db, conv).await.contains(&dave.user_id));
     assert_eq!(
         db.member_joined_seq(g, dave.user_id).await.unwrap(),
