@@ -10,6 +10,7 @@
 
 mod account;
 mod context;
+mod group;
 mod listen;
 mod messages;
 mod output;
@@ -177,6 +178,13 @@ pub enum Command {
         /// The user's username.
         user: String,
     },
+    /// Groups of up to 256 members: create, list, members, add, remove, promote, leave, rename,
+    /// send, messages.
+    Group {
+        /// The group command.
+        #[command(subcommand)]
+        command: group::GroupCommand,
+    },
     /// Get a verifiable credential for your identity: a W3C VC-JWT, signed
     /// by the server, whose subject is your did:zynk. Prints the JWT.
     Credential {
@@ -220,6 +228,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Report { user } => trust::report(context, &user).await,
         Command::Vouch { user } => trust::vouch(context, &user).await,
         Command::Credential { json } => trust::credential(context, json).await,
+        Command::Group { command } => group::run(context, command).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

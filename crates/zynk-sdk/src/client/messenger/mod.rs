@@ -22,6 +22,7 @@
 //! directory, in the browser the caller stores them.
 
 mod forward;
+mod groups;
 mod keys;
 mod proof;
 mod send;
