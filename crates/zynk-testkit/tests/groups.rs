@@ -905,3 +905,61 @@ async fn the_257th_member_is_refused(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Two nodes on one PostgreSQL + Redis: a removal made through node A takes effect at once on
+/// node B, whose member list comes from the shared group-member cache (dropped by the removal):
+/// Carol, connected to node B, gets the removal and then nothing, and node B refuses her.
+#[tokio::test]
+async fn a_removal_on_one_node_holds_on_the_other() {
+    let server = TestServer::start(Backend::Scale).await;
+    let node_b = server.extra_node().await;
+    let (api_a, api_b) = (server.api(), node_b.api());
+    let alice = api_a.register(&Api::username("alice")).await;
+    let bob = api_a.register(&Api::username("bob")).await;
+    let carol = api_a.register(&Api::username("carol")).await;
+    let group = create_group(&api_a, &alice, "g", &[&bob, &carol]).await;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    // Node B caches the member list: Carol sends and reads there.
+    api_b
+        .send_message(&carol.access_token, &conversation, message_body("from b"))
+        .await;
+    let mut carol_ws = WsClient::connect(&node_b.base_url, &carol.access_token).await;
+    carol_ws.next_of("hello").await;
+    let (status, _) = call(
+        &api_a,
+        Method::DELETE,
+        &format!("{}/members/{}", group_path(&group), carol.user_id),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let removal = carol_ws.next_of("message").await;
+    assert_eq!(
+        removal["message"]["metadata"]["membership"]["action"],
+        "removed"
+    );
+    let (status, _) = call(
+        &api_b,
+        Method::POST,
+        &messages_path(&group),
+        &carol,
+        Some(message_body("after")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    api_a
+        .send_message(&alice.access_token, &conversation, message_body("secret"))
+        .await;
+    let one_to_one = api_a
+        .open_conversation(&bob.access_token, &carol.user_id)
+        .await;
+    let marker = api_a
+        .send_message(&bob.access_token, &one_to_one, message_body("marker"))
+        .await;
+    let next = carol_ws.next_of("message").await;
+    assert_eq!(
+        next["message"]["message_id"], marker["message_id"],
+        "carol got {next}"
+    );
+}
