@@ -854,7 +854,7 @@ pub struct GroupWrite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupOutcome {
     /// Written.
-    Done(GroupWrite),
+    Done(Box<GroupWrite>),
     /// No such group, or the actor is not a member.
     NotFound,
     /// The actor is not an admin.

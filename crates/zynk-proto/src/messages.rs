@@ -61,7 +61,7 @@ pub struct MessageMetadata {
     /// The membership change a `membership` message records (set by the server only; a client
     /// send that carries it is refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub membership: Option<crate::groups::MembershipEvent>,
+    pub membership: Option<Box<crate::groups::MembershipEvent>>,
 }
 
 /// `POST /api/v1/conversations/{id}/messages` (also the `send` WebSocket frame).

@@ -364,7 +364,7 @@ impl GroupStore for SqlStore {
         let created = load_group(&mut tx, group.id).await?;
         tx.commit().await?;
         let audience = audience_of(&[], created.as_ref());
-        Ok(GroupOutcome::Done(GroupWrite { group: created, events, audience }))
+        Ok(GroupOutcome::Done(Box::new(GroupWrite { group: created, events, audience })))
     }
 
     async fn get_group(
@@ -454,7 +454,7 @@ impl GroupStore for SqlStore {
         let updated = load_group(&mut tx, group_id).await?;
         tx.commit().await?;
         let audience = audience_of(&[], updated.as_ref());
-        Ok(GroupOutcome::Done(GroupWrite { group: updated, events: Vec::new(), audience }))
+        Ok(GroupOutcome::Done(Box::new(GroupWrite { group: updated, events: Vec::new(), audience })))
     }
 
     async fn change_membership(
@@ -576,11 +576,11 @@ impl GroupStore for SqlStore {
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
-                    return Ok(GroupOutcome::Done(GroupWrite {
+                    return Ok(GroupOutcome::Done(Box::new(GroupWrite {
                         group: None,
                         events,
                         audience: before,
-                    }));
+                    })));
                 }
                 let left = event(MembershipAction::Left, actor, actor_role);
                 events.push(write_membership_event(&mut tx, conversation_id, left, now).await?);
@@ -610,6 +610,6 @@ impl GroupStore for SqlStore {
         let after = load_group(&mut tx, group_id).await?;
         tx.commit().await?;
         let audience = audience_of(&before, after.as_ref());
-        Ok(GroupOutcome::Done(GroupWrite { group: after, events, audience }))
+        Ok(GroupOutcome::Done(Box::new(GroupWrite { group: after, events, audience })))
     }
 }

@@ -34,7 +34,7 @@ fn new_group(creator: &Account, members: &[&Account]) -> NewGroup {
 
 fn done(outcome: GroupOutcome) -> GroupWrite {
     match outcome {
-        GroupOutcome::Done(write) => write,
+        GroupOutcome::Done(write) => *write,
         other => panic!("expected a write, got {other:?}"),
     }
 }

@@ -330,7 +330,7 @@ impl GroupService {
         outcome: GroupOutcome,
     ) -> Result<GroupWrite, ApiError> {
         let write = match outcome {
-            GroupOutcome::Done(write) => write,
+            GroupOutcome::Done(write) => *write,
             GroupOutcome::NotFound => return Err(ApiError::not_found("group")),
             GroupOutcome::NotAdmin => {
                 return Err(ApiError::new(

@@ -238,12 +238,11 @@ impl MessageService {
         let Some(group_id) = self.conversations.group_of(conversation_id).await? else {
             return Ok(1);
         };
-        Ok(self
-            .context
+        self.context
             .store
             .member_joined_seq(group_id, user_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("conversation"))?)
+            .ok_or_else(|| ApiError::not_found("conversation"))
     }
 
     /// Records that messages up to `seq` reached one of the user's devices. Acknowledgements are

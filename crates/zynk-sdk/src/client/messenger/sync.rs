@@ -393,7 +393,7 @@ impl Messenger {
                 Some(event) => {
                     self.apply_membership(id, event);
                     EntryBody::Membership {
-                        event: event.clone(),
+                        event: (**event).clone(),
                     }
                 }
                 None => failed("a membership message without its event"),
