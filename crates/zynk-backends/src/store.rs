@@ -499,6 +499,7 @@ pub trait Store:
     + EvmStore
     + MaintenanceStore
     + ContactStore
+    + GroupStore
 {
 }
 
@@ -515,5 +516,58 @@ impl<T> Store for T where
         + EvmStore
         + MaintenanceStore
         + ContactStore
+        + GroupStore
 {
+}
+
+/// Groups (issue 10): a group is 1:1 with a conversation of kind `group`, and its members are
+/// kept in step with that conversation's participants in the same transaction. Every
+/// membership change writes a `membership` message with its own sequence number; rules that
+/// depend on the current state (the actor is an admin, the group has room, an admin remains)
+/// are checked inside the writing transaction.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Creates the group, its conversation, the creator as admin and the first members, with
+    /// one `added` event per member (the creator's first).
+    async fn create_group(
+        &self,
+        group: &NewGroup,
+        now: DateTime<Utc>,
+    ) -> Result<GroupOutcome, StoreError>;
+    /// One group with its members.
+    async fn get_group(
+        &self,
+        group_id: zynk_proto::GroupId,
+    ) -> Result<Option<GroupRecord>, StoreError>;
+    /// The groups the user is a member of, most recently changed first.
+    async fn list_groups(&self, user_id: UserId) -> Result<Vec<GroupRecord>, StoreError>;
+    /// The group whose conversation this is (`None` for a 1:1 conversation or none at all).
+    async fn group_of_conversation(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<zynk_proto::GroupId>, StoreError>;
+    /// The `joined_seq` of a member; `None` unless the user is a member.
+    async fn member_joined_seq(
+        &self,
+        group_id: zynk_proto::GroupId,
+        user_id: UserId,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Changes settings if `actor` is an admin.
+    async fn update_group(
+        &self,
+        group_id: zynk_proto::GroupId,
+        actor: UserId,
+        changes: &GroupChanges,
+        now: DateTime<Utc>,
+    ) -> Result<GroupOutcome, StoreError>;
+    /// Applies a membership change by `actor`. Leaving as the last admin promotes the
+    /// longest-standing member; the last member leaving ends the group (the group and its
+    /// conversation are deleted).
+    async fn change_membership(
+        &self,
+        group_id: zynk_proto::GroupId,
+        actor: UserId,
+        change: MembershipChange,
+        now: DateTime<Utc>,
+    ) -> Result<GroupOutcome, StoreError>;
 }

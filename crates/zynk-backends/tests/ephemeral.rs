@@ -626,3 +626,32 @@ async fn subscriptions_come_and_go(e: Arc<dyn Ephemeral>) {
             .is_err()
     );
 }
+
+/// The group-member cache is shared by the nodes of one deployment: a list cached through one
+/// node is read by another, and dropped for all when any node invalidates it (which every
+/// membership change does).
+#[tokio::test]
+async fn group_member_cache_invalidation_reaches_every_node() {
+    let (node_a, prefix) = redis().await;
+    let node_b: Arc<dyn Ephemeral> = Arc::new(
+        RedisEphemeral::connect(&redis_url(), &prefix, EphemeralTtls::default())
+            .await
+            .unwrap(),
+    );
+    let group = GroupId::new_random();
+    let members = vec![UserId::new_random()];
+    node_a.group_members_put(group, &members).await.unwrap();
+    assert_eq!(
+        node_b.group_members_get(group).await.unwrap(),
+        Some(members.clone())
+    );
+    node_b.group_members_invalidate(group).await.unwrap();
+    assert_eq!(node_a.group_members_get(group).await.unwrap(), None);
+    assert_eq!(node_b.group_members_get(group).await.unwrap(), None);
+    // The default lifetime is the data model's ten minutes.
+    assert_eq!(
+        EphemeralTtls::default().group_members,
+        Duration::from_secs(600)
+    );
+    cleanup(&prefix).await;
+}

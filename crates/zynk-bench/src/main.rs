@@ -6,6 +6,7 @@
 //! - `ws`: client pairs exchanging pre-encrypted messages over WebSockets.
 //! - `idle`: server memory per idle WebSocket connection.
 
+mod group;
 mod http;
 mod server;
 mod stats;
@@ -87,6 +88,22 @@ enum Command {
         /// over many transactions.
         #[arg(long, default_value_t = 200)]
         identities: usize,
+    },
+    /// One sender into a group whose members are all connected: deliveries per second and
+    /// delivery latency.
+    Group {
+        /// Members, the sender included (2-256).
+        #[arg(long, default_value_t = 256)]
+        members: usize,
+        /// Measured seconds (after a one-second warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Ciphertext bytes per message.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+        /// Sends in flight.
+        #[arg(long, default_value_t = 64)]
+        window: usize,
     },
     /// Server memory per idle WebSocket connection.
     Idle {
@@ -251,6 +268,12 @@ fn main() -> anyhow::Result<()> {
                 random_ids,
             } => ws::run(&server, pairs, seconds, rate, size, window, random_ids).await,
             Command::Idle { connections } => ws::idle(&server, connections).await,
+            Command::Group {
+                members,
+                seconds,
+                size,
+                window,
+            } => group::run(&server, members, seconds, size, window).await,
             Command::Anchor {
                 messages,
                 evm,

@@ -11,6 +11,7 @@
 mod account;
 mod contacts;
 mod context;
+mod group;
 mod listen;
 mod messages;
 mod output;
@@ -219,6 +220,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Groups of up to 256 members: create, list, members, add, remove, promote, leave, rename,
+    /// send, messages.
+    Group {
+        /// The group command.
+        #[command(subcommand)]
+        command: group::GroupCommand,
+    },
     /// Get a verifiable credential for your identity: a W3C VC-JWT, signed
     /// by the server, whose subject is your did:zynk. Prints the JWT.
     Credential {
@@ -272,6 +280,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Accept { user } => contacts::accept(context, &user).await,
         Command::Decline { user } => contacts::decline(context, &user).await,
         Command::Conversations { json } => contacts::conversations(context, json).await,
+        Command::Group { command } => group::run(context, command).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

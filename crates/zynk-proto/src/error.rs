@@ -72,6 +72,10 @@ error_codes! {
     MessageIdConflict => "message_id_conflict", 409, "The message id is already used by different content.";
     ContentHashMismatch => "content_hash_mismatch", 400, "content_hash is not the SHA-256 of encrypted_content.";
     InvalidRelation => "invalid_relation", 400, "The related message is missing, deleted, or not the sender's.";
+    GroupFull => "group_full", 409, "The group already has max_members members.";
+    AlreadyMember => "already_member", 409, "The user is already a member of the group.";
+    NotGroupMember => "not_group_member", 404, "The user is not a member of the group.";
+    LastAdmin => "last_admin", 409, "The group's only admin cannot step down while other members remain (leave instead: the longest-standing member is promoted).";
     TooManyKeys => "too_many_keys", 400, "The upload would exceed the device's one-time key limit.";
     AlreadyReported => "already_reported", 409, "The caller already reported or vouched for this user (one report per day, one vouch ever).";
     NoSharedConversation => "no_shared_conversation", 403, "Reports and vouches need a conversation with the user.";

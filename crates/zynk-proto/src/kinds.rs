@@ -99,6 +99,9 @@ vocabulary!(
         Video = "video",
         /// A shared location.
         Location = "location",
+        /// A membership change of a group, written by the server (never sent by a client): its
+        /// `metadata.membership` says who, what and by whom.
+        Membership = "membership",
     }
 );
 

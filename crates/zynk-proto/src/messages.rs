@@ -58,6 +58,10 @@ pub struct MessageMetadata {
     /// Edit, reaction or deletion of an earlier message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation: Option<Relation>,
+    /// The membership change a `membership` message records (set by the server only; a client
+    /// send that carries it is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Box<crate::groups::MembershipEvent>>,
 }
 
 /// `POST /api/v1/conversations/{id}/messages` (also the `send` WebSocket frame).

@@ -69,6 +69,7 @@ pub mod sqlite {
     include!("impl_trust.rs");
     include!("impl_evm.rs");
     include!("impl_contacts.rs");
+    include!("impl_groups.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -146,6 +147,7 @@ pub mod postgres {
     include!("impl_trust.rs");
     include!("impl_evm.rs");
     include!("impl_contacts.rs");
+    include!("impl_groups.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).

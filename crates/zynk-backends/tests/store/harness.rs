@@ -184,6 +184,22 @@ impl TestDb {
         }
     }
 
+    /// Runs a statement that may fail (a constraint or trigger under test); the error as text.
+    pub async fn try_execute(&self, sql: &'static str, args: &[Arg]) -> Result<u64, String> {
+        match &self.raw {
+            Raw::Sqlite(pool) => bind_args!(sqlx::query(sql), args)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| e.to_string()),
+            Raw::Postgres(pool) => bind_args!(sqlx::query(sql), args)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// Closes every connection (the database itself goes when the value is dropped).
     pub async fn close(self) {
         match &self.raw {

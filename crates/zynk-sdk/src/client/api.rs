@@ -511,6 +511,91 @@ impl ApiClient {
         self.get(&format!("/conversations/{id}")).await
     }
 
+    /// `POST /groups`.
+    pub async fn create_group(
+        &mut self,
+        request: &zynk_proto::groups::CreateGroupRequest,
+    ) -> Result<zynk_proto::groups::Group, ClientError> {
+        self.post("/groups", request).await
+    }
+
+    /// `GET /groups`: this user's groups.
+    pub async fn groups(&mut self) -> Result<Vec<zynk_proto::groups::Group>, ClientError> {
+        self.get("/groups").await
+    }
+
+    /// `GET /groups/{id}`.
+    pub async fn group(
+        &mut self,
+        id: zynk_proto::GroupId,
+    ) -> Result<zynk_proto::groups::Group, ClientError> {
+        self.get(&format!("/groups/{id}")).await
+    }
+
+    /// `PATCH /groups/{id}`.
+    pub async fn update_group(
+        &mut self,
+        id: zynk_proto::GroupId,
+        request: &zynk_proto::groups::UpdateGroupRequest,
+    ) -> Result<zynk_proto::groups::Group, ClientError> {
+        self.json(
+            Method::PATCH,
+            &format!("/groups/{id}"),
+            Some(request),
+            Auth::Bearer,
+        )
+        .await
+    }
+
+    /// `POST /groups/{id}/members`.
+    pub async fn add_group_member(
+        &mut self,
+        id: zynk_proto::GroupId,
+        user_id: UserId,
+    ) -> Result<zynk_proto::groups::Group, ClientError> {
+        let request = zynk_proto::groups::AddMemberRequest { user_id };
+        self.post(&format!("/groups/{id}/members"), &request).await
+    }
+
+    /// `DELETE /groups/{id}/members/{user_id}`.
+    pub async fn remove_group_member(
+        &mut self,
+        id: zynk_proto::GroupId,
+        user_id: UserId,
+    ) -> Result<(), ClientError> {
+        self.request(
+            Method::DELETE,
+            &format!("/groups/{id}/members/{user_id}"),
+            None::<&()>,
+            Auth::Bearer,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /groups/{id}/members/{user_id}/promote` (or `/demote`).
+    pub async fn set_group_admin(
+        &mut self,
+        id: zynk_proto::GroupId,
+        user_id: UserId,
+        admin: bool,
+    ) -> Result<zynk_proto::groups::Group, ClientError> {
+        let action = if admin { "promote" } else { "demote" };
+        self.json(
+            Method::POST,
+            &format!("/groups/{id}/members/{user_id}/{action}"),
+            None::<&()>,
+            Auth::Bearer,
+        )
+        .await
+    }
+
+    /// `POST /groups/{id}/leave`.
+    pub async fn leave_group(&mut self, id: zynk_proto::GroupId) -> Result<(), ClientError> {
+        self.post_empty(&format!("/groups/{id}/leave"), None::<&()>)
+            .await
+    }
+
     /// `POST /conversations/{id}/messages`.
     pub async fn send_message(
         &mut self,

@@ -89,6 +89,11 @@ pub enum EntryBody {
     },
     /// The server had already deleted it (no ciphertext left).
     Removed,
+    /// A membership change of a group, written by the server (not encrypted).
+    Membership {
+        /// The change.
+        event: zynk_proto::groups::MembershipEvent,
+    },
 }
 
 /// A reaction on a timeline item.
@@ -130,6 +135,8 @@ pub struct TimelineItem {
     pub mentions: Vec<UserId>,
     /// Self-destruct time, if any.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The membership change this item records (group conversations).
+    pub membership: Option<zynk_proto::groups::MembershipEvent>,
 }
 
 impl TimelineItem {
@@ -147,6 +154,7 @@ impl TimelineItem {
             undecryptable: None,
             mentions: Vec::new(),
             expires_at: entry.expires_at,
+            membership: None,
         }
     }
 }
@@ -169,6 +177,13 @@ pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
             EntryBody::Pending { reason, .. } | EntryBody::Failed { reason } => {
                 let mut item = TimelineItem::new(entry);
                 item.undecryptable = Some(reason.clone());
+                index.insert(entry.message_id, items.len());
+                items.push(item);
+                continue;
+            }
+            EntryBody::Membership { event } => {
+                let mut item = TimelineItem::new(entry);
+                item.membership = Some(event.clone());
                 index.insert(entry.message_id, items.len());
                 items.push(item);
                 continue;
@@ -302,6 +317,22 @@ pub struct MessageView {
     /// Self-destruct time, RFC 3339; `null` when it does not self-destruct.
     #[serde(default, with = "rfc3339_opt")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// For a group's membership change: what happened (absent for messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<MembershipView>,
+}
+
+/// A membership change with usernames (`event` of a [`MessageView`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipView {
+    /// `added`, `removed`, `left`, `promoted` or `demoted`.
+    pub action: String,
+    /// The member it happened to.
+    pub user: String,
+    /// Who did it.
+    pub by: String,
+    /// The member's role after it (`admin` or `member`).
+    pub role: String,
 }
 
 impl MessageView {
@@ -334,6 +365,12 @@ impl MessageView {
             undecryptable: item.undecryptable.clone(),
             mentions: item.mentions.iter().map(|u| username(*u)).collect(),
             expires_at: item.expires_at,
+            event: item.membership.as_ref().map(|e| MembershipView {
+                action: e.action.as_str().to_owned(),
+                user: username(e.user_id),
+                by: username(e.by),
+                role: e.role.as_str().to_owned(),
+            }),
         }
     }
 
@@ -346,7 +383,12 @@ impl MessageView {
     /// `TIME ID SENDER: TEXT (edited) [↩ REPLY_TO] [EMOJI names…]`.
     pub fn to_display_line(&self) -> String {
         let time = self.sent_at.format("%Y-%m-%d %H:%M:%S");
-        let text = if self.deleted {
+        let text = if let Some(event) = &self.event {
+            match event.action.as_str() {
+                "left" => format!("[{} left]", event.user),
+                action => format!("[{action} {} ({})]", event.user, event.role),
+            }
+        } else if self.deleted {
             "[deleted]".to_owned()
         } else if let Some(reason) = &self.undecryptable {
             format!("[undecryptable: {reason}]")

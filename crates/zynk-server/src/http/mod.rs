@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod extract;
+pub mod groups;
 pub mod health;
 pub mod keys;
 pub mod ledger;
@@ -46,6 +47,7 @@ use crate::state::AppState;
         (name = "conversations", description = "Conversations and participants"),
         (name = "contacts", description = "Blocking and message requests"),
         (name = "messages", description = "Encrypted messages, history, receipts"),
+        (name = "groups", description = "Groups of up to 256 members and their membership"),
         (name = "realtime", description = "The WebSocket gateway"),
         (name = "ledger", description = "Anchoring, message and identity proofs, credentials"),
         (name = "trust", description = "Trust scores, reports and vouches"),
@@ -104,6 +106,13 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(messages::send_message, messages::history))
         .routes(routes!(messages::get_message))
         .routes(routes!(conversations::receipts))
+        .routes(routes!(groups::create_group, groups::list_groups))
+        .routes(routes!(groups::get_group, groups::update_group))
+        .routes(routes!(groups::add_member))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(groups::promote_member))
+        .routes(routes!(groups::demote_member))
+        .routes(routes!(groups::leave_group))
         .routes(routes!(ws::upgrade))
         .routes(routes!(ledger::info))
         .routes(routes!(ledger::proof))

@@ -9,7 +9,7 @@ use zynk_proto::conversations::{
     Conversation, CreateConversationRequest, Participant, ReceiptRequest,
 };
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{ConversationId, ConversationKind, ErrorCode, RequestState, UserId};
+use zynk_proto::{ConversationId, ConversationKind, ErrorCode, GroupId, RequestState, UserId};
 
 use super::auth::AuthContext;
 use super::contacts::{ContactService, NewConversation};
@@ -24,6 +24,15 @@ const PARTICIPANTS_TTL: Duration = Duration::from_secs(30);
 /// Cached participant lists with the time they were read.
 type ParticipantCache = DashMap<ConversationId, (Arc<[UserId]>, Instant)>;
 
+/// The group of each conversation seen (`None` for a 1:1 conversation). A conversation's group
+/// never changes, so entries need no expiry.
+type GroupOfConversation = DashMap<ConversationId, Option<GroupId>>;
+
+/// How long after a membership change its cache entry is dropped a second time: a read that
+/// began before the change's commit and stored the old list after the first drop is undone by
+/// then.
+const SECOND_INVALIDATION: Duration = Duration::from_millis(500);
+
 /// Conversations of the caller.
 #[derive(Clone)]
 pub struct ConversationService {
@@ -31,6 +40,7 @@ pub struct ConversationService {
     hub: Arc<Hub>,
     participants: Arc<ParticipantCache>,
     contacts: ContactService,
+    groups: Arc<GroupOfConversation>,
 }
 
 fn participant_to_wire(p: &ParticipantRecord, viewer: UserId) -> Participant {
@@ -69,6 +79,7 @@ impl ConversationService {
             context,
             hub,
             participants: Arc::default(),
+            groups: Arc::default(),
         }
     }
 
@@ -228,7 +239,9 @@ impl ConversationService {
         Ok(to_wire(record, caller.user_id))
     }
 
-    /// The participants of a conversation (cached briefly).
+    /// The participants of a conversation: of a 1:1 conversation cached briefly on this node, of
+    /// a group's conversation in the group-member cache of the ephemeral store
+    /// (`group_members:{group_id}`, shared by every node and dropped on every membership change).
     pub async fn participants(
         &self,
         conversation_id: ConversationId,
@@ -237,6 +250,9 @@ impl ConversationService {
             && entry.1.elapsed() < PARTICIPANTS_TTL
         {
             return Ok(entry.0.clone());
+        }
+        if let Some(group_id) = self.group_of(conversation_id).await? {
+            return self.group_members(group_id, conversation_id).await;
         }
         let users: Arc<[UserId]> = self
             .context
@@ -253,6 +269,70 @@ impl ConversationService {
                 .insert(conversation_id, (users.clone(), Instant::now()));
         }
         Ok(users)
+    }
+
+    /// The group whose conversation this is; `None` for a 1:1 conversation.
+    pub async fn group_of(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<GroupId>, ApiError> {
+        if let Some(entry) = self.groups.get(&conversation_id) {
+            return Ok(*entry);
+        }
+        let group = self
+            .context
+            .store
+            .group_of_conversation(conversation_id)
+            .await?;
+        if self.groups.len() > 100_000 {
+            self.groups.clear();
+        }
+        self.groups.insert(conversation_id, group);
+        Ok(group)
+    }
+
+    /// A group's members, through the group-member cache.
+    async fn group_members(
+        &self,
+        group_id: GroupId,
+        conversation_id: ConversationId,
+    ) -> Result<Arc<[UserId]>, ApiError> {
+        match self.context.ephemeral.group_members_get(group_id).await {
+            Ok(Some(members)) => return Ok(members.into()),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "group member cache unreadable"),
+        }
+        let users = self.context.store.participants(conversation_id).await?;
+        if !users.is_empty()
+            && let Err(err) = self
+                .context
+                .ephemeral
+                .group_members_put(group_id, &users)
+                .await
+        {
+            tracing::warn!(error = %err, "group member cache not written");
+        }
+        Ok(users.into())
+    }
+
+    /// Drops a group's cached member list, at once and once more shortly after (see
+    /// [`SECOND_INVALIDATION`]). Call after every committed membership change.
+    pub async fn invalidate_group(&self, group_id: GroupId) {
+        if let Err(err) = self
+            .context
+            .ephemeral
+            .group_members_invalidate(group_id)
+            .await
+        {
+            tracing::warn!(error = %err, "group member cache not invalidated");
+        }
+        let ephemeral = self.context.ephemeral.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SECOND_INVALIDATION).await;
+            if let Err(err) = ephemeral.group_members_invalidate(group_id).await {
+                tracing::warn!(error = %err, "group member cache not invalidated");
+            }
+        });
     }
 
     /// Fails with "not found" unless `user_id` participates in the conversation.

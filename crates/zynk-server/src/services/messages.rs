@@ -210,6 +210,8 @@ impl MessageService {
         self.conversations
             .require_participant(conversation_id, caller.user_id)
             .await?;
+        // A group member reads from the event that added them on.
+        let floor = self.history_floor(conversation_id, caller.user_id).await?;
         let range = match (after, before) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::invalid_field(
@@ -218,14 +220,18 @@ impl MessageService {
                 ));
             }
             (None, Some(b)) => HistoryRange::Before(b),
-            (a, None) => HistoryRange::After(a.unwrap_or(0)),
+            (a, None) => HistoryRange::After(a.unwrap_or(0).max(floor - 1)),
         };
         let limit = limit.unwrap_or(100).clamp(1, MAX_PAGE);
-        let (records, has_more) = self
+        let (mut records, mut has_more) = self
             .context
             .store
             .history(conversation_id, range, limit, zynk_backends::now())
             .await?;
+        if records.first().is_some_and(|r| r.seq < floor) {
+            records.retain(|r| r.seq >= floor);
+            has_more = false;
+        }
         Ok(MessagePage {
             messages: records.into_iter().map(to_wire).collect(),
             has_more,
@@ -248,7 +254,31 @@ impl MessageService {
             .require_participant(record.conversation_id, caller.user_id)
             .await
             .map_err(|_| ApiError::not_found("message"))?;
+        if record.seq
+            < self
+                .history_floor(record.conversation_id, caller.user_id)
+                .await?
+        {
+            return Err(ApiError::not_found("message"));
+        }
         Ok(to_wire(record))
+    }
+
+    /// The first sequence number a participant may read: 1, or in a group the `seq` of the
+    /// event that added them.
+    async fn history_floor(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> Result<i64, ApiError> {
+        let Some(group_id) = self.conversations.group_of(conversation_id).await? else {
+            return Ok(1);
+        };
+        self.context
+            .store
+            .member_joined_seq(group_id, user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("conversation"))
     }
 
     /// Records that messages up to `seq` reached one of the user's devices. Acknowledgements are
@@ -330,7 +360,15 @@ impl PendingSend {
             InsertOutcome::Created(record) => {
                 metrics::counter!("zynk_messages_stored_total").increment(1);
                 let message = to_wire(record);
-                let targets = user_targets(&self.participants);
+                // The participants as they are now that the message is stored: a group member
+                // removed meanwhile gets nothing of what follows the removal.
+                let participants = self
+                    .service
+                    .conversations
+                    .participants(message.conversation_id)
+                    .await
+                    .unwrap_or(self.participants);
+                let targets = user_targets(&participants);
                 self.service
                     .hub
                     .publish_except(
@@ -345,7 +383,7 @@ impl PendingSend {
                 let _ = self
                     .service
                     .push
-                    .try_send((self.push_to.clone(), self.sender_device));
+                    .try_send((wake_up_users(&participants, &self.push_to), self.sender_device));
                 Ok(SendMessageResponse {
                     message,
                     created: true,
@@ -397,13 +435,24 @@ fn validate(
             "content_hash must be the lowercase hex SHA-256 of the decoded encrypted_content",
         ));
     }
-    let message_type: MessageType = request.message_type.parse().map_err(|_| {
-        ApiError::invalid_field(
-            "message_type",
-            "must be text, image, file, audio, video or location",
-        )
-    })?;
+    let message_type: MessageType = request
+        .message_type
+        .parse()
+        .ok()
+        .filter(|t| *t != MessageType::Membership)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "message_type",
+                "must be text, image, file, audio, video or location",
+            )
+        })?;
     let metadata = &request.metadata;
+    if metadata.membership.is_some() {
+        return Err(ApiError::invalid_field(
+            "metadata.membership",
+            "is written by the server only",
+        ));
+    }
     if metadata.mentions.len() > MAX_MENTIONS {
         return Err(ApiError::invalid_field(
             "metadata.mentions",
@@ -554,6 +603,16 @@ async fn run_writer(
             }
         }
     }
+}
+
+/// The participants (as they are after the write) that get push wake-ups: those chosen at submit
+/// (a message request wakes nobody) who are still participants (a removed member gets nothing).
+fn wake_up_users(participants: &[UserId], push_to: &[UserId]) -> Arc<[UserId]> {
+    participants
+        .iter()
+        .copied()
+        .filter(|u| push_to.contains(u))
+        .collect()
 }
 
 /// Sends content-free wake-ups to participants' devices that are not connected anywhere.

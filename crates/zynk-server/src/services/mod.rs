@@ -17,6 +17,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod evm;
+pub mod groups;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
@@ -51,6 +52,8 @@ pub struct Services {
     pub conversations: conversations::ConversationService,
     /// Messages.
     pub messages: messages::MessageService,
+    /// Groups and their membership.
+    pub groups: groups::GroupService,
     /// The embedded ledger and message anchoring.
     pub ledger: ledger::LedgerService,
     /// Trust scores.
@@ -80,6 +83,7 @@ impl Services {
             conversations.clone(),
             pusher,
         );
+        let groups = groups::GroupService::new(context.clone(), hub.clone(), conversations.clone());
         let ledger = ledger::LedgerService::new(context.clone(), messages.clone(), ledger_key);
         let trust = trust::TrustService::new(context.clone(), hub.clone(), rate_limits.clone());
         Self {
@@ -101,6 +105,7 @@ impl Services {
             contacts: conversations.contacts().clone(),
             conversations,
             messages,
+            groups,
         }
     }
 }

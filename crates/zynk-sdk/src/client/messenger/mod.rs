@@ -25,6 +25,7 @@
 
 mod contacts;
 mod forward;
+mod groups;
 mod keys;
 mod proof;
 mod send;

@@ -366,6 +366,17 @@ impl Messenger {
         options.check()?;
         self.complete_setup().await?;
         self.ensure_conversation(conversation_id).await?;
+        let is_group = self
+            .data
+            .conversations
+            .get(&conversation_id)
+            .is_some_and(|c| c.kind == ConversationKind::Group);
+        if is_group {
+            // A group's members change: share keys with (and rotate away from) the members as
+            // the server has them now, not as this device last saw them.
+            let conversation = self.api.conversation(conversation_id).await?;
+            self.record_conversation(&conversation)?;
+        }
         let mentionable = matches!(
             content.kind,
             RoomEventKind::Text | RoomEventKind::Reply | RoomEventKind::Edit

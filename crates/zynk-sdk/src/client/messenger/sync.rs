@@ -391,7 +391,19 @@ impl Messenger {
             return;
         }
         let participants = state.participants.clone();
-        let body = self.decrypt_message(message, &participants);
+        let body = if message.message_type == zynk_proto::MessageType::Membership {
+            match &message.metadata.membership {
+                Some(event) => {
+                    self.apply_membership(id, event);
+                    EntryBody::Membership {
+                        event: (**event).clone(),
+                    }
+                }
+                None => failed("a membership message without its event"),
+            }
+        } else {
+            self.decrypt_message(message, &participants)
+        };
         let entry = Entry {
             seq: message.seq,
             message_id: message.message_id,
@@ -405,6 +417,32 @@ impl Messenger {
             state.upsert(entry.clone());
         }
         changes.entry(id).or_default().push(entry);
+    }
+
+    /// Follows a group's membership change in the local participant list, so the next send
+    /// shares keys with (and rotates away from) the right devices.
+    fn apply_membership(
+        &mut self,
+        id: ConversationId,
+        event: &zynk_proto::groups::MembershipEvent,
+    ) {
+        use zynk_proto::groups::MembershipAction;
+        let Some(state) = self.data.conversations.get_mut(&id) else {
+            return;
+        };
+        match event.action {
+            MembershipAction::Added => {
+                if !event.members.is_empty() {
+                    state.participants = event.members.iter().map(|m| m.user_id).collect();
+                } else if !state.participants.contains(&event.user_id) {
+                    state.participants.push(event.user_id);
+                }
+            }
+            MembershipAction::Removed | MembershipAction::Left => {
+                state.participants.retain(|u| *u != event.user_id);
+            }
+            MembershipAction::Promoted | MembershipAction::Demoted => {}
+        }
     }
 
     /// Decrypt a stored message and check it against the server's record.
