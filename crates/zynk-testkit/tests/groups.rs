@@ -1,7 +1,7 @@
 //! Groups over HTTP and WebSocket, on both backends: creation and settings, membership changes
 //! and each of their denials, membership events in the history and live, a removed member
 //! getting nothing after the removal (history, WebSocket, push), new members reading from their
-//! joining on, and the 257th member refused.
+//! joining on, the 257th member refused, and a blocked user unable to add the blocker.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,6 +22,7 @@ backend_tests!(
     a_removed_member_gets_nothing_after_the_removal,
     new_members_read_from_their_joining_on,
     the_257th_member_is_refused,
+    a_blocked_user_cannot_put_the_blocker_into_a_group,
 );
 
 async fn call(
@@ -962,4 +963,87 @@ async fn a_removal_on_one_node_holds_on_the_other() {
         next["message"]["message_id"], marker["message_id"],
         "carol got {next}"
     );
+}
+
+async fn a_blocked_user_cannot_put_the_blocker_into_a_group(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let carol = api.register(&Api::username("carol")).await;
+    let stranger = api.register(&Api::username("stranger")).await;
+    let block = |blocker: &Registered, blocked: &Registered| {
+        (
+            format!("/api/v1/users/{}/block", blocked.user_id),
+            blocker.clone(),
+        )
+    };
+    // Bob blocks alice.
+    let (path, who) = block(&bob, &alice);
+    let (status, body) = call(&api, Method::PUT, &path, &who, None).await;
+    assert!(status.is_success(), "{status} {body}");
+    let group = create_group(&api, &alice, "g", &[&carol]).await;
+    let members = format!("{}/members", group_path(&group));
+
+    // Alice (blocked) cannot create a group with bob, nor add him to one: the answer is the one
+    // every refused first contact gets, so the block is not revealed.
+    let (status, refused) = call(
+        &api,
+        Method::POST,
+        "/api/v1/groups",
+        &alice,
+        Some(json!({"name": "g2", "members": [bob.user_id]})),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::FORBIDDEN, "recipient_not_accepting"),
+        "{refused}"
+    );
+    let (status, body) = call(
+        &api,
+        Method::POST,
+        &members,
+        &alice,
+        Some(json!({"user_id": bob.user_id})),
+    )
+    .await;
+    assert_eq!(body, refused, "{status}");
+    // A stranger's attempt on the same group learns nothing of the block: not found.
+    let (status, body) = call(
+        &api,
+        Method::POST,
+        &members,
+        &stranger,
+        Some(json!({"user_id": bob.user_id})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    // Nothing was written: bob is in no group.
+    let (status, groups) = call(&api, Method::GET, "/api/v1/groups", &bob, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(groups.as_array().map(Vec::len), Some(0), "{groups}");
+    // Bob, the blocker, cannot add alice either until he unblocks her.
+    let bobs = create_group(&api, &bob, "b", &[&carol]).await;
+    let bobs_members = format!("{}/members", group_path(&bobs));
+    let (status, body) = call(
+        &api,
+        Method::POST,
+        &bobs_members,
+        &bob,
+        Some(json!({"user_id": alice.user_id})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (status, _) = call(&api, Method::DELETE, &path, &who, None).await;
+    assert!(status.is_success());
+    let (status, body) = call(
+        &api,
+        Method::POST,
+        &bobs_members,
+        &bob,
+        Some(json!({"user_id": alice.user_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -14,13 +14,14 @@ use zynk_backends::model::{
     GroupChanges, GroupOutcome, GroupRecord, GroupWrite, MembershipChange, NewGroup,
 };
 use zynk_proto::groups::{
-    AddMemberRequest, CreateGroupRequest, Group, GroupMember, MAX_AVATAR_URL_BYTES,
+    AddMemberRequest, CreateGroupRequest, Group, GroupMember, GroupRole, MAX_AVATAR_URL_BYTES,
     MAX_GROUP_DESCRIPTION_CHARS, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS, UpdateGroupRequest,
 };
 use zynk_proto::ws::ServerFrame;
 use zynk_proto::{ConversationId, ErrorCode, GroupId, UserId};
 
 use super::auth::AuthContext;
+use super::contacts;
 use super::conversations::ConversationService;
 use super::messages::to_wire as message_to_wire;
 use crate::context::Context;
@@ -148,6 +149,9 @@ impl GroupService {
         if members.len() + 1 > max_members as usize {
             return Err(group_full());
         }
+        for &member in &members {
+            self.check_not_blocked(caller.user_id, member).await?;
+        }
         let new = NewGroup {
             id: GroupId::new_v7(),
             conversation_id: ConversationId::new_v7(),
@@ -233,6 +237,19 @@ impl GroupService {
             .ok_or_else(|| ApiError::not_found("group"))
     }
 
+    /// Refuses to put `user` into a group by `adder` when either blocked the other: a user who
+    /// blocked the adder gets the same answer as any refused first contact (they are not
+    /// revealed), and an adder who blocked `user` is told to unblock first.
+    async fn check_not_blocked(&self, adder: UserId, user: UserId) -> Result<(), ApiError> {
+        if self.context.store.is_blocked(user, adder).await? {
+            return Err(contacts::not_accepting());
+        }
+        if self.context.store.is_blocked(adder, user).await? {
+            return Err(contacts::you_blocked());
+        }
+        Ok(())
+    }
+
     /// Adds a user (admins).
     pub async fn add(
         &self,
@@ -251,6 +268,15 @@ impl GroupService {
                 .await?;
             if !members.contains(&request.user_id) && members.len() >= group.max_members as usize {
                 return Err(group_full());
+            }
+            // Only an admin's attempt learns of a block (anyone else is refused by the store).
+            if group
+                .members
+                .iter()
+                .any(|m| m.user_id == caller.user_id && m.role == GroupRole::Admin)
+            {
+                self.check_not_blocked(caller.user_id, request.user_id)
+                    .await?;
             }
         }
         self.change(caller, group_id, MembershipChange::Add(request.user_id))

@@ -380,10 +380,10 @@ impl PendingSend {
                     )
                     .await;
                 // Best effort: a full queue drops the wake-up, never the message.
-                let _ = self
-                    .service
-                    .push
-                    .try_send((wake_up_users(&participants, &self.push_to), self.sender_device));
+                let _ = self.service.push.try_send((
+                    wake_up_users(&participants, &self.push_to),
+                    self.sender_device,
+                ));
                 Ok(SendMessageResponse {
                     message,
                     created: true,
