@@ -80,12 +80,13 @@ pub async fn conversations(context: &mut Context, json: bool) -> Result<(), CliE
         let line = if json {
             serde_json::to_string(conversation).map_err(|e| CliError(e.to_string()))?
         } else {
+            let with = match &conversation.group {
+                Some(group) => format!("{} ({})", group.name, conversation.with.join(", ")),
+                None => conversation.with.join(", "),
+            };
             format!(
                 "{}  {}  {}  {} unread",
-                conversation.conversation_id,
-                conversation.kind,
-                conversation.with.join(", "),
-                conversation.unread
+                conversation.conversation_id, conversation.kind, with, conversation.unread
             )
         };
         print_line(&line);

@@ -2,7 +2,8 @@
 //! group with bob and carol (two devices each); everyone reads everyone's messages on every
 //! device; alice removes carol and sends again: bob's devices read it, carol's devices neither
 //! receive it nor hold the key it needs (the sender's session was rotated); the server's
-//! database holds none of the plaintexts; a 257th member is refused.
+//! database holds none of the plaintexts; a 257th member is refused. The group is in
+//! `conversations` by name, and a block between members does not stop group messages.
 
 mod common;
 
@@ -131,6 +132,21 @@ async fn a_group_through_the_cli(backend: Backend) {
         listed.contains(&group) && listed.contains(&name),
         "{listed}"
     );
+
+    // The group in the conversation list, by name.
+    let listed = bob1.ok(&["conversations", "--json"]).await;
+    let listed: Vec<Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let entry = listed
+        .iter()
+        .find(|c| c["type"] == "group")
+        .expect("the group's conversation");
+    assert_eq!(entry["group"]["name"], name.as_str(), "{listed:?}");
+    assert_eq!(entry["group"]["group_id"], group.as_str(), "{listed:?}");
+    // A block does not stop group messages: bob blocks carol, and still reads her in the group.
+    bob1.ok(&["block", &carol]).await;
 
     let canary = |n: u32| format!("zynk-group-canary-{n}-{}", uuid::Uuid::new_v4().simple());
     let plaintexts: Vec<String> = (0..6).map(canary).collect();

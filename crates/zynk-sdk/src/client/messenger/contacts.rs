@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use zynk_proto::conversations::Conversation;
-use zynk_proto::ids::{ConversationId, UserId};
+use zynk_proto::ids::{ConversationId, GroupId, UserId};
 use zynk_proto::{ConversationKind, RequestState};
 
 use super::Messenger;
@@ -22,6 +22,9 @@ pub struct ConversationView {
     pub kind: ConversationKind,
     /// The other participants' usernames.
     pub with: Vec<String>,
+    /// For a group conversation, the group (`group_id`, `name`); absent for 1:1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupRef>,
     /// Messages from others this user has not read.
     pub unread: i64,
     /// Sequence number of the latest message (0 when empty).
@@ -30,6 +33,15 @@ pub struct ConversationView {
     pub request_state: RequestState,
     /// Last activity.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The group of a group conversation in the list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRef {
+    /// The group.
+    pub group_id: GroupId,
+    /// Its name.
+    pub name: String,
 }
 
 /// A message request (`zynk requests`): a stranger's conversation.
@@ -108,8 +120,18 @@ impl Messenger {
     /// by [`Self::requests`]), most recently active first, with unread counts.
     pub async fn conversations(&mut self) -> Result<Vec<ConversationView>, ClientError> {
         let me = self.user_id()?;
+        let conversations = self.api.conversations().await?;
+        // Group names, read once, only when there is a group conversation to name.
+        let groups = if conversations
+            .iter()
+            .any(|c| c.kind == ConversationKind::Group)
+        {
+            self.groups().await?
+        } else {
+            Vec::new()
+        };
         let mut views = Vec::new();
-        for conversation in self.api.conversations().await? {
+        for conversation in conversations {
             let mut with = Vec::new();
             for participant in &conversation.participants {
                 if participant.user_id != me {
@@ -120,6 +142,13 @@ impl Messenger {
                 conversation_id: conversation.conversation_id,
                 kind: conversation.kind,
                 with,
+                group: groups
+                    .iter()
+                    .find(|g| g.conversation_id == conversation.conversation_id)
+                    .map(|g| GroupRef {
+                        group_id: g.group_id,
+                        name: g.name.clone(),
+                    }),
                 unread: conversation.unread_count,
                 last_seq: conversation.last_seq,
                 request_state: conversation.request_state,
