@@ -258,3 +258,39 @@ impl Default for RateLimitConfig {
         }
     }
 }
+
+/// The listener: timeouts and caps on open connections (`docs/operations.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Seconds a client has to send a request's complete headers (also the longest wait for
+    /// the next request on a kept-alive connection); slower connections are closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds without a byte read or written after which an HTTP connection is closed
+    /// (WebSockets have their own heartbeat timeout).
+    pub idle_timeout_secs: u64,
+    /// Seconds a request may take from its headers to its answer before it is answered with
+    /// 503 `request_timeout`.
+    pub request_timeout_secs: u64,
+    /// Most open connections (HTTP and WebSocket) at once; lowered at start to the descriptor
+    /// limit minus `reserved_descriptors`. Connections beyond it are answered with 503
+    /// `too_many_connections` and closed.
+    pub max_connections: usize,
+    /// Most open connections (HTTP and WebSocket) from one client address.
+    pub max_connections_per_address: usize,
+    /// File descriptors kept free of connections for the database, Redis and files.
+    pub reserved_descriptors: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
+            request_timeout_secs: 30,
+            max_connections: 50_000,
+            max_connections_per_address: 512,
+            reserved_descriptors: 512,
+        }
+    }
+}

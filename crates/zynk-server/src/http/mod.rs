@@ -6,6 +6,7 @@ pub mod auth;
 pub mod conversations;
 pub mod devices;
 pub mod extract;
+pub mod hardening;
 pub mod health;
 pub mod keys;
 pub mod ledger;
@@ -149,6 +150,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            hardening::request_timeout,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Method and path only: never headers (tokens) or bodies.
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())

@@ -1,0 +1,32 @@
+//! The checks of the listener's timeouts and caps and of the abuse limits, each naming its key.
+
+use super::{Config, ConfigError};
+
+impl Config {
+    pub(super) fn validate_hardening(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        let c = &self.connections;
+        for (key, value) in [
+            (
+                "connections.header_read_timeout_secs",
+                c.header_read_timeout_secs,
+            ),
+            ("connections.idle_timeout_secs", c.idle_timeout_secs),
+            ("connections.request_timeout_secs", c.request_timeout_secs),
+        ] {
+            if !(1..=86_400).contains(&value) {
+                return fail(key, "must be between 1 and 86400");
+            }
+        }
+        if c.max_connections == 0 {
+            return fail("connections.max_connections", "must be at least 1");
+        }
+        if c.max_connections_per_address == 0 {
+            return fail(
+                "connections.max_connections_per_address",
+                "must be at least 1",
+            );
+        }
+        Ok(())
+    }
+}
