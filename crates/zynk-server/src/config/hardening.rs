@@ -27,6 +27,15 @@ impl Config {
                 "must be at least 1",
             );
         }
+        if self.auth.password_checks_per_account == 0 {
+            return fail("auth.password_checks_per_account", "must be at least 1");
+        }
+        if self.auth.password_checks_per_address == 0 {
+            return fail("auth.password_checks_per_address", "must be at least 1");
+        }
+        if self.rate_limits.password_slowdown_ms > 60_000 {
+            return fail("rate_limits.password_slowdown_ms", "must be at most 60000");
+        }
         Ok(())
     }
 }

@@ -188,6 +188,11 @@ pub struct AuthConfig {
     pub refresh_token_ttl_secs: u64,
     /// Shortest password accepted, in characters.
     pub min_password_chars: usize,
+    /// Password checks and hashes one account may have running or waiting at once; more are
+    /// answered 429 with `Retry-After: 1` (so one account cannot hold the hashing pool).
+    pub password_checks_per_account: usize,
+    /// Password checks and hashes one client address may have running or waiting at once.
+    pub password_checks_per_address: usize,
 }
 
 /// Request size limits.
@@ -213,8 +218,18 @@ pub struct RateLimitConfig {
     pub per_ip: u64,
     /// Requests per user and endpoint per window.
     pub per_user: u64,
-    /// Login attempts per username per window, against password guessing.
+    /// Failed password checks (login, account deletion, password change) of one account per
+    /// window after which its checks are refused from addresses that failed on it and slowed
+    /// down by `password_slowdown_ms` from the others (so a stranger cannot lock the owner
+    /// out).
     pub login_per_username: u64,
+    /// Failed password checks of one account from one address per window; more are refused.
+    pub password_failures_per_address: u64,
+    /// Password checks (of any account) from one address per window.
+    pub password_per_address: u64,
+    /// Delay before a password check of an account over `login_per_username`, from an address
+    /// that has not failed on it, in milliseconds.
+    pub password_slowdown_ms: u64,
     /// Tighter per-address limits for particular endpoints (route template → limit).
     pub per_ip_endpoints: BTreeMap<String, u64>,
 }
@@ -225,6 +240,8 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 30 * 24 * 3600,
             refresh_token_ttl_secs: 90 * 24 * 3600,
             min_password_chars: 8,
+            password_checks_per_account: 1,
+            password_checks_per_address: 2,
         }
     }
 }
@@ -254,6 +271,9 @@ impl Default for RateLimitConfig {
             per_ip: 20_000,
             per_user: 20_000,
             login_per_username: 30,
+            password_failures_per_address: 10,
+            password_per_address: 300,
+            password_slowdown_ms: 2000,
             per_ip_endpoints,
         }
     }

@@ -31,3 +31,22 @@ pub async fn request_timeout(
         }
     }
 }
+
+/// The client's address, as the rate limits see it (the peer, or the trusted proxy's
+/// `X-Forwarded-For` entry with `trust_forwarded_for`).
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(super::extract::client_ip(
+            &parts.headers,
+            super::extract::peer_addr(&parts.extensions),
+            state.context.config.trust_forwarded_for,
+        )))
+    }
+}

@@ -1,5 +1,6 @@
 //! Registration, login, token refresh, logout, profiles, privacy settings and account deletion.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use zynk_proto::users::{
 use zynk_proto::{DeviceId, ErrorCode, SessionId, UserId};
 
 use super::auth::AuthContext;
+use super::password_guard::PasswordGuard;
 use super::passwords::{PasswordHasher, Verification};
 use super::rate_limit::RateLimiter;
 use super::tokens::{self, IssuedTokens, REFRESH_PREFIX, hash_token, well_formed};
@@ -30,7 +32,7 @@ pub struct AccountService {
     context: Arc<Context>,
     hub: Arc<Hub>,
     passwords: PasswordHasher,
-    rate_limits: RateLimiter,
+    guard: PasswordGuard,
     identities: Arc<DashMap<UserId, (Arc<Identity>, Instant)>>,
 }
 
@@ -124,11 +126,12 @@ impl AccountService {
         passwords: PasswordHasher,
         rate_limits: RateLimiter,
     ) -> Self {
+        let _ = rate_limits;
         Self {
+            guard: PasswordGuard::new(context.clone()),
             context,
             hub,
             passwords,
-            rate_limits,
             identities: Arc::default(),
         }
     }
@@ -140,7 +143,11 @@ impl AccountService {
     }
 
     /// Creates an account with its first device and session.
-    pub async fn register(&self, request: &RegisterRequest) -> Result<AuthResponse, ApiError> {
+    pub async fn register(
+        &self,
+        request: &RegisterRequest,
+        ip: IpAddr,
+    ) -> Result<AuthResponse, ApiError> {
         validation::username(&request.username)?;
         validation::password(
             &request.password,
@@ -158,11 +165,13 @@ impl AccountService {
         {
             return Err(ApiError::new(ErrorCode::UsernameTaken, "username is taken"));
         }
+        let admitted = self.guard.hash(ip)?;
         let password_hash = self
             .passwords
             .hash(&request.password)
             .await
             .map_err(|e| ApiError::internal(&e))?;
+        drop(admitted);
         let now = zynk_backends::now();
         let tokens = self.issue(now)?;
         let user_id = UserId::new_v7();
@@ -203,31 +212,45 @@ impl AccountService {
     }
 
     /// Logs in on a device (registering the device if its fingerprint is new).
-    pub async fn login(&self, request: &LoginRequest) -> Result<AuthResponse, ApiError> {
-        if request.username.len() > 64
+    pub async fn login(
+        &self,
+        request: &LoginRequest,
+        ip: IpAddr,
+    ) -> Result<AuthResponse, ApiError> {
+        // Usernames are ASCII by rule: anything else fails before any lookup, so no
+        // case-folding other than ASCII's is ever applied (PostgreSQL's `lower()` folds the
+        // Kelvin sign to `k`).
+        if validation::username(&request.username).is_err()
             || request.password.chars().count() > validation::MAX_PASSWORD_CHARS
         {
             return Err(invalid_credentials());
         }
         validate_device(&request.device)?;
-        self.rate_limits.check_login(&request.username).await?;
         let Some(user) = self
             .context
             .store
             .find_user_by_username(&request.username)
             .await?
         else {
+            let account = format!("name:{}", request.username.to_ascii_lowercase());
+            let _admitted = self.guard.check(&account, ip).await?;
             self.passwords
                 .verify_dummy(&request.password)
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
+            self.guard.failed(&account, ip).await?;
             return Err(invalid_credentials());
         };
+        let account = user.id.to_string();
+        let _admitted = self.guard.check(&account, ip).await?;
         let verdict = self
             .passwords
             .verify(&request.password, &user.password_hash)
             .await
             .map_err(|e| ApiError::internal(&e))?;
+        if verdict == Verification::Mismatch {
+            self.guard.failed(&account, ip).await?;
+        }
         let now = zynk_backends::now();
         match verdict {
             Verification::Mismatch => {
@@ -506,22 +529,27 @@ impl AccountService {
         &self,
         caller: &AuthContext,
         password: &str,
+        ip: IpAddr,
     ) -> Result<(), ApiError> {
+        if password.chars().count() > validation::MAX_PASSWORD_CHARS {
+            return Err(invalid_credentials());
+        }
+        // The gate first: a refused check costs no database read.
+        let account = caller.user_id.to_string();
+        let _admitted = self.guard.check(&account, ip).await?;
         let user = self
             .context
             .store
             .get_user(caller.user_id)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
-        if password.chars().count() > validation::MAX_PASSWORD_CHARS {
-            return Err(invalid_credentials());
-        }
         let verdict = self
             .passwords
             .verify(password, &user.password_hash)
             .await
             .map_err(|e| ApiError::internal(&e))?;
         if verdict == Verification::Mismatch {
+            self.guard.failed(&account, ip).await?;
             return Err(invalid_credentials());
         }
         let revoked = self

@@ -19,6 +19,7 @@ pub mod evm;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
+pub mod password_guard;
 pub mod passwords;
 pub mod rate_limit;
 pub mod to_device;

@@ -1,6 +1,6 @@
 //! Fixed-window rate limits on the ephemeral store: per client address and endpoint
-//! (`ratelimit:{ip}:{endpoint}`, data model 4.8), per user and endpoint, and login attempts per
-//! username. Per-user limits shrink for users with low trust scores (see [`super::trust`]).
+//! (`ratelimit:{ip}:{endpoint}`, data model 4.8) and per user and endpoint (password checks
+//! have their own gate, [`super::password_guard`]). Per-user limits shrink for users with low trust scores (see [`super::trust`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -110,12 +110,5 @@ impl RateLimiter {
         let percent = self.percent_for_score(self.score(user_id).await?);
         let limit = (self.context.config.rate_limits.per_user * u64::from(percent) / 100).max(1);
         self.hit(&format!("user:{user_id}:{endpoint}"), limit).await
-    }
-
-    /// Counts a login attempt for `username` (case-insensitively).
-    pub async fn check_login(&self, username: &str) -> Result<(), ApiError> {
-        let limit = self.context.config.rate_limits.login_per_username;
-        self.hit(&format!("login:{}", username.to_ascii_lowercase()), limit)
-            .await
     }
 }
