@@ -42,7 +42,7 @@ async fn call_from(
 }
 
 fn login_body(username: &str, password: &str, device: &zynk_testkit::Device) -> Value {
-    json!({"username": username, "password": password, "device": device.json()})
+    zynk_testkit::login_json(username, password, device)
 }
 
 async fn wrong_deletes_do_not_starve_other_logins(backend: Backend) {

@@ -153,8 +153,25 @@ impl AccountService {
             &request.password,
             self.context.config.auth.min_password_chars,
         )?;
-        validation::ed25519_key("identity_key", &request.identity_key)?;
+        let identity_key = validation::ed25519_key("identity_key", &request.identity_key)?;
         validate_device(&request.device)?;
+        let device_key = validation::ed25519_key("device.public_key", &request.device.public_key)?;
+        let statement =
+            zynk_proto::possession::register_bytes(&request.username, &identity_key, &device_key);
+        super::possession::verify(
+            "identity_signature",
+            request.identity_signature.as_deref(),
+            &identity_key,
+            &statement,
+            "identity key's signature over the registration statement",
+        )?;
+        super::possession::verify(
+            "device_signature",
+            request.device_signature.as_deref(),
+            &device_key,
+            &statement,
+            "device key's signature over the registration statement",
+        )?;
         // Fail fast on a taken name before spending a password hash on it.
         if self
             .context
@@ -226,6 +243,14 @@ impl AccountService {
             return Err(invalid_credentials());
         }
         validate_device(&request.device)?;
+        let device_key = validation::ed25519_key("device.public_key", &request.device.public_key)?;
+        super::possession::verify(
+            "device_signature",
+            request.device_signature.as_deref(),
+            &device_key,
+            &zynk_proto::possession::login_bytes(&request.username, &device_key),
+            "device key's signature over the login statement",
+        )?;
         let Some(user) = self
             .context
             .store

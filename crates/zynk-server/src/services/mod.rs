@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod messages;
 pub mod password_guard;
 pub mod passwords;
+pub mod possession;
 pub mod rate_limit;
 pub mod to_device;
 pub mod tokens;
