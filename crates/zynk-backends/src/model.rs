@@ -745,3 +745,19 @@ pub struct EvmPublication {
     /// Pending, confirmed or failed.
     pub status: PublicationStatus,
 }
+
+/// A password change (`AccountStore::change_password`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    /// The account.
+    pub user_id: UserId,
+    /// The hash the old password was checked against: the change applies only while it is
+    /// still the stored one (so two concurrent changes cannot both succeed).
+    pub old_hash: String,
+    /// The new password hash.
+    pub new_hash: String,
+    /// A new identity backup sealed under the new password, stored with the change.
+    pub identity_backup: Option<Vec<u8>>,
+    /// `Some(session)`: every other session of the account ends; `None`: all stay.
+    pub keep_only_session: Option<SessionId>,
+}

@@ -59,6 +59,15 @@ pub trait AccountStore: Send + Sync {
     /// the sessions it removed, or `None` if there was no such user.
     async fn delete_user(&self, user_id: UserId)
     -> Result<Option<RevokedAccessHashes>, StoreError>;
+    /// Replaces the password hash (and the identity backup, when given) if the stored hash is
+    /// still `change.old_hash`, and ends the other sessions when asked, in one transaction.
+    /// Returns the access token hashes of the sessions it ended, or `None` if the user is gone
+    /// or the hash changed meanwhile (nothing written).
+    async fn change_password(
+        &self,
+        change: &PasswordChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RevokedAccessHashes>, StoreError>;
 }
 
 /// Devices.

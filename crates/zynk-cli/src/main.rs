@@ -13,6 +13,7 @@ mod context;
 mod listen;
 mod messages;
 mod output;
+mod password;
 mod proof;
 mod trust;
 
@@ -184,6 +185,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Change the account password: the new one comes from ZYNK_NEW_PASSWORD or, with
+    /// --password-stdin, the second line of standard input. The identity backup is re-sealed
+    /// and this device's state re-encrypted under it; the account's other sessions end.
+    Password {
+        /// Keep the account's other sessions.
+        #[arg(long)]
+        keep_sessions: bool,
+    },
 }
 
 /// Run the command; the exit code is 0 unless a command decides otherwise
@@ -220,6 +229,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Report { user } => trust::report(context, &user).await,
         Command::Vouch { user } => trust::vouch(context, &user).await,
         Command::Credential { json } => trust::credential(context, json).await,
+        Command::Password { keep_sessions } => {
+            password::password(context, cli.password_stdin, keep_sessions).await
+        }
     };
     done.map(|()| ExitCode::SUCCESS)
 }

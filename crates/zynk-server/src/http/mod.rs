@@ -11,6 +11,7 @@ pub mod health;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
+pub mod password;
 pub mod to_device;
 pub mod trust;
 pub mod users;
@@ -113,6 +114,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(trust::my_trust))
         .routes(routes!(trust::report_user))
         .routes(routes!(trust::vouch_user))
+        .routes(routes!(password::change_password))
         .routes(routes!(health::openapi))
         .split_for_parts()
 }

@@ -12,7 +12,8 @@ use zynk_backends::model::{
 };
 use zynk_proto::auth::{AuthResponse, DeviceInfo, LoginRequest, RegisterRequest};
 use zynk_proto::users::{
-    Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
+    ChangePasswordRequest, Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate,
+    PublicProfile,
 };
 use zynk_proto::{DeviceId, ErrorCode, SessionId, UserId};
 
@@ -588,6 +589,102 @@ impl AccountService {
         self.identities.remove(&user.id);
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");
+        Ok(())
+    }
+
+    /// Changes the caller's password after checking the old one (through the password gate),
+    /// with the identity backup sealed under the new one when given; ends every other session
+    /// of the account unless asked to keep them.
+    pub async fn change_password(
+        &self,
+        caller: &AuthContext,
+        request: &ChangePasswordRequest,
+        ip: IpAddr,
+    ) -> Result<(), ApiError> {
+        validation::password(
+            &request.new_password,
+            self.context.config.auth.min_password_chars,
+        )?;
+        if request.old_password.chars().count() > validation::MAX_PASSWORD_CHARS {
+            return Err(invalid_credentials());
+        }
+        let backup = match &request.identity_backup {
+            Some(backup) => {
+                let bytes = super::keys::decode_base64(&backup.ciphertext).ok_or_else(|| {
+                    ApiError::invalid_field("identity_backup.ciphertext", "must be standard base64")
+                })?;
+                if bytes.is_empty() || bytes.len() > zynk_proto::users::MAX_IDENTITY_BACKUP_BYTES {
+                    return Err(ApiError::invalid_field(
+                        "identity_backup.ciphertext",
+                        "must be 1 to 4096 bytes",
+                    ));
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        let account = caller.user_id.to_string();
+        let _admitted = self.guard.check(&account, ip).await?;
+        let user = self
+            .context
+            .store
+            .get_user(caller.user_id)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        let verdict = self
+            .passwords
+            .verify(&request.old_password, &user.password_hash)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        if verdict == Verification::Mismatch {
+            self.guard.failed(&account, ip).await?;
+            return Err(invalid_credentials());
+        }
+        let new_hash = self
+            .passwords
+            .hash(&request.new_password)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let others: Vec<SessionId> = if request.keep_other_sessions {
+            Vec::new()
+        } else {
+            self.context
+                .store
+                .list_sessions(caller.user_id)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .filter(|id| *id != caller.session_id)
+                .collect()
+        };
+        let change = zynk_backends::model::PasswordChange {
+            user_id: caller.user_id,
+            old_hash: user.password_hash,
+            new_hash,
+            identity_backup: backup,
+            keep_only_session: (!request.keep_other_sessions).then_some(caller.session_id),
+        };
+        let revoked = self
+            .context
+            .store
+            .change_password(&change, zynk_backends::now())
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidCredentials,
+                    "the password was changed meanwhile; sign in again",
+                )
+            })?;
+        self.context.ephemeral.session_revoke(&revoked).await?;
+        for session_id in others {
+            self.hub
+                .close(Closing::Session {
+                    user_id: caller.user_id,
+                    session_id,
+                })
+                .await;
+        }
+        tracing::info!(user_id = %caller.user_id, sessions_ended = revoked.len(), "password changed");
         Ok(())
     }
 }

@@ -23,6 +23,7 @@
 
 mod forward;
 mod keys;
+mod password;
 mod proof;
 mod send;
 mod sync;
