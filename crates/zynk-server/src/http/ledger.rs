@@ -115,5 +115,10 @@ pub async fn rotate_identity_key(
         .ledger
         .rotate_identity_key(&caller, &request)
         .await?;
+    state
+        .services
+        .accounts
+        .forget_identity(caller.user_id)
+        .await;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -49,6 +49,10 @@ struct Identity {
 /// How long an account's identity stays cached on a node.
 const IDENTITY_TTL: Duration = Duration::from_secs(300);
 
+/// The publish/subscribe channel on which a node announces that a user's identity key changed,
+/// so every node drops its cached copy (payload: the user id as text).
+pub const IDENTITY_CHANGED_CHANNEL: &str = "identity-changed";
+
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         ErrorCode::InvalidCredentials,
@@ -119,6 +123,38 @@ fn auth_response(
     }
 }
 
+/// Drops cached identities other nodes announce as changed, for as long as the cache lives.
+async fn forget_changed_identities(
+    context: Arc<Context>,
+    identities: std::sync::Weak<DashMap<UserId, (Arc<Identity>, Instant)>>,
+) {
+    use futures::StreamExt as _;
+    loop {
+        let mut changes = match context.ephemeral.subscribe(IDENTITY_CHANGED_CHANNEL).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot subscribe to identity changes; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(payload) = changes.next().await {
+            let Some(identities) = identities.upgrade() else {
+                return;
+            };
+            if let Some(user_id) = std::str::from_utf8(&payload)
+                .ok()
+                .and_then(|s| s.parse::<uuid::Uuid>().ok())
+            {
+                identities.remove(&UserId::from_uuid(user_id));
+            }
+        }
+        if identities.strong_count() == 0 {
+            return;
+        }
+    }
+}
+
 impl AccountService {
     /// A service over the shared context.
     pub fn new(
@@ -128,12 +164,31 @@ impl AccountService {
         rate_limits: RateLimiter,
     ) -> Self {
         let _ = rate_limits;
+        let identities: Arc<DashMap<UserId, (Arc<Identity>, Instant)>> = Arc::default();
+        tokio::spawn(forget_changed_identities(
+            context.clone(),
+            Arc::downgrade(&identities),
+        ));
         Self {
             guard: PasswordGuard::new(context.clone()),
             context,
             hub,
             passwords,
-            identities: Arc::default(),
+            identities,
+        }
+    }
+
+    /// Drops this node's cached identity of `user_id` and tells the other nodes to do the same
+    /// (after its identity key changed).
+    pub async fn forget_identity(&self, user_id: UserId) {
+        self.identities.remove(&user_id);
+        if let Err(err) = self
+            .context
+            .ephemeral
+            .publish(IDENTITY_CHANGED_CHANNEL, user_id.to_string().as_bytes())
+            .await
+        {
+            tracing::warn!(error = %err, "cannot announce an identity change to other nodes");
         }
     }
 
