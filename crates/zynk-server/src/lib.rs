@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod context;
+pub mod data_dir;
 pub mod error;
 pub mod http;
 pub mod jobs;
@@ -69,9 +70,12 @@ pub enum StartError {
 pub async fn open_store(config: &Config) -> Result<Arc<dyn AnyStore>, StartError> {
     let url = config.effective_database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
+        let database = data_dir::sqlite_path(&url);
+        data_dir::secure(&config.data_dir, database.as_deref()).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
         })?;
     }
     let settings = PoolSettings {

@@ -3,9 +3,13 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use zynk_testkit::{Api, Backend, Identity, TestServer, backend_tests, eventually};
+use zynk_testkit::{Api, Backend, Identity, TestServer, backend_tests, code, eventually};
 
-backend_tests!(a_rotation_refreshes_users_me_on_every_node);
+backend_tests!(
+    a_rotation_refreshes_users_me_on_every_node,
+    bodies_are_objects_without_nul,
+    names_refuse_overrides_and_invisible_text
+);
 
 fn rotation_body(did: &str, current: &Identity, next: &Identity) -> Value {
     let statement = zynk_proto::trust::rotation_signing_bytes(did, &next.public_bytes());
@@ -68,4 +72,148 @@ async fn a_rotation_refreshes_users_me_on_every_node(backend: Backend) {
         })
         .await;
     }
+}
+
+/// "Also": a JSON array in place of an object is refused (serde would read a struct from it);
+/// L5: U+0000 in any string (to-device content, key algorithms) is a 400 on both engines.
+async fn bodies_are_objects_without_nul(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let post = |path: &'static str, body: Value| {
+        let (api, token) = (api.clone(), ann.access_token.clone());
+        async move {
+            api.call(Method::POST, path, Some(&token), Some(&body))
+                .await
+        }
+    };
+    let (status, body) = post("/api/v1/conversations", json!(["one_to_one", bob.user_id])).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_json"),
+        "{body}"
+    );
+    let (_, list) = api.get("/api/v1/conversations", &ann.access_token).await;
+    assert!(
+        !list.to_string().contains(&bob.user_id),
+        "no conversation was opened: {list}"
+    );
+    let (status, body) = api
+        .post("/api/v1/auth/login", json!(["ann", "password"]))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+
+    let nul_content = json!({"txn_id": "t1", "event_type": "m.olm", "messages": [
+        {"user_id": bob.user_id, "device_id": bob.device_id, "content": {"ciphertext": "a\u{0}b"}},
+    ]});
+    let (status, body) = post("/api/v1/to-device", nul_content).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_field"),
+        "{body}"
+    );
+    let nul_key = json!({"a\u{0}": 1, "txn_id": "t2", "event_type": "m.olm", "messages": []});
+    let (status, _) = post("/api/v1/to-device", nul_key).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let nul_algorithm = json!({"device_keys": {
+        "user_id": ann.user_id, "device_id": ann.device_id,
+        "curve25519": ann.device.public_key, "ed25519": ann.device.public_key,
+        "algorithms": ["zynk.olm.v1\u{0}"],
+        "device_signature": "x", "identity_signature": "x",
+    }});
+    let (status, body) = post("/api/v1/keys/upload", nul_algorithm).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_field"),
+        "{body}"
+    );
+    // Nothing reached Bob's inbox.
+    let (_, inbox) = api.get("/api/v1/to-device", &bob.access_token).await;
+    assert_eq!(
+        inbox["messages"].as_array().map(Vec::len),
+        Some(0),
+        "{inbox}"
+    );
+}
+
+/// "Also": display names (and device names) refuse bidirectional overrides and names made of
+/// invisible characters only.
+async fn names_refuse_overrides_and_invisible_text(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    for name in [
+        "admin\u{202E}gnp.exe",
+        "\u{2067}ann\u{2069}",
+        "\u{200B}\u{200B}",
+        "\u{3164}",
+        " \u{2800} ",
+        "\u{FEFF}",
+    ] {
+        let (status, body) = api
+            .call(
+                Method::PATCH,
+                "/api/v1/users/me/profile",
+                Some(&ann.access_token),
+                Some(&json!({"display_name": name})),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_field"),
+            "{name:?}: {body}"
+        );
+    }
+    for name in ["Ann", "أحمد", "Zoë 🎉", "李 雷"] {
+        let (status, body) = api
+            .call(
+                Method::PATCH,
+                "/api/v1/users/me/profile",
+                Some(&ann.access_token),
+                Some(&json!({"display_name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{name:?}: {body}");
+    }
+    let mut device = zynk_testkit::Device::random("web");
+    device.name = "\u{202E}phone".into();
+    let (status, body) = api.login(&ann.username, &ann.password, &device).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_field"),
+        "{body}"
+    );
+}
+
+/// L10: the data directory is 0700 and the database files 0600 (embedded default only: the
+/// other engine keeps no database files).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = TestServer::start(Backend::Embedded).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    api.open_conversation(&ann.access_token, &bob.user_id).await;
+    let dir = server.storage.data_dir();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("zynk.db") || name.ends_with(".key") {
+            assert_eq!(mode(&path), 0o600, "{name}");
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 3,
+        "the database, its WAL and the ledger key were checked"
+    );
 }

@@ -50,3 +50,77 @@ impl axum::extract::FromRequestParts<AppState> for ClientAddr {
         )))
     }
 }
+
+/// The shape rules every JSON body obeys before it is parsed: the top level is an object (serde
+/// would otherwise read a struct from an array of its fields in order, which docs/api.md's
+/// strict bodies rule out), and no string holds U+0000 (PostgreSQL's `jsonb` cannot store it,
+/// so both engines refuse it alike).
+pub fn check_body_shape(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidJson,
+                "the body must be a JSON object",
+            ));
+        }
+        // Empty: the parser answers.
+        None => return Ok(()),
+    }
+    if holds_escaped_nul(bytes) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            "strings must not contain U+0000 (NUL)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a JSON string in `bytes` holds the escape `\u0000` (a raw NUL byte is not valid
+/// JSON and fails parsing anyway).
+fn holds_escaped_nul(bytes: &[u8]) -> bool {
+    let (mut in_string, mut i) = (false, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => {
+                    if bytes.get(i + 1) == Some(&b'u')
+                        && bytes
+                            .get(i + 2..i + 6)
+                            .is_some_and(|hex| hex.iter().all(|&h| h == b'0'))
+                    {
+                        return true;
+                    }
+                    // Skip the escaped character.
+                    i += 2;
+                    continue;
+                }
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_must_be_objects_without_nul() {
+        assert!(check_body_shape(br#" {"a": "b"}"#).is_ok());
+        assert!(check_body_shape(br#"["one_to_one", "x"]"#).is_err());
+        assert!(check_body_shape(br#""text""#).is_err());
+        assert!(check_body_shape(br#"{"a": "x\u0000y"}"#).is_err());
+        assert!(check_body_shape(br#"{"a\u0000": 1}"#).is_err());
+        // An escaped backslash followed by the text u0000 is no NUL.
+        assert!(check_body_shape(br#"{"a": "x\\u0000"}"#).is_ok());
+        assert!(check_body_shape(br#"{"a": "\u00001"}"#).is_err());
+        assert!(check_body_shape(br#"{"a": "\u0001"}"#).is_ok());
+    }
+}

@@ -61,7 +61,7 @@ fn invalid_credentials() -> ApiError {
 }
 
 fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
-    validation::text(
+    validation::visible_name(
         "device.name",
         &device.name,
         validation::MAX_NAME_CHARS,
@@ -536,7 +536,7 @@ impl AccountService {
         update: &ProfileUpdate,
     ) -> Result<Profile, ApiError> {
         if let Some(Some(name)) = &update.display_name {
-            validation::text("display_name", name, validation::MAX_NAME_CHARS, true)?;
+            validation::visible_name("display_name", name, validation::MAX_NAME_CHARS, true)?;
         }
         if let Some(Some(url)) = &update.avatar_url {
             validation::url("avatar_url", url)?;
