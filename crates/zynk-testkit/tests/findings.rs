@@ -3,12 +3,14 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use zynk_testkit::{Api, Backend, Identity, TestServer, backend_tests, code, eventually};
+use zynk_testkit::{Api, Backend, Identity, TestServer, WsClient, backend_tests, code, eventually};
 
 backend_tests!(
     a_rotation_refreshes_users_me_on_every_node,
     bodies_are_objects_without_nul,
-    names_refuse_overrides_and_invisible_text
+    names_refuse_overrides_and_invisible_text,
+    oversized_frames_close_with_1009,
+    websocket_frames_and_sockets_are_limited
 );
 
 fn rotation_body(did: &str, current: &Identity, next: &Identity) -> Value {
@@ -216,4 +218,73 @@ async fn data_directory_and_database_files_are_private() {
         seen >= 3,
         "the database, its WAL and the ledger key were checked"
     );
+}
+
+/// "Also": a client frame over 128 KiB gets a close frame 1009 (message too big), not a dropped
+/// connection.
+async fn oversized_frames_close_with_1009(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ann = server.api().register(&Api::username("ann")).await;
+    let mut ws = WsClient::connect(&server.base_url, &ann.access_token).await;
+    ws.next_of("hello").await;
+    let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(200 * 1024));
+    ws.send_text(big).await;
+    assert_eq!(ws.close_code().await, Some(1009));
+}
+
+/// L11: every frame kind counts against a per-connection frame budget (a flood gets
+/// `rate_limited` errors, then a 1008 close), acknowledgements against the per-user limits,
+/// and one device holds a bounded number of sockets.
+async fn websocket_frames_and_sockets_are_limited(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.websocket.frames_per_second = 5;
+        c.websocket.frame_burst = 10;
+        c.websocket.max_sockets_per_device = 2;
+        c.rate_limits.per_user = 3;
+    })
+    .await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+
+    // Frames of any kind: the burst passes, then errors, then the connection is closed.
+    let mut flood = WsClient::connect(&server.base_url, &ann.access_token).await;
+    flood.next_of("hello").await;
+    for _ in 0..40 {
+        if !flood
+            .send_text(json!({"type": "ack_to_device", "up_to": 0}).to_string())
+            .await
+        {
+            break;
+        }
+    }
+    let (frames, code) = flood.frames_until_close().await;
+    let limited = frames
+        .iter()
+        .filter(|f| f["type"] == "error" && f["code"] == "rate_limited")
+        .count();
+    assert!(limited >= 1, "rate_limited errors came first: {frames:?}");
+    assert_eq!(code, Some(1008));
+
+    // Acknowledgements count against the per-user limit (3 per window here).
+    let mut ws = WsClient::connect(&server.base_url, &bob.access_token).await;
+    ws.next_of("hello").await;
+    for _ in 0..4 {
+        ws.send(json!({"type": "ack_to_device", "up_to": 0})).await;
+    }
+    let error = ws.next_of("error").await;
+    assert_eq!(error["code"], "rate_limited", "{error}");
+
+    // Sockets per device.
+    let second = WsClient::connect(&server.base_url, &bob.access_token).await;
+    match WsClient::try_connect(&server.base_url, &bob.access_token).await {
+        Err(status) => assert_eq!(status, 429),
+        Ok(_) => panic!("a third socket of one device was accepted"),
+    }
+    drop(second);
+    eventually("a closed socket frees its place", || {
+        let (base, token) = (server.base_url.clone(), bob.access_token.clone());
+        async move { WsClient::try_connect(&base, &token).await.ok().map(|_| ()) }
+    })
+    .await;
 }

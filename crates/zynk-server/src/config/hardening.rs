@@ -33,6 +33,15 @@ impl Config {
         if self.auth.password_checks_per_address == 0 {
             return fail("auth.password_checks_per_address", "must be at least 1");
         }
+        if self.websocket.max_sockets_per_device == 0 {
+            return fail("websocket.max_sockets_per_device", "must be at least 1");
+        }
+        if self.websocket.frames_per_second == 0 {
+            return fail("websocket.frames_per_second", "must be at least 1");
+        }
+        if self.websocket.frame_burst == 0 {
+            return fail("websocket.frame_burst", "must be at least 1");
+        }
         if self.rate_limits.password_slowdown_ms > 60_000 {
             return fail("rate_limits.password_slowdown_ms", "must be at most 60000");
         }

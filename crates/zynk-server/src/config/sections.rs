@@ -119,6 +119,14 @@ pub struct WebSocketConfig {
     /// Read and write buffer per connection, in bytes (small buffers keep idle connections
     /// cheap).
     pub buffer_bytes: usize,
+    /// Most WebSockets one device may hold open on a node; more upgrades get 429.
+    pub max_sockets_per_device: usize,
+    /// Client frames (of any kind) one connection may send per second, on average.
+    pub frames_per_second: u32,
+    /// Client frames one connection may send in a burst above `frames_per_second`; frames
+    /// beyond get an `error` frame `rate_limited`, and a connection that sends this many more
+    /// without slowing down is closed (1008).
+    pub frame_burst: u32,
 }
 
 /// Push wake-ups.
@@ -150,6 +158,9 @@ impl Default for WebSocketConfig {
             heartbeat_secs: 30,
             queue_capacity: 256,
             buffer_bytes: 4096,
+            max_sockets_per_device: 4,
+            frames_per_second: 50,
+            frame_burst: 200,
         }
     }
 }
