@@ -179,6 +179,13 @@ pub trait KeyStore: Send + Sync {
     /// even under concurrent claims, else the fallback key). Devices with no key, or not owned
     /// by the given user, are absent from the result.
     async fn claim_keys(&self, devices: &[(UserId, DeviceId)]) -> Result<Vec<Claimed>, StoreError>;
+    /// Of `devices`, those that exist, belong to the user named with them and hold a one-time
+    /// or fallback key, read without the writer (so a claim of unknown devices never takes the
+    /// write transaction).
+    async fn claimable_devices(
+        &self,
+        devices: &[(UserId, DeviceId)],
+    ) -> Result<Vec<(UserId, DeviceId)>, StoreError>;
 }
 
 /// The durable to-device inbox.
@@ -195,6 +202,8 @@ pub trait ToDeviceStore: Send + Sync {
         messages: &[NewToDevice],
         now: DateTime<Utc>,
     ) -> Result<ToDeviceOutcome, StoreError>;
+    /// How many payloads wait in each of `devices`' inboxes (devices with none are absent).
+    async fn inbox_sizes(&self, devices: &[DeviceId]) -> Result<Vec<(DeviceId, u64)>, StoreError>;
     /// The device's inbox after `since`, at most `limit` (plus whether more follow).
     async fn to_device_inbox(
         &self,

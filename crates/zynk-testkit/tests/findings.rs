@@ -10,7 +10,10 @@ backend_tests!(
     bodies_are_objects_without_nul,
     names_refuse_overrides_and_invisible_text,
     oversized_frames_close_with_1009,
-    websocket_frames_and_sockets_are_limited
+    websocket_frames_and_sockets_are_limited,
+    key_claims_are_bounded_and_limited,
+    to_device_volume_and_inboxes_are_bounded,
+    credentials_per_day_are_limited
 );
 
 fn rotation_body(did: &str, current: &Identity, next: &Identity) -> Value {
@@ -287,4 +290,199 @@ async fn websocket_frames_and_sockets_are_limited(backend: Backend) {
         async move { WsClient::try_connect(&base, &token).await.ok().map(|_| ()) }
     })
     .await;
+}
+
+fn b64(len: usize) -> String {
+    use base64::Engine;
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes).unwrap();
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// L6 and L7: a claim names at most `limits.max_claim_devices` devices; unknown devices cost
+/// no write; one claimer drains at most `key_claims_per_device` keys of one device, and
+/// `key_claims_per_user` in all.
+async fn key_claims_are_bounded_and_limited(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.limits.max_claim_devices = 8;
+        c.rate_limits.key_claims_per_device = 3;
+        c.rate_limits.key_claims_per_user = 5;
+    })
+    .await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let cat = api.register(&Api::username("cat")).await;
+    let mal = api.register(&Api::username("mal")).await;
+    for user in [&bob, &cat] {
+        let keys: Vec<Value> = (0..10)
+            .map(|i| json!({"key_id": format!("k{i}"), "key": b64(32), "fallback": false, "signature": b64(64)}))
+            .collect();
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/api/v1/keys/upload",
+                Some(&user.access_token),
+                Some(&json!({"one_time_keys": keys})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let claim = |token: String, devices: Vec<Value>| {
+        let api = api.clone();
+        async move {
+            api.call(
+                Method::POST,
+                "/api/v1/keys/claim",
+                Some(&token),
+                Some(&json!({"devices": devices})),
+            )
+            .await
+        }
+    };
+    let device =
+        |u: &zynk_testkit::Registered| json!({"user_id": u.user_id, "device_id": u.device_id});
+    // Too many devices in one claim.
+    let many: Vec<Value> = (0..9)
+        .map(|_| json!({"user_id": bob.user_id, "device_id": uuid::Uuid::new_v4()}))
+        .collect();
+    let (status, body) = claim(mal.access_token.clone(), many).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_field"),
+        "{body}"
+    );
+    // Unknown devices are unavailable and count nothing.
+    let unknown: Vec<Value> = (0..8)
+        .map(|_| json!({"user_id": bob.user_id, "device_id": uuid::Uuid::new_v4()}))
+        .collect();
+    for _ in 0..3 {
+        let (status, body) = claim(mal.access_token.clone(), unknown.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["unavailable"].as_array().map(Vec::len), Some(8));
+    }
+    // Mallory drains at most 3 of Bob's keys.
+    for _ in 0..3 {
+        let (status, body) = claim(mal.access_token.clone(), vec![device(&bob)]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["keys"].as_array().map(Vec::len), Some(1));
+    }
+    let (status, body) = claim(mal.access_token.clone(), vec![device(&bob)]).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{body}"
+    );
+    // And 5 in all: two of Cat's, then refused.
+    for _ in 0..2 {
+        let (status, _) = claim(mal.access_token.clone(), vec![device(&cat)]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = claim(mal.access_token.clone(), vec![device(&cat)]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Bob still has keys for others: Ann claims one.
+    let (status, body) = claim(ann.access_token.clone(), vec![device(&bob)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["keys"][0]["key"]["fallback"], json!(false), "{body}");
+    let (_, count) = api.get("/api/v1/keys/count", &bob.access_token).await;
+    assert_eq!(count["one_time_key_count"], json!(6), "{count}");
+}
+
+/// L8: to-device volume is limited per sender and per (sender, device), and an inbox holds at
+/// most `limits.max_inbox_messages` payloads.
+async fn to_device_volume_and_inboxes_are_bounded(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.limits.max_inbox_messages = 3;
+        c.rate_limits.to_device_per_target = 5;
+        c.rate_limits.to_device_per_sender = 8;
+    })
+    .await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let cat = api.register(&Api::username("cat")).await;
+    let mal = api.register(&Api::username("mal")).await;
+    let send = |token: String, to: &zynk_testkit::Registered, txn: String| {
+        let api = api.clone();
+        let body = json!({"txn_id": txn, "event_type": "m.olm", "messages": [
+            {"user_id": to.user_id, "device_id": to.device_id, "content": {"ciphertext": "x"}},
+        ]});
+        async move {
+            api.call(Method::POST, "/api/v1/to-device", Some(&token), Some(&body))
+                .await
+        }
+    };
+    // Bob's inbox fills at 3: the fourth payload is reported, not stored.
+    for i in 0..3 {
+        let (status, body) = send(mal.access_token.clone(), &bob, format!("t{i}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["delivered"], json!(1));
+    }
+    let (status, body) = send(ann.access_token.clone(), &bob, "a1".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["delivered"], json!(0));
+    assert_eq!(body["full_devices"][0]["device_id"], json!(bob.device_id));
+    let (_, inbox) = api.get("/api/v1/to-device", &bob.access_token).await;
+    assert_eq!(inbox["messages"].as_array().map(Vec::len), Some(3));
+    // Per (sender, device): Mallory has sent Bob 3 (+ counted attempts); two more, then 429.
+    for i in 3..5 {
+        let (status, _) = send(mal.access_token.clone(), &bob, format!("t{i}")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, body) = send(mal.access_token.clone(), &bob, "t5".into()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    // Per sender: 8 in all (6 counted so far: 5 to Bob and the refused one).
+    let (status, _) = send(mal.access_token.clone(), &cat, "c1".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(mal.access_token.clone(), &cat, "c2".into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(mal.access_token.clone(), &cat, "c3".into()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Others can still reach Cat.
+    let (status, body) = send(ann.access_token.clone(), &cat, "a2".into()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["delivered"], json!(1));
+}
+
+/// L12: credentials per user and day.
+async fn credentials_per_day_are_limited(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.rate_limits.credentials_per_day = 2).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    for _ in 0..2 {
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/api/v1/credentials",
+                Some(&ann.access_token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/credentials",
+            Some(&ann.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    let (status, _) = api
+        .call(
+            Method::POST,
+            "/api/v1/credentials",
+            Some(&bob.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
 }

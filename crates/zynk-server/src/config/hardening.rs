@@ -42,6 +42,12 @@ impl Config {
         if self.websocket.frame_burst == 0 {
             return fail("websocket.frame_burst", "must be at least 1");
         }
+        if !(1..=zynk_proto::keys::MAX_DEVICES_PER_CLAIM).contains(&self.limits.max_claim_devices) {
+            return fail("limits.max_claim_devices", "must be between 1 and 1024");
+        }
+        if self.limits.max_inbox_messages == 0 {
+            return fail("limits.max_inbox_messages", "must be at least 1");
+        }
         if self.rate_limits.password_slowdown_ms > 60_000 {
             return fail("rate_limits.password_slowdown_ms", "must be at most 60000");
         }

@@ -214,6 +214,11 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// Deepest JSON nesting accepted.
     pub max_json_depth: usize,
+    /// Most devices in one `POST /keys/claim`.
+    pub max_claim_devices: usize,
+    /// Most to-device payloads waiting in one device's inbox; sends beyond are refused for
+    /// that device (reported in `full_devices`).
+    pub max_inbox_messages: u64,
 }
 
 /// Fixed-window rate limits. Every `/api/v1` request counts against
@@ -243,6 +248,16 @@ pub struct RateLimitConfig {
     pub password_slowdown_ms: u64,
     /// Tighter per-address limits for particular endpoints (route template → limit).
     pub per_ip_endpoints: BTreeMap<String, u64>,
+    /// One-time keys one user may claim per window, over all devices.
+    pub key_claims_per_user: u64,
+    /// One-time keys one user may claim from one device per window.
+    pub key_claims_per_device: u64,
+    /// To-device payloads one user may send per window.
+    pub to_device_per_sender: u64,
+    /// To-device payloads one user may send to one device per window.
+    pub to_device_per_target: u64,
+    /// Verifiable credentials one user may be issued per day.
+    pub credentials_per_day: u64,
 }
 impl Default for AuthConfig {
     fn default() -> Self {
@@ -263,6 +278,8 @@ impl Default for LimitsConfig {
         Self {
             max_body_bytes: 128 * 1024,
             max_json_depth: 32,
+            max_claim_devices: 256,
+            max_inbox_messages: 10_000,
         }
     }
 }
@@ -285,6 +302,11 @@ impl Default for RateLimitConfig {
             password_failures_per_address: 10,
             password_per_address: 300,
             password_slowdown_ms: 2000,
+            key_claims_per_user: 2_000,
+            key_claims_per_device: 20,
+            to_device_per_sender: 20_000,
+            to_device_per_target: 2_000,
+            credentials_per_day: 10,
             per_ip_endpoints,
         }
     }

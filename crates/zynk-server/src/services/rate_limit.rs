@@ -111,4 +111,24 @@ impl RateLimiter {
         let limit = (self.context.config.rate_limits.per_user * u64::from(percent) / 100).max(1);
         self.hit(&format!("user:{user_id}:{endpoint}"), limit).await
     }
+
+    /// Counts one event against `key` with its own `limit` per `window` (for limits that are
+    /// not per endpoint: key claims, to-device volume, credentials).
+    pub async fn check_key(&self, key: &str, limit: u64, window: Duration) -> Result<(), ApiError> {
+        if !self.context.config.rate_limits.enabled {
+            return Ok(());
+        }
+        let decision = self
+            .context
+            .ephemeral
+            .rate_limit_hit(key, limit, window)
+            .await?;
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(ApiError::rate_limited(
+                decision.reset_after.as_secs_f64().ceil() as u64,
+            ))
+        }
+    }
 }
