@@ -761,3 +761,21 @@ pub struct PasswordChange {
     /// `Some(session)`: every other session of the account ends; `None`: all stay.
     pub keep_only_session: Option<SessionId>,
 }
+
+/// The result of one cursor move (`ConversationStore::move_cursors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorOutcome {
+    /// The participant after the move.
+    pub participant: ParticipantRecord,
+    /// Whether the delivered cursor moved.
+    pub delivered_moved: bool,
+    /// Whether the read cursor moved.
+    pub read_moved: bool,
+}
+
+impl CursorOutcome {
+    /// Whether either cursor moved (a receipt that moves nothing announces nothing).
+    pub fn moved(&self) -> bool {
+        self.delivered_moved || self.read_moved
+    }
+}

@@ -245,14 +245,21 @@ pub trait ConversationStore: Send + Sync {
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<UserId>, StoreError>;
-    /// Moves participants' cursors forward (read implies delivered; both clamped to the
-    /// conversation's last sequence number), all in one transaction. One result per move, in
-    /// order: `None` unless that user participates.
+    /// Moves participants' cursors forward (read implies delivered, unless the user's read
+    /// receipts are off: then reading never moves the delivered cursor others see; both
+    /// clamped to the conversation's last sequence number), all in one transaction. One
+    /// result per move, in order: `None` unless that user participates.
     async fn advance_cursors(
         &self,
         moves: &[CursorMove],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<ParticipantRecord>>, StoreError>;
+    /// [`Self::advance_cursors`], telling for each move whether anything moved.
+    async fn move_cursors(
+        &self,
+        moves: &[CursorMove],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<CursorOutcome>>, StoreError>;
 }
 
 /// Messages.

@@ -13,7 +13,8 @@ backend_tests!(
     websocket_frames_and_sockets_are_limited,
     key_claims_are_bounded_and_limited,
     to_device_volume_and_inboxes_are_bounded,
-    credentials_per_day_are_limited
+    credentials_per_day_are_limited,
+    without_read_receipts_reading_shows_nothing
 );
 
 fn rotation_body(did: &str, current: &Identity, next: &Identity) -> Value {
@@ -485,4 +486,92 @@ async fn credentials_per_day_are_limited(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+}
+
+/// L2: with read receipts off, reading does not move the delivered cursor others see, and a
+/// receipt that moves nothing sends no event.
+async fn without_read_receipts_reading_shows_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let conversation = api.open_conversation(&ann.access_token, &bob.user_id).await;
+    let (status, _) = api
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me/privacy",
+            Some(&bob.access_token),
+            Some(&json!({"allow_read_receipts": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for i in 0..3 {
+        api.send_message(
+            &ann.access_token,
+            &conversation,
+            zynk_testkit::message_body(&format!("m{i}")),
+        )
+        .await;
+    }
+    let mut ann_ws = WsClient::connect(&server.base_url, &ann.access_token).await;
+    ann_ws.next_of("hello").await;
+    let receipt = |body: Value| {
+        let (api, token, path) = (
+            api.clone(),
+            bob.access_token.clone(),
+            format!("/api/v1/conversations/{conversation}/receipts"),
+        );
+        async move {
+            let (status, reply) = api
+                .call(Method::POST, &path, Some(&token), Some(&body))
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{reply}");
+        }
+    };
+    let bob_cursor = || {
+        let (api, token, path) = (
+            api.clone(),
+            ann.access_token.clone(),
+            format!("/api/v1/conversations/{conversation}"),
+        );
+        let bob_id = bob.user_id.clone();
+        async move {
+            let (_, view) = api.get(&path, &token).await;
+            let me = view["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["user_id"] == json!(bob_id))
+                .cloned()
+                .unwrap();
+            me["last_delivered_seq"].as_i64().unwrap()
+        }
+    };
+    // Reading alone: nothing moves that Ann could see, and no event.
+    receipt(json!({"read_up_to": 3})).await;
+    assert_eq!(bob_cursor().await, 0);
+    // Delivery: Ann sees it, without a read cursor.
+    receipt(json!({"delivered_up_to": 2})).await;
+    let event = ann_ws.next_of("receipt").await;
+    assert_eq!(event["last_delivered_seq"], json!(2), "{event}");
+    assert!(event["last_read_seq"].is_null(), "{event}");
+    // The same receipt again moves nothing: no event. The next frame Ann gets is Bob's message.
+    receipt(json!({"delivered_up_to": 2})).await;
+    receipt(json!({"delivered_up_to": 1, "read_up_to": 1})).await;
+    api.send_message(
+        &bob.access_token,
+        &conversation,
+        zynk_testkit::message_body("hi"),
+    )
+    .await;
+    loop {
+        let frame = ann_ws.next().await.expect("a frame");
+        assert_ne!(
+            frame["type"], "receipt",
+            "an empty receipt was announced: {frame}"
+        );
+        if frame["type"] == "message" {
+            break;
+        }
+    }
 }
