@@ -575,3 +575,51 @@ async fn without_read_receipts_reading_shows_nothing(backend: Backend) {
         }
     }
 }
+
+/// "Also": the OpenAPI document lists the error answers every operation can give: 400, 413 and
+/// 415 with a JSON body, 400 with a query, 404 with a path id, 401 with a token, 429 under
+/// `/api/v1`, and 503 everywhere; each with the error body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_error_answer() {
+    let server = TestServer::start(Backend::Embedded).await;
+    let (status, doc) = server
+        .api()
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let has = |code: &str| {
+                responses
+                    .get(code)
+                    .is_some_and(|r| r.to_string().contains("ErrorBody"))
+            };
+            let mut wanted = vec!["503"];
+            if op.get("requestBody").is_some() {
+                wanted.extend(["400", "413", "415"]);
+            }
+            let has_query = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            if has_query {
+                wanted.push("400");
+            }
+            if path.contains('{') {
+                wanted.push("404");
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                wanted.push("401");
+            }
+            if path.starts_with("/api/v1") {
+                wanted.push("429");
+            }
+            for code in wanted {
+                assert!(has(code), "{method} {path} lacks {code}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "{checked} operations");
+}

@@ -124,3 +124,72 @@ mod tests {
         assert!(check_body_shape(br#"{"a": "\u0001"}"#).is_ok());
     }
 }
+
+/// Adds the answers every operation can give to the OpenAPI document where a handler's
+/// annotation leaves them out: 400, 413 and 415 to operations with a JSON body (malformed or
+/// non-object JSON, too deep, too large, wrong media type), 401 to operations that need a
+/// token, 429 to `/api/v1` operations (rate limits) and 503 to all (`too_many_connections`,
+/// `request_timeout`, a backing service down). Each with the error body.
+pub fn complete_error_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let answer = |description: &str| -> RefOr<utoipa::openapi::Response> {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| answer(description));
+            };
+            if operation.request_body.is_some() {
+                add(
+                    "400",
+                    "Invalid body: malformed JSON, not an object, a wrong field, U+0000 in a string, or nested too deep",
+                );
+                add("413", "The body is larger than `limits.max_body_bytes`");
+                add("415", "The body is not `application/json`");
+            }
+            let has_query = operation.parameters.iter().flatten().any(|p| {
+                matches!(p, RefOr::T(p) if p.parameter_in == utoipa::openapi::path::ParameterIn::Query)
+            });
+            if has_query {
+                add("400", "A malformed query string");
+            }
+            if path.contains('{') {
+                add(
+                    "404",
+                    "No such resource (a malformed id is not found either)",
+                );
+            }
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add("401", "No valid access token");
+            }
+            if path.starts_with("/api/v1") {
+                add("429", "Rate limited; see `Retry-After`");
+            }
+            add(
+                "503",
+                "Too many connections, the request took too long, or a backing service is down; see `Retry-After` where given",
+            );
+        }
+    }
+}

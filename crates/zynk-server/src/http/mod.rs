@@ -132,6 +132,7 @@ fn operations_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = api_routes().1;
     doc.merge(operations_routes().1);
+    hardening::complete_error_answers(&mut doc);
     doc
 }
 
