@@ -5,7 +5,7 @@
 //! (`zynk proof` exits with 3 when a proof does not hold).
 //!
 //! One module per group of commands (`account`, `messages`, `listen`,
-//! `proof`, `trust`), none using another; `context` is what they all need and
+//! `password`, `proof`, `trust`), none using another; `context` is what they all need and
 //! `output` prints their results. [`run`] dispatches a parsed command.
 
 mod account;
