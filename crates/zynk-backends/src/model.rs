@@ -914,3 +914,37 @@ pub enum GroupOutcome {
     /// The change would leave members without an admin.
     LastAdmin,
 }
+
+/// A password change (`AccountStore::change_password`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    /// The account.
+    pub user_id: UserId,
+    /// The hash the old password was checked against: the change applies only while it is
+    /// still the stored one (so two concurrent changes cannot both succeed).
+    pub old_hash: String,
+    /// The new password hash.
+    pub new_hash: String,
+    /// A new identity backup sealed under the new password, stored with the change.
+    pub identity_backup: Option<Vec<u8>>,
+    /// `Some(session)`: every other session of the account ends; `None`: all stay.
+    pub keep_only_session: Option<SessionId>,
+}
+
+/// The result of one cursor move (`ConversationStore::move_cursors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorOutcome {
+    /// The participant after the move.
+    pub participant: ParticipantRecord,
+    /// Whether the delivered cursor moved.
+    pub delivered_moved: bool,
+    /// Whether the read cursor moved.
+    pub read_moved: bool,
+}
+
+impl CursorOutcome {
+    /// Whether either cursor moved (a receipt that moves nothing announces nothing).
+    pub fn moved(&self) -> bool {
+        self.delivered_moved || self.read_moved
+    }
+}

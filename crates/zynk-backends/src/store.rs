@@ -61,6 +61,15 @@ pub trait AccountStore: Send + Sync {
     /// the sessions it removed, or `None` if there was no such user.
     async fn delete_user(&self, user_id: UserId)
     -> Result<Option<RevokedAccessHashes>, StoreError>;
+    /// Replaces the password hash (and the identity backup, when given) if the stored hash is
+    /// still `change.old_hash`, and ends the other sessions when asked, in one transaction.
+    /// Returns the access token hashes of the sessions it ended, or `None` if the user is gone
+    /// or the hash changed meanwhile (nothing written).
+    async fn change_password(
+        &self,
+        change: &PasswordChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RevokedAccessHashes>, StoreError>;
 }
 
 /// Devices.
@@ -172,6 +181,13 @@ pub trait KeyStore: Send + Sync {
     /// even under concurrent claims, else the fallback key). Devices with no key, or not owned
     /// by the given user, are absent from the result.
     async fn claim_keys(&self, devices: &[(UserId, DeviceId)]) -> Result<Vec<Claimed>, StoreError>;
+    /// Of `devices`, those that exist, belong to the user named with them and hold a one-time
+    /// or fallback key, read without the writer (so a claim of unknown devices never takes the
+    /// write transaction).
+    async fn claimable_devices(
+        &self,
+        devices: &[(UserId, DeviceId)],
+    ) -> Result<Vec<(UserId, DeviceId)>, StoreError>;
 }
 
 /// The durable to-device inbox.
@@ -188,6 +204,8 @@ pub trait ToDeviceStore: Send + Sync {
         messages: &[NewToDevice],
         now: DateTime<Utc>,
     ) -> Result<ToDeviceOutcome, StoreError>;
+    /// How many payloads wait in each of `devices`' inboxes (devices with none are absent).
+    async fn inbox_sizes(&self, devices: &[DeviceId]) -> Result<Vec<(DeviceId, u64)>, StoreError>;
     /// The device's inbox after `since`, at most `limit` (plus whether more follow).
     async fn to_device_inbox(
         &self,
@@ -229,14 +247,21 @@ pub trait ConversationStore: Send + Sync {
         &self,
         conversation_id: ConversationId,
     ) -> Result<Vec<UserId>, StoreError>;
-    /// Moves participants' cursors forward (read implies delivered; both clamped to the
-    /// conversation's last sequence number), all in one transaction. One result per move, in
-    /// order: `None` unless that user participates.
+    /// Moves participants' cursors forward (read implies delivered, unless the user's read
+    /// receipts are off: then reading never moves the delivered cursor others see; both
+    /// clamped to the conversation's last sequence number), all in one transaction. One
+    /// result per move, in order: `None` unless that user participates.
     async fn advance_cursors(
         &self,
         moves: &[CursorMove],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<ParticipantRecord>>, StoreError>;
+    /// [`Self::advance_cursors`], telling for each move whether anything moved.
+    async fn move_cursors(
+        &self,
+        moves: &[CursorMove],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<CursorOutcome>>, StoreError>;
 }
 
 /// Messages.

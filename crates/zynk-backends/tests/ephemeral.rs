@@ -100,6 +100,7 @@ conformance!(
     session_revocation_of_several_hashes,
     rate_limit_window,
     rate_limit_keys_are_independent,
+    rate_limit_peek_does_not_count,
     presence_expires,
     presence_is_replaced,
     devices_online_until_offline_or_expired,
@@ -654,4 +655,30 @@ async fn group_member_cache_invalidation_reaches_every_node() {
         Duration::from_secs(600)
     );
     cleanup(&prefix).await;
+}
+
+async fn rate_limit_peek_does_not_count(e: Arc<dyn Ephemeral>) {
+    let key = format!("peek:{}", uuid::Uuid::new_v4());
+    assert_eq!(e.rate_limit_peek(&key).await.unwrap(), 0);
+    e.rate_limit_hit(&key, 5, Duration::from_secs(60))
+        .await
+        .unwrap();
+    e.rate_limit_hit(&key, 5, Duration::from_secs(60))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(e.rate_limit_peek(&key).await.unwrap(), 2);
+    }
+    let next = e
+        .rate_limit_hit(&key, 5, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(next.count, 3);
+    // An expired window counts as empty.
+    let short = format!("peek-short:{}", uuid::Uuid::new_v4());
+    e.rate_limit_hit(&short, 5, Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(e.rate_limit_peek(&short).await.unwrap(), 0);
 }

@@ -38,6 +38,9 @@ impl ServerProcess {
             .env("ZYNK_RATE_LIMITS__ENABLED", "false")
             .env("ZYNK_AUTH__PBKDF2_ITERATIONS", "1000")
             .env("ZYNK_WEBSOCKET__QUEUE_CAPACITY", "4096")
+            // Every bench client connects from loopback: no per-address cap (the global cap,
+            // below the open-files limit, stays).
+            .env("ZYNK_CONNECTIONS__MAX_CONNECTIONS_PER_ADDRESS", "1000000")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let config = storage.config();

@@ -177,6 +177,13 @@ impl Context {
         Ok(messenger)
     }
 
+    /// Encrypt the state under `password` from now on (after a password change): the next
+    /// [`Self::save`] creates a new vault with it.
+    pub fn replace_password(&mut self, password: Secret) {
+        self.password = password;
+        self.vault = None;
+    }
+
     /// Encrypt and write the state.
     pub fn save(&mut self, lock: &HomeLock, messenger: &Messenger) -> Result<(), CliError> {
         if self.vault.is_none() {

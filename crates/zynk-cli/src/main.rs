@@ -5,8 +5,8 @@
 //! (`zynk proof` exits with 3 when a proof does not hold).
 //!
 //! One module per group of commands (`account`, `messages`, `listen`,
-//! `proof`, `trust`, `contacts`), none using another; `context` is what they all need and
-//! `output` prints their results. [`run`] dispatches a parsed command.
+//! `password`, `proof`, `trust`, `contacts`, `group`), none using another; `context` is what
+//! they all need and `output` prints their results. [`run`] dispatches a parsed command.
 
 mod account;
 mod contacts;
@@ -15,6 +15,7 @@ mod group;
 mod listen;
 mod messages;
 mod output;
+mod password;
 mod proof;
 mod trust;
 
@@ -234,6 +235,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Change the account password: the new one comes from ZYNK_NEW_PASSWORD or, with
+    /// --password-stdin, the second line of standard input. The identity backup is re-sealed
+    /// and this device's state re-encrypted under it; the account's other sessions end.
+    Password {
+        /// Keep the account's other sessions.
+        #[arg(long)]
+        keep_sessions: bool,
+    },
 }
 
 /// Run the command; the exit code is 0 unless a command decides otherwise
@@ -281,6 +290,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Decline { user } => contacts::decline(context, &user).await,
         Command::Conversations { json } => contacts::conversations(context, json).await,
         Command::Group { command } => group::run(context, command).await,
+        Command::Password { keep_sessions } => {
+            password::password(context, cli.password_stdin, keep_sessions).await
+        }
     };
     done.map(|()| ExitCode::SUCCESS)
 }

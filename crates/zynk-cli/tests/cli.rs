@@ -227,7 +227,7 @@ async fn wrong_passwords_fail_clearly(backend: Backend) {
         .api()
         .post(
             "/api/v1/auth/login",
-            json!({"username": alice, "password": PASSWORD, "device": zynk_testkit::Device::random("web").json()}),
+            zynk_testkit::login_json(&alice, PASSWORD, &zynk_testkit::Device::random("web")),
         )
         .await;
     assert_eq!(

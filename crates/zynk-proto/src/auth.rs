@@ -31,6 +31,15 @@ pub struct RegisterRequest {
     pub identity_key: String,
     /// The device registering.
     pub device: DeviceInfo,
+    /// Signature by the identity key over [`crate::possession::register_bytes`] (username,
+    /// identity key, device key), unpadded standard base64: proves the key is the caller's.
+    /// Required; it is optional here only so its absence gets a clear error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_signature: Option<String>,
+    /// Signature by the device key over the same statement. Required, like
+    /// `identity_signature`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_signature: Option<String>,
 }
 
 /// `POST /api/v1/auth/login`.
@@ -44,6 +53,11 @@ pub struct LoginRequest {
     pub password: String,
     /// The device logging in; a fingerprint not seen before registers a new device.
     pub device: DeviceInfo,
+    /// Signature by the device key over [`crate::possession::login_bytes`] (username, device
+    /// key), unpadded standard base64. Required; optional here only so its absence gets a
+    /// clear error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_signature: Option<String>,
 }
 
 /// `POST /api/v1/auth/refresh`.

@@ -87,6 +87,8 @@ error_codes! {
     RouteNotFound => "route_not_found", 404, "No such route.";
     MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
     RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";
+    TooManyConnections => "too_many_connections", 503, "The server (or this client address) has too many open connections; retry after the `Retry-After` seconds.";
+    RequestTimeout => "request_timeout", 503, "The request took longer than the server allows.";
     Unavailable => "service_unavailable", 503, "A backing service is unreachable.";
     Internal => "internal_error", 500, "An unexpected server error; details are in the server log.";
 }

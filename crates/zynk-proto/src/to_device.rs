@@ -46,6 +46,10 @@ pub struct ToDeviceSendResponse {
     pub delivered: u64,
     /// Recipients that do not exist (the payload was dropped for them).
     pub unknown_devices: Vec<DeviceRef>,
+    /// Recipients whose inbox is full (`limits.max_inbox_messages` payloads wait there): the
+    /// payload was not stored for them; retry after they caught up.
+    #[serde(default)]
+    pub full_devices: Vec<DeviceRef>,
 }
 
 /// A payload waiting in the calling device's inbox.

@@ -65,6 +65,11 @@ pub struct RotateIdentityKeyRequest {
     /// Ed25519 signature by the *current* identity key over
     /// [`rotation_signing_bytes`], unpadded standard base64.
     pub signature: String,
+    /// Ed25519 signature by the *new* identity key over
+    /// [`crate::possession::rotate_bytes`], unpadded standard base64: proves the new key is
+    /// the caller's. Required; optional here only so its absence gets a clear error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_key_signature: Option<String>,
 }
 
 /// Domain tag of the rotation statement.

@@ -164,6 +164,25 @@ pub struct IdentityBackup {
     pub ciphertext: String,
 }
 
+/// `POST /api/v1/users/me/password`: changes the account password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub old_password: String,
+    /// The new password (8 to 1024 characters by default).
+    pub new_password: String,
+    /// The identity backup sealed under the new password, stored in the same transaction as
+    /// the new password (clients that derive the backup key from the password send it, so the
+    /// backup and the password never disagree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_backup: Option<IdentityBackup>,
+    /// Keep the account's other sessions; by default every session but the caller's ends.
+    #[serde(default)]
+    pub keep_other_sessions: bool,
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -3,10 +3,12 @@
 
 pub mod config;
 pub mod context;
+pub mod data_dir;
 pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod realtime;
+pub mod serve;
 pub mod services;
 pub mod state;
 pub mod telemetry;
@@ -68,9 +70,12 @@ pub enum StartError {
 pub async fn open_store(config: &Config) -> Result<Arc<dyn AnyStore>, StartError> {
     let url = config.effective_database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
+        let database = data_dir::sqlite_path(&url);
+        data_dir::secure(&config.data_dir, database.as_deref()).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
         })?;
     }
     let settings = PoolSettings {
@@ -183,34 +188,27 @@ impl App {
         &self.state.context.config
     }
 
-    /// Binds the configured address.
+    /// Binds the configured address, with a listen backlog of [`serve::LISTEN_BACKLOG`] (the
+    /// kernel may lower it to `net.core.somaxconn`) so a burst of connections does not crowd
+    /// others out before the accept loop refuses them.
     pub async fn bind(&self) -> Result<TcpListener, StartError> {
         let addr = self.state.context.config.listen;
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Listen { addr, source })
+        serve::bind(addr).map_err(|source| StartError::Listen { addr, source })
     }
 
     /// Serves on `listener` until `shutdown` resolves, then stops the jobs and closes storage.
+    /// Raises the open-files limit first and keeps connections under the configured caps
+    /// ([`serve::serve`]).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
         let router = self.router();
-        // Small frames (acks, WebSocket events) must not wait for Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let descriptors = serve::raise_descriptor_limit();
+        let config = self.state.context.config.connections.clone();
+        let caps = serve::ConnectionCaps::from_config(&config, descriptors);
+        let result = serve::serve(listener, router, config, caps, shutdown).await;
         self.jobs.stop();
         result
     }

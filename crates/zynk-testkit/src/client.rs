@@ -13,7 +13,46 @@ pub fn random_key() -> String {
     STANDARD_NO_PAD.encode(key.as_bytes())
 }
 
-/// A device description for register/login bodies.
+/// A user identity key pair (Ed25519), for register bodies and rotations.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The signing key.
+    pub key: ed25519_dalek::SigningKey,
+}
+
+impl Identity {
+    /// A fresh random identity.
+    pub fn random() -> Self {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("randomness");
+        Self::from_seed(&seed)
+    }
+
+    /// The identity of `seed`.
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self {
+            key: ed25519_dalek::SigningKey::from_bytes(seed),
+        }
+    }
+
+    /// The public key, unpadded standard base64.
+    pub fn public_key(&self) -> String {
+        STANDARD_NO_PAD.encode(self.key.verifying_key().as_bytes())
+    }
+
+    /// The public key's bytes.
+    pub fn public_bytes(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// Signs `message`; unpadded standard base64.
+    pub fn sign(&self, message: &[u8]) -> String {
+        use ed25519_dalek::Signer as _;
+        STANDARD_NO_PAD.encode(self.key.sign(message).to_bytes())
+    }
+}
+
+/// A device description for register/login bodies, with the device's signing key.
 #[derive(Debug, Clone)]
 pub struct Device {
     /// Name.
@@ -24,16 +63,20 @@ pub struct Device {
     pub fingerprint: String,
     /// Public key.
     pub public_key: String,
+    /// The device's signing key (its public key is `public_key` unless a test changed it).
+    pub key: Identity,
 }
 
 impl Device {
     /// A new random device on `platform`.
     pub fn random(platform: &str) -> Self {
+        let key = Identity::random();
         Self {
             name: format!("{platform} device"),
             platform: platform.into(),
             fingerprint: format!("fp-{}", uuid::Uuid::new_v4().simple()),
-            public_key: random_key(),
+            public_key: key.public_key(),
+            key,
         }
     }
 
@@ -44,6 +87,44 @@ impl Device {
             "fingerprint": self.fingerprint, "public_key": self.public_key,
         })
     }
+
+    /// The device key's bytes as sent (`public_key`), or zeros when a test made it invalid.
+    fn sent_key(&self) -> [u8; 32] {
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(&self.public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 32])
+    }
+}
+
+/// A register body for `username` with proofs of possession by `identity` and `device`.
+pub fn register_json(
+    username: &str,
+    password: &str,
+    identity: &Identity,
+    device: &Device,
+) -> Value {
+    let statement = zynk_proto::possession::register_bytes(
+        username,
+        &identity.public_bytes(),
+        &device.sent_key(),
+    );
+    json!({
+        "username": username, "password": password,
+        "identity_key": identity.public_key(), "device": device.json(),
+        "identity_signature": identity.sign(&statement),
+        "device_signature": device.key.sign(&statement),
+    })
+}
+
+/// A login body for `username` on `device`, with the device key's proof of possession.
+pub fn login_json(username: &str, password: &str, device: &Device) -> Value {
+    let statement = zynk_proto::possession::login_bytes(username, &device.sent_key());
+    json!({
+        "username": username, "password": password, "device": device.json(),
+        "device_signature": device.key.sign(&statement),
+    })
 }
 
 /// What registration returned, plus what was sent.
@@ -65,10 +146,18 @@ pub struct Registered {
     pub refresh_token: String,
     /// The device.
     pub device: Device,
+    /// The identity key pair registered (`None` after a login, which does not restore it).
+    pub identity: Option<Identity>,
 }
 
 impl Registered {
-    fn from_response(username: &str, password: &str, device: Device, body: &Value) -> Self {
+    fn from_response(
+        username: &str,
+        password: &str,
+        device: Device,
+        identity: Option<Identity>,
+        body: &Value,
+    ) -> Self {
         let s = |k: &str| {
             body[k]
                 .as_str()
@@ -84,6 +173,7 @@ impl Registered {
             access_token: s("access_token"),
             refresh_token: s("refresh_token"),
             device,
+            identity,
         }
     }
 }
@@ -164,40 +254,40 @@ impl Api {
 
     /// Registers `username` with a random identity key and a new web device; panics unless 201.
     pub async fn register(&self, username: &str) -> Registered {
+        self.register_with(username, Identity::random()).await
+    }
+
+    /// Registers `username` with `identity` and a new web device; panics unless 201.
+    pub async fn register_with(&self, username: &str, identity: Identity) -> Registered {
         let device = Device::random("web");
         let password = "correct horse battery";
         let (status, body) = self
             .post(
                 "/api/v1/auth/register",
-                json!({
-                    "username": username, "password": password,
-                    "identity_key": random_key(), "device": device.json(),
-                }),
+                register_json(username, password, &identity, &device),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
-        Registered::from_response(username, password, device, &body)
+        Registered::from_response(username, password, device, Some(identity), &body)
     }
 
-    /// Logs in on `device`; returns status and body.
+    /// Logs in on `device` (signing the login statement with its key); returns status and
+    /// body.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         device: &Device,
     ) -> (StatusCode, Value) {
-        self.post(
-            "/api/v1/auth/login",
-            json!({"username": username, "password": password, "device": device.json()}),
-        )
-        .await
+        self.post("/api/v1/auth/login", login_json(username, password, device))
+            .await
     }
 
     /// Logs in on `device`; panics unless 200.
     pub async fn login_ok(&self, username: &str, password: &str, device: Device) -> Registered {
         let (status, body) = self.login(username, password, &device).await;
         assert_eq!(status, StatusCode::OK, "login {username}: {body}");
-        Registered::from_response(username, password, device, &body)
+        Registered::from_response(username, password, device, None, &body)
     }
 
     /// A unique valid username with `stem`.

@@ -17,7 +17,10 @@ pub mod tls;
 pub mod wait;
 pub mod ws;
 
-pub use client::{Api, Device, Registered, ciphertext, code, message_body, random_key};
+pub use client::{
+    Api, Device, Identity, Registered, ciphertext, code, login_json, message_body, random_key,
+    register_json,
+};
 pub use evm::EvmChain;
 pub use server::{Backend, Node, TestServer};
 pub use tls::TlsProxy;

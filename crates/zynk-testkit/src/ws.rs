@@ -75,6 +75,40 @@ impl WsClient {
             .expect("frame sent");
     }
 
+    /// Sends a text frame as is (no JSON check), e.g. an oversized one; `false` if the
+    /// connection was already gone.
+    pub async fn send_text(&mut self, text: String) -> bool {
+        self.stream.send(Message::Text(text.into())).await.is_ok()
+    }
+
+    /// Reads until the server closes: the close code it sent, or `None` when the connection
+    /// ended without a close frame. Panics if it stays open for [`FRAME_WAIT`].
+    pub async fn close_code(&mut self) -> Option<u16> {
+        self.frames_until_close().await.1
+    }
+
+    /// Reads every text frame until the server closes; returns them and the close code (`None`
+    /// when the connection ended without a close frame). Panics if it stays open for
+    /// [`FRAME_WAIT`] without a frame.
+    pub async fn frames_until_close(&mut self) -> (Vec<Value>, Option<u16>) {
+        let mut frames = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(FRAME_WAIT, self.stream.next())
+                .await
+                .expect("the server closes in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    frames.push(serde_json::from_str(&text).expect("JSON frame"));
+                }
+                Some(Ok(Message::Close(close))) => {
+                    return (frames, close.map(|c| u16::from(c.code)));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (frames, None),
+            }
+        }
+    }
+
     /// Closes the connection.
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;

@@ -2,7 +2,9 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use zynk_testkit::{Api, Backend, Device, TestServer, backend_tests, code, random_key};
+use zynk_testkit::{
+    Api, Backend, Device, Identity, TestServer, backend_tests, code, random_key, register_json,
+};
 
 backend_tests!(
     register_returns_tokens_and_me_works,
@@ -52,8 +54,12 @@ async fn duplicate_username_in_another_case_is_rejected(backend: Backend) {
         let (status, body) = api
             .post(
                 "/api/v1/auth/register",
-                json!({"username": variant, "password": "password123", "identity_key": random_key(),
-                       "device": Device::random("ios").json()}),
+                register_json(
+                    &variant,
+                    "password123",
+                    &Identity::random(),
+                    &Device::random("ios"),
+                ),
             )
             .await;
         assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -65,8 +71,12 @@ async fn invalid_registrations_are_rejected_with_codes(backend: Backend) {
     let server = TestServer::start(backend).await;
     let api = server.api();
     let good = || {
-        json!({"username": Api::username("carol"), "password": "password123",
-               "identity_key": random_key(), "device": Device::random("android").json()})
+        register_json(
+            &Api::username("carol"),
+            "password123",
+            &Identity::random(),
+            &Device::random("android"),
+        )
     };
     let padded_key = format!("{}=", random_key());
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
@@ -375,8 +385,12 @@ async fn fingerprint_of_another_account_is_rejected(backend: Backend) {
     let (status, body) = api
         .post(
             "/api/v1/auth/register",
-            json!({"username": Api::username("ivan"), "password": "password123",
-                   "identity_key": random_key(), "device": gina.device.json()}),
+            register_json(
+                &Api::username("ivan"),
+                "password123",
+                &Identity::random(),
+                &gina.device,
+            ),
         )
         .await;
     assert_eq!(

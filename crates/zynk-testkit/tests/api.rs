@@ -72,7 +72,14 @@ async fn openapi_document_lists_the_fixed_routes(backend: Backend) {
         );
     }
     let register = &doc["components"]["schemas"]["RegisterRequest"]["properties"];
-    for field in ["username", "password", "identity_key", "device"] {
+    for field in [
+        "username",
+        "password",
+        "identity_key",
+        "device",
+        "identity_signature",
+        "device_signature",
+    ] {
         assert!(register[field].is_object(), "RegisterRequest.{field}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());

@@ -207,7 +207,10 @@ async fn one_time_keys_are_claimed_once_then_fallback(backend: Backend) {
 }
 
 async fn concurrent_claims_never_share_a_key(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    // One claimer takes more keys of one device than the default per-device claim limit allows:
+    // the subject here is concurrency, not the limit (tested in findings.rs).
+    let server =
+        TestServer::start_with(backend, |c| c.rate_limits.key_claims_per_device = 100).await;
     let api = server.api();
     let ann = api.register(&Api::username("ann")).await;
     let keys: Vec<Value> = (0..20).map(|i| otk(&format!("k{i:02}"), false)).collect();

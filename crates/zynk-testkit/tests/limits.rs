@@ -3,7 +3,9 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use zynk_testkit::{Api, Backend, Device, TestServer, backend_tests, code, random_key};
+use zynk_testkit::{
+    Api, Backend, Device, Identity, TestServer, backend_tests, code, register_json,
+};
 
 backend_tests!(
     per_address_endpoint_limit,
@@ -28,8 +30,12 @@ async fn per_address_endpoint_limit(backend: Backend) {
             reqwest::Method::POST,
             "/api/v1/auth/register",
             "application/json",
-            json!({"username": Api::username("reg"), "password": "password123",
-                   "identity_key": random_key(), "device": Device::random("web").json()})
+            register_json(
+                &Api::username("reg"),
+                "password123",
+                &Identity::random(),
+                &Device::random("web"),
+            )
             .to_string()
             .into_bytes(),
         )

@@ -290,11 +290,12 @@ async fn low_scores_get_tighter_rate_limits(backend: Backend) {
 }
 
 fn register_body(username: &str, key: &SigningKey) -> Value {
-    json!({
-        "username": username, "password": "correct horse battery",
-        "identity_key": STANDARD_NO_PAD.encode(key.verifying_key().as_bytes()),
-        "device": Device::random("web").json(),
-    })
+    zynk_testkit::register_json(
+        username,
+        "correct horse battery",
+        &zynk_testkit::Identity { key: key.clone() },
+        &Device::random("web"),
+    )
 }
 
 async fn validator_key(api: &Api, token: &str) -> ed25519_dalek::VerifyingKey {
@@ -365,9 +366,15 @@ async fn identity_proofs_verify_and_follow_rotations(backend: Backend) {
             &did.to_string(),
             new.verifying_key().as_bytes(),
         );
+        let possession = zynk_proto::possession::rotate_bytes(
+            &did.to_string(),
+            new.verifying_key().as_bytes(),
+            signer.verifying_key().as_bytes(),
+        );
         json!({
             "identity_key": STANDARD_NO_PAD.encode(new.verifying_key().as_bytes()),
             "signature": STANDARD_NO_PAD.encode(signer.sign(&statement).to_bytes()),
+            "new_key_signature": STANDARD_NO_PAD.encode(new.sign(&possession).to_bytes()),
         })
     };
     let put = |body: Value| {

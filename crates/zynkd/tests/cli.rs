@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use zynk_testkit::{Api, Device, random_key};
+use zynk_testkit::{Api, Device, Identity, register_json};
 
 fn zynkd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zynkd"));
@@ -213,13 +213,14 @@ async fn served_session_logs_no_secrets() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let name = Api::username("logcheck");
-    let identity_key = random_key();
+    let identity = Identity::random();
+    let identity_key = identity.public_key();
     let device = Device::random("web");
     let password = "a very secret passphrase";
     let (status, reg) = api
         .post(
             "/api/v1/auth/register",
-            json!({"username": name, "password": password, "identity_key": identity_key, "device": device.json()}),
+            register_json(&name, password, &identity, &device),
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::CREATED);

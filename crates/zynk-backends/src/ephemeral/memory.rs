@@ -165,6 +165,11 @@ impl Ephemeral for MemoryEphemeral {
         })
     }
 
+    async fn rate_limit_peek(&self, key: &str) -> Result<u64, EphemeralError> {
+        let now = Instant::now();
+        Ok(self.rates.get(key).filter(|e| e.1 > now).map_or(0, |e| e.0))
+    }
+
     async fn presence_set(
         &self,
         user_id: UserId,

@@ -183,6 +183,9 @@ pub trait Ephemeral: Send + Sync {
         window: Duration,
     ) -> Result<RateDecision, EphemeralError>;
 
+    /// The count of `ratelimit:{key}` in its current window (0 when none), without counting.
+    async fn rate_limit_peek(&self, key: &str) -> Result<u64, EphemeralError>;
+
     /// Records a user's presence (`presence:{user_id}`, `online_users`).
     async fn presence_set(
         &self,

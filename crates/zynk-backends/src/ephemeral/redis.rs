@@ -233,6 +233,15 @@ impl Ephemeral for RedisEphemeral {
         })
     }
 
+    async fn rate_limit_peek(&self, key: &str) -> Result<u64, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let count: Option<u64> = ::redis::cmd("GET")
+            .arg(self.key(&format!("ratelimit:{key}")))
+            .query_async(&mut conn)
+            .await?;
+        Ok(count.unwrap_or(0))
+    }
+
     async fn presence_set(
         &self,
         user_id: UserId,

@@ -266,4 +266,51 @@ impl AccountStore for SqlStore {
         tx.commit().await?;
         Ok(Some(hashes))
     }
+
+    async fn change_password(
+        &self,
+        change: &PasswordChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RevokedAccessHashes>, StoreError> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET password_hash = $3, updated_at = $4 \
+             WHERE id = $1 AND password_hash = $2",
+        )
+        .bind(change.user_id)
+        .bind(&change.old_hash)
+        .bind(&change.new_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let Some(backup) = &change.identity_backup {
+            sqlx::query(
+                "INSERT INTO identity_backups (user_id, ciphertext, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id) DO UPDATE SET ciphertext = excluded.ciphertext, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(change.user_id)
+            .bind(backup)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let revoked: Vec<String> = match change.keep_only_session {
+            Some(keep) => {
+                sqlx::query_scalar(
+                    "DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING session_token",
+                )
+                .bind(change.user_id)
+                .bind(keep)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            None => Vec::new(),
+        };
+        tx.commit().await?;
+        Ok(Some(revoked))
+    }
 }

@@ -161,6 +161,28 @@ impl KeyStore for SqlStore {
         Ok(users)
     }
 
+    async fn claimable_devices(
+        &self,
+        devices: &[(UserId, DeviceId)],
+    ) -> Result<Vec<(UserId, DeviceId)>, StoreError> {
+        let mut found = Vec::with_capacity(devices.len());
+        for &(user_id, device_id) in devices {
+            let claimable: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM devices d WHERE d.id = $1 AND d.user_id = $2 AND (EXISTS \
+                 (SELECT 1 FROM device_one_time_keys k WHERE k.device_id = d.id) OR EXISTS \
+                 (SELECT 1 FROM device_fallback_keys f WHERE f.device_id = d.id))",
+            )
+            .bind(device_id)
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?;
+            if claimable.is_some() {
+                found.push((user_id, device_id));
+            }
+        }
+        Ok(found)
+    }
+
     async fn claim_keys(&self, devices: &[(UserId, DeviceId)]) -> Result<Vec<Claimed>, StoreError> {
         // SKIP LOCKED lets concurrent claims on PostgreSQL take different keys; SQLite's single
         // writer serialises claims.
@@ -228,6 +250,22 @@ impl KeyStore for SqlStore {
 
 #[async_trait]
 impl ToDeviceStore for SqlStore {
+    async fn inbox_sizes(&self, devices: &[DeviceId]) -> Result<Vec<(DeviceId, u64)>, StoreError> {
+        let mut sizes = Vec::new();
+        for &device_id in devices {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM to_device_messages WHERE recipient_device_id = $1",
+            )
+            .bind(device_id)
+            .fetch_one(&self.read)
+            .await?;
+            if count > 0 {
+                sizes.push((device_id, u64::try_from(count).unwrap_or(0)));
+            }
+        }
+        Ok(sizes)
+    }
+
     async fn send_to_device(
         &self,
         sender_user_id: UserId,

@@ -153,6 +153,15 @@ impl ConversationStore for SqlStore {
         moves: &[CursorMove],
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<ParticipantRecord>>, StoreError> {
+        let outcomes = self.move_cursors(moves, now).await?;
+        Ok(outcomes.into_iter().map(|o| o.map(|o| o.participant)).collect())
+    }
+
+    async fn move_cursors(
+        &self,
+        moves: &[CursorMove],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<CursorOutcome>>, StoreError> {
         // Rows are locked in one order (conversation, user), so concurrent batches cannot
         // deadlock.
         let mut order: Vec<usize> = (0..moves.len()).collect();
@@ -234,29 +243,46 @@ async fn advance_cursor(
     tx: &mut Transaction<'static, Db>,
     m: &CursorMove,
     now: DateTime<Utc>,
-) -> Result<Option<ParticipantRecord>, StoreError> {
+) -> Result<Option<CursorOutcome>, StoreError> {
     let CursorMove { conversation_id, user_id, delivered_up_to, read_up_to } = *m;
     let lock = match DIALECT {
         super::Dialect::Postgres => {
-            "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
+            "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq, up.privacy_settings FROM \
              conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+             JOIN user_profiles up ON up.user_id = p.user_id \
              WHERE p.conversation_id = $1 AND p.user_id = $2 FOR UPDATE OF p"
         }
         super::Dialect::Sqlite => {
-            "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq FROM \
+            "SELECT p.last_delivered_seq, p.last_read_seq, c.last_seq, up.privacy_settings FROM \
              conversation_participants p JOIN conversations c ON c.id = p.conversation_id \
+             JOIN user_profiles up ON up.user_id = p.user_id \
              WHERE p.conversation_id = $1 AND p.user_id = $2"
         }
     };
-    let current: Option<(i64, i64, i64)> = sqlx::query_as(lock)
+    let current: Option<(i64, i64, i64, sqlx::types::Json<Privacy>)> = sqlx::query_as(lock)
         .bind(conversation_id)
         .bind(user_id)
         .fetch_optional(&mut **tx)
-        .await?;
-    let Some((delivered, read, last_seq)) = current else { return Ok(None) };
-    let new_read = read.max(read_up_to.unwrap_or(0).min(last_seq));
-    let new_delivered = delivered.max(delivered_up_to.unwrap_or(0).min(last_seq)).max(new_read);
-    if new_read != read || new_delivered != delivered {
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                corrupt("privacy_settings", e)
+            }
+            other => other.into(),
+        })?;
+    let Some((delivered, read, last_seq, privacy)) = current else { return Ok(None) };
+    let mut new_read = read.max(read_up_to.unwrap_or(0).min(last_seq));
+    let mut new_delivered = delivered.max(delivered_up_to.unwrap_or(0).min(last_seq));
+    // Read implies delivered, unless read receipts are off: then the delivered cursor others
+    // see moves only with delivery acknowledgements, never with reading, and the read cursor
+    // (never past the delivered one) waits for them.
+    if privacy.0.allow_read_receipts {
+        new_delivered = new_delivered.max(new_read);
+    } else {
+        new_read = new_read.min(new_delivered).max(read);
+    }
+    let (delivered_moved, read_moved) = (new_delivered != delivered, new_read != read);
+    if delivered_moved || read_moved {
         sqlx::query(
             "UPDATE conversation_participants SET last_delivered_seq = $3, last_read_seq = $4, \
              last_read_at = CASE WHEN $5 THEN $6 ELSE last_read_at END \
@@ -277,7 +303,11 @@ async fn advance_cursor(
         .bind(user_id)
         .fetch_one(&mut **tx)
         .await?;
-    Ok(Some(participant_from_row(&row)?))
+    Ok(Some(CursorOutcome {
+        participant: participant_from_row(&row)?,
+        delivered_moved,
+        read_moved,
+    }))
 }
 
 async fn message_by_id(

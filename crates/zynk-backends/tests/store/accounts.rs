@@ -14,6 +14,7 @@ conformance!(
     profile_changes_set_keep_and_clear_fields,
     privacy_settings_are_replaced,
     deleting_a_user_removes_everything_it_owns_and_returns_its_token_hashes,
+    a_password_change_swaps_hash_and_backup_and_ends_other_sessions,
 );
 
 async fn registration_stores_user_profile_device_session_and_identity(db: &TestDb) {
@@ -445,4 +446,100 @@ async fn deleting_a_user_removes_everything_it_owns_and_returns_its_token_hashes
         .await,
         0
     );
+}
+
+async fn a_password_change_swaps_hash_and_backup_and_ends_other_sessions(db: &TestDb) {
+    let t0 = now();
+    let alice = register_at(db, "alice", t0).await;
+    let bob = register_at(db, "bob", t0).await;
+    let (_, phone) = add_device(db, &alice, "phone", t0).await;
+    let (_, laptop) = add_device(db, &alice, "laptop", t0).await;
+    db.put_identity_backup(alice.user_id, b"old backup", t0)
+        .await
+        .unwrap();
+    let old_hash = db
+        .get_user(alice.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    let t1 = plus(t0, 60);
+    let change = PasswordChange {
+        user_id: alice.user_id,
+        old_hash,
+        new_hash: "$pbkdf2-sha256$new".into(),
+        identity_backup: Some(b"new backup".to_vec()),
+        keep_only_session: Some(phone.id),
+    };
+    let mut revoked = db
+        .change_password(&change, t1)
+        .await
+        .unwrap()
+        .expect("changed");
+    revoked.sort();
+    let mut expected = vec![
+        alice.tokens.access_hash.clone(),
+        laptop.tokens.access_hash.clone(),
+    ];
+    expected.sort();
+    assert_eq!(revoked, expected);
+    let user = db.get_user(alice.user_id).await.unwrap().unwrap();
+    assert_eq!(user.password_hash, "$pbkdf2-sha256$new");
+    assert_eq!(user.updated_at, t1);
+    assert_eq!(
+        db.get_identity_backup(alice.user_id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"new backup"[..])
+    );
+    let sessions = db.list_sessions(alice.user_id).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].id, phone.id);
+    // Bob's sessions are untouched.
+    assert_eq!(db.list_sessions(bob.user_id).await.unwrap().len(), 1);
+
+    // A change against a stale hash writes nothing.
+    let stale = PasswordChange {
+        new_hash: "$pbkdf2-sha256$other".into(),
+        identity_backup: Some(b"other backup".to_vec()),
+        keep_only_session: None,
+        ..change.clone()
+    };
+    assert_eq!(db.change_password(&stale, plus(t1, 1)).await.unwrap(), None);
+    let user = db.get_user(alice.user_id).await.unwrap().unwrap();
+    assert_eq!(user.password_hash, "$pbkdf2-sha256$new");
+    assert_eq!(
+        db.get_identity_backup(alice.user_id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"new backup"[..])
+    );
+    // Keeping every session, without a new backup.
+    let keep_all = PasswordChange {
+        old_hash: "$pbkdf2-sha256$new".into(),
+        new_hash: "$pbkdf2-sha256$third".into(),
+        identity_backup: None,
+        keep_only_session: None,
+        ..change.clone()
+    };
+    assert_eq!(
+        db.change_password(&keep_all, plus(t1, 2)).await.unwrap(),
+        Some(vec![])
+    );
+    assert_eq!(db.list_sessions(alice.user_id).await.unwrap().len(), 1);
+    assert_eq!(
+        db.get_identity_backup(alice.user_id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"new backup"[..])
+    );
+    // An unknown user.
+    let nobody = PasswordChange {
+        user_id: new_user_id(),
+        ..keep_all
+    };
+    assert_eq!(db.change_password(&nobody, t1).await.unwrap(), None);
 }

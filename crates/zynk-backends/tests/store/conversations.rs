@@ -11,6 +11,7 @@ conformance!(
     conversations_are_listed_most_recently_active_first,
     unread_counts_messages_from_others_after_the_read_cursor,
     cursors_move_forward_only_clamped_and_read_implies_delivered,
+    without_read_receipts_reading_leaves_delivered_and_moves_are_reported,
 );
 
 async fn a_pair_of_users_has_one_conversation(db: &TestDb) {
@@ -339,4 +340,85 @@ async fn cursors_move_forward_only_clamped_and_read_implies_delivered(db: &TestD
         .find(|p| p.user_id == alice.user_id)
         .unwrap();
     assert_eq!(*alice_seen, alice_now);
+}
+
+async fn without_read_receipts_reading_leaves_delivered_and_moves_are_reported(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let bob = register_at(db, "bob", t).await;
+    let conversation = one_to_one(db, &alice, &bob).await;
+    for _ in 0..5 {
+        send(db, text(conversation, &alice), t).await;
+    }
+    let private = Privacy {
+        allow_read_receipts: false,
+        ..Privacy::default()
+    };
+    db.set_privacy(bob.user_id, &private, t).await.unwrap();
+    let cursor = |delivered: Option<i64>, read: Option<i64>| CursorMove {
+        conversation_id: conversation,
+        user_id: bob.user_id,
+        delivered_up_to: delivered,
+        read_up_to: read,
+    };
+    // Reading does not move the delivered cursor (the read cursor waits for it).
+    let out = db.move_cursors(&[cursor(None, Some(3))], t).await.unwrap();
+    let out = out[0].clone().expect("a participant");
+    assert!(!out.moved());
+    assert_eq!(
+        (
+            out.participant.last_delivered_seq,
+            out.participant.last_read_seq
+        ),
+        (0, 0)
+    );
+    assert!(!out.participant.read_receipts);
+    // Delivery acknowledgements still move it, and reading up to it then moves the read one.
+    let out = db.move_cursors(&[cursor(Some(4), None)], t).await.unwrap();
+    let out = out[0].clone().unwrap();
+    assert!(out.moved());
+    assert_eq!(out.participant.last_delivered_seq, 4);
+    let out = db.move_cursors(&[cursor(None, Some(3))], t).await.unwrap();
+    let out = out[0].clone().unwrap();
+    assert!(out.moved());
+    assert_eq!(
+        (
+            out.participant.last_delivered_seq,
+            out.participant.last_read_seq
+        ),
+        (4, 3)
+    );
+    // A move that changes nothing says so.
+    let out = db
+        .move_cursors(&[cursor(Some(2), Some(1))], t)
+        .await
+        .unwrap();
+    let out = out[0].clone().unwrap();
+    assert!(!out.moved());
+    assert_eq!(
+        (
+            out.participant.last_delivered_seq,
+            out.participant.last_read_seq
+        ),
+        (4, 3)
+    );
+    // With receipts on again, reading implies delivered as before.
+    db.set_privacy(bob.user_id, &Privacy::default(), t)
+        .await
+        .unwrap();
+    let out = db.move_cursors(&[cursor(None, Some(5))], t).await.unwrap();
+    let out = out[0].clone().unwrap();
+    assert_eq!(
+        (
+            out.participant.last_delivered_seq,
+            out.participant.last_read_seq
+        ),
+        (5, 5)
+    );
+    // Not a participant.
+    let stranger = CursorMove {
+        user_id: new_user_id(),
+        ..cursor(Some(1), None)
+    };
+    assert_eq!(db.move_cursors(&[stranger], t).await.unwrap(), vec![None]);
 }

@@ -14,6 +14,7 @@ conformance!(
     queries_return_the_users_that_exist_with_their_bundles,
     claims_hand_out_one_time_keys_once_then_the_fallback_key,
     concurrent_claims_hand_out_each_one_time_key_once,
+    claimable_devices_exist_belong_and_hold_a_key,
 );
 
 const NO_KEYS: KeyStock = KeyStock {
@@ -377,4 +378,38 @@ async fn concurrent_claims_hand_out_each_one_time_key_once(db: &TestDb) {
         db.key_stock(alice.device_id).await.unwrap().one_time_keys,
         0
     );
+}
+
+async fn claimable_devices_exist_belong_and_hold_a_key(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let bob = register_at(db, "bob", t).await;
+    let (phone, _) = add_device(db, &alice, "phone", t).await;
+    let (tablet, _) = add_device(db, &alice, "tablet", t).await;
+    db.upload_keys(alice.device_id, None, &[key("k1")], None, 10, t)
+        .await
+        .unwrap();
+    // The phone has only a fallback key; the tablet and Bob's device have none.
+    db.upload_keys(phone, None, &[], Some(&key("fb")), 10, t)
+        .await
+        .unwrap();
+    let asked = [
+        (alice.user_id, alice.device_id),
+        (alice.user_id, phone),
+        (alice.user_id, tablet),
+        (bob.user_id, bob.device_id),
+        (bob.user_id, phone),
+        (alice.user_id, new_device_id()),
+    ];
+    let found = db.claimable_devices(&asked).await.unwrap();
+    assert_eq!(
+        found,
+        vec![(alice.user_id, alice.device_id), (alice.user_id, phone)]
+    );
+    // Reading changes nothing: the one-time key is still there.
+    assert_eq!(
+        db.key_stock(alice.device_id).await.unwrap().one_time_keys,
+        1
+    );
+    assert_eq!(db.claimable_devices(&[]).await.unwrap(), vec![]);
 }

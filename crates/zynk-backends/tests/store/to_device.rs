@@ -11,6 +11,7 @@ conformance!(
     concurrent_retries_store_a_transaction_once,
     the_inbox_pages_and_acknowledgements_delete,
     payloads_older_than_the_cutoff_are_purged,
+    inbox_sizes_count_waiting_payloads,
 );
 
 fn payload(to: &Account, device: DeviceId, n: u32) -> NewToDevice {
@@ -283,5 +284,51 @@ async fn payloads_older_than_the_cutoff_are_purged(db: &TestDb) {
             .unwrap()
             .0
             .is_empty()
+    );
+}
+
+async fn inbox_sizes_count_waiting_payloads(db: &TestDb) {
+    let t = now();
+    let alice = register_at(db, "alice", t).await;
+    let bob = register_at(db, "bob", t).await;
+    let (bob_phone, _) = add_device(db, &bob, "phone", t).await;
+    assert_eq!(
+        db.inbox_sizes(&[bob.device_id, bob_phone]).await.unwrap(),
+        vec![]
+    );
+    for (n, txn) in ["a", "b", "c"].iter().enumerate() {
+        db.send_to_device(
+            alice.user_id,
+            alice.device_id,
+            txn,
+            "m.test",
+            &[payload(&bob, bob.device_id, n as u32)],
+            t,
+        )
+        .await
+        .unwrap();
+    }
+    db.send_to_device(
+        alice.user_id,
+        alice.device_id,
+        "d",
+        "m.test",
+        &[payload(&bob, bob_phone, 9)],
+        t,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.inbox_sizes(&[bob.device_id, bob_phone, alice.device_id])
+            .await
+            .unwrap(),
+        vec![(bob.device_id, 3), (bob_phone, 1)]
+    );
+    let page = db.to_device_inbox(bob.device_id, 0, 10).await.unwrap();
+    let second = page.0[1].id;
+    db.ack_to_device(bob.device_id, second).await.unwrap();
+    assert_eq!(
+        db.inbox_sizes(&[bob.device_id]).await.unwrap(),
+        vec![(bob.device_id, 1)]
     );
 }

@@ -318,10 +318,20 @@ pub async fn rotate_identity(device: &Device, username: &str) -> (String, String
         let did = zynk_ledger::ZynkDid::new(me.user_id.as_uuid()).to_string();
         let statement =
             zynk_proto::trust::rotation_signing_bytes(&did, next.public_key().as_bytes());
+        let next_signer = ed25519_dalek::SigningKey::from_bytes(&next.export_seed());
+        let possession = zynk_proto::possession::rotate_bytes(
+            &did,
+            next.public_key().as_bytes(),
+            m.machine().identity_key().as_bytes(),
+        );
         let request = zynk_proto::trust::RotateIdentityKeyRequest {
             identity_key: next.public_key().to_base64(),
             signature: base64::engine::general_purpose::STANDARD_NO_PAD
                 .encode(signer.sign(&statement).to_bytes()),
+            new_key_signature: Some(
+                base64::engine::general_purpose::STANDARD_NO_PAD
+                    .encode(next_signer.sign(&possession).to_bytes()),
+            ),
         };
         m.api()
             .rotate_identity_key(&request)

@@ -350,6 +350,22 @@ impl ApiClient {
         .map(drop)
     }
 
+    /// `POST /users/me/password`: changes the password (the old and new derived secrets, and
+    /// the identity backup sealed under the new one).
+    pub async fn change_password(
+        &mut self,
+        request: &zynk_proto::users::ChangePasswordRequest,
+    ) -> Result<(), ClientError> {
+        self.request(
+            Method::POST,
+            "/users/me/password",
+            Some(request),
+            Auth::Bearer,
+        )
+        .await
+        .map(drop)
+    }
+
     /// `GET /users/me/identity-backup`; `None` when the server holds none.
     pub async fn identity_backup(&mut self) -> Result<Option<IdentityBackup>, ClientError> {
         match self.get("/users/me/identity-backup").await {

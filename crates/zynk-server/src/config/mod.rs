@@ -7,6 +7,7 @@
 //! configuration as TOML (the example file, and the configuration in force with passwords
 //! hidden).
 
+mod hardening;
 mod load;
 mod render;
 mod sections;
@@ -19,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
 pub use sections::{
-    AuthConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
-    RetentionConfig, TrustConfig, WebSocketConfig,
+    AuthConfig, ChainKind, ConnectionsConfig, EvmSettings, LimitsConfig, LogFormat, PushConfig,
+    RateLimitConfig, RetentionConfig, TrustConfig, WebSocketConfig,
 };
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,
@@ -80,6 +81,8 @@ pub struct Config {
     pub chain: ChainKind,
     /// The EVM chain (`chain = "evm"`).
     pub evm: EvmSettings,
+    /// The listener: timeouts and connection caps.
+    pub connections: ConnectionsConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -105,6 +108,7 @@ impl Default for Config {
             trust: TrustConfig::default(),
             chain: ChainKind::Embedded,
             evm: EvmSettings::default(),
+            connections: ConnectionsConfig::default(),
         }
     }
 }

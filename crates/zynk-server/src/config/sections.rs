@@ -119,6 +119,14 @@ pub struct WebSocketConfig {
     /// Read and write buffer per connection, in bytes (small buffers keep idle connections
     /// cheap).
     pub buffer_bytes: usize,
+    /// Most WebSockets one device may hold open on a node; more upgrades get 429.
+    pub max_sockets_per_device: usize,
+    /// Client frames (of any kind) one connection may send per second, on average.
+    pub frames_per_second: u32,
+    /// Client frames one connection may send in a burst above `frames_per_second`; frames
+    /// beyond get an `error` frame `rate_limited`, and a connection that sends this many more
+    /// without slowing down is closed (1008).
+    pub frame_burst: u32,
 }
 
 /// Push wake-ups.
@@ -150,6 +158,9 @@ impl Default for WebSocketConfig {
             heartbeat_secs: 30,
             queue_capacity: 256,
             buffer_bytes: 4096,
+            max_sockets_per_device: 4,
+            frames_per_second: 50,
+            frame_burst: 200,
         }
     }
 }
@@ -188,6 +199,11 @@ pub struct AuthConfig {
     pub refresh_token_ttl_secs: u64,
     /// Shortest password accepted, in characters.
     pub min_password_chars: usize,
+    /// Password checks and hashes one account may have running or waiting at once; more are
+    /// answered 429 with `Retry-After: 1` (so one account cannot hold the hashing pool).
+    pub password_checks_per_account: usize,
+    /// Password checks and hashes one client address may have running or waiting at once.
+    pub password_checks_per_address: usize,
 }
 
 /// Request size limits.
@@ -198,6 +214,11 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// Deepest JSON nesting accepted.
     pub max_json_depth: usize,
+    /// Most devices in one `POST /keys/claim`.
+    pub max_claim_devices: usize,
+    /// Most to-device payloads waiting in one device's inbox; sends beyond are refused for
+    /// that device (reported in `full_devices`).
+    pub max_inbox_messages: u64,
 }
 
 /// Fixed-window rate limits. Every `/api/v1` request counts against
@@ -213,10 +234,30 @@ pub struct RateLimitConfig {
     pub per_ip: u64,
     /// Requests per user and endpoint per window.
     pub per_user: u64,
-    /// Login attempts per username per window, against password guessing.
+    /// Failed password checks (login, account deletion, password change) of one account per
+    /// window after which its checks are refused from addresses that failed on it and slowed
+    /// down by `password_slowdown_ms` from the others (so a stranger cannot lock the owner
+    /// out).
     pub login_per_username: u64,
+    /// Failed password checks of one account from one address per window; more are refused.
+    pub password_failures_per_address: u64,
+    /// Password checks (of any account) from one address per window.
+    pub password_per_address: u64,
+    /// Delay before a password check of an account over `login_per_username`, from an address
+    /// that has not failed on it, in milliseconds.
+    pub password_slowdown_ms: u64,
     /// Tighter per-address limits for particular endpoints (route template → limit).
     pub per_ip_endpoints: BTreeMap<String, u64>,
+    /// One-time keys one user may claim per window, over all devices.
+    pub key_claims_per_user: u64,
+    /// One-time keys one user may claim from one device per window.
+    pub key_claims_per_device: u64,
+    /// To-device payloads one user may send per window.
+    pub to_device_per_sender: u64,
+    /// To-device payloads one user may send to one device per window.
+    pub to_device_per_target: u64,
+    /// Verifiable credentials one user may be issued per day.
+    pub credentials_per_day: u64,
 }
 impl Default for AuthConfig {
     fn default() -> Self {
@@ -225,6 +266,8 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 30 * 24 * 3600,
             refresh_token_ttl_secs: 90 * 24 * 3600,
             min_password_chars: 8,
+            password_checks_per_account: 1,
+            password_checks_per_address: 2,
         }
     }
 }
@@ -235,6 +278,8 @@ impl Default for LimitsConfig {
         Self {
             max_body_bytes: 128 * 1024,
             max_json_depth: 32,
+            max_claim_devices: 256,
+            max_inbox_messages: 10_000,
         }
     }
 }
@@ -254,7 +299,51 @@ impl Default for RateLimitConfig {
             per_ip: 20_000,
             per_user: 20_000,
             login_per_username: 30,
+            password_failures_per_address: 10,
+            password_per_address: 300,
+            password_slowdown_ms: 2000,
+            key_claims_per_user: 2_000,
+            key_claims_per_device: 20,
+            to_device_per_sender: 20_000,
+            to_device_per_target: 2_000,
+            credentials_per_day: 10,
             per_ip_endpoints,
+        }
+    }
+}
+
+/// The listener: timeouts and caps on open connections (`docs/operations.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    /// Seconds a client has to send a request's complete headers (also the longest wait for
+    /// the next request on a kept-alive connection); slower connections are closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds without a byte read or written after which an HTTP connection is closed
+    /// (WebSockets have their own heartbeat timeout).
+    pub idle_timeout_secs: u64,
+    /// Seconds a request may take from its headers to its answer before it is answered with
+    /// 503 `request_timeout`.
+    pub request_timeout_secs: u64,
+    /// Most open connections (HTTP and WebSocket) at once; lowered at start to the descriptor
+    /// limit minus `reserved_descriptors`. Connections beyond it are answered with 503
+    /// `too_many_connections` and closed.
+    pub max_connections: usize,
+    /// Most open connections (HTTP and WebSocket) from one client address.
+    pub max_connections_per_address: usize,
+    /// File descriptors kept free of connections for the database, Redis and files.
+    pub reserved_descriptors: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 120,
+            request_timeout_secs: 30,
+            max_connections: 50_000,
+            max_connections_per_address: 512,
+            reserved_descriptors: 512,
         }
     }
 }

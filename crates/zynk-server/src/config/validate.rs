@@ -184,6 +184,7 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return fail("log", &e.to_string());
         }
+        self.validate_hardening()?;
         Ok(())
     }
 }

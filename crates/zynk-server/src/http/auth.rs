@@ -7,6 +7,7 @@ use zynk_proto::ErrorBody;
 use zynk_proto::auth::{AuthResponse, LoginRequest, RefreshRequest, RegisterRequest};
 
 use super::extract::{ApiJson, Caller};
+use super::hardening::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -21,9 +22,10 @@ use crate::state::AppState;
     ))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<AuthResponse>), ApiError> {
-    let response = state.services.accounts.register(&request).await?;
+    let response = state.services.accounts.register(&request, ip).await?;
     Ok((StatusCode::CREATED, Json(response)))
 }
 
@@ -39,9 +41,10 @@ pub async fn register(
     ))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
-    Ok(Json(state.services.accounts.login(&request).await?))
+    Ok(Json(state.services.accounts.login(&request, ip).await?))
 }
 
 /// `POST /api/v1/auth/refresh`: rotates the refresh token and issues a new access token.

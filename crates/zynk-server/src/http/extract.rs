@@ -65,6 +65,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 format!("JSON nests deeper than {max_depth} levels"),
             ));
         }
+        super::hardening::check_body_shape(&bytes)?;
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}")))

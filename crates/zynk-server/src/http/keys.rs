@@ -75,11 +75,14 @@ pub async fn query_keys(
 /// `POST /api/v1/keys/claim`: one one-time (or fallback) key per device.
 #[utoipa::path(post, path = "/api/v1/keys/claim", tag = "keys", security(("bearer" = [])),
     request_body = KeysClaimRequest,
-    responses((status = 200, body = KeysClaimResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = KeysClaimResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 429, description = "Too many keys claimed by the caller, in all or from one device", body = ErrorBody)))]
 pub async fn claim_keys(
     State(state): State<AppState>,
-    Caller(_caller): Caller,
+    Caller(caller): Caller,
     ApiJson(body): ApiJson<KeysClaimRequest>,
 ) -> Result<Json<KeysClaimResponse>, ApiError> {
-    Ok(Json(state.services.keys.claim(&body.devices).await?))
+    Ok(Json(
+        state.services.keys.claim(&caller, &body.devices).await?,
+    ))
 }

@@ -91,6 +91,16 @@ pub async fn issue_credential(
     ),
     ApiError,
 > {
+    // Each credential is a permanent ledger entry: a bounded number per user and day.
+    state
+        .services
+        .rate_limits
+        .check_key(
+            &format!("credentials:{}", caller.user_id),
+            state.context.config.rate_limits.credentials_per_day,
+            std::time::Duration::from_secs(24 * 3600),
+        )
+        .await?;
     let credential = state.services.ledger.issue_credential(&caller).await?;
     Ok((axum::http::StatusCode::CREATED, Json(credential)))
 }
@@ -115,5 +125,10 @@ pub async fn rotate_identity_key(
         .ledger
         .rotate_identity_key(&caller, &request)
         .await?;
+    state
+        .services
+        .accounts
+        .forget_identity(caller.user_id)
+        .await;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -8,10 +8,12 @@ pub mod conversations;
 pub mod devices;
 pub mod extract;
 pub mod groups;
+pub mod hardening;
 pub mod health;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
+pub mod password;
 pub mod to_device;
 pub mod trust;
 pub mod users;
@@ -123,6 +125,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(trust::my_trust))
         .routes(routes!(trust::report_user))
         .routes(routes!(trust::vouch_user))
+        .routes(routes!(password::change_password))
         .routes(routes!(health::openapi))
         .routes(routes!(contacts::block_user, contacts::unblock_user))
         .routes(routes!(contacts::list_blocks))
@@ -145,6 +148,7 @@ fn operations_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = api_routes().1;
     doc.merge(operations_routes().1);
+    hardening::complete_error_answers(&mut doc);
     doc
 }
 
@@ -165,6 +169,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            hardening::request_timeout,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Method and path only: never headers (tokens) or bodies.
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())

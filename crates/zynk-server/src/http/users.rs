@@ -10,6 +10,7 @@ use zynk_proto::users::{
 use zynk_proto::{ErrorBody, UserId};
 
 use super::extract::{ApiJson, Caller};
+use super::hardening::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -26,16 +27,20 @@ pub async fn me(
 /// `DELETE /api/v1/users/me`: deletes the account and everything that belongs to it.
 #[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     request_body = DeleteAccountRequest,
-    responses((status = 204, description = "Account deleted"), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "Account deleted"),
+              (status = 400, body = ErrorBody), (status = 401, description = "Wrong password or no valid token", body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 429, description = "Too many password checks; see `Retry-After`", body = ErrorBody)))]
 pub async fn delete_me(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    ClientAddr(ip): ClientAddr,
     ApiJson(request): ApiJson<DeleteAccountRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
         .services
         .accounts
-        .delete_account(&caller, &request.password)
+        .delete_account(&caller, &request.password, ip)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

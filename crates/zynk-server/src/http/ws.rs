@@ -50,7 +50,8 @@ pub struct WsQuery {
     params(("access_token" = Option<String>, Query, description = "Access token (or use the Authorization header)")),
     responses((status = 101, description = "Switching to the WebSocket protocol; frames are described in docs/api.md"),
               (status = 400, description = "Not a WebSocket upgrade, or a malformed query", body = zynk_proto::ErrorBody),
-              (status = 401, body = zynk_proto::ErrorBody)))]
+              (status = 401, body = zynk_proto::ErrorBody),
+              (status = 429, description = "Rate limited, or the device holds its most WebSockets", body = zynk_proto::ErrorBody)))]
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -68,6 +69,13 @@ pub async fn upgrade(
         )
     })?;
     let caller = state.services.auth.authenticate(token.trim()).await?;
+    let max_sockets = state.context.config.websocket.max_sockets_per_device;
+    if state.services.connections.device_sockets(&caller) >= max_sockets {
+        let mut error = ApiError::rate_limited(1);
+        error.message =
+            format!("this device already holds {max_sockets} WebSockets; close one first");
+        return Err(error);
+    }
     let buffer = state.context.config.websocket.buffer_bytes;
     Ok(ws
         .read_buffer_size(buffer)
@@ -149,6 +157,12 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         in_flight: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
     };
     let mut last_heard = Instant::now();
+    let limits = &state.context.config.websocket;
+    let mut frames = FrameBudget::new(
+        limits.frames_per_second,
+        limits.frame_burst,
+        state.context.config.rate_limits.enabled,
+    );
     let mut ticker = tokio::time::interval(heartbeat);
     ticker.tick().await;
     while alive {
@@ -167,12 +181,34 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(body))) => {
                     last_heard = Instant::now();
+                    match frames.take() {
+                        Budget::Ok => {}
+                        Budget::Refused => {
+                            let frame = ServerFrame::Error {
+                                request_id: None,
+                                code: "rate_limited".into(),
+                                message: "too many frames; slow down".into(),
+                            };
+                            if let Some(m) = text(&frame) {
+                                alive = send(&mut socket, m).await;
+                            }
+                            continue;
+                        }
+                        Budget::Exhausted => {
+                            close(&mut socket, 1008, "too many frames").await;
+                            break;
+                        }
+                    }
                     let reply = handle(&state, &caller, &sends, body.as_str()).await;
                     if let Some(reply) = reply.as_ref().and_then(text) {
                         alive = send(&mut socket, reply).await;
                     }
                 }
                 Some(Ok(WsMessage::Binary(_))) => {
+                    if let Budget::Exhausted = frames.take() {
+                        close(&mut socket, 1008, "too many frames").await;
+                        break;
+                    }
                     let frame = ServerFrame::Error {
                         request_id: None,
                         code: "invalid_json".into(),
@@ -183,7 +219,13 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
                     }
                 }
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => last_heard = Instant::now(),
-                Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
+                Some(Err(err)) => {
+                    if is_too_big(err) {
+                        close(&mut socket, 1009, "frame larger than 128 KiB").await;
+                    }
+                    break;
+                }
+                Some(Ok(WsMessage::Close(_))) | None => break,
             },
             _ = ticker.tick() => {
                 if last_heard.elapsed() > heartbeat * 2 + heartbeat / 2 {
@@ -198,6 +240,73 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         }
     }
     connections.close(connection).await;
+}
+
+/// Whether a read failed because the client's frame or message exceeded the size limit.
+fn is_too_big(err: axum::Error) -> bool {
+    err.into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// The verdict on one client frame.
+enum Budget {
+    /// Within the rate.
+    Ok,
+    /// Over it: answer with an error frame.
+    Refused,
+    /// Far over it: close the connection.
+    Exhausted,
+}
+
+/// A token bucket of client frames per connection (`websocket.frames_per_second`, refilled
+/// continuously, holding at most `websocket.frame_burst`), with a count of frames refused in a
+/// row.
+struct FrameBudget {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+    refused: u32,
+    refused_limit: u32,
+    /// Off with `rate_limits.enabled = false` (benchmarks).
+    enabled: bool,
+}
+
+impl FrameBudget {
+    fn new(per_second: u32, burst: u32, enabled: bool) -> Self {
+        Self {
+            rate: f64::from(per_second),
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            at: Instant::now(),
+            refused: 0,
+            refused_limit: burst,
+            enabled,
+        }
+    }
+
+    fn take(&mut self) -> Budget {
+        if !self.enabled {
+            return Budget::Ok;
+        }
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.refused = 0;
+            Budget::Ok
+        } else {
+            self.refused += 1;
+            if self.refused > self.refused_limit {
+                Budget::Exhausted
+            } else {
+                Budget::Refused
+            }
+        }
+    }
 }
 
 /// What a connection's `send` frames need besides the socket.
@@ -287,19 +396,39 @@ async fn handle(
         ClientFrame::Ack {
             conversation_id,
             seq,
-        } => state
-            .services
-            .messages
-            .ack(caller, conversation_id, seq)
-            .await
-            .err()
-            .map(|e| error(None, e)),
-        ClientFrame::AckToDevice { up_to } => state
-            .services
-            .to_device
-            .ack(caller, up_to)
-            .await
-            .err()
-            .map(|e| error(None, e)),
+        } => {
+            if let Err(e) = state
+                .services
+                .rate_limits
+                .check_user(caller.user_id, "ws:ack")
+                .await
+            {
+                return Some(error(None, e));
+            }
+            state
+                .services
+                .messages
+                .ack(caller, conversation_id, seq)
+                .await
+                .err()
+                .map(|e| error(None, e))
+        }
+        ClientFrame::AckToDevice { up_to } => {
+            if let Err(e) = state
+                .services
+                .rate_limits
+                .check_user(caller.user_id, "ws:ack_to_device")
+                .await
+            {
+                return Some(error(None, e));
+            }
+            state
+                .services
+                .to_device
+                .ack(caller, up_to)
+                .await
+                .err()
+                .map(|e| error(None, e))
+        }
     }
 }

@@ -310,6 +310,13 @@ impl Hub {
             .is_some_and(|c| c.iter().any(|c| c.device_id == device_id))
     }
 
+    /// Connections of one device on this node.
+    pub fn device_connection_count(&self, user_id: UserId, device_id: DeviceId) -> usize {
+        self.users
+            .get(&user_id)
+            .map_or(0, |c| c.iter().filter(|c| c.device_id == device_id).count())
+    }
+
     /// Connections on this node.
     pub fn connection_count(&self) -> usize {
         self.users.iter().map(|e| e.len()).sum()

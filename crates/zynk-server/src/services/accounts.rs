@@ -1,5 +1,6 @@
 //! Registration, login, token refresh, logout, profiles, privacy settings and account deletion.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,11 +12,13 @@ use zynk_backends::model::{
 };
 use zynk_proto::auth::{AuthResponse, DeviceInfo, LoginRequest, RegisterRequest};
 use zynk_proto::users::{
-    Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate, PublicProfile,
+    ChangePasswordRequest, Me, PrivacySettings, PrivacyUpdate, Profile, ProfileUpdate,
+    PublicProfile,
 };
 use zynk_proto::{DeviceId, ErrorCode, SessionId, UserId};
 
 use super::auth::AuthContext;
+use super::password_guard::PasswordGuard;
 use super::passwords::{PasswordHasher, Verification};
 use super::rate_limit::RateLimiter;
 use super::tokens::{self, IssuedTokens, REFRESH_PREFIX, hash_token, well_formed};
@@ -30,7 +33,7 @@ pub struct AccountService {
     context: Arc<Context>,
     hub: Arc<Hub>,
     passwords: PasswordHasher,
-    rate_limits: RateLimiter,
+    guard: PasswordGuard,
     identities: Arc<DashMap<UserId, (Arc<Identity>, Instant)>>,
 }
 
@@ -46,6 +49,10 @@ struct Identity {
 /// How long an account's identity stays cached on a node.
 const IDENTITY_TTL: Duration = Duration::from_secs(300);
 
+/// The publish/subscribe channel on which a node announces that a user's identity key changed,
+/// so every node drops its cached copy (payload: the user id as text).
+pub const IDENTITY_CHANGED_CHANNEL: &str = "identity-changed";
+
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         ErrorCode::InvalidCredentials,
@@ -54,7 +61,7 @@ fn invalid_credentials() -> ApiError {
 }
 
 fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
-    validation::text(
+    validation::visible_name(
         "device.name",
         &device.name,
         validation::MAX_NAME_CHARS,
@@ -117,6 +124,38 @@ fn auth_response(
     }
 }
 
+/// Drops cached identities other nodes announce as changed, for as long as the cache lives.
+async fn forget_changed_identities(
+    context: Arc<Context>,
+    identities: std::sync::Weak<DashMap<UserId, (Arc<Identity>, Instant)>>,
+) {
+    use futures::StreamExt as _;
+    loop {
+        let mut changes = match context.ephemeral.subscribe(IDENTITY_CHANGED_CHANNEL).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot subscribe to identity changes; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(payload) = changes.next().await {
+            let Some(identities) = identities.upgrade() else {
+                return;
+            };
+            if let Some(user_id) = std::str::from_utf8(&payload)
+                .ok()
+                .and_then(|s| s.parse::<uuid::Uuid>().ok())
+            {
+                identities.remove(&UserId::from_uuid(user_id));
+            }
+        }
+        if identities.strong_count() == 0 {
+            return;
+        }
+    }
+}
+
 impl AccountService {
     /// A service over the shared context.
     pub fn new(
@@ -125,12 +164,32 @@ impl AccountService {
         passwords: PasswordHasher,
         rate_limits: RateLimiter,
     ) -> Self {
+        let _ = rate_limits;
+        let identities: Arc<DashMap<UserId, (Arc<Identity>, Instant)>> = Arc::default();
+        tokio::spawn(forget_changed_identities(
+            context.clone(),
+            Arc::downgrade(&identities),
+        ));
         Self {
+            guard: PasswordGuard::new(context.clone()),
             context,
             hub,
             passwords,
-            rate_limits,
-            identities: Arc::default(),
+            identities,
+        }
+    }
+
+    /// Drops this node's cached identity of `user_id` and tells the other nodes to do the same
+    /// (after its identity key changed).
+    pub async fn forget_identity(&self, user_id: UserId) {
+        self.identities.remove(&user_id);
+        if let Err(err) = self
+            .context
+            .ephemeral
+            .publish(IDENTITY_CHANGED_CHANNEL, user_id.to_string().as_bytes())
+            .await
+        {
+            tracing::warn!(error = %err, "cannot announce an identity change to other nodes");
         }
     }
 
@@ -141,14 +200,35 @@ impl AccountService {
     }
 
     /// Creates an account with its first device and session.
-    pub async fn register(&self, request: &RegisterRequest) -> Result<AuthResponse, ApiError> {
+    pub async fn register(
+        &self,
+        request: &RegisterRequest,
+        ip: IpAddr,
+    ) -> Result<AuthResponse, ApiError> {
         validation::username(&request.username)?;
         validation::password(
             &request.password,
             self.context.config.auth.min_password_chars,
         )?;
-        validation::ed25519_key("identity_key", &request.identity_key)?;
+        let identity_key = validation::ed25519_key("identity_key", &request.identity_key)?;
         validate_device(&request.device)?;
+        let device_key = validation::ed25519_key("device.public_key", &request.device.public_key)?;
+        let statement =
+            zynk_proto::possession::register_bytes(&request.username, &identity_key, &device_key);
+        super::possession::verify(
+            "identity_signature",
+            request.identity_signature.as_deref(),
+            &identity_key,
+            &statement,
+            "identity key's signature over the registration statement",
+        )?;
+        super::possession::verify(
+            "device_signature",
+            request.device_signature.as_deref(),
+            &device_key,
+            &statement,
+            "device key's signature over the registration statement",
+        )?;
         // Fail fast on a taken name before spending a password hash on it.
         if self
             .context
@@ -159,11 +239,13 @@ impl AccountService {
         {
             return Err(ApiError::new(ErrorCode::UsernameTaken, "username is taken"));
         }
+        let admitted = self.guard.hash(ip)?;
         let password_hash = self
             .passwords
             .hash(&request.password)
             .await
             .map_err(|e| ApiError::internal(&e))?;
+        drop(admitted);
         let now = zynk_backends::now();
         let tokens = self.issue(now)?;
         let user_id = UserId::new_v7();
@@ -204,31 +286,53 @@ impl AccountService {
     }
 
     /// Logs in on a device (registering the device if its fingerprint is new).
-    pub async fn login(&self, request: &LoginRequest) -> Result<AuthResponse, ApiError> {
-        if request.username.len() > 64
+    pub async fn login(
+        &self,
+        request: &LoginRequest,
+        ip: IpAddr,
+    ) -> Result<AuthResponse, ApiError> {
+        // Usernames are ASCII by rule: anything else fails before any lookup, so no
+        // case-folding other than ASCII's is ever applied (PostgreSQL's `lower()` folds the
+        // Kelvin sign to `k`).
+        if validation::username(&request.username).is_err()
             || request.password.chars().count() > validation::MAX_PASSWORD_CHARS
         {
             return Err(invalid_credentials());
         }
         validate_device(&request.device)?;
-        self.rate_limits.check_login(&request.username).await?;
+        let device_key = validation::ed25519_key("device.public_key", &request.device.public_key)?;
+        super::possession::verify(
+            "device_signature",
+            request.device_signature.as_deref(),
+            &device_key,
+            &zynk_proto::possession::login_bytes(&request.username, &device_key),
+            "device key's signature over the login statement",
+        )?;
         let Some(user) = self
             .context
             .store
             .find_user_by_username(&request.username)
             .await?
         else {
+            let account = format!("name:{}", request.username.to_ascii_lowercase());
+            let _admitted = self.guard.check(&account, ip).await?;
             self.passwords
                 .verify_dummy(&request.password)
                 .await
                 .map_err(|e| ApiError::internal(&e))?;
+            self.guard.failed(&account, ip).await?;
             return Err(invalid_credentials());
         };
+        let account = user.id.to_string();
+        let _admitted = self.guard.check(&account, ip).await?;
         let verdict = self
             .passwords
             .verify(&request.password, &user.password_hash)
             .await
             .map_err(|e| ApiError::internal(&e))?;
+        if verdict == Verification::Mismatch {
+            self.guard.failed(&account, ip).await?;
+        }
         let now = zynk_backends::now();
         match verdict {
             Verification::Mismatch => {
@@ -433,7 +537,7 @@ impl AccountService {
         update: &ProfileUpdate,
     ) -> Result<Profile, ApiError> {
         if let Some(Some(name)) = &update.display_name {
-            validation::text("display_name", name, validation::MAX_NAME_CHARS, true)?;
+            validation::visible_name("display_name", name, validation::MAX_NAME_CHARS, true)?;
         }
         if let Some(Some(url)) = &update.avatar_url {
             validation::url("avatar_url", url)?;
@@ -508,22 +612,27 @@ impl AccountService {
         &self,
         caller: &AuthContext,
         password: &str,
+        ip: IpAddr,
     ) -> Result<(), ApiError> {
+        if password.chars().count() > validation::MAX_PASSWORD_CHARS {
+            return Err(invalid_credentials());
+        }
+        // The gate first: a refused check costs no database read.
+        let account = caller.user_id.to_string();
+        let _admitted = self.guard.check(&account, ip).await?;
         let user = self
             .context
             .store
             .get_user(caller.user_id)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
-        if password.chars().count() > validation::MAX_PASSWORD_CHARS {
-            return Err(invalid_credentials());
-        }
         let verdict = self
             .passwords
             .verify(password, &user.password_hash)
             .await
             .map_err(|e| ApiError::internal(&e))?;
         if verdict == Verification::Mismatch {
+            self.guard.failed(&account, ip).await?;
             return Err(invalid_credentials());
         }
         let revoked = self
@@ -537,6 +646,102 @@ impl AccountService {
         self.identities.remove(&user.id);
         self.context.ephemeral.location_remove(user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");
+        Ok(())
+    }
+
+    /// Changes the caller's password after checking the old one (through the password gate),
+    /// with the identity backup sealed under the new one when given; ends every other session
+    /// of the account unless asked to keep them.
+    pub async fn change_password(
+        &self,
+        caller: &AuthContext,
+        request: &ChangePasswordRequest,
+        ip: IpAddr,
+    ) -> Result<(), ApiError> {
+        validation::password(
+            &request.new_password,
+            self.context.config.auth.min_password_chars,
+        )?;
+        if request.old_password.chars().count() > validation::MAX_PASSWORD_CHARS {
+            return Err(invalid_credentials());
+        }
+        let backup = match &request.identity_backup {
+            Some(backup) => {
+                let bytes = super::keys::decode_base64(&backup.ciphertext).ok_or_else(|| {
+                    ApiError::invalid_field("identity_backup.ciphertext", "must be standard base64")
+                })?;
+                if bytes.is_empty() || bytes.len() > zynk_proto::users::MAX_IDENTITY_BACKUP_BYTES {
+                    return Err(ApiError::invalid_field(
+                        "identity_backup.ciphertext",
+                        "must be 1 to 4096 bytes",
+                    ));
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        let account = caller.user_id.to_string();
+        let _admitted = self.guard.check(&account, ip).await?;
+        let user = self
+            .context
+            .store
+            .get_user(caller.user_id)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        let verdict = self
+            .passwords
+            .verify(&request.old_password, &user.password_hash)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        if verdict == Verification::Mismatch {
+            self.guard.failed(&account, ip).await?;
+            return Err(invalid_credentials());
+        }
+        let new_hash = self
+            .passwords
+            .hash(&request.new_password)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let others: Vec<SessionId> = if request.keep_other_sessions {
+            Vec::new()
+        } else {
+            self.context
+                .store
+                .list_sessions(caller.user_id)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .filter(|id| *id != caller.session_id)
+                .collect()
+        };
+        let change = zynk_backends::model::PasswordChange {
+            user_id: caller.user_id,
+            old_hash: user.password_hash,
+            new_hash,
+            identity_backup: backup,
+            keep_only_session: (!request.keep_other_sessions).then_some(caller.session_id),
+        };
+        let revoked = self
+            .context
+            .store
+            .change_password(&change, zynk_backends::now())
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidCredentials,
+                    "the password was changed meanwhile; sign in again",
+                )
+            })?;
+        self.context.ephemeral.session_revoke(&revoked).await?;
+        for session_id in others {
+            self.hub
+                .close(Closing::Session {
+                    user_id: caller.user_id,
+                    session_id,
+                })
+                .await;
+        }
+        tracing::info!(user_id = %caller.user_id, sessions_ended = revoked.len(), "password changed");
         Ok(())
     }
 }

@@ -96,6 +96,12 @@ impl ConnectionService {
         self.heartbeat_interval() * ONLINE_HEARTBEATS
     }
 
+    /// The WebSockets `caller`'s device holds open on this node.
+    pub fn device_sockets(&self, caller: &AuthContext) -> usize {
+        self.hub
+            .device_connection_count(caller.user_id, caller.device_id)
+    }
+
     /// Opens a connection of the caller's device: registers it, marks the device online and
     /// returns it with the `hello` frame to send first. Failures of the online mark or of
     /// reading the key stock are not fatal (the mark is renewed at the next heartbeat; the

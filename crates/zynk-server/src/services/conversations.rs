@@ -443,13 +443,23 @@ impl ConversationService {
         let moved = self
             .context
             .store
-            .advance_cursors(&kept, zynk_backends::now())
+            .move_cursors(&kept, zynk_backends::now())
             .await?;
         let mut count = 0;
-        for ((m, users), participant) in kept.iter().zip(audiences).zip(moved) {
-            if let Some(participant) = participant {
-                self.announce_cursors(m.conversation_id, &users, &participant)
+        for ((m, users), outcome) in kept.iter().zip(audiences).zip(moved) {
+            if let Some(outcome) = outcome {
+                // A receipt that moves nothing announces nothing; a read alone, without read
+                // receipts, only to the user's own devices.
+                if outcome.moved() {
+                    let others_see = outcome.delivered_moved || outcome.participant.read_receipts;
+                    self.announce_cursors(
+                        m.conversation_id,
+                        &users,
+                        &outcome.participant,
+                        others_see,
+                    )
                     .await;
+                }
                 count += 1;
             }
         }
@@ -463,6 +473,7 @@ impl ConversationService {
         conversation_id: ConversationId,
         users: &[UserId],
         participant: &ParticipantRecord,
+        others_see: bool,
     ) {
         let user_id = participant.user_id;
         let others: Vec<Target> = users
@@ -476,9 +487,11 @@ impl ConversationService {
             last_delivered_seq: participant.last_delivered_seq,
             last_read_seq: read_visible.then_some(participant.last_read_seq),
         };
-        self.hub
-            .publish(&others, &frame(participant.read_receipts))
-            .await;
+        if others_see {
+            self.hub
+                .publish(&others, &frame(participant.read_receipts))
+                .await;
+        }
         self.hub
             .publish(&[Target::User { user_id }], &frame(true))
             .await;

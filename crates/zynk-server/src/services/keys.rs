@@ -23,6 +23,7 @@ use crate::realtime::{Hub, Target};
 pub struct KeyService {
     context: Arc<Context>,
     hub: Arc<Hub>,
+    rate_limits: super::rate_limit::RateLimiter,
 }
 
 /// Standard base64, padded or not.
@@ -86,7 +87,11 @@ fn counts(stock: KeyStock) -> KeyCounts {
 impl KeyService {
     /// A service over the shared context.
     pub fn new(context: Arc<Context>, hub: Arc<Hub>) -> Self {
-        Self { context, hub }
+        Self {
+            rate_limits: super::rate_limit::RateLimiter::new(context.clone()),
+            context,
+            hub,
+        }
     }
 
     /// Stores the caller's encrypted identity backup.
@@ -267,19 +272,59 @@ impl KeyService {
         Ok(KeysQueryResponse { users })
     }
 
-    /// Claims one key per device; tells devices whose stock runs low.
-    pub async fn claim(&self, devices: &[DeviceRef]) -> Result<KeysClaimResponse, ApiError> {
-        if devices.len() > MAX_DEVICES_PER_CLAIM {
+    /// Claims one key per device for `caller`; tells devices whose stock runs low. At most
+    /// `limits.max_claim_devices` devices per claim; each claimed key counts against the
+    /// claimer's limits (`rate_limits.key_claims_per_user`, and per target device
+    /// `rate_limits.key_claims_per_device`), so nobody drains another device's one-time keys;
+    /// devices that do not exist or hold no key are found without the writer.
+    pub async fn claim(
+        &self,
+        caller: &AuthContext,
+        devices: &[DeviceRef],
+    ) -> Result<KeysClaimResponse, ApiError> {
+        let max = self
+            .context
+            .config
+            .limits
+            .max_claim_devices
+            .min(MAX_DEVICES_PER_CLAIM);
+        if devices.len() > max {
             return Err(ApiError::invalid_field(
                 "devices",
-                "at most 1024 devices per claim",
+                &format!("at most {max} devices per claim"),
             ));
         }
         let mut wanted: Vec<(UserId, DeviceId)> =
             devices.iter().map(|d| (d.user_id, d.device_id)).collect();
         wanted.sort();
         wanted.dedup();
-        let claimed = self.context.store.claim_keys(&wanted).await?;
+        let claimable = self.context.store.claimable_devices(&wanted).await?;
+        let limits = &self.context.config.rate_limits;
+        let window = std::time::Duration::from_secs(limits.window_secs);
+        for (_, device_id) in &claimable {
+            if *device_id == caller.device_id {
+                continue;
+            }
+            self.rate_limits
+                .check_key(
+                    &format!("claim:{}:{device_id}", caller.user_id),
+                    limits.key_claims_per_device,
+                    window,
+                )
+                .await?;
+            self.rate_limits
+                .check_key(
+                    &format!("claim:{}", caller.user_id),
+                    limits.key_claims_per_user,
+                    window,
+                )
+                .await?;
+        }
+        let claimed = if claimable.is_empty() {
+            Vec::new()
+        } else {
+            self.context.store.claim_keys(&claimable).await?
+        };
         let mut keys = Vec::with_capacity(claimed.len());
         for c in &claimed {
             if !c.fallback && c.remaining < ONE_TIME_KEYS_LOW {

@@ -1,6 +1,6 @@
 //! Fixed-window rate limits on the ephemeral store: per client address and endpoint
-//! (`ratelimit:{ip}:{endpoint}`, data model 4.8), per user and endpoint, and login attempts per
-//! username. Per-user limits shrink for users with low trust scores (see [`super::trust`]).
+//! (`ratelimit:{ip}:{endpoint}`, data model 4.8) and per user and endpoint (password checks
+//! have their own gate, [`super::password_guard`]). Per-user limits shrink for users with low trust scores (see [`super::trust`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -112,10 +112,23 @@ impl RateLimiter {
         self.hit(&format!("user:{user_id}:{endpoint}"), limit).await
     }
 
-    /// Counts a login attempt for `username` (case-insensitively).
-    pub async fn check_login(&self, username: &str) -> Result<(), ApiError> {
-        let limit = self.context.config.rate_limits.login_per_username;
-        self.hit(&format!("login:{}", username.to_ascii_lowercase()), limit)
-            .await
+    /// Counts one event against `key` with its own `limit` per `window` (for limits that are
+    /// not per endpoint: key claims, to-device volume, credentials).
+    pub async fn check_key(&self, key: &str, limit: u64, window: Duration) -> Result<(), ApiError> {
+        if !self.context.config.rate_limits.enabled {
+            return Ok(());
+        }
+        let decision = self
+            .context
+            .ephemeral
+            .rate_limit_hit(key, limit, window)
+            .await?;
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(ApiError::rate_limited(
+                decision.reset_after.as_secs_f64().ceil() as u64,
+            ))
+        }
     }
 }

@@ -24,6 +24,7 @@ pub const MAX_INBOX_PAGE: u32 = 500;
 pub struct ToDeviceService {
     context: Arc<Context>,
     hub: Arc<Hub>,
+    rate_limits: super::rate_limit::RateLimiter,
 }
 
 /// The wire form of a stored payload.
@@ -41,7 +42,11 @@ pub fn to_wire(record: ToDeviceRecord) -> ToDeviceMessage {
 impl ToDeviceService {
     /// A service over the shared context.
     pub fn new(context: Arc<Context>, hub: Arc<Hub>) -> Self {
-        Self { context, hub }
+        Self {
+            rate_limits: super::rate_limit::RateLimiter::new(context.clone()),
+            context,
+            hub,
+        }
     }
 
     /// Stores payloads for their recipients and pushes them to connected recipients.
@@ -93,6 +98,53 @@ impl ToDeviceService {
                 content: m.content.clone(),
             });
         }
+        // Volume per sender and per (sender, recipient device), then the inbox bound.
+        let limits = &self.context.config.rate_limits;
+        let window = std::time::Duration::from_secs(limits.window_secs);
+        for m in &messages {
+            self.rate_limits
+                .check_key(
+                    &format!("td:{}", caller.user_id),
+                    limits.to_device_per_sender,
+                    window,
+                )
+                .await?;
+            self.rate_limits
+                .check_key(
+                    &format!("td:{}:{}", caller.user_id, m.recipient_device_id),
+                    limits.to_device_per_target,
+                    window,
+                )
+                .await?;
+        }
+        let max_inbox = self.context.config.limits.max_inbox_messages;
+        let recipients: Vec<zynk_proto::DeviceId> =
+            messages.iter().map(|m| m.recipient_device_id).collect();
+        let full: Vec<zynk_proto::DeviceId> = self
+            .context
+            .store
+            .inbox_sizes(&recipients)
+            .await?
+            .into_iter()
+            .filter(|(_, size)| *size >= max_inbox)
+            .map(|(device_id, _)| device_id)
+            .collect();
+        let full_devices: Vec<DeviceRef> = messages
+            .iter()
+            .filter(|m| full.contains(&m.recipient_device_id))
+            .map(|m| DeviceRef {
+                user_id: m.recipient_user_id,
+                device_id: m.recipient_device_id,
+            })
+            .collect();
+        messages.retain(|m| !full.contains(&m.recipient_device_id));
+        if messages.is_empty() {
+            return Ok(ToDeviceSendResponse {
+                delivered: 0,
+                unknown_devices: Vec::new(),
+                full_devices,
+            });
+        }
         let outcome = self
             .context
             .store
@@ -128,6 +180,7 @@ impl ToDeviceService {
                 .into_iter()
                 .map(|(user_id, device_id)| DeviceRef { user_id, device_id })
                 .collect(),
+            full_devices,
         })
     }
 

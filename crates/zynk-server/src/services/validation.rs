@@ -190,3 +190,62 @@ mod tests {
         assert!(platform("windows").is_err());
     }
 }
+
+/// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can
+/// make a name read as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: white space, zero-width and format characters, fillers,
+/// variation selectors and tags.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E007F}'
+                | '\u{E0100}'..='\u{E01EF}'
+        )
+}
+
+/// A name other users see (display name, device name): [`text`]'s rules, no bidirectional
+/// overrides, embeddings or isolates, and at least one visible character.
+pub fn visible_name(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+    required: bool,
+) -> Result<(), ApiError> {
+    text(field, value, max_chars, required)?;
+    if value.chars().any(is_bidi_control) {
+        return Err(ApiError::invalid_field(
+            field,
+            "must not contain bidirectional overrides, embeddings or isolates",
+        ));
+    }
+    if !value.is_empty() && value.chars().all(is_invisible) {
+        return Err(ApiError::invalid_field(
+            field,
+            "must contain a visible character",
+        ));
+    }
+    Ok(())
+}

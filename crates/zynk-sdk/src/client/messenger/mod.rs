@@ -27,6 +27,7 @@ mod contacts;
 mod forward;
 mod groups;
 mod keys;
+mod password;
 mod proof;
 mod send;
 mod sync;
@@ -186,11 +187,19 @@ impl Messenger {
         let credentials = Credentials::derive(username, password)?;
         let identity = UserIdentity::generate()?;
         let pending = PendingDevice::new();
+        // Proofs of possession: both keys sign the statement naming the username and them.
+        let statement = zynk_proto::possession::register_bytes(
+            username,
+            identity.public_key().as_bytes(),
+            &pending.ed25519_bytes(),
+        );
         let request = RegisterRequest {
             username: username.to_owned(),
             password: credentials.auth_secret().to_owned(),
             identity_key: identity.public_key().to_base64(),
             device: device_info(device, &pending),
+            identity_signature: Some(identity.sign(&statement)),
+            device_signature: Some(pending.sign(&statement)),
         };
         let session = api.register(&request).await?;
         let backup = seal_identity(
@@ -227,10 +236,12 @@ impl Messenger {
         let mut api = api;
         let credentials = Credentials::derive(username, password)?;
         let pending = PendingDevice::new();
+        let statement = zynk_proto::possession::login_bytes(username, &pending.ed25519_bytes());
         let request = LoginRequest {
             username: username.to_owned(),
             password: credentials.auth_secret().to_owned(),
             device: device_info(device, &pending),
+            device_signature: Some(pending.sign(&statement)),
         };
         let session = api.login(&request).await?;
         let identity = match restore_identity(&mut api, &session, &credentials).await {

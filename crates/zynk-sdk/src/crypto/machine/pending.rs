@@ -32,6 +32,17 @@ impl PendingDevice {
         self.account.ed25519_key().to_base64()
     }
 
+    /// Sign `message` with the device's Ed25519 key (a proof of possession at registration
+    /// or login, see `zynk_proto::possession`); unpadded base64.
+    pub fn sign(&self, message: &[u8]) -> String {
+        self.account.sign(message).to_base64()
+    }
+
+    /// The device's Ed25519 key as bytes.
+    pub fn ed25519_bytes(&self) -> [u8; 32] {
+        *self.account.ed25519_key().as_bytes()
+    }
+
     /// Bind the account to the ids the server assigned and to the user's
     /// identity, giving the device's [`CryptoMachine`]. Its keys are signed
     /// over these ids, so they are fixed from now on.

@@ -135,6 +135,13 @@ impl LedgerService {
                     "the signature does not verify under the current identity key",
                 )
             })?;
+        crate::services::possession::verify(
+            "new_key_signature",
+            request.new_key_signature.as_deref(),
+            &new_key,
+            &zynk_proto::possession::rotate_bytes(&did.to_string(), &new_key, &current),
+            "new identity key's signature over the rotation statement",
+        )?;
         let transaction = Transaction::IdentityRegistration(IdentityRegistration {
             did,
             public_key: Ed25519PublicKey(new_key),
