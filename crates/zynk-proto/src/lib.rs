@@ -9,6 +9,7 @@ pub mod auth;
 pub mod conversations;
 pub mod devices;
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod keys;
 pub mod kinds;

@@ -68,6 +68,7 @@ pub mod sqlite {
     include!("impl_ledger.rs");
     include!("impl_trust.rs");
     include!("impl_evm.rs");
+    include!("impl_files.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -144,6 +145,7 @@ pub mod postgres {
     include!("impl_ledger.rs");
     include!("impl_trust.rs");
     include!("impl_evm.rs");
+    include!("impl_files.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).

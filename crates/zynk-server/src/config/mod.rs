@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
 pub use sections::{
-    AuthConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
+    AuthConfig, ChainKind, EvmSettings, FilesConfig, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
     RetentionConfig, TrustConfig, WebSocketConfig,
 };
 
@@ -80,6 +80,8 @@ pub struct Config {
     pub chain: ChainKind,
     /// The EVM chain (`chain = "evm"`).
     pub evm: EvmSettings,
+    /// Encrypted files: storage, limits, quota, jobs.
+    pub files: FilesConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -105,6 +107,7 @@ impl Default for Config {
             trust: TrustConfig::default(),
             chain: ChainKind::Embedded,
             evm: EvmSettings::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -126,6 +129,15 @@ impl Config {
         self.ledger_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("ledger-validator.key"))
+    }
+
+    /// The blob storage URL in force: the configured one or the directory `DATA_DIR/blobs`.
+    pub fn effective_storage_url(&self) -> String {
+        self.files.storage_url.clone().unwrap_or_else(|| {
+            let dir = self.data_dir.join("blobs");
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            format!("file://{}", dir.display())
+        })
     }
 
     /// The database URL in force: the configured one or SQLite in the data directory.

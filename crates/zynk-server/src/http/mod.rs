@@ -6,6 +6,7 @@ pub mod auth;
 pub mod conversations;
 pub mod devices;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod keys;
 pub mod ledger;
@@ -47,6 +48,7 @@ use crate::state::AppState;
         (name = "realtime", description = "The WebSocket gateway"),
         (name = "ledger", description = "Anchoring, message and identity proofs, credentials"),
         (name = "trust", description = "Trust scores, reports and vouches"),
+        (name = "files", description = "Encrypted files: resumable uploads, ranged downloads"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -112,6 +114,10 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(trust::my_trust))
         .routes(routes!(trust::report_user))
         .routes(routes!(trust::vouch_user))
+        .routes(routes!(files::create_file))
+        .routes(routes!(files::file_info, files::delete_file))
+        .routes(routes!(files::upload))
+        .routes(routes!(files::download))
         .routes(routes!(health::openapi))
         .split_for_parts()
 }

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod conversations;
 pub mod devices;
 pub mod evm;
+pub mod files;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
@@ -58,6 +59,8 @@ pub struct Services {
     pub evm: Option<evm::EvmPublisher>,
     /// This node's device connections.
     pub connections: connections::ConnectionService,
+    /// Encrypted files.
+    pub files: files::FileService,
 }
 
 impl Services {
@@ -94,6 +97,7 @@ impl Services {
             rate_limits,
             keys: keys::KeyService::new(context.clone(), hub.clone()),
             to_device: to_device::ToDeviceService::new(context.clone(), hub.clone()),
+            files: files::FileService::new(context.clone()),
             connections: connections::ConnectionService::new(context, hub),
             conversations,
             messages,
