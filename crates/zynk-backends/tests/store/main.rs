@@ -37,6 +37,7 @@ mod accounts;
 mod conversations;
 mod devices;
 mod evm;
+mod files;
 mod keys;
 mod maintenance;
 mod messages;

@@ -548,11 +548,8 @@ impl FileService {
                 .await?;
             for file in &due {
                 if let Some(upload) = &file.upload_id {
-                    self.context
-                        .blobs
-                        .abort_upload(&file.storage_path, upload)
-                        .await
-                        .map_err(blob_error)?;
+                    // An upload aborted before (a run cut short) may answer with an error.
+                    self.abort_quietly(&file.storage_path, upload).await;
                 }
                 self.context.blobs.delete(&file.storage_path).await.map_err(blob_error)?;
                 if self.context.store.remove_file(file.id).await? {
@@ -606,7 +603,7 @@ impl FileService {
         let cutoff = zynk_backends::now() - STAGING_GRACE;
         for (key, handle, modified) in &uploads {
             if !handles.contains(handle.as_str()) && *modified < cutoff {
-                blobs.abort_upload(key, handle).await.map_err(blob_error)?;
+                self.abort_quietly(key, handle).await;
                 run.uploads += 1;
             }
         }
