@@ -254,6 +254,19 @@ impl Messenger {
         content: RoomEventContent,
         metadata: MessageMetadata,
     ) -> Result<SendReceipt, ClientError> {
+        self.send_event_as(conversation_id, content, metadata, "text")
+            .await
+    }
+
+    /// [`Self::send_event`] with the wire `message_type` (`text`, or `image`, `video`,
+    /// `audio`, `file` for a file announcement).
+    pub async fn send_event_as(
+        &mut self,
+        conversation_id: ConversationId,
+        content: RoomEventContent,
+        metadata: MessageMetadata,
+        message_type: &str,
+    ) -> Result<SendReceipt, ClientError> {
         self.complete_setup().await?;
         self.ensure_conversation(conversation_id).await?;
         let participants = self
@@ -300,7 +313,7 @@ impl Messenger {
             message_id,
             encrypted_content: base64_encode(&bytes),
             content_hash: sha256_hex(&bytes),
-            message_type: "text".into(),
+            message_type: message_type.into(),
             metadata,
             expires_at: None,
         };
