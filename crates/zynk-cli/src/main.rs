@@ -10,6 +10,7 @@
 
 mod account;
 mod context;
+mod file;
 mod listen;
 mod messages;
 mod output;
@@ -184,6 +185,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Encrypted files: `file send USER PATH`, `file send --group GROUP PATH`,
+    /// `file get MESSAGE_ID`.
+    File {
+        #[command(subcommand)]
+        command: file::FileCommand,
+    },
 }
 
 /// Run the command; the exit code is 0 unless a command decides otherwise
@@ -220,6 +227,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Report { user } => trust::report(context, &user).await,
         Command::Vouch { user } => trust::vouch(context, &user).await,
         Command::Credential { json } => trust::credential(context, json).await,
+        Command::File { command } => file::run(context, command).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -529,19 +529,19 @@ async fn download_attempt(
 }
 
 impl Messenger {
-    /// Starts (or continues) the upload of `pending` to its conversation, then uploads its
-    /// thumbnail and announces the file; returns the message's receipt. `saved` is called
-    /// with the state as soon as the server has given the upload an id, so a later run can
-    /// continue it.
-    pub async fn send_file(
-        &mut self,
-        pending: &mut PendingUpload,
-        progress: Progress,
-        saved: &mut dyn FnMut(&PendingUpload) -> Result<(), ClientError>,
-    ) -> Result<SendReceipt, ClientError> {
+    /// Starts the upload of `pending` to its conversation (or finds the one started by an
+    /// earlier run): the device's keys are set up and the upload gets its id. Save the state
+    /// (this device's and `pending`) after this step: the transfer that follows can take long.
+    pub async fn start_file_upload(&mut self, pending: &mut PendingUpload) -> Result<FileId, ClientError> {
         let conversation = pending
             .conversation_id
             .ok_or_else(|| ClientError::Invalid("no conversation chosen for the file".into()))?;
+        if !pending.matches_disk() {
+            return Err(ClientError::Invalid(format!(
+                "{} changed since it was read; send it again",
+                pending.path.display()
+            )));
+        }
         self.complete_setup().await?;
         let file_id = match pending.file_id {
             Some(id) => id,
@@ -556,11 +556,32 @@ impl Messenger {
                     })
                     .await?;
                 pending.file_id = Some(info.file_id);
-                saved(pending)?;
                 info.file_id
             }
         };
-        self.upload_pending(pending, file_id, progress).await?;
+        // Refreshes an expired access token now, so none is refreshed mid-transfer.
+        self.api().file_info(file_id).await?;
+        Ok(file_id)
+    }
+
+    /// Uploads the ciphertext of `pending` from where the server's copy ends (after
+    /// [`Self::start_file_upload`]).
+    pub async fn upload_file(&mut self, pending: &PendingUpload, progress: Progress) -> Result<(), ClientError> {
+        let file_id = pending
+            .file_id
+            .ok_or_else(|| ClientError::Invalid("the upload was not started".into()))?;
+        self.upload_pending(pending, file_id, progress).await
+    }
+
+    /// Uploads the thumbnail and sends the encrypted announcement of an uploaded file; returns
+    /// the message's receipt.
+    pub async fn finish_file_send(&mut self, pending: &PendingUpload) -> Result<SendReceipt, ClientError> {
+        let conversation = pending
+            .conversation_id
+            .ok_or_else(|| ClientError::Invalid("no conversation chosen for the file".into()))?;
+        let file_id = pending
+            .file_id
+            .ok_or_else(|| ClientError::Invalid("the upload was not started".into()))?;
         let thumbnail = match &pending.thumbnail {
             Some(thumb) => Some(self.upload_thumbnail(conversation, thumb, pending.expires_in_secs).await?),
             None => None,
@@ -583,6 +604,18 @@ impl Messenger {
             thumbnail,
         };
         self.announce_file(conversation, &descriptor).await
+    }
+
+    /// The whole send in one call: [`Self::start_file_upload`], [`Self::upload_file`],
+    /// [`Self::finish_file_send`].
+    pub async fn send_file(
+        &mut self,
+        pending: &mut PendingUpload,
+        progress: Progress,
+    ) -> Result<SendReceipt, ClientError> {
+        self.start_file_upload(pending).await?;
+        self.upload_file(pending, progress).await?;
+        self.finish_file_send(pending).await
     }
 
     async fn upload_pending(
@@ -659,6 +692,22 @@ impl Messenger {
             width: thumb.width,
             height: thumb.height,
         })
+    }
+
+    /// The conversation of a group named by its conversation id, which this user must
+    /// participate in (fetched from the server and remembered).
+    pub async fn group_conversation(&mut self, group: &str) -> Result<ConversationId, ClientError> {
+        let id: ConversationId = group.parse().map_err(|_| {
+            ClientError::Invalid(format!(
+                "{group:?} is not a group conversation id (a UUID)"
+            ))
+        })?;
+        let conversation = self.api().conversation(id).await?;
+        if conversation.kind != zynk_proto::ConversationKind::Group {
+            return Err(ClientError::Invalid(format!("{group} is not a group conversation")));
+        }
+        self.record_conversation(&conversation)?;
+        Ok(id)
     }
 
     /// Sends the encrypted announcement of an uploaded file.
