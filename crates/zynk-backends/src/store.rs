@@ -465,8 +465,7 @@ pub trait FileStore: Send + Sync {
     async fn file_parts(&self, file_id: FileId) -> Result<Vec<String>, StoreError>;
     /// Marks a fully uploaded file complete (its parts, upload handle and hash state are
     /// dropped); false unless it was `uploading` with every byte stored.
-    async fn complete_file(&self, file_id: FileId, now: DateTime<Utc>)
-    -> Result<bool, StoreError>;
+    async fn complete_file(&self, file_id: FileId, now: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Soft-deletes a file; false if there is no such file or it is deleted already.
     async fn soft_delete_file(
         &self,

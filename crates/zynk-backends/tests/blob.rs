@@ -20,9 +20,11 @@ fn s3_url() -> String {
 }
 
 fn s3_root() -> PathBuf {
-    std::env::var_os("ZYNK_TEST_S3_ROOT").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-services/s3")
-    })
+    std::env::var_os("ZYNK_TEST_S3_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-services/s3")
+        })
 }
 
 /// A fresh store of one kind; the directory (or bucket directory) lives as long as it.
@@ -57,7 +59,10 @@ async fn s3() -> TestBlobs {
     let bucket = format!("zt-{}", uuid::Uuid::new_v4().simple());
     let dir = s3_root().join(&bucket);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| {
-        panic!("cannot make the bucket directory {} (is ZYNK_TEST_S3_ROOT right?): {e}", dir.display())
+        panic!(
+            "cannot make the bucket directory {} (is ZYNK_TEST_S3_ROOT right?): {e}",
+            dir.display()
+        )
     });
     let url = format!("{}/{bucket}", s3_url());
     let store = blob::open(&url).await.unwrap();
@@ -100,10 +105,16 @@ conformance!(
 );
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
-async fn read_all(store: &dyn BlobStore, key: &str, range: Option<std::ops::Range<u64>>) -> Vec<u8> {
+async fn read_all(
+    store: &dyn BlobStore,
+    key: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> Vec<u8> {
     let mut stream = store.get(key, range).await.unwrap();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -135,7 +146,10 @@ async fn parts_become_one_blob_read_whole_and_by_range(t: TestBlobs) {
     let store = t.store.as_ref();
     let data = pattern(2 * PART + 1000, 7);
     upload(store, "files/one", &data).await;
-    assert_eq!(store.size("files/one").await.unwrap(), Some(data.len() as u64));
+    assert_eq!(
+        store.size("files/one").await.unwrap(),
+        Some(data.len() as u64)
+    );
     assert_eq!(read_all(store, "files/one", None).await, data);
     let range = (PART as u64 - 10)..(PART as u64 + 20);
     assert_eq!(
@@ -143,13 +157,19 @@ async fn parts_become_one_blob_read_whole_and_by_range(t: TestBlobs) {
         &data[range.start as usize..range.end as usize]
     );
     let tail = (data.len() as u64 - 1)..data.len() as u64;
-    assert_eq!(read_all(store, "files/one", Some(tail)).await, &data[data.len() - 1..]);
+    assert_eq!(
+        read_all(store, "files/one", Some(tail)).await,
+        &data[data.len() - 1..]
+    );
     let listed = store.list().await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].key, "files/one");
     assert_eq!(listed[0].size, data.len() as u64);
     // The bytes are on disk where the store's directory (or bucket) is.
-    let on_disk: u64 = walk(&t.dir).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    let on_disk: u64 = walk(&t.dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
     assert!(on_disk >= data.len() as u64, "{} bytes on disk", on_disk);
 }
 
@@ -180,14 +200,29 @@ async fn a_part_written_again_replaces_the_first(t: TestBlobs) {
         .await
         .unwrap();
     let part0 = store
-        .put_part("files/again", &handle, 0, 0, vec![Bytes::from(second.clone())])
+        .put_part(
+            "files/again",
+            &handle,
+            0,
+            0,
+            vec![Bytes::from(second.clone())],
+        )
         .await
         .unwrap();
     let part1 = store
-        .put_part("files/again", &handle, 1, PART as u64, vec![Bytes::from(last.clone())])
+        .put_part(
+            "files/again",
+            &handle,
+            1,
+            PART as u64,
+            vec![Bytes::from(last.clone())],
+        )
         .await
         .unwrap();
-    store.complete_upload("files/again", &handle, &[part0, part1]).await.unwrap();
+    store
+        .complete_upload("files/again", &handle, &[part0, part1])
+        .await
+        .unwrap();
     let mut expected = second;
     expected.extend_from_slice(&last);
     assert_eq!(read_all(store, "files/again", None).await, expected);
@@ -198,7 +233,13 @@ async fn an_upload_continues_after_the_store_is_reopened(t: TestBlobs) {
     let handle = t.store.begin_upload("files/resumed").await.unwrap();
     let part0 = t
         .store
-        .put_part("files/resumed", &handle, 0, 0, vec![Bytes::copy_from_slice(&data[..PART])])
+        .put_part(
+            "files/resumed",
+            &handle,
+            0,
+            0,
+            vec![Bytes::copy_from_slice(&data[..PART])],
+        )
         .await
         .unwrap();
     // A restart: a new store over the same storage, with the handles kept elsewhere.
@@ -217,14 +258,23 @@ async fn an_upload_continues_after_the_store_is_reopened(t: TestBlobs) {
         .complete_upload("files/resumed", &handle, &[part0, part1])
         .await
         .unwrap();
-    assert_eq!(read_all(reopened.as_ref(), "files/resumed", None).await, data);
+    assert_eq!(
+        read_all(reopened.as_ref(), "files/resumed", None).await,
+        data
+    );
 }
 
 async fn an_aborted_upload_leaves_nothing(t: TestBlobs) {
     let store = t.store.as_ref();
     let handle = store.begin_upload("files/aborted").await.unwrap();
     let part = store
-        .put_part("files/aborted", &handle, 0, 0, vec![Bytes::from(pattern(PART, 4))])
+        .put_part(
+            "files/aborted",
+            &handle,
+            0,
+            0,
+            vec![Bytes::from(pattern(PART, 4))],
+        )
         .await
         .unwrap();
     if store.kind() == "local" {
@@ -237,7 +287,12 @@ async fn an_aborted_upload_leaves_nothing(t: TestBlobs) {
         store.abort_upload("files/aborted", &handle).await.unwrap();
     }
     // Completing an aborted upload fails.
-    assert!(store.complete_upload("files/aborted", &handle, &[part]).await.is_err());
+    assert!(
+        store
+            .complete_upload("files/aborted", &handle, &[part])
+            .await
+            .is_err()
+    );
     assert!(store.list().await.unwrap().is_empty());
     assert!(store.list_uploads().await.unwrap().is_empty());
     assert_eq!(store.size("files/aborted").await.unwrap(), None);
@@ -245,7 +300,10 @@ async fn an_aborted_upload_leaves_nothing(t: TestBlobs) {
 
 async fn missing_blobs_and_bad_ranges_are_clear_errors(t: TestBlobs) {
     let store = t.store.as_ref();
-    assert!(matches!(store.get("files/none", None).await, Err(BlobError::NotFound(_))));
+    assert!(matches!(
+        store.get("files/none", None).await,
+        Err(BlobError::NotFound(_))
+    ));
     assert_eq!(store.size("files/none").await.unwrap(), None);
     store.delete("files/none").await.unwrap();
     upload(store, "files/small", b"0123456789").await;
@@ -280,7 +338,13 @@ async fn reads_stream_in_bounded_chunks(t: TestBlobs) {
 async fn keys_outside_the_alphabet_are_refused(t: TestBlobs) {
     let store = t.store.as_ref();
     for key in ["../escape", "files//x", "/abs", "files/a b"] {
-        assert!(matches!(store.begin_upload(key).await, Err(BlobError::Config(_))), "{key}");
-        assert!(matches!(store.get(key, None).await, Err(BlobError::Config(_))), "{key}");
+        assert!(
+            matches!(store.begin_upload(key).await, Err(BlobError::Config(_))),
+            "{key}"
+        );
+        assert!(
+            matches!(store.get(key, None).await, Err(BlobError::Config(_))),
+            "{key}"
+        );
     }
 }

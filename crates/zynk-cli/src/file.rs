@@ -112,7 +112,12 @@ fn progress_bar(total: u64, what: &str) -> (Progress, Option<indicatif::Progress
 }
 
 /// Where the state of an unfinished send lives: one file per (file, recipient, expiry).
-fn transfer_state(context: &Context, path: &Path, recipient: &Recipient, expires_in: Option<u64>) -> PathBuf {
+fn transfer_state(
+    context: &Context,
+    path: &Path,
+    recipient: &Recipient,
+    expires_in: Option<u64>,
+) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut hasher = Sha256::new();
     hasher.update(absolute.to_string_lossy().as_bytes());
@@ -129,7 +134,8 @@ fn transfer_state(context: &Context, path: &Path, recipient: &Recipient, expires
 
 fn write_state(state: &Path, pending: &PendingUpload) -> Result<(), ClientError> {
     let dir = state.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ClientError::Storage(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ClientError::Storage(format!("{}: {e}", dir.display())))?;
     let json = serde_json::to_vec(pending)
         .map_err(|e| ClientError::Storage(format!("cannot encode the transfer state: {e}")))?;
     let tmp = state.with_extension("tmp");
@@ -192,7 +198,14 @@ async fn send(
 fn safe_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if base.is_empty() || base == "." || base == ".." || base.starts_with('.') {
-        format!("download{}", if base.starts_with('.') && base.len() > 1 { base } else { "" })
+        format!(
+            "download{}",
+            if base.starts_with('.') && base.len() > 1 {
+                base
+            } else {
+                ""
+            }
+        )
     } else {
         base.to_owned()
     }
@@ -206,7 +219,9 @@ async fn get(
 ) -> Result<(), CliError> {
     // The announcement is found (and this device's state, with any room key that came with
     // it, saved) before the long transfer.
-    let descriptor = context.with_messenger(async |m| m.file_of(message_id).await).await?;
+    let descriptor = context
+        .with_messenger(async |m| m.file_of(message_id).await)
+        .await?;
     let target = output.unwrap_or_else(|| PathBuf::from(safe_name(&descriptor.name)));
     if target.exists() && !force {
         return Err(CliError(format!(

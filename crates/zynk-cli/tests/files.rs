@@ -101,7 +101,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -116,7 +118,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Whether `needle` occurs in the file at `path` (read in pieces: blobs are large).
 fn file_contains(path: &Path, needle: &[u8]) -> bool {
-    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut carry: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; 4 << 20];
     loop {
@@ -148,7 +152,11 @@ async fn redis_dump(prefix: &str) -> Vec<u8> {
     let mut dump = Vec::new();
     for key in keys {
         dump.extend_from_slice(key.as_bytes());
-        let value: Option<Vec<u8>> = redis::cmd("DUMP").arg(&key).query_async(&mut conn).await.unwrap_or(None);
+        let value: Option<Vec<u8>> = redis::cmd("DUMP")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(None);
         dump.extend_from_slice(&value.unwrap_or_default());
     }
     dump
@@ -171,10 +179,20 @@ async fn server_side(server: &TestServer) -> (Vec<PathBuf>, Vec<(String, Vec<u8>
                 .arg(server.storage.database_url())
                 .output()
                 .expect("pg_dump runs");
-            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
-            assert!(contains(&dump.stdout, b"COPY public.files"), "the dump holds the files");
+            assert!(
+                dump.status.success(),
+                "{}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
+            assert!(
+                contains(&dump.stdout, b"COPY public.files"),
+                "the dump holds the files"
+            );
             dumps.push(("pg_dump".into(), dump.stdout));
-            dumps.push(("redis".into(), redis_dump(&server.config.redis_key_prefix).await));
+            dumps.push((
+                "redis".into(),
+                redis_dump(&server.config.redis_key_prefix).await,
+            ));
             // The S3 server keeps parts of unfinished uploads at its root.
             paths.extend(
                 files_under(&zynk_testkit::server::s3_root())
@@ -202,30 +220,49 @@ async fn a_200_mb_file_arrives_intact_and_the_server_never_sees_it(backend: Back
     let source = work.path().join(&name);
     let started = std::time::Instant::now();
     let sha = write_file(&source, 200, &canary);
-    let sent = alice1.send(&["file", "send", &bob, source.to_str().unwrap()]).await;
+    let sent = alice1
+        .send(&["file", "send", &bob, source.to_str().unwrap()])
+        .await;
     let out = work.path().join("received.bin");
-    let printed = bob1.ok(&["file", "get", &sent, "-o", out.to_str().unwrap()]).await;
+    let printed = bob1
+        .ok(&["file", "get", &sent, "-o", out.to_str().unwrap()])
+        .await;
     assert_eq!(printed.trim(), out.display().to_string());
     assert_eq!(sha256_file(&out), sha, "the received file differs");
     eprintln!("200 MiB sent and fetched in {:?}", started.elapsed());
     // Never overwritten without --force; with it, written again.
-    let refused = bob1.fails_with(&bob1.password, &["file", "get", &sent, "-o", out.to_str().unwrap()]).await;
+    let refused = bob1
+        .fails_with(
+            &bob1.password,
+            &["file", "get", &sent, "-o", out.to_str().unwrap()],
+        )
+        .await;
     assert!(refused.contains("--force"), "{refused}");
-    bob1.ok(&["file", "get", &sent, "-o", out.to_str().unwrap(), "--force"]).await;
+    bob1.ok(&["file", "get", &sent, "-o", out.to_str().unwrap(), "--force"])
+        .await;
     assert_eq!(sha256_file(&out), sha);
 
     // The timeline shows the file; --json adds name, size and media type.
     let lines = bob1.ok(&["messages", &alice]).await;
-    assert!(lines.contains(&format!("[file {name} 200.0 MiB]")), "{lines}");
+    assert!(
+        lines.contains(&format!("[file {name} 200.0 MiB]")),
+        "{lines}"
+    );
     let views = bob1.messages(&alice).await;
-    let view = views.iter().find(|v| v["id"] == sent.as_str()).expect("the file message");
+    let view = views
+        .iter()
+        .find(|v| v["id"] == sent.as_str())
+        .expect("the file message");
     assert_eq!(view["file"]["name"], name.as_str());
     assert_eq!(view["file"]["size"], 200 * 1024 * 1024 + 12_345);
     assert_eq!(view["file"]["mime_type"], "application/octet-stream");
 
     // A third user cannot fetch it: the message is not theirs, and the file is 404 to them.
     let file_id = match backend {
-        Backend::Scale => server.sql_text("SELECT CAST(id AS TEXT) FROM files").await.unwrap(),
+        Backend::Scale => server
+            .sql_text("SELECT CAST(id AS TEXT) FROM files")
+            .await
+            .unwrap(),
         Backend::Embedded => {
             let hex = server
                 .sql_text("SELECT lower(hex(id)) FROM files")
@@ -236,7 +273,10 @@ async fn a_200_mb_file_arrives_intact_and_the_server_never_sees_it(backend: Back
     };
     let (status, _) = server
         .api()
-        .get(&format!("/api/v1/files/{file_id}/content"), &carol.access_token)
+        .get(
+            &format!("/api/v1/files/{file_id}/content"),
+            &carol.access_token,
+        )
         .await;
     assert_eq!(status.as_u16(), 404);
     let (status, _) = server
@@ -248,16 +288,29 @@ async fn a_200_mb_file_arrives_intact_and_the_server_never_sees_it(backend: Back
     // Neither the content nor the name is anywhere on the server side.
     let (paths, mut dumps) = server_side(&server).await;
     let log = logs.0.lock().map(|l| l.clone()).unwrap_or_default();
-    assert!(contains(&log, b"account registered"), "the server's logs were captured");
+    assert!(
+        contains(&log, b"account registered"),
+        "the server's logs were captured"
+    );
     dumps.push(("server log".into(), log));
     let blob_bytes: u64 = files_under(&server.storage.blob_dir())
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
-    assert!(blob_bytes > 200 * 1024 * 1024, "the ciphertext is stored ({blob_bytes} bytes)");
-    for needle in [canary.as_bytes(), &std::fs::read(&source).unwrap()[100_000..100_064]] {
+    assert!(
+        blob_bytes > 200 * 1024 * 1024,
+        "the ciphertext is stored ({blob_bytes} bytes)"
+    );
+    for needle in [
+        canary.as_bytes(),
+        &std::fs::read(&source).unwrap()[100_000..100_064],
+    ] {
         for path in &paths {
-            assert!(!file_contains(path, needle), "plaintext found in {}", path.display());
+            assert!(
+                !file_contains(path, needle),
+                "plaintext found in {}",
+                path.display()
+            );
         }
         for (place, bytes) in &dumps {
             assert!(!contains(bytes, needle), "plaintext found in {place}");
@@ -268,10 +321,20 @@ async fn a_200_mb_file_arrives_intact_and_the_server_never_sees_it(backend: Back
     let small = work.path().join("note.txt");
     std::fs::write(&small, format!("expiring {canary}")).unwrap();
     let expiring = alice1
-        .send(&["file", "send", &bob, small.to_str().unwrap(), "--expires-in", "3600"])
+        .send(&[
+            "file",
+            "send",
+            &bob,
+            small.to_str().unwrap(),
+            "--expires-in",
+            "3600",
+        ])
         .await;
     assert_eq!(
-        server.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files WHERE expires_at IS NOT NULL").await.as_deref(),
+        server
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files WHERE expires_at IS NOT NULL")
+            .await
+            .as_deref(),
         Some("1")
     );
     server
@@ -285,13 +348,32 @@ async fn a_200_mb_file_arrives_intact_and_the_server_never_sees_it(backend: Back
     config.files.cleanup_interval_secs = 1;
     let _node = server.extra_node_with(config).await;
     eventually("the expired file to be removed", || async {
-        let rows = server.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files").await;
+        let rows = server
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files")
+            .await;
         (rows.as_deref() == Some("1")).then_some(())
     })
     .await;
-    assert_eq!(files_under(&server.storage.blob_dir()).len(), blobs_before - 1);
-    let gone = bob1.fails_with(&bob1.password, &["file", "get", &expiring, "-o", work.path().join("n").to_str().unwrap()]).await;
-    assert!(gone.contains("file_gone") || gone.contains("not_found"), "{gone}");
+    assert_eq!(
+        files_under(&server.storage.blob_dir()).len(),
+        blobs_before - 1
+    );
+    let gone = bob1
+        .fails_with(
+            &bob1.password,
+            &[
+                "file",
+                "get",
+                &expiring,
+                "-o",
+                work.path().join("n").to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert!(
+        gone.contains("file_gone") || gone.contains("not_found"),
+        "{gone}"
+    );
     assert!(!work.path().join("n").exists());
 }
 
@@ -306,7 +388,9 @@ async fn slow_proxy(upstream: SocketAddr, rate: u64) -> (String, Arc<AtomicU64>)
         while let Ok((client, _)) = listener.accept().await {
             let counter = counter.clone();
             tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let up = async move {
@@ -358,7 +442,11 @@ async fn killed_transfers_resume_and_tampering_is_refused(backend: Backend) {
         config.files.part_bytes = 5 * 1024 * 1024;
     })
     .await;
-    let upstream: SocketAddr = server.base_url.trim_start_matches("http://").parse().unwrap();
+    let upstream: SocketAddr = server
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
     let (slow_url, through_proxy) = slow_proxy(upstream, 8 * 1024 * 1024).await;
     let (alice, bob) = (username("alice"), username("bob"));
     // Both reach the server through the slowed-down connection.
@@ -381,36 +469,53 @@ async fn killed_transfers_resume_and_tampering_is_refused(backend: Backend) {
     .await;
     running.stop().await;
     let stored = uploaded_bytes(&server).await;
-    assert!(stored < total_plain as u64, "killed half-way ({at_kill}..{stored} bytes stored)");
+    assert!(
+        stored < total_plain as u64,
+        "killed half-way ({at_kill}..{stored} bytes stored)"
+    );
     // Run again: it continues the same upload.
     let before = through_proxy.load(Ordering::Relaxed);
-    let sent = slow_alice.send(&["file", "send", &bob, source.to_str().unwrap()]).await;
+    let sent = slow_alice
+        .send(&["file", "send", &bob, source.to_str().unwrap()])
+        .await;
     let resent = through_proxy.load(Ordering::Relaxed) - before;
     assert!(
         resent < total_plain as u64 - stored + 4 * 1024 * 1024,
         "the rerun sent {resent} bytes; {stored} were stored already"
     );
     assert_eq!(
-        server.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files").await.as_deref(),
+        server
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files")
+            .await
+            .as_deref(),
         Some("1"),
         "one upload, continued"
     );
-    assert_eq!(server.sql_text("SELECT status FROM files").await.as_deref(), Some("complete"));
+    assert_eq!(
+        server.sql_text("SELECT status FROM files").await.as_deref(),
+        Some("complete")
+    );
 
     // The get, slowed down, is killed once part of the file is written; a rerun completes it.
     let out = work.path().join("out.mp4");
     let partial = work.path().join(".out.mp4.zynkpart");
     let running = slow_bob.spawn(&["file", "get", &sent, "-o", out.to_str().unwrap()]);
-    eventually_within("part of the file written", Duration::from_secs(60), || async {
-        let len = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
-        (len > 2 * 1024 * 1024).then_some(())
-    })
+    eventually_within(
+        "part of the file written",
+        Duration::from_secs(60),
+        || async {
+            let len = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+            (len > 2 * 1024 * 1024).then_some(())
+        },
+    )
     .await;
     running.stop().await;
     assert!(!out.exists());
     let kept = std::fs::metadata(&partial).unwrap().len();
     assert!(kept < total_plain as u64, "killed half-way");
-    slow_bob.ok(&["file", "get", &sent, "-o", out.to_str().unwrap()]).await;
+    slow_bob
+        .ok(&["file", "get", &sent, "-o", out.to_str().unwrap()])
+        .await;
     assert_eq!(sha256_file(&out), sha);
     assert!(!partial.exists());
 
@@ -425,7 +530,10 @@ async fn killed_transfers_resume_and_tampering_is_refused(backend: Backend) {
     std::fs::write(&blob, &bytes).unwrap();
     let tampered = work.path().join("tampered.mp4");
     let error = bob1
-        .fails_with(&bob1.password, &["file", "get", &sent, "-o", tampered.to_str().unwrap()])
+        .fails_with(
+            &bob1.password,
+            &["file", "get", &sent, "-o", tampered.to_str().unwrap()],
+        )
         .await;
     assert!(error.contains("does not verify"), "{error}");
     assert!(!tampered.exists());

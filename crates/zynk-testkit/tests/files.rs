@@ -116,11 +116,20 @@ impl Files {
                 }
                 (status, body)
             }
-            Err(e) => (StatusCode::from_u16(599).unwrap(), json!({"transport": e.to_string()})),
+            Err(e) => (
+                StatusCode::from_u16(599).unwrap(),
+                json!({"transport": e.to_string()}),
+            ),
         }
     }
 
-    async fn patch(&self, token: &str, file: &str, offset: u64, data: &[u8]) -> (StatusCode, Value) {
+    async fn patch(
+        &self,
+        token: &str,
+        file: &str,
+        offset: u64,
+        data: &[u8],
+    ) -> (StatusCode, Value) {
         self.patch_body(token, file, offset, reqwest::Body::from(data.to_vec()))
             .await
     }
@@ -190,7 +199,9 @@ async fn three_users(server: &TestServer) -> (Registered, Registered, Registered
     let alice = api.register(&Api::username("alice")).await;
     let bob = api.register(&Api::username("bob")).await;
     let carol = api.register(&Api::username("carol")).await;
-    let conversation = api.open_conversation(&alice.access_token, &bob.user_id).await;
+    let conversation = api
+        .open_conversation(&alice.access_token, &bob.user_id)
+        .await;
     (alice, bob, carol, conversation)
 }
 
@@ -198,7 +209,9 @@ fn files_on_disk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -226,14 +239,19 @@ async fn an_upload_in_parts_downloads_whole_and_by_range_for_participants_only(
     let files = Files::new(&server);
     let (alice, bob, carol, conversation) = three_users(&server).await;
     let data = bytes(2 * PART + 1234, 1);
-    let file = files.upload(&alice.access_token, &conversation, &data).await;
+    let file = files
+        .upload(&alice.access_token, &conversation, &data)
+        .await;
 
     // The blob is where the configured storage keeps blobs, whole.
     let stored: u64 = files_on_disk(&server.storage.blob_dir())
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
-    assert!(stored >= data.len() as u64, "{stored} bytes in the blob storage");
+    assert!(
+        stored >= data.len() as u64,
+        "{stored} bytes in the blob storage"
+    );
 
     for reader in [&alice, &bob] {
         let (status, headers, body) = files.content(&reader.access_token, &file, None).await;
@@ -249,7 +267,11 @@ async fn an_upload_in_parts_downloads_whole_and_by_range_for_participants_only(
     }
     let start = PART - 7;
     let (status, headers, body) = files
-        .content(&bob.access_token, &file, Some(&format!("bytes={start}-{}", start + 99)))
+        .content(
+            &bob.access_token,
+            &file,
+            Some(&format!("bytes={start}-{}", start + 99)),
+        )
         .await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(
@@ -257,14 +279,23 @@ async fn an_upload_in_parts_downloads_whole_and_by_range_for_participants_only(
         format!("bytes {start}-{}/{}", start + 99, data.len()).as_str()
     );
     assert_eq!(body, &data[start..start + 100]);
-    let (status, _, body) = files.content(&bob.access_token, &file, Some("bytes=-10")).await;
+    let (status, _, body) = files
+        .content(&bob.access_token, &file, Some("bytes=-10"))
+        .await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(body, &data[data.len() - 10..]);
     let (status, _, body) = files
-        .content(&bob.access_token, &file, Some(&format!("bytes={}-", data.len())))
+        .content(
+            &bob.access_token,
+            &file,
+            Some(&format!("bytes={}-", data.len())),
+        )
         .await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(code(&serde_json::from_slice(&body).unwrap()), "range_not_satisfiable");
+    assert_eq!(
+        code(&serde_json::from_slice(&body).unwrap()),
+        "range_not_satisfiable"
+    );
 
     // A stranger learns nothing: 404 everywhere, as for a file that does not exist.
     let (status, body) = files.info(&carol.access_token, &file).await;
@@ -275,7 +306,9 @@ async fn an_upload_in_parts_downloads_whole_and_by_range_for_participants_only(
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = files.patch(&carol.access_token, &file, 0, b"x").await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
-    let (status, _) = files.info(&carol.access_token, &uuid::Uuid::now_v7().to_string()).await;
+    let (status, _) = files
+        .info(&carol.access_token, &uuid::Uuid::now_v7().to_string())
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Nor may a stranger upload into a conversation not theirs.
     let (status, body) = files
@@ -311,7 +344,9 @@ async fn an_interrupted_upload_resumes_where_the_server_says_even_after_a_restar
     let (alice, bob, _, conversation) = three_users(&server).await;
     let data = bytes(3 * PART + 500, 2);
     let files = Files::new(&server);
-    let file = files.created(&alice.access_token, &conversation, &data).await;
+    let file = files
+        .created(&alice.access_token, &conversation, &data)
+        .await;
 
     // A body cut off after a part and a half: the whole part is stored, the rest is not.
     let cut = PART + PART / 2;
@@ -322,7 +357,12 @@ async fn an_interrupted_upload_resumes_where_the_server_says_even_after_a_restar
         Err(std::io::Error::other("connection lost")),
     ]);
     let _ = files
-        .patch_body(&alice.access_token, &file, 0, reqwest::Body::wrap_stream(stream))
+        .patch_body(
+            &alice.access_token,
+            &file,
+            0,
+            reqwest::Body::wrap_stream(stream),
+        )
         .await;
     let offset = eventually("the stored part to be recorded", || async {
         let (_, info) = files.info(&alice.access_token, &file).await;
@@ -331,13 +371,28 @@ async fn an_interrupted_upload_resumes_where_the_server_says_even_after_a_restar
     .await;
 
     // The server's offset is the word: any other is refused with the offset it has.
-    let (status, body) = files.patch(&alice.access_token, &file, 0, &data[..PART]).await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "upload_offset_mismatch"));
-    assert!(body["error"]["message"].as_str().unwrap().contains(&PART.to_string()));
+    let (status, body) = files
+        .patch(&alice.access_token, &file, 0, &data[..PART])
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "upload_offset_mismatch")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&PART.to_string())
+    );
 
     // A body ending short of a part stores only whole parts.
     let (status, body) = files
-        .patch(&alice.access_token, &file, offset, &data[PART..2 * PART + 10])
+        .patch(
+            &alice.access_token,
+            &file,
+            offset,
+            &data[PART..2 * PART + 10],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["offset"], 2 * PART);
@@ -357,7 +412,12 @@ async fn an_interrupted_upload_resumes_where_the_server_says_even_after_a_restar
     let (status, _, _) = files.content(&bob.access_token, &file, None).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, body) = files
-        .patch(&alice.access_token, &file, 2 * PART as u64, &data[2 * PART..])
+        .patch(
+            &alice.access_token,
+            &file,
+            2 * PART as u64,
+            &data[2 * PART..],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "complete");
@@ -365,8 +425,13 @@ async fn an_interrupted_upload_resumes_where_the_server_says_even_after_a_restar
     let (_, _, body) = files.content(&bob.access_token, &file, None).await;
     assert!(body == data, "resumed upload differs");
     // Writing to a complete file is refused.
-    let (status, body) = files.patch(&alice.access_token, &file, data.len() as u64, b"x").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "upload_complete"));
+    let (status, body) = files
+        .patch(&alice.access_token, &file, data.len() as u64, b"x")
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "upload_complete")
+    );
 }
 
 async fn bad_uploads_get_clear_errors_and_leave_nothing(backend: Backend) {
@@ -382,13 +447,41 @@ async fn bad_uploads_get_clear_errors_and_leave_nothing(backend: Backend) {
     let token = &alice.access_token;
     let hash = sha256(b"x");
     let cases = [
-        (json!({"conversation_id": conversation, "size": 0, "sha256": hash}), 400, "invalid_field"),
-        (json!({"conversation_id": conversation, "size": 3 * PART + 1, "sha256": hash}), 413, "file_too_large"),
-        (json!({"conversation_id": conversation, "size": 10, "sha256": "ABC"}), 400, "invalid_field"),
-        (json!({"conversation_id": conversation, "size": 10, "sha256": hash, "expires_in_secs": 60}), 400, "invalid_field"),
-        (json!({"conversation_id": conversation, "size": 10, "sha256": hash, "expires_in_secs": 31 * 86400}), 400, "invalid_field"),
-        (json!({"conversation_id": conversation, "size": 10, "sha256": hash, "name": "leak.txt"}), 400, "invalid_json"),
-        (json!({"conversation_id": uuid::Uuid::now_v7(), "size": 10, "sha256": hash}), 404, "not_found"),
+        (
+            json!({"conversation_id": conversation, "size": 0, "sha256": hash}),
+            400,
+            "invalid_field",
+        ),
+        (
+            json!({"conversation_id": conversation, "size": 3 * PART + 1, "sha256": hash}),
+            413,
+            "file_too_large",
+        ),
+        (
+            json!({"conversation_id": conversation, "size": 10, "sha256": "ABC"}),
+            400,
+            "invalid_field",
+        ),
+        (
+            json!({"conversation_id": conversation, "size": 10, "sha256": hash, "expires_in_secs": 60}),
+            400,
+            "invalid_field",
+        ),
+        (
+            json!({"conversation_id": conversation, "size": 10, "sha256": hash, "expires_in_secs": 31 * 86400}),
+            400,
+            "invalid_field",
+        ),
+        (
+            json!({"conversation_id": conversation, "size": 10, "sha256": hash, "name": "leak.txt"}),
+            400,
+            "invalid_json",
+        ),
+        (
+            json!({"conversation_id": uuid::Uuid::now_v7(), "size": 10, "sha256": hash}),
+            404,
+            "not_found",
+        ),
     ];
     for (body, status, expected) in cases {
         let (got, reply) = files.create(token, body.clone()).await;
@@ -403,11 +496,17 @@ async fn bad_uploads_get_clear_errors_and_leave_nothing(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED);
     let file = body["file_id"].as_str().unwrap().to_owned();
     let (status, body) = files.patch(token, &file, 0, &data).await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "file_hash_mismatch"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "file_hash_mismatch")
+    );
     let (status, _) = files.info(token, &file).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
-        server.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files").await.as_deref(),
+        server
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files")
+            .await
+            .as_deref(),
         Some("0")
     );
     let leftovers: Vec<_> = files_on_disk(&server.storage.blob_dir())
@@ -419,7 +518,10 @@ async fn bad_uploads_get_clear_errors_and_leave_nothing(backend: Backend) {
     // Bytes past the declared size, a missing offset, the wrong media type.
     let file = files.created(token, &conversation, b"0123456789").await;
     let (status, body) = files.patch(token, &file, 0, b"0123456789A").await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "upload_exceeds_size"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "upload_exceeds_size")
+    );
     let resp = reqwest::Client::new()
         .patch(format!("{}/api/v1/files/{file}/upload", server.base_url))
         .bearer_auth(token)
@@ -442,17 +544,29 @@ async fn bad_uploads_get_clear_errors_and_leave_nothing(backend: Backend) {
     let (_, info) = files.info(token, &file).await;
     assert_eq!(info["offset"], 0);
     let (status, body) = files.patch(token, &file, 0, b"0123456789").await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("complete")));
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("complete"))
+    );
 
     // The quota counts unfinished uploads at their declared size.
     let (status, _) = files
-        .create(token, json!({"conversation_id": conversation, "size": 3 * PART, "sha256": hash}))
+        .create(
+            token,
+            json!({"conversation_id": conversation, "size": 3 * PART, "sha256": hash}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, body) = files
-        .create(token, json!({"conversation_id": conversation, "size": PART, "sha256": hash}))
+        .create(
+            token,
+            json!({"conversation_id": conversation, "size": PART, "sha256": hash}),
+        )
         .await;
-    assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded")
+    );
 }
 
 async fn expired_deleted_and_abandoned_files_are_removed_by_the_job(
@@ -472,13 +586,23 @@ async fn expired_deleted_and_abandoned_files_are_removed_by_the_job(
     assert_eq!(status, StatusCode::CREATED);
     assert!(body["expires_at"].is_string());
     let expiring = body["file_id"].as_str().unwrap().to_owned();
-    let (status, _) = files.patch(&alice.access_token, &expiring, 0, &expiring_data).await;
+    let (status, _) = files
+        .patch(&alice.access_token, &expiring, 0, &expiring_data)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let deleted = files.upload(&alice.access_token, &conversation, &bytes(2000, 5)).await;
-    let kept = files.upload(&alice.access_token, &conversation, &bytes(3000, 6)).await;
+    let deleted = files
+        .upload(&alice.access_token, &conversation, &bytes(2000, 5))
+        .await;
+    let kept = files
+        .upload(&alice.access_token, &conversation, &bytes(3000, 6))
+        .await;
     let abandoned_data = bytes(PART + 1, 7);
-    let abandoned = files.created(&alice.access_token, &conversation, &abandoned_data).await;
-    files.patch(&alice.access_token, &abandoned, 0, &abandoned_data[..PART]).await;
+    let abandoned = files
+        .created(&alice.access_token, &conversation, &abandoned_data)
+        .await;
+    files
+        .patch(&alice.access_token, &abandoned, 0, &abandoned_data[..PART])
+        .await;
 
     // The expiry time passes; the uploader deletes one; one upload is left for two days.
     let id = |f: &str| server.sql_uuid(f.parse().unwrap());
@@ -508,11 +632,16 @@ async fn expired_deleted_and_abandoned_files_are_removed_by_the_job(
     config.files.cleanup_interval_secs = 1;
     let _node = server.extra_node_with(config).await;
     eventually("the job to remove the three files", || async {
-        let rows = server.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files").await;
+        let rows = server
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files")
+            .await;
         (rows.as_deref() == Some("1")).then_some(())
     })
     .await;
-    let remaining = server.sql_text("SELECT storage_path FROM files").await.unwrap();
+    let remaining = server
+        .sql_text("SELECT storage_path FROM files")
+        .await
+        .unwrap();
     assert_eq!(remaining, format!("files/{kept}"));
     let on_disk: Vec<String> = files_on_disk(&server.storage.blob_dir())
         .iter()
@@ -533,17 +662,26 @@ async fn orphans_are_removed_by_the_weekly_job(backend: Backend, blobs: Blobs) {
     let server = start(backend, blobs).await;
     let files = Files::new(&server);
     let (alice, _, _, conversation) = three_users(&server).await;
-    let kept = files.upload(&alice.access_token, &conversation, &bytes(100, 8)).await;
-    let blob_lost = files.upload(&alice.access_token, &conversation, &bytes(200, 9)).await;
+    let kept = files
+        .upload(&alice.access_token, &conversation, &bytes(100, 8))
+        .await;
+    let blob_lost = files
+        .upload(&alice.access_token, &conversation, &bytes(200, 9))
+        .await;
     // A blob without a row (a crash between storing and recording), and a row whose blob was
     // lost, arranged directly in the storage.
-    let store = zynk_backends::blob::open(&server.config.effective_storage_url()).await.unwrap();
+    let store = zynk_backends::blob::open(&server.config.effective_storage_url())
+        .await
+        .unwrap();
     let handle = store.begin_upload("files/stray").await.unwrap();
     let part = store
         .put_part("files/stray", &handle, 0, 0, vec![bytes(50, 10).into()])
         .await
         .unwrap();
-    store.complete_upload("files/stray", &handle, &[part]).await.unwrap();
+    store
+        .complete_upload("files/stray", &handle, &[part])
+        .await
+        .unwrap();
     store.delete(&format!("files/{blob_lost}")).await.unwrap();
     assert_eq!(store.list().await.unwrap().len(), 2);
 
@@ -551,7 +689,9 @@ async fn orphans_are_removed_by_the_weekly_job(backend: Backend, blobs: Blobs) {
     config.files.orphan_interval_secs = 1;
     let _node = server.extra_node_with(config).await;
     eventually("the orphan job to run", || async {
-        let rows = server.sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files").await;
+        let rows = server
+            .sql_text("SELECT CAST(COUNT(*) AS TEXT) FROM files")
+            .await;
         let listed = store.list().await.unwrap();
         (rows.as_deref() == Some("1") && listed.len() == 1).then_some(())
     })

@@ -29,9 +29,11 @@ impl LocalBlobStore {
     /// Opens (creating if missing) the blob directory `root`.
     pub async fn open(root: PathBuf) -> Result<Self, BlobError> {
         for dir in ["objects", "uploads"] {
-            tokio::fs::create_dir_all(root.join(dir)).await.map_err(|e| {
-                BlobError::Config(format!("cannot create {}: {e}", root.join(dir).display()))
-            })?;
+            tokio::fs::create_dir_all(root.join(dir))
+                .await
+                .map_err(|e| {
+                    BlobError::Config(format!("cannot create {}: {e}", root.join(dir).display()))
+                })?;
         }
         Ok(Self { root })
     }
@@ -48,11 +50,13 @@ impl LocalBlobStore {
 
     fn staging_path(&self, upload: &str) -> Result<PathBuf, BlobError> {
         let valid = !upload.is_empty()
-            && upload
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' || b == b'~');
+            && upload.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-' || b == b'~'
+            });
         if !valid {
-            return Err(BlobError::Config(format!("invalid upload handle {upload:?}")));
+            return Err(BlobError::Config(format!(
+                "invalid upload handle {upload:?}"
+            )));
         }
         Ok(self.root.join("uploads").join(upload))
     }
@@ -60,7 +64,11 @@ impl LocalBlobStore {
 
 /// The handle of an upload to `key`: the key (with `/` as `~`), `~`, a random id.
 fn handle_for(key: &str) -> String {
-    format!("{}~{}", key.replace('/', "~"), uuid::Uuid::new_v4().simple())
+    format!(
+        "{}~{}",
+        key.replace('/', "~"),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// The key a handle was made for.
@@ -75,7 +83,9 @@ fn sync_dir(dir: &Path) -> Result<(), BlobError> {
 }
 
 fn modified(meta: &std::fs::Metadata) -> DateTime<Utc> {
-    meta.modified().map(DateTime::<Utc>::from).unwrap_or_else(|_| Utc::now())
+    meta.modified()
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(|_| Utc::now())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -98,7 +108,11 @@ impl BlobStore for LocalBlobStore {
         let path = self.staging_path(&handle)?;
         let dir = self.root.join("uploads");
         blocking(move || {
-            std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?.sync_all()?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?
+                .sync_all()?;
             sync_dir(&dir)
         })
         .await?;
@@ -221,7 +235,11 @@ impl BlobStore for LocalBlobStore {
                 for entry in std::fs::read_dir(&dir)? {
                     let entry = entry?;
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    let key = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+                    let key = if prefix.is_empty() {
+                        name
+                    } else {
+                        format!("{prefix}/{name}")
+                    };
                     let meta = entry.metadata()?;
                     if meta.is_dir() {
                         dirs.push((entry.path(), key));

@@ -44,7 +44,9 @@ impl S3BlobStore {
             None => (None, rest),
         };
         let (host, bucket) = hostpath.split_once('/').ok_or_else(|| {
-            BlobError::Config("an S3 storage URL needs a bucket: s3://KEY:SECRET@HOST/BUCKET".into())
+            BlobError::Config(
+                "an S3 storage URL needs a bucket: s3://KEY:SECRET@HOST/BUCKET".into(),
+            )
         })?;
         let bucket = bucket.trim_end_matches('/');
         if host.is_empty() || bucket.is_empty() || bucket.contains('/') {
@@ -78,7 +80,9 @@ impl S3BlobStore {
                 .with_access_key_id(percent_decode(key))
                 .with_secret_access_key(percent_decode(secret));
         }
-        let store = builder.build().map_err(|e| BlobError::Config(e.to_string()))?;
+        let store = builder
+            .build()
+            .map_err(|e| BlobError::Config(e.to_string()))?;
         Ok(Self {
             store: Arc::new(store),
             bucket: bucket.to_owned(),
@@ -126,7 +130,10 @@ impl BlobStore for S3BlobStore {
 
     async fn begin_upload(&self, key: &str) -> Result<String, BlobError> {
         let path = Self::path(key)?;
-        self.store.create_multipart(&path).await.map_err(storage_error)
+        self.store
+            .create_multipart(&path)
+            .await
+            .map_err(storage_error)
     }
 
     async fn put_part(
@@ -156,7 +163,9 @@ impl BlobStore for S3BlobStore {
         let path = Self::path(key)?;
         let parts = parts
             .iter()
-            .map(|id| PartId { content_id: id.clone() })
+            .map(|id| PartId {
+                content_id: id.clone(),
+            })
             .collect();
         self.store
             .complete_multipart(&path, &upload.to_owned(), parts)
@@ -184,7 +193,11 @@ impl BlobStore for S3BlobStore {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
         };
-        let result = self.store.get_opts(&path, options).await.map_err(storage_error)?;
+        let result = self
+            .store
+            .get_opts(&path, options)
+            .await
+            .map_err(storage_error)?;
         Ok(result.into_stream().map_err(storage_error).boxed())
     }
 

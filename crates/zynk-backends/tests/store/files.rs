@@ -92,7 +92,10 @@ async fn the_quota_refuses_a_file_that_would_exceed_it(db: &TestDb) {
     let conversation = one_to_one(db, &alice, &bob).await;
     let t = now();
     let first = new_file(&alice, conversation, 600);
-    assert_eq!(db.create_file(&first, 1000, t).await.unwrap(), CreateFileOutcome::Created);
+    assert_eq!(
+        db.create_file(&first, 1000, t).await.unwrap(),
+        CreateFileOutcome::Created
+    );
     let second = new_file(&alice, conversation, 401);
     assert_eq!(
         db.create_file(&second, 1000, t).await.unwrap(),
@@ -101,9 +104,15 @@ async fn the_quota_refuses_a_file_that_would_exceed_it(db: &TestDb) {
     assert_eq!(db.get_file(second.id).await.unwrap(), None);
     // Exactly up to the quota is fine; another user's quota is their own.
     let third = new_file(&alice, conversation, 400);
-    assert_eq!(db.create_file(&third, 1000, t).await.unwrap(), CreateFileOutcome::Created);
+    assert_eq!(
+        db.create_file(&third, 1000, t).await.unwrap(),
+        CreateFileOutcome::Created
+    );
     let bobs = new_file(&bob, conversation, 1000);
-    assert_eq!(db.create_file(&bobs, 1000, t).await.unwrap(), CreateFileOutcome::Created);
+    assert_eq!(
+        db.create_file(&bobs, 1000, t).await.unwrap(),
+        CreateFileOutcome::Created
+    );
 }
 
 async fn concurrent_creates_cannot_exceed_the_quota_together(db: &TestDb) {
@@ -111,7 +120,9 @@ async fn concurrent_creates_cannot_exceed_the_quota_together(db: &TestDb) {
     let bob = register(db, "bob").await;
     let conversation = one_to_one(db, &alice, &bob).await;
     let t = now();
-    let files: Vec<NewFile> = (0..8).map(|_| new_file(&alice, conversation, 300)).collect();
+    let files: Vec<NewFile> = (0..8)
+        .map(|_| new_file(&alice, conversation, 300))
+        .collect();
     let outcomes =
         futures::future::join_all(files.iter().map(|f| db.create_file(f, 1000, t))).await;
     let created = outcomes
@@ -129,12 +140,28 @@ async fn parts_move_the_offset_by_compare_and_set(db: &TestDb) {
     let t = now();
     let file = new_file(&alice, conversation, 250);
     db.create_file(&file, 10_000, t).await.unwrap();
-    assert!(db.record_file_part(file.id, &part(0, 0, 100), plus(t, 1)).await.unwrap());
+    assert!(
+        db.record_file_part(file.id, &part(0, 0, 100), plus(t, 1))
+            .await
+            .unwrap()
+    );
     // A second writer that also started at 0 loses.
-    assert!(!db.record_file_part(file.id, &part(0, 0, 100), plus(t, 2)).await.unwrap());
+    assert!(
+        !db.record_file_part(file.id, &part(0, 0, 100), plus(t, 2))
+            .await
+            .unwrap()
+    );
     // Past the declared size is refused.
-    assert!(!db.record_file_part(file.id, &part(1, 100, 251), plus(t, 2)).await.unwrap());
-    assert!(db.record_file_part(file.id, &part(1, 100, 200), plus(t, 3)).await.unwrap());
+    assert!(
+        !db.record_file_part(file.id, &part(1, 100, 251), plus(t, 2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.record_file_part(file.id, &part(1, 100, 200), plus(t, 3))
+            .await
+            .unwrap()
+    );
     let stored = db.get_file(file.id).await.unwrap().unwrap();
     assert_eq!(stored.uploaded_bytes, 200);
     assert_eq!(stored.hash_state, Some(vec![1; 40]));
@@ -145,7 +172,11 @@ async fn parts_move_the_offset_by_compare_and_set(db: &TestDb) {
     );
     // A deleted file takes no more parts.
     db.soft_delete_file(file.id, plus(t, 4)).await.unwrap();
-    assert!(!db.record_file_part(file.id, &part(2, 200, 250), plus(t, 5)).await.unwrap());
+    assert!(
+        !db.record_file_part(file.id, &part(2, 200, 250), plus(t, 5))
+            .await
+            .unwrap()
+    );
 }
 
 async fn only_a_fully_uploaded_file_completes(db: &TestDb) {
@@ -155,9 +186,13 @@ async fn only_a_fully_uploaded_file_completes(db: &TestDb) {
     let t = now();
     let file = new_file(&alice, conversation, 150);
     db.create_file(&file, 10_000, t).await.unwrap();
-    db.record_file_part(file.id, &part(0, 0, 100), t).await.unwrap();
+    db.record_file_part(file.id, &part(0, 0, 100), t)
+        .await
+        .unwrap();
     assert!(!db.complete_file(file.id, plus(t, 1)).await.unwrap());
-    db.record_file_part(file.id, &part(1, 100, 150), t).await.unwrap();
+    db.record_file_part(file.id, &part(1, 100, 150), t)
+        .await
+        .unwrap();
     assert!(db.complete_file(file.id, plus(t, 2)).await.unwrap());
     assert!(!db.complete_file(file.id, plus(t, 3)).await.unwrap());
     let stored = db.get_file(file.id).await.unwrap().unwrap();
@@ -166,7 +201,11 @@ async fn only_a_fully_uploaded_file_completes(db: &TestDb) {
     assert_eq!((stored.upload_id, stored.hash_state), (None, None));
     assert!(db.file_parts(file.id).await.unwrap().is_empty());
     // A complete file takes no parts.
-    assert!(!db.record_file_part(file.id, &part(1, 150, 150), t).await.unwrap());
+    assert!(
+        !db.record_file_part(file.id, &part(1, 150, 150), t)
+            .await
+            .unwrap()
+    );
 }
 
 async fn deleted_files_stop_counting_and_removal_drops_the_row(db: &TestDb) {
@@ -176,13 +215,21 @@ async fn deleted_files_stop_counting_and_removal_drops_the_row(db: &TestDb) {
     let t = now();
     let file = new_file(&alice, conversation, 700);
     db.create_file(&file, 1000, t).await.unwrap();
-    db.record_file_part(file.id, &part(0, 0, 100), t).await.unwrap();
+    db.record_file_part(file.id, &part(0, 0, 100), t)
+        .await
+        .unwrap();
     assert!(db.soft_delete_file(file.id, plus(t, 1)).await.unwrap());
     assert!(!db.soft_delete_file(file.id, plus(t, 2)).await.unwrap());
-    assert_eq!(db.get_file(file.id).await.unwrap().unwrap().deleted_at, Some(plus(t, 1)));
+    assert_eq!(
+        db.get_file(file.id).await.unwrap().unwrap().deleted_at,
+        Some(plus(t, 1))
+    );
     assert_eq!(db.file_usage(alice.user_id).await.unwrap(), 0);
     let another = new_file(&alice, conversation, 1000);
-    assert_eq!(db.create_file(&another, 1000, t).await.unwrap(), CreateFileOutcome::Created);
+    assert_eq!(
+        db.create_file(&another, 1000, t).await.unwrap(),
+        CreateFileOutcome::Created
+    );
     assert!(db.remove_file(file.id).await.unwrap());
     assert!(!db.remove_file(file.id).await.unwrap());
     assert_eq!(db.get_file(file.id).await.unwrap(), None);
@@ -212,16 +259,24 @@ async fn expired_deleted_and_stale_files_are_due_for_removal(db: &TestDb) {
     let deleted = complete(new_file(&alice, conversation, 10), None);
     for f in [&kept, &later, &expired, &deleted] {
         db.create_file(f, 10_000, plus(t, -7200)).await.unwrap();
-        db.record_file_part(f.id, &part(0, 0, 10), plus(t, -7200)).await.unwrap();
+        db.record_file_part(f.id, &part(0, 0, 10), plus(t, -7200))
+            .await
+            .unwrap();
         assert!(db.complete_file(f.id, plus(t, -7200)).await.unwrap());
     }
     db.soft_delete_file(deleted.id, t).await.unwrap();
     // Unfinished, last written two hours ago (stale) and just now (fresh).
     let stale = new_file(&alice, conversation, 10);
-    db.create_file(&stale, 10_000, plus(t, -7200)).await.unwrap();
+    db.create_file(&stale, 10_000, plus(t, -7200))
+        .await
+        .unwrap();
     let fresh = new_file(&alice, conversation, 10);
-    db.create_file(&fresh, 10_000, plus(t, -7200)).await.unwrap();
-    db.record_file_part(fresh.id, &part(0, 0, 5), t).await.unwrap();
+    db.create_file(&fresh, 10_000, plus(t, -7200))
+        .await
+        .unwrap();
+    db.record_file_part(fresh.id, &part(0, 0, 5), t)
+        .await
+        .unwrap();
 
     let due: Vec<FileId> = db
         .files_to_remove(t, plus(t, -3600), 100)
@@ -231,9 +286,22 @@ async fn expired_deleted_and_stale_files_are_due_for_removal(db: &TestDb) {
         .map(|f| f.id)
         .collect();
     assert_eq!(sorted(&due), sorted(&[expired.id, deleted.id, stale.id]));
-    assert_eq!(db.files_to_remove(t, plus(t, -3600), 2).await.unwrap().len(), 2);
+    assert_eq!(
+        db.files_to_remove(t, plus(t, -3600), 2)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     // An hour later the one expiring then is due too.
-    let due_later = db.files_to_remove(plus(t, 3600), plus(t, -3600), 100).await.unwrap();
+    let due_later = db
+        .files_to_remove(plus(t, 3600), plus(t, -3600), 100)
+        .await
+        .unwrap();
     assert!(due_later.iter().any(|f| f.id == later.id));
-    assert!(!due_later.iter().any(|f| f.id == kept.id || f.id == fresh.id));
+    assert!(
+        !due_later
+            .iter()
+            .any(|f| f.id == kept.id || f.id == fresh.id)
+    );
 }

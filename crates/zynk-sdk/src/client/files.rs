@@ -20,10 +20,12 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use zynk_proto::files::{CreateFileRequest, FileInfo, FileStatus, UPLOAD_CONTENT_TYPE, UPLOAD_OFFSET_HEADER};
+use zynk_proto::ErrorCode;
+use zynk_proto::files::{
+    CreateFileRequest, FileInfo, FileStatus, UPLOAD_CONTENT_TYPE, UPLOAD_OFFSET_HEADER,
+};
 use zynk_proto::ids::{ConversationId, FileId, MessageId};
 use zynk_proto::messages::MessageMetadata;
-use zynk_proto::ErrorCode;
 
 use super::api::ApiClient;
 use super::error::ClientError;
@@ -141,7 +143,10 @@ impl std::fmt::Debug for PendingUpload {
 fn stat(path: &Path) -> Result<(u64, u64), ClientError> {
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
     if !meta.is_file() {
-        return Err(ClientError::Invalid(format!("{} is not a file", path.display())));
+        return Err(ClientError::Invalid(format!(
+            "{} is not a file",
+            path.display()
+        )));
     }
     let modified = meta
         .modified()
@@ -157,7 +162,10 @@ fn make_thumbnail(path: &Path, size: u64) -> Option<(Vec<u8>, u32, u32, u32, u32
     if size > THUMBNAIL_MAX_INPUT {
         return None;
     }
-    let mut reader = image::ImageReader::open(path).ok()?.with_guessed_format().ok()?;
+    let mut reader = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(256 * 1024 * 1024);
     reader.limits(limits);
@@ -166,7 +174,10 @@ fn make_thumbnail(path: &Path, size: u64) -> Option<(Vec<u8>, u32, u32, u32, u32
     let small = picture.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).to_rgb8();
     let mut jpeg = Vec::new();
     small
-        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
         .ok()?;
     Some((jpeg, small.width(), small.height(), width, height))
 }
@@ -240,7 +251,8 @@ impl PendingUpload {
 
     /// Whether the file on disk is still the one that was read (size and modification time).
     pub fn matches_disk(&self) -> bool {
-        stat(&self.path).is_ok_and(|(size, modified)| size == self.size && modified == self.modified)
+        stat(&self.path)
+            .is_ok_and(|(size, modified)| size == self.size && modified == self.modified)
     }
 
     fn file_key(&self) -> Result<FileKey, ClientError> {
@@ -274,7 +286,10 @@ impl<R: Seek> Seek for HashingReader<R> {
 
 impl ApiClient {
     /// `POST /files`: starts an upload.
-    pub async fn create_file(&mut self, request: &CreateFileRequest) -> Result<FileInfo, ClientError> {
+    pub async fn create_file(
+        &mut self,
+        request: &CreateFileRequest,
+    ) -> Result<FileInfo, ClientError> {
         self.post("/files", request).await
     }
 
@@ -285,9 +300,14 @@ impl ApiClient {
 
     /// `DELETE /files/{id}`.
     pub async fn delete_file(&mut self, file_id: FileId) -> Result<(), ClientError> {
-        self.request(Method::DELETE, &format!("/files/{file_id}"), None::<&()>, super::api::Auth::Bearer)
-            .await
-            .map(drop)
+        self.request(
+            Method::DELETE,
+            &format!("/files/{file_id}"),
+            None::<&()>,
+            super::api::Auth::Bearer,
+        )
+        .await
+        .map(drop)
     }
 
     /// `PATCH /files/{id}/upload` with a streamed body starting at `offset`.
@@ -347,7 +367,11 @@ impl ApiClient {
 }
 
 /// Uploads (or continues uploading) `data` (an in-memory ciphertext, e.g. a thumbnail).
-async fn upload_bytes(api: &mut ApiClient, file_id: FileId, data: Vec<u8>) -> Result<(), ClientError> {
+async fn upload_bytes(
+    api: &mut ApiClient,
+    file_id: FileId,
+    data: Vec<u8>,
+) -> Result<(), ClientError> {
     let info = api.file_info(file_id).await?;
     if info.status == FileStatus::Complete {
         return Ok(());
@@ -358,13 +382,19 @@ async fn upload_bytes(api: &mut ApiClient, file_id: FileId, data: Vec<u8>) -> Re
         .upload_file_bytes(file_id, info.offset, length, reqwest::Body::from(rest))
         .await?;
     if done.status != FileStatus::Complete {
-        return Err(ClientError::Protocol("the server did not complete a small upload".into()));
+        return Err(ClientError::Protocol(
+            "the server did not complete a small upload".into(),
+        ));
     }
     Ok(())
 }
 
 /// The ciphertext of `pending` from `offset` on, as a streamed request body.
-fn upload_body(pending: &PendingUpload, offset: u64, progress: Progress) -> Result<reqwest::Body, ClientError> {
+fn upload_body(
+    pending: &PendingUpload,
+    offset: u64,
+    progress: Progress,
+) -> Result<reqwest::Body, ClientError> {
     let file = File::open(&pending.path).map_err(|e| io_error(&pending.path, e))?;
     let reader = EncryptingReader::new(
         BufReader::with_capacity(1 << 20, file),
@@ -438,7 +468,9 @@ pub async fn download_blob(
     target: &Path,
     progress: Progress,
 ) -> Result<(), DownloadError> {
-    let key = blob.file_key().map_err(|e| DownloadError::Verification(e.to_string()))?;
+    let key = blob
+        .file_key()
+        .map_err(|e| DownloadError::Verification(e.to_string()))?;
     let file_id: FileId = blob
         .file_id
         .parse()
@@ -486,7 +518,8 @@ async fn download_attempt(
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut left = keep;
-    out.seek(SeekFrom::Start(0)).map_err(|e| io_error(partial, e))?;
+    out.seek(SeekFrom::Start(0))
+        .map_err(|e| io_error(partial, e))?;
     while left > 0 {
         let want = left.min(buffer.len() as u64) as usize;
         let n = out
@@ -498,7 +531,8 @@ async fn download_attempt(
         hasher.update(&buffer[..n]);
         left -= n as u64;
     }
-    out.seek(SeekFrom::Start(keep)).map_err(|e| io_error(partial, e))?;
+    out.seek(SeekFrom::Start(keep))
+        .map_err(|e| io_error(partial, e))?;
     let from = segments_done * SEGMENT_SIZE as u64;
     let response = api.download_file_from(file_id, from).await?;
     let writer = std::io::BufWriter::with_capacity(1 << 20, out);
@@ -532,7 +566,10 @@ impl Messenger {
     /// Starts the upload of `pending` to its conversation (or finds the one started by an
     /// earlier run): the device's keys are set up and the upload gets its id. Save the state
     /// (this device's and `pending`) after this step: the transfer that follows can take long.
-    pub async fn start_file_upload(&mut self, pending: &mut PendingUpload) -> Result<FileId, ClientError> {
+    pub async fn start_file_upload(
+        &mut self,
+        pending: &mut PendingUpload,
+    ) -> Result<FileId, ClientError> {
         let conversation = pending
             .conversation_id
             .ok_or_else(|| ClientError::Invalid("no conversation chosen for the file".into()))?;
@@ -566,7 +603,11 @@ impl Messenger {
 
     /// Uploads the ciphertext of `pending` from where the server's copy ends (after
     /// [`Self::start_file_upload`]).
-    pub async fn upload_file(&mut self, pending: &PendingUpload, progress: Progress) -> Result<(), ClientError> {
+    pub async fn upload_file(
+        &mut self,
+        pending: &PendingUpload,
+        progress: Progress,
+    ) -> Result<(), ClientError> {
         let file_id = pending
             .file_id
             .ok_or_else(|| ClientError::Invalid("the upload was not started".into()))?;
@@ -575,7 +616,10 @@ impl Messenger {
 
     /// Uploads the thumbnail and sends the encrypted announcement of an uploaded file; returns
     /// the message's receipt.
-    pub async fn finish_file_send(&mut self, pending: &PendingUpload) -> Result<SendReceipt, ClientError> {
+    pub async fn finish_file_send(
+        &mut self,
+        pending: &PendingUpload,
+    ) -> Result<SendReceipt, ClientError> {
         let conversation = pending
             .conversation_id
             .ok_or_else(|| ClientError::Invalid("no conversation chosen for the file".into()))?;
@@ -583,7 +627,10 @@ impl Messenger {
             .file_id
             .ok_or_else(|| ClientError::Invalid("the upload was not started".into()))?;
         let thumbnail = match &pending.thumbnail {
-            Some(thumb) => Some(self.upload_thumbnail(conversation, thumb, pending.expires_in_secs).await?),
+            Some(thumb) => Some(
+                self.upload_thumbnail(conversation, thumb, pending.expires_in_secs)
+                    .await?,
+            ),
             None => None,
         };
         let key = pending.file_key()?;
@@ -698,13 +745,13 @@ impl Messenger {
     /// participate in (fetched from the server and remembered).
     pub async fn group_conversation(&mut self, group: &str) -> Result<ConversationId, ClientError> {
         let id: ConversationId = group.parse().map_err(|_| {
-            ClientError::Invalid(format!(
-                "{group:?} is not a group conversation id (a UUID)"
-            ))
+            ClientError::Invalid(format!("{group:?} is not a group conversation id (a UUID)"))
         })?;
         let conversation = self.api().conversation(id).await?;
         if conversation.kind != zynk_proto::ConversationKind::Group {
-            return Err(ClientError::Invalid(format!("{group} is not a group conversation")));
+            return Err(ClientError::Invalid(format!(
+                "{group} is not a group conversation"
+            )));
         }
         self.record_conversation(&conversation)?;
         Ok(id)
@@ -725,8 +772,13 @@ impl Messenger {
             mentions: Vec::new(),
             extra: Some(extra),
         };
-        self.send_event_as(conversation, content, MessageMetadata::default(), descriptor.message_type())
-            .await
+        self.send_event_as(
+            conversation,
+            content,
+            MessageMetadata::default(),
+            descriptor.message_type(),
+        )
+        .await
     }
 
     /// The file a message announces, from this device's decrypted copy (syncing first if it
@@ -737,7 +789,9 @@ impl Messenger {
         }
         self.sync().await?;
         self.local_file_of(message_id)?.ok_or_else(|| {
-            ClientError::Invalid(format!("message {message_id} is not a file this device can read"))
+            ClientError::Invalid(format!(
+                "message {message_id} is not a file this device can read"
+            ))
         })
     }
 
@@ -752,9 +806,9 @@ impl Messenger {
                         let extra = content.extra.clone().ok_or_else(|| {
                             ClientError::Invalid("the file message carries no file".into())
                         })?;
-                        serde_json::from_value(extra)
-                            .map(Some)
-                            .map_err(|e| ClientError::Invalid(format!("the file message is malformed: {e}")))
+                        serde_json::from_value(extra).map(Some).map_err(|e| {
+                            ClientError::Invalid(format!("the file message is malformed: {e}"))
+                        })
                     }
                     EntryBody::Decrypted { .. } => Err(ClientError::Invalid(format!(
                         "message {message_id} is not a file"
@@ -819,9 +873,15 @@ mod tests {
         let plain = std::fs::read(&path).unwrap();
         assert_eq!(pending.sha256, hex::encode(Sha256::digest(&plain)));
         let cipher = encrypt_bytes(&pending.file_key().unwrap(), &plain).unwrap();
-        assert_eq!(pending.ciphertext_sha256, hex::encode(Sha256::digest(&cipher)));
+        assert_eq!(
+            pending.ciphertext_sha256,
+            hex::encode(Sha256::digest(&cipher))
+        );
         assert_eq!(pending.mime_type, "image/png");
-        assert_eq!((pending.metadata.width, pending.metadata.height), (Some(640), Some(480)));
+        assert_eq!(
+            (pending.metadata.width, pending.metadata.height),
+            (Some(640), Some(480))
+        );
         let thumb = pending.thumbnail.as_ref().expect("a thumbnail");
         assert_eq!((thumb.width, thumb.height), (320, 240));
         assert!(pending.matches_disk());

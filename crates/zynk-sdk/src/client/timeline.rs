@@ -365,7 +365,11 @@ impl MessageView {
             reactions,
             reply_to: item.reply_to,
             undecryptable: item.undecryptable.clone(),
-            file: if item.deleted { None } else { item.file.clone() },
+            file: if item.deleted {
+                None
+            } else {
+                item.file.clone()
+            },
         }
     }
 

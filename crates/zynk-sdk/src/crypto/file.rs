@@ -110,7 +110,10 @@ impl FileKey {
 
     fn stream(&self) -> StreamBE32<Aes256Gcm> {
         let aead = Aes256Gcm::new(self.key.as_slice().try_into().expect("32-byte key"));
-        StreamBE32::from_aead(aead, self.nonce_prefix.as_slice().try_into().expect("7 bytes"))
+        StreamBE32::from_aead(
+            aead,
+            self.nonce_prefix.as_slice().try_into().expect("7 bytes"),
+        )
     }
 }
 
@@ -455,7 +458,8 @@ pub fn message_type_of(mime: &str) -> &'static str {
 
 /// Encrypts `plaintext` held in memory (a thumbnail): the ciphertext and its SHA-256.
 pub fn encrypt_bytes(key: &FileKey, plaintext: &[u8]) -> Result<Vec<u8>, FileCryptoError> {
-    let mut reader = EncryptingReader::new(io::Cursor::new(plaintext), key, plaintext.len() as u64, 0)?;
+    let mut reader =
+        EncryptingReader::new(io::Cursor::new(plaintext), key, plaintext.len() as u64, 0)?;
     let mut out = Vec::with_capacity(ciphertext_len(plaintext.len() as u64) as usize);
     reader.read_to_end(&mut out)?;
     Ok(out)
@@ -481,7 +485,12 @@ mod tests {
         encrypt_bytes(key, plain).unwrap()
     }
 
-    fn decrypt(key: &FileKey, plain_len: usize, cipher: &[u8], sha: &str) -> Result<Vec<u8>, FileCryptoError> {
+    fn decrypt(
+        key: &FileKey,
+        plain_len: usize,
+        cipher: &[u8],
+        sha: &str,
+    ) -> Result<Vec<u8>, FileCryptoError> {
         let mut writer = DecryptingWriter::new(Vec::new(), key, plain_len as u64, 0, Sha256::new());
         writer.push(cipher)?;
         writer.finish(sha)
@@ -490,7 +499,15 @@ mod tests {
     #[test]
     fn round_trips_at_every_size_near_segment_boundaries() {
         let key = FileKey::generate().unwrap();
-        for len in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE, 3 * CHUNK_SIZE + 17] {
+        for len in [
+            0,
+            1,
+            CHUNK_SIZE - 1,
+            CHUNK_SIZE,
+            CHUNK_SIZE + 1,
+            3 * CHUNK_SIZE,
+            3 * CHUNK_SIZE + 17,
+        ] {
             let plain = data(len);
             let cipher = encrypt(&key, &plain);
             assert_eq!(cipher.len() as u64, ciphertext_len(len as u64), "{len}");
@@ -504,10 +521,21 @@ mod tests {
         let key = FileKey::generate().unwrap();
         let plain = data(3 * CHUNK_SIZE + 100);
         let whole = encrypt(&key, &plain);
-        for offset in [0, 1, SEGMENT_SIZE - 1, SEGMENT_SIZE, SEGMENT_SIZE + 5, whole.len()] {
-            let mut reader =
-                EncryptingReader::new(io::Cursor::new(&plain), &key, plain.len() as u64, offset as u64)
-                    .unwrap();
+        for offset in [
+            0,
+            1,
+            SEGMENT_SIZE - 1,
+            SEGMENT_SIZE,
+            SEGMENT_SIZE + 5,
+            whole.len(),
+        ] {
+            let mut reader = EncryptingReader::new(
+                io::Cursor::new(&plain),
+                &key,
+                plain.len() as u64,
+                offset as u64,
+            )
+            .unwrap();
             let mut rest = Vec::new();
             reader.read_to_end(&mut rest).unwrap();
             assert_eq!(rest, &whole[offset..], "offset {offset}");
@@ -532,7 +560,10 @@ mod tests {
         let mut swapped = cipher.clone();
         swapped[..SEGMENT_SIZE].copy_from_slice(&cipher[SEGMENT_SIZE..2 * SEGMENT_SIZE]);
         swapped[SEGMENT_SIZE..2 * SEGMENT_SIZE].copy_from_slice(&cipher[..SEGMENT_SIZE]);
-        assert!(matches!(decrypt(&key, plain.len(), &swapped, &sha), Err(FileCryptoError::Segment(0))));
+        assert!(matches!(
+            decrypt(&key, plain.len(), &swapped, &sha),
+            Err(FileCryptoError::Segment(0))
+        ));
         // One bit flipped anywhere.
         for at in [0, SEGMENT_SIZE + 3, cipher.len() - 1] {
             let mut altered = cipher.clone();
@@ -557,7 +588,8 @@ mod tests {
     fn the_nonce_is_prefix_counter_and_last_flag() {
         // Segment 1 of 2, sealed directly with AES-256-GCM under prefix ‖ 00000001 ‖ 01.
         use aes_gcm::aead::{Aead, Payload};
-        let key = FileKey::from_base64(&encode_base64(&[7u8; 32]), &encode_base64(&[9u8; 7])).unwrap();
+        let key =
+            FileKey::from_base64(&encode_base64(&[7u8; 32]), &encode_base64(&[9u8; 7])).unwrap();
         let plain = data(CHUNK_SIZE + 5);
         let cipher = encrypt(&key, &plain);
         let aead = Aes256Gcm::new((&[7u8; 32]).into());
@@ -565,7 +597,13 @@ mod tests {
         nonce[7..11].copy_from_slice(&1u32.to_be_bytes());
         nonce[11] = 1;
         let direct = aead
-            .encrypt((&nonce).into(), Payload { msg: &plain[CHUNK_SIZE..], aad: b"" })
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: &plain[CHUNK_SIZE..],
+                    aad: b"",
+                },
+            )
             .unwrap();
         assert_eq!(&cipher[SEGMENT_SIZE..], direct.as_slice());
     }

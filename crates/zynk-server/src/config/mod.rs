@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
 pub use sections::{
-    AuthConfig, ChainKind, EvmSettings, FilesConfig, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
-    RetentionConfig, TrustConfig, WebSocketConfig,
+    AuthConfig, ChainKind, EvmSettings, FilesConfig, LimitsConfig, LogFormat, PushConfig,
+    RateLimitConfig, RetentionConfig, TrustConfig, WebSocketConfig,
 };
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,

@@ -105,7 +105,13 @@ pub async fn upload(
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     if media.as_deref() != Some(UPLOAD_CONTENT_TYPE) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,

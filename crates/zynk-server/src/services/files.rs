@@ -142,7 +142,10 @@ pub fn parse_range(header: &str, size: u64) -> Result<Range<u64>, ApiError> {
         let end: u64 = if end.is_empty() {
             size
         } else {
-            end.parse::<u64>().map_err(|_| bad())?.saturating_add(1).min(size)
+            end.parse::<u64>()
+                .map_err(|_| bad())?
+                .saturating_add(1)
+                .min(size)
         };
         start..end
     };
@@ -216,7 +219,10 @@ impl FileService {
             ));
         }
         let hash_ok = request.sha256.len() == 64
-            && request.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && request
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hash_ok {
             return Err(ApiError::invalid_field(
                 "sha256",
@@ -231,7 +237,11 @@ impl FileService {
                 "must be between 3600 (1 hour) and 2592000 (30 days), or absent for no expiry",
             ));
         }
-        let participants = self.context.store.participants(request.conversation_id).await?;
+        let participants = self
+            .context
+            .store
+            .participants(request.conversation_id)
+            .await?;
         if !participants.contains(&caller.user_id) {
             return Err(ApiError::not_found("conversation"));
         }
@@ -321,9 +331,12 @@ impl FileService {
             .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
             .clone();
         let _guard = lock.lock().await;
-        let result = self.append_locked(caller, file_id, offset, content_length, body).await;
+        let result = self
+            .append_locked(caller, file_id, offset, content_length, body)
+            .await;
         drop(_guard);
-        self.locks.remove_if(&file_id, |_, l| Arc::strong_count(l) <= 2);
+        self.locks
+            .remove_if(&file_id, |_, l| Arc::strong_count(l) <= 2);
         result
     }
 
@@ -347,7 +360,10 @@ impl FileService {
             ));
         }
         if file.status == FileStatus::Complete {
-            return Err(ApiError::new(ErrorCode::UploadComplete, "the upload is complete already"));
+            return Err(ApiError::new(
+                ErrorCode::UploadComplete,
+                "the upload is complete already",
+            ));
         }
         let size = file.file_size as u64;
         let mut position = file.uploaded_bytes as u64;
@@ -395,7 +411,13 @@ impl FileService {
                 part.push(take);
                 if part_len == part_size {
                     position = self
-                        .store_part(&file, &upload_id, position, std::mem::take(&mut part), &mut hasher)
+                        .store_part(
+                            &file,
+                            &upload_id,
+                            position,
+                            std::mem::take(&mut part),
+                            &mut hasher,
+                        )
                         .await?;
                     part_len = 0;
                 }
@@ -484,7 +506,10 @@ impl FileService {
             .complete_upload(&file.storage_path, upload_id, &parts)
             .await
             .map_err(blob_error)?;
-        self.context.store.complete_file(file.id, zynk_backends::now()).await?;
+        self.context
+            .store
+            .complete_file(file.id, zynk_backends::now())
+            .await?;
         Ok(())
     }
 
@@ -525,9 +550,17 @@ impl FileService {
     pub async fn delete(&self, caller: &AuthContext, file_id: FileId) -> Result<(), ApiError> {
         let file = self.visible(caller, file_id).await?;
         if file.uploader_id != caller.user_id {
-            return Err(ApiError::new(ErrorCode::Forbidden, "only the uploader deletes a file"));
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "only the uploader deletes a file",
+            ));
         }
-        if !self.context.store.soft_delete_file(file_id, zynk_backends::now()).await? {
+        if !self
+            .context
+            .store
+            .soft_delete_file(file_id, zynk_backends::now())
+            .await?
+        {
             return Err(ApiError::new(ErrorCode::FileGone, "the file was deleted"));
         }
         Ok(())
@@ -551,7 +584,11 @@ impl FileService {
                     // An upload aborted before (a run cut short) may answer with an error.
                     self.abort_quietly(&file.storage_path, upload).await;
                 }
-                self.context.blobs.delete(&file.storage_path).await.map_err(blob_error)?;
+                self.context
+                    .blobs
+                    .delete(&file.storage_path)
+                    .await
+                    .map_err(blob_error)?;
                 if self.context.store.remove_file(file.id).await? {
                     if file.deleted_at.is_some() {
                         run.deleted += 1;
@@ -621,7 +658,14 @@ mod tests {
         assert_eq!(parse_range("bytes=90-", 100).unwrap(), 90..100);
         assert_eq!(parse_range("bytes=-10", 100).unwrap(), 90..100);
         assert_eq!(parse_range("bytes=50-500", 100).unwrap(), 50..100);
-        for bad in ["bytes=100-", "bytes=5-4", "items=0-1", "bytes=0-1,3-4", "bytes=-0", "bytes=x-"] {
+        for bad in [
+            "bytes=100-",
+            "bytes=5-4",
+            "items=0-1",
+            "bytes=0-1,3-4",
+            "bytes=-0",
+            "bytes=x-",
+        ] {
             assert!(parse_range(bad, 100).is_err(), "{bad}");
         }
     }
