@@ -139,10 +139,40 @@ ensure_tools() {
     scripts/build-contract.sh --check
 }
 
+# A real S3-compatible server for the file storage tests: s3s-fs (pure Rust, from the crates
+# registry; 0.14.1 is the newest that builds with rustc 1.95), installed under
+# target/test-services/s3s-fs when missing and started on 127.0.0.1:58014 with its data in
+# target/test-services/s3 (each test makes its own bucket there). ZYNK_TEST_S3_URL and
+# ZYNK_TEST_S3_ROOT point the tests at another one.
+ensure_s3() {
+    if [ -n "${ZYNK_TEST_S3_URL:-}" ]; then
+        [ -n "${ZYNK_TEST_S3_ROOT:-}" ] || die "ZYNK_TEST_S3_URL is set but ZYNK_TEST_S3_ROOT (its data directory) is not"
+        return
+    fi
+    local port=58014 data="$services/s3" bin="$services/s3s-fs/bin/s3s-fs"
+    mkdir -p "$data"
+    if ! port_open $port; then
+        if [ ! -x "$bin" ]; then
+            say "installing s3s-fs 0.14.1 (the S3-compatible server of the file tests)"
+            cargo install s3s-fs --version 0.14.1 --features binary --locked --root "$services/s3s-fs" \
+                || die "cargo install s3s-fs failed: the file storage tests need an S3-compatible server"
+        fi
+        say "starting s3s-fs on port $port"
+        nohup "$bin" --host 127.0.0.1 --port $port --access-key zynktest --secret-key zynktestsecret \
+            "$data" >"$services/s3s-fs.log" 2>&1 &
+        for _ in $(seq 1 50); do port_open $port && break; sleep 0.1; done
+    fi
+    port_open $port || die "s3s-fs on port $port is unreachable; see $services/s3s-fs.log"
+    export ZYNK_TEST_S3_URL="s3+http://zynktest:zynktestsecret@127.0.0.1:$port"
+    export ZYNK_TEST_S3_ROOT="$data"
+}
+
 ensure_toolchain
 ensure_tools
 ensure_postgres
 ensure_redis
+ensure_s3
+say "S3: $ZYNK_TEST_S3_URL (data in $ZYNK_TEST_S3_ROOT)"
 say "PostgreSQL: $ZYNK_TEST_POSTGRES_URL"
 say "Redis: $ZYNK_TEST_REDIS_URL"
 

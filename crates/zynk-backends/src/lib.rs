@@ -4,14 +4,18 @@
 //!   [`sql`] and compiled for SQLite (the embedded default) and PostgreSQL.
 //! - [`ledger`]: the records of the embedded ledger that [`store::LedgerStore`] reads and writes
 //!   (its key layout and JSON encoding stay inside this crate).
+//! - [`blob`]: encrypted file blobs behind [`blob::BlobStore`], in a local directory or on
+//!   S3-compatible storage, with resumable uploads.
 //! - [`ephemeral`]: short-lived state (session cache, rate limits, presence, typing, locations,
 //!   group-member cache, cross-node publish/subscribe) behind [`Ephemeral`], implemented
 //!   in-process and on Redis.
 //!
 //! Only this crate sees sqlx and redis; the services above it see the traits.
 
+pub mod blob;
 pub mod ephemeral;
 pub mod error;
+pub mod files;
 pub mod ledger;
 pub mod model;
 pub mod sql;

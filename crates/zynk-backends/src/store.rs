@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 
 use zynk_ledger::{BatchHeader, Block, Ed25519PublicKey, Hash32, Transaction, ZynkDid};
 use zynk_proto::{
-    ConversationId, DeviceId, MessageId, PublicationStatus, RequestState, SessionId, UserId,
+    ConversationId, DeviceId, FileId, MessageId, PublicationStatus, RequestState, SessionId, UserId,
 };
 
 use crate::error::StoreError;
+use crate::files::{CreateFileOutcome, FilePart, FileRecord, NewFile};
 use crate::ledger::{
     AnchorWrite, BlockWrite, Head, IdentityState, MerkleEntry, PendingTx, ProofRecord, TxEntry,
     UnanchoredMessage,
@@ -510,6 +511,57 @@ pub trait MaintenanceStore: Send + Sync {
     fn engine(&self) -> &'static str;
 }
 
+/// Encrypted files and their resumable uploads (the blobs themselves are in
+/// [`crate::blob::BlobStore`]).
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    /// Writes a new file row (status `uploading`, nothing stored yet) unless the uploader's
+    /// usage (every file of theirs not deleted, unfinished ones at their declared size) plus
+    /// this file would exceed `quota_bytes`; checked and written in one transaction.
+    async fn create_file(
+        &self,
+        file: &NewFile,
+        quota_bytes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<CreateFileOutcome, StoreError>;
+    /// Reads a file (deleted and expired ones too: the caller decides).
+    async fn get_file(&self, file_id: FileId) -> Result<Option<FileRecord>, StoreError>;
+    /// Bytes the user's files take against the quota.
+    async fn file_usage(&self, user_id: UserId) -> Result<i64, StoreError>;
+    /// Records a stored part of an unfinished upload and moves its offset from
+    /// `part.from_offset` to `part.to_offset`, only if it still stands at `from_offset` and the
+    /// file is neither complete nor deleted; false (nothing written) otherwise.
+    async fn record_file_part(
+        &self,
+        file_id: FileId,
+        part: &FilePart,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// The part ids of an unfinished upload, in order.
+    async fn file_parts(&self, file_id: FileId) -> Result<Vec<String>, StoreError>;
+    /// Marks a fully uploaded file complete (its parts, upload handle and hash state are
+    /// dropped); false unless it was `uploading` with every byte stored.
+    async fn complete_file(&self, file_id: FileId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Soft-deletes a file; false if there is no such file or it is deleted already.
+    async fn soft_delete_file(
+        &self,
+        file_id: FileId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Removes a file's row (and its parts); false if there was none.
+    async fn remove_file(&self, file_id: FileId) -> Result<bool, StoreError>;
+    /// Files whose blobs and rows are due for removal, oldest first: expired ones (`expires_at`
+    /// at or before `now`), deleted ones, and uploads not continued since `stale_before`.
+    async fn files_to_remove(
+        &self,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, StoreError>;
+    /// Every file row, for the orphan check.
+    async fn all_files(&self) -> Result<Vec<FileRecord>, StoreError>;
+}
+
 /// The whole durable store.
 pub trait Store:
     AccountStore
@@ -522,6 +574,7 @@ pub trait Store:
     + LedgerStore
     + TrustStore
     + EvmStore
+    + FileStore
     + MaintenanceStore
     + ContactStore
     + GroupStore
@@ -539,6 +592,7 @@ impl<T> Store for T where
         + LedgerStore
         + TrustStore
         + EvmStore
+        + FileStore
         + MaintenanceStore
         + ContactStore
         + GroupStore

@@ -11,6 +11,7 @@
 mod account;
 mod contacts;
 mod context;
+mod file;
 mod group;
 mod listen;
 mod messages;
@@ -243,6 +244,12 @@ pub enum Command {
         #[arg(long)]
         keep_sessions: bool,
     },
+    /// Encrypted files: `file send USER PATH`, `file send --group GROUP PATH`,
+    /// `file get MESSAGE_ID`.
+    File {
+        #[command(subcommand)]
+        command: file::FileCommand,
+    },
 }
 
 /// Run the command; the exit code is 0 unless a command decides otherwise
@@ -293,6 +300,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Password { keep_sessions } => {
             password::password(context, cli.password_stdin, keep_sessions).await
         }
+        Command::File { command } => file::run(context, command).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -17,6 +17,7 @@ pub async fn send(
 ) -> Result<(), CliError> {
     let options = SendOptions {
         expires_in: expires_in.map(std::time::Duration::from_secs),
+        ..SendOptions::default()
     };
     let receipt = context
         .with_messenger(async |m| m.send_text_with(user, text, &options).await)

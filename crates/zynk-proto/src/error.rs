@@ -84,6 +84,15 @@ error_codes! {
     NotARequest => "not_a_request", 409, "The conversation is not a message request the caller can decline (a group, or already accepted).";
     InvalidSignature => "invalid_signature", 400, "The signature does not verify under the current identity key.";
     KeyReused => "key_reused", 409, "The new identity key equals the current or an earlier key.";
+    FileTooLarge => "file_too_large", 413, "The file is larger than the server's per-file limit.";
+    QuotaExceeded => "quota_exceeded", 413, "The upload would take the caller's files over their storage quota.";
+    UploadOffsetMismatch => "upload_offset_mismatch", 409, "`Upload-Offset` is not where the server's copy of the upload ends; continue from the offset it reports.";
+    UploadExceedsSize => "upload_exceeds_size", 400, "The bytes sent go past the file's declared size.";
+    UploadComplete => "upload_complete", 409, "The upload is complete already.";
+    FileHashMismatch => "file_hash_mismatch", 422, "The uploaded bytes do not have the declared SHA-256; the upload was discarded.";
+    FileNotReady => "file_not_ready", 409, "The file's upload has not completed yet.";
+    FileGone => "file_gone", 410, "The file expired or was deleted.";
+    RangeNotSatisfiable => "range_not_satisfiable", 416, "The `Range` header is malformed or lies outside the file.";
     RouteNotFound => "route_not_found", 404, "No such route.";
     MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
     RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";

@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod error;
+pub mod files;
 pub mod groups;
 pub mod ids;
 pub mod keys;

@@ -1,10 +1,11 @@
-//! The shared context: the configuration in force and the two storage seams. Built once by
+//! The shared context: the configuration in force and the storage seams. Built once by
 //! [`crate::App::build`] and handed to every service and job; the realtime layer
 //! ([`crate::realtime`]) does not see it.
 
 use std::sync::Arc;
 
 use zynk_backends::Ephemeral;
+use zynk_backends::blob::BlobStore;
 use zynk_backends::sql::AnyStore;
 
 use crate::config::Config;
@@ -17,4 +18,6 @@ pub struct Context {
     pub store: Arc<dyn AnyStore>,
     /// Ephemeral state.
     pub ephemeral: Arc<dyn Ephemeral>,
+    /// Encrypted file blobs.
+    pub blobs: Arc<dyn BlobStore>,
 }

@@ -1,7 +1,8 @@
 //! Background jobs: message-partition upkeep (daily), removing self-destructing messages when
 //! their time comes (every second), and retention (hourly): expired sessions, to-device
-//! messages undelivered for 30 days, messages soft-deleted 30 days ago. Each job is idempotent
-//! and safe to run on several nodes at once (each row is deleted, and announced, by one node).
+//! messages undelivered for 30 days, messages soft-deleted 30 days ago; and files (every five
+//! minutes: expired, deleted and abandoned files; weekly: orphans). Each job is idempotent and
+//! safe to run on several nodes at once (each row is deleted, and announced, by one node).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::context::Context;
+use crate::services::files::FileService;
 use crate::services::ledger::LedgerService;
 use crate::services::messages::MessageService;
 
@@ -198,6 +200,7 @@ pub fn spawn_all(
             }
         })
     };
+    let files = spawn_file_jobs(&context);
     let interval = Duration::from_secs(context.config.retention.interval_secs);
     let retention = every(interval, move || {
         let context = context.clone();
@@ -207,7 +210,57 @@ pub fn spawn_all(
     handles.extend(anchoring);
     handles.extend(blocks);
     handles.extend(publishing);
+    handles.extend(files);
     JobHandles(handles)
+}
+
+/// Runs the file cleanup (expired, deleted and abandoned files) once and logs what it did.
+pub async fn run_file_cleanup(files: &FileService) {
+    match files.cleanup().await {
+        Ok(run) if run == Default::default() => {}
+        Ok(run) => tracing::info!(
+            expired = run.expired,
+            deleted = run.deleted,
+            abandoned = run.abandoned,
+            "files removed"
+        ),
+        Err(e) => tracing::error!(error = %e, "file cleanup failed"),
+    }
+}
+
+/// The file jobs: cleanup every `files.cleanup_interval_secs`, the orphan check every
+/// `files.orphan_interval_secs` (first after one interval). Both are idempotent on several nodes.
+fn spawn_file_jobs(context: &Arc<Context>) -> [JoinHandle<()>; 2] {
+    let files = FileService::new(context.clone());
+    let cleanup = {
+        let files = files.clone();
+        every(
+            Duration::from_secs(context.config.files.cleanup_interval_secs),
+            move || {
+                let files = files.clone();
+                async move { run_file_cleanup(&files).await }
+            },
+        )
+    };
+    let orphans = every_after(
+        Duration::from_secs(context.config.files.orphan_interval_secs),
+        move || {
+            let files = files.clone();
+            async move {
+                match files.remove_orphans().await {
+                    Ok(run) if run == Default::default() => {}
+                    Ok(run) => tracing::info!(
+                        blobs = run.blobs,
+                        rows = run.rows,
+                        uploads = run.uploads,
+                        "file orphans removed"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "file orphan check failed"),
+                }
+            }
+        },
+    );
+    [cleanup, orphans]
 }
 
 /// Like [`every`], but the first run comes after one interval (a batch should span it).

@@ -53,6 +53,9 @@ pub enum StartError {
     /// The EVM publisher could not be set up.
     #[error("evm: {0}")]
     Evm(String),
+    /// The blob storage could not be opened.
+    #[error("file storage: {0}")]
+    Blobs(#[from] zynk_backends::blob::BlobError),
     /// The push sender could not be built.
     #[error("push: {0}")]
     Push(String),
@@ -98,6 +101,13 @@ pub async fn open_ephemeral(config: &Config) -> Result<Arc<dyn Ephemeral>, Start
     })
 }
 
+/// Opens the blob storage named by the configuration (creating the local directory).
+pub async fn open_blobs(
+    config: &Config,
+) -> Result<Arc<dyn zynk_backends::blob::BlobStore>, StartError> {
+    Ok(zynk_backends::blob::open(&config.effective_storage_url()).await?)
+}
+
 /// A ready-to-serve server: storage opened and migrated, services built, jobs started.
 pub struct App {
     state: AppState,
@@ -111,6 +121,7 @@ impl App {
         store.migrate_up().await?;
         store.ensure_partitions().await?;
         let ephemeral = open_ephemeral(&config).await?;
+        let blobs = open_blobs(&config).await?;
         let relay = config.redis_url.is_some();
         let pusher: Option<Arc<dyn realtime::PushSender>> = match &config.push.webhook_url {
             Some(url) => Some(Arc::new(
@@ -127,6 +138,7 @@ impl App {
             config,
             store,
             ephemeral,
+            blobs,
         });
         let relay_task = tokio::spawn(hub.clone().run_relay());
         let ledger_key =

@@ -8,7 +8,12 @@
 //!   `ZYNK_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`). If they cannot be reached the
 //!   test fails: it never skips.
 //!
-//! [`backend_tests!`] turns one async test function into one test per backend.
+//! File blobs live in the data directory with the embedded default and, with PostgreSQL +
+//! Redis, in a fresh bucket of the test S3-compatible server (`ZYNK_TEST_S3_URL`, data in
+//! `ZYNK_TEST_S3_ROOT`; s3s-fs, started by `scripts/test.sh`); [`Blobs`] picks another pairing.
+//!
+//! [`backend_tests!`] turns one async test function into one test per backend;
+//! [`storage_tests!`] into one per backend and blob storage.
 
 pub mod client;
 pub mod evm;
@@ -22,7 +27,7 @@ pub use client::{
     register_json,
 };
 pub use evm::EvmChain;
-pub use server::{Backend, Node, TestServer};
+pub use server::{Backend, Blobs, Node, TestServer};
 pub use tls::TlsProxy;
 pub use wait::{eventually, eventually_within};
 pub use ws::WsClient;
@@ -42,6 +47,38 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres_redis() {
                     super::$name($crate::Backend::Scale).await
+                }
+            }
+        )*
+    };
+}
+
+/// Declares, for each named `async fn name(backend: Backend, blobs: Blobs)`, a module `name`
+/// with four tests: `embedded_local`, `embedded_s3`, `postgres_redis_local` and
+/// `postgres_redis_s3`.
+#[macro_export]
+macro_rules! storage_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded_local() {
+                    super::$name($crate::Backend::Embedded, $crate::Blobs::Local).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn embedded_s3() {
+                    super::$name($crate::Backend::Embedded, $crate::Blobs::S3).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis_local() {
+                    super::$name($crate::Backend::Scale, $crate::Blobs::Local).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis_s3() {
+                    super::$name($crate::Backend::Scale, $crate::Blobs::S3).await
                 }
             }
         )*

@@ -16,6 +16,42 @@ pub enum Backend {
     Scale,
 }
 
+/// Where a test server keeps file blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blobs {
+    /// The local directory `DATA_DIR/blobs` (the embedded default).
+    Local,
+    /// A fresh bucket on the test S3-compatible server (s3s-fs, started by `scripts/test.sh`).
+    S3,
+}
+
+impl Blobs {
+    /// The storage a backend uses unless told otherwise: local blobs with the embedded
+    /// default, S3 with PostgreSQL + Redis.
+    pub fn default_for(backend: Backend) -> Self {
+        match backend {
+            Backend::Embedded => Blobs::Local,
+            Backend::Scale => Blobs::S3,
+        }
+    }
+}
+
+/// The URL of the test S3-compatible server, without a bucket (`ZYNK_TEST_S3_URL`).
+pub fn s3_url() -> String {
+    std::env::var("ZYNK_TEST_S3_URL")
+        .unwrap_or_else(|_| "s3+http://zynktest:zynktestsecret@127.0.0.1:58014".into())
+}
+
+/// The data directory of the test S3 server, where each bucket is a directory
+/// (`ZYNK_TEST_S3_ROOT`; default `target/test-services/s3`).
+pub fn s3_root() -> PathBuf {
+    std::env::var_os("ZYNK_TEST_S3_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-services/s3")
+        })
+}
+
 /// The admin URL of the test PostgreSQL.
 pub fn postgres_admin_url() -> String {
     std::env::var("ZYNK_TEST_POSTGRES_URL")
@@ -35,18 +71,51 @@ pub struct Storage {
     pub pg_database: Option<String>,
     /// The Redis key prefix of the test, if any.
     pub redis_prefix: Option<String>,
+    /// The S3 bucket of the test, if its blobs are on S3.
+    pub s3_bucket: Option<String>,
 }
 
 impl Storage {
     /// Creates fresh storage for `backend`. Panics (failing the test) when a service of the
     /// scale backend cannot be reached.
     pub async fn create(backend: Backend) -> Self {
+        Self::create_with(backend, Blobs::default_for(backend)).await
+    }
+
+    /// Creates fresh storage for `backend` with its blobs in `blobs`.
+    pub async fn create_with(backend: Backend, blobs: Blobs) -> Self {
+        let mut storage = Self::create_databases(backend).await;
+        if blobs == Blobs::S3 {
+            let bucket = format!("zt-{}", uuid::Uuid::new_v4().simple());
+            let dir = s3_root().join(&bucket);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| {
+                panic!(
+                    "cannot create the test bucket {} (ZYNK_TEST_S3_ROOT): {e}",
+                    dir.display()
+                )
+            });
+            storage.s3_bucket = Some(bucket);
+        }
+        storage
+    }
+
+    /// Where the blob bytes of this storage land on disk: the local blob directory, or the
+    /// bucket's directory under the S3 server's data directory.
+    pub fn blob_dir(&self) -> PathBuf {
+        match &self.s3_bucket {
+            Some(bucket) => s3_root().join(bucket),
+            None => self.dir.path().join("blobs"),
+        }
+    }
+
+    async fn create_databases(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         match backend {
             Backend::Embedded => Self {
                 dir,
                 pg_database: None,
                 redis_prefix: None,
+                s3_bucket: None,
             },
             Backend::Scale => {
                 let name = format!("zynk_test_{}", uuid::Uuid::new_v4().simple());
@@ -73,6 +142,7 @@ impl Storage {
                     dir,
                     pg_database: Some(name),
                     redis_prefix: Some(prefix),
+                    s3_bucket: None,
                 }
             }
         }
@@ -103,6 +173,9 @@ impl Storage {
             config.redis_url = Some(redis_url());
             config.redis_key_prefix = prefix.clone();
         }
+        if let Some(bucket) = &self.s3_bucket {
+            config.files.storage_url = Some(format!("{}/{bucket}", s3_url()));
+        }
         // The minimum PBKDF2 cost keeps the suite fast; the default (600,000) is tested apart.
         config.auth.pbkdf2_iterations = 1_000;
         config
@@ -116,6 +189,9 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
+        if let Some(bucket) = self.s3_bucket.take() {
+            let _ = std::fs::remove_dir_all(s3_root().join(bucket));
+        }
         let database = self.pg_database.take();
         let prefix = self.redis_prefix.take();
         if database.is_none() && prefix.is_none() {
@@ -182,8 +258,18 @@ impl TestServer {
 
     /// Starts a server on fresh storage with the test configuration changed by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(backend, Blobs::default_for(backend), adjust).await
+    }
+
+    /// Starts a server on fresh storage with its blobs in `blobs`, with the test configuration
+    /// changed by `adjust`.
+    pub async fn start_on(
+        backend: Backend,
+        blobs: Blobs,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         zynk_evm::install_tls_provider();
-        let storage = Storage::create(backend).await;
+        let storage = Storage::create_with(backend, blobs).await;
         let mut config = storage.config();
         adjust(&mut config);
         let (base_url, shutdown, task) = launch(config.clone()).await;

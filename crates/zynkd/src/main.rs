@@ -1,5 +1,7 @@
 //! `zynkd`: the Zynk server.
 
+mod files;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,6 +45,11 @@ enum Command {
     Trust {
         #[command(subcommand)]
         action: TrustAction,
+    },
+    /// Encrypted files.
+    Files {
+        #[command(subcommand)]
+        action: files::FilesAction,
     },
     /// Prints configuration.
     Config {
@@ -149,6 +156,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Ledger { action } => ledger(action, config).await,
         Command::Trust { action } => trust(action, config).await,
         Command::Evm { action } => evm(action, config).await,
+        Command::Files { action } => files::run(action, config).await,
         Command::Config {
             action: ConfigAction::Example,
         } => {

@@ -38,6 +38,7 @@ mod contacts;
 mod conversations;
 mod devices;
 mod evm;
+mod files;
 mod groups;
 mod keys;
 mod maintenance;

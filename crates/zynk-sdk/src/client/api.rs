@@ -52,7 +52,7 @@ fn default_http_client() -> reqwest::Client {
 
 /// Whether a request carries the access token.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Auth {
+pub(crate) enum Auth {
     None,
     Bearer,
 }
@@ -129,9 +129,31 @@ impl ApiClient {
         Ok((status, bytes.to_vec()))
     }
 
+    /// A request to `path` under `/api/v1` carrying the current access token (for streamed
+    /// bodies, which cannot be retried: make a cheap authenticated call first so an expired
+    /// token is refreshed).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn authorized(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
+        let token = self
+            .session
+            .as_ref()
+            .ok_or_else(|| ClientError::SessionEnded("not logged in".into()))?
+            .access_token
+            .expose()
+            .to_owned();
+        Ok(self
+            .http
+            .request(method, format!("{}{API}{path}", self.base))
+            .bearer_auth(token))
+    }
+
     /// Send a request; on `token_expired` refresh once and retry. Returns the
     /// body of a 2xx answer.
-    async fn request<B: Serialize + ?Sized>(
+    pub(crate) async fn request<B: Serialize + ?Sized>(
         &mut self,
         method: Method,
         path: &str,
@@ -191,12 +213,12 @@ impl ApiClient {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("{path}: {e}")))
     }
 
-    async fn get<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, ClientError> {
         self.json(Method::GET, path, None::<&()>, Auth::Bearer)
             .await
     }
 
-    async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
+    pub(crate) async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
         &mut self,
         path: &str,
         body: &B,
@@ -795,6 +817,18 @@ pub(crate) fn check_username(username: &str) -> Result<(), ClientError> {
             "invalid username {username:?}: use 3-64 letters, digits or _"
         )))
     }
+}
+
+/// The typed error of a non-2xx answer.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn error_of(status: u16, body: &[u8]) -> ClientError {
+    api_error(status, body)
+}
+
+/// A transport error described without its URL's query.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn describe_error(error: &reqwest::Error) -> String {
+    describe(error)
 }
 
 /// The typed error of a non-2xx answer.

@@ -13,12 +13,16 @@
 //! - [`timeline`]: stored messages folded into what the user sees, and the
 //!   [`MessageView`] display/JSON form.
 //! - `Home` (native only): the on-disk home directory with its lock.
+//! - [`files`] (native only): encrypted file uploads (resumable) and downloads
+//!   for [`Messenger`].
 
 mod api;
 mod backup;
 pub mod credentials;
 mod error;
 mod events;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod files;
 #[cfg(not(target_arch = "wasm32"))]
 mod home;
 mod ledger;
@@ -46,6 +50,6 @@ pub use messenger::{
 };
 pub use session::{Secret, Session};
 pub use state::{ClientData, ConversationState, IdentityCheck, SetupState};
-pub use timeline::{Entry, EntryBody, MessageView, TimelineItem};
+pub use timeline::{Entry, EntryBody, FileSummary, MessageView, TimelineItem};
 pub use util::{new_message_id, now_ms};
 pub use vault::Vault;

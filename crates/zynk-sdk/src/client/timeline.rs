@@ -137,6 +137,51 @@ pub struct TimelineItem {
     pub expires_at: Option<DateTime<Utc>>,
     /// The membership change this item records (group conversations).
     pub membership: Option<zynk_proto::groups::MembershipEvent>,
+    /// The file it announces, if it is a file message.
+    pub file: Option<FileSummary>,
+}
+
+/// What a timeline shows of a file message (the rest of its descriptor, keys included, stays
+/// in the stored event).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    /// The file's name.
+    pub name: String,
+    /// Its size in bytes (plaintext).
+    pub size: u64,
+    /// Its media type.
+    pub mime_type: String,
+}
+
+impl FileSummary {
+    /// The summary of a file event's content, if it carries a valid descriptor.
+    pub fn of(content: &RoomEventContent) -> Option<Self> {
+        if content.kind != RoomEventKind::File {
+            return None;
+        }
+        let descriptor: crate::crypto::file::FileDescriptor =
+            serde_json::from_value(content.extra.clone()?).ok()?;
+        Some(Self {
+            name: descriptor.name,
+            size: descriptor.blob.size,
+            mime_type: descriptor.mime_type,
+        })
+    }
+}
+
+/// `size` bytes for people: `512 B`, `1.5 KiB`, `200.0 MiB`, `2.0 GiB`.
+pub fn human_size(size: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if size < 1024 {
+        return format!("{size} B");
+    }
+    let mut value = size as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 impl TimelineItem {
@@ -155,6 +200,7 @@ impl TimelineItem {
             mentions: Vec::new(),
             expires_at: entry.expires_at,
             membership: None,
+            file: None,
         }
     }
 }
@@ -255,6 +301,7 @@ pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
                     .iter()
                     .filter_map(|m| m.parse().ok())
                     .collect();
+                item.file = FileSummary::of(content);
                 if content.kind == RoomEventKind::Reply {
                     item.reply_to = target;
                 }
@@ -320,6 +367,9 @@ pub struct MessageView {
     /// For a group's membership change: what happened (absent for messages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<MembershipView>,
+    /// The file a file message announces: name, size, media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSummary>,
 }
 
 /// A membership change with usernames (`event` of a [`MessageView`]).
@@ -371,6 +421,11 @@ impl MessageView {
                 by: username(e.by),
                 role: e.role.as_str().to_owned(),
             }),
+            file: if item.deleted {
+                None
+            } else {
+                item.file.clone()
+            },
         }
     }
 
@@ -392,6 +447,8 @@ impl MessageView {
             "[deleted]".to_owned()
         } else if let Some(reason) = &self.undecryptable {
             format!("[undecryptable: {reason}]")
+        } else if let Some(file) = &self.file {
+            format!("[file {} {}]", file.name, human_size(file.size))
         } else {
             self.text.clone().unwrap_or_default()
         };

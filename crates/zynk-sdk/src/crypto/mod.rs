@@ -9,12 +9,15 @@
 //! - [`DeviceKeys`], [`SignedOneTimeKey`]: signed public key material and
 //!   verifiers (encodings documented in `device_keys`).
 //! - [`SafetyNumber`]: 60-digit fingerprints to compare out of band.
+//! - [`file`]: streamed AES-256-GCM STREAM encryption of files, and the
+//!   [`file::FileDescriptor`] a file message carries.
 
 mod account;
 mod device_keys;
 mod encoding;
 mod error;
 mod events;
+pub mod file;
 mod identity;
 mod machine;
 mod megolm;

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
 pub use sections::{
-    AuthConfig, ChainKind, ConnectionsConfig, EvmSettings, LimitsConfig, LogFormat, PushConfig,
-    RateLimitConfig, RetentionConfig, TrustConfig, WebSocketConfig,
+    AuthConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig, LogFormat,
+    PushConfig, RateLimitConfig, RetentionConfig, TrustConfig, WebSocketConfig,
 };
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,
@@ -83,6 +83,8 @@ pub struct Config {
     pub evm: EvmSettings,
     /// The listener: timeouts and connection caps.
     pub connections: ConnectionsConfig,
+    /// Encrypted files: storage, limits, quota, jobs.
+    pub files: FilesConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -109,6 +111,7 @@ impl Default for Config {
             chain: ChainKind::Embedded,
             evm: EvmSettings::default(),
             connections: ConnectionsConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 }
@@ -130,6 +133,15 @@ impl Config {
         self.ledger_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("ledger-validator.key"))
+    }
+
+    /// The blob storage URL in force: the configured one or the directory `DATA_DIR/blobs`.
+    pub fn effective_storage_url(&self) -> String {
+        self.files.storage_url.clone().unwrap_or_else(|| {
+            let dir = self.data_dir.join("blobs");
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            format!("file://{}", dir.display())
+        })
     }
 
     /// The database URL in force: the configured one or SQLite in the data directory.

@@ -11,6 +11,7 @@ impl Config {
         shown.redis_url = shown.redis_url.as_deref().map(redact_url);
         shown.push.webhook_url = shown.push.webhook_url.as_deref().map(redact_url);
         shown.evm.rpc_url = shown.evm.rpc_url.as_deref().map(redact_url);
+        shown.files.storage_url = shown.files.storage_url.as_deref().map(redact_url);
         toml::to_string_pretty(&shown)
     }
 
@@ -78,6 +79,7 @@ mod tests {
                 "redis_url",
                 "ledger_key_file",
                 "push.webhook_url",
+                "files.storage_url",
             ]
             .map(str::to_owned),
         );

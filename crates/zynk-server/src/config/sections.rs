@@ -347,3 +347,43 @@ impl Default for ConnectionsConfig {
         }
     }
 }
+
+/// Encrypted files (`docs/configuration.md`, section `[files]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// Where file blobs (ciphertext only) live: unset for the local directory `DATA_DIR/blobs`,
+    /// `file:///PATH` for another directory, `s3://ACCESS_KEY:SECRET_KEY@HOST[:PORT]/BUCKET`
+    /// (HTTPS) or `s3+http://…` (plain HTTP) for S3-compatible storage, with an optional
+    /// `?region=NAME`.
+    pub storage_url: Option<String>,
+    /// Largest file accepted, in bytes of ciphertext (default: a 2 GiB file once encrypted).
+    pub max_file_bytes: u64,
+    /// Bytes of files (not deleted, unfinished uploads at their declared size) one user may
+    /// keep.
+    pub quota_bytes: u64,
+    /// Size of an upload part: every `PATCH` body but the last must be a whole number of parts
+    /// (at least 5 MiB, S3's smallest part).
+    pub part_bytes: u64,
+    /// Uploads not continued for this many seconds are removed.
+    pub unfinished_upload_secs: u64,
+    /// How often expired, deleted and abandoned files are removed, in seconds.
+    pub cleanup_interval_secs: u64,
+    /// How often blobs without a row and rows without a blob are looked for, in seconds
+    /// (weekly).
+    pub orphan_interval_secs: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            storage_url: None,
+            max_file_bytes: 2_148_007_936,
+            quota_bytes: 10 * 1024 * 1024 * 1024,
+            part_bytes: 8 * 1024 * 1024,
+            unfinished_upload_secs: 24 * 3600,
+            cleanup_interval_secs: 300,
+            orphan_interval_secs: 7 * 24 * 3600,
+        }
+    }
+}

@@ -181,10 +181,54 @@ impl Config {
         if self.retention.interval_secs == 0 {
             return fail("retention.interval_secs", "must be at least 1");
         }
+        if let Err(why) = self.validate_files() {
+            return fail(why.0, &why.1);
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return fail("log", &e.to_string());
         }
         self.validate_hardening()?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks `[files]`: the key at fault and why.
+    fn validate_files(&self) -> Result<(), (&'static str, String)> {
+        let files = &self.files;
+        if let Some(url) = &files.storage_url {
+            let known = ["file:///", "s3://", "s3+http://"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                return Err((
+                    "files.storage_url",
+                    "must be file:///PATH, s3://KEY:SECRET@HOST/BUCKET or s3+http://…".into(),
+                ));
+            }
+        }
+        if files.max_file_bytes == 0 || files.max_file_bytes > 2_148_007_936 {
+            return Err((
+                "files.max_file_bytes",
+                "must be between 1 and 2148007936 (a 2 GiB file once encrypted)".into(),
+            ));
+        }
+        if files.quota_bytes == 0 {
+            return Err(("files.quota_bytes", "must be at least 1".into()));
+        }
+        if !(5 * 1024 * 1024..=256 * 1024 * 1024).contains(&files.part_bytes) {
+            return Err((
+                "files.part_bytes",
+                "must be between 5242880 (5 MiB) and 268435456".into(),
+            ));
+        }
+        if files.unfinished_upload_secs == 0 {
+            return Err(("files.unfinished_upload_secs", "must be at least 1".into()));
+        }
+        if files.cleanup_interval_secs == 0 {
+            return Err(("files.cleanup_interval_secs", "must be at least 1".into()));
+        }
+        if files.orphan_interval_secs == 0 {
+            return Err(("files.orphan_interval_secs", "must be at least 1".into()));
+        }
         Ok(())
     }
 }

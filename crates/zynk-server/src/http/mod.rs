@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod extract;
+pub mod files;
 pub mod groups;
 pub mod hardening;
 pub mod health;
@@ -53,6 +54,7 @@ use crate::state::AppState;
         (name = "realtime", description = "The WebSocket gateway"),
         (name = "ledger", description = "Anchoring, message and identity proofs, credentials"),
         (name = "trust", description = "Trust scores, reports and vouches"),
+        (name = "files", description = "Encrypted files: resumable uploads, ranged downloads"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -126,6 +128,10 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(trust::report_user))
         .routes(routes!(trust::vouch_user))
         .routes(routes!(password::change_password))
+        .routes(routes!(files::create_file))
+        .routes(routes!(files::file_info, files::delete_file))
+        .routes(routes!(files::upload))
+        .routes(routes!(files::download))
         .routes(routes!(health::openapi))
         .routes(routes!(contacts::block_user, contacts::unblock_user))
         .routes(routes!(contacts::list_blocks))

@@ -17,6 +17,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod devices;
 pub mod evm;
+pub mod files;
 pub mod groups;
 pub mod keys;
 pub mod ledger;
@@ -66,6 +67,8 @@ pub struct Services {
     pub connections: connections::ConnectionService,
     /// Blocks and message requests.
     pub contacts: contacts::ContactService,
+    /// Encrypted files.
+    pub files: files::FileService,
 }
 
 impl Services {
@@ -103,6 +106,7 @@ impl Services {
             rate_limits,
             keys: keys::KeyService::new(context.clone(), hub.clone()),
             to_device: to_device::ToDeviceService::new(context.clone(), hub.clone()),
+            files: files::FileService::new(context.clone()),
             connections: connections::ConnectionService::new(context, hub),
             contacts: conversations.contacts().clone(),
             conversations,

@@ -43,6 +43,9 @@ pub struct SendOptions {
     /// Self-destruct: the message is removed everywhere this long after it
     /// was sent (1 s to a year).
     pub expires_in: Option<std::time::Duration>,
+    /// The wire `message_type`: `text` when `None`; `image`, `video`, `audio` or `file` for a
+    /// file announcement.
+    pub message_type: Option<String>,
 }
 
 impl SendOptions {
@@ -352,7 +355,24 @@ impl Messenger {
             .await
     }
 
-    /// [`Self::send_event`] with options: a self-destruct time. An
+    /// [`Self::send_event`] with the wire `message_type` (`text`, or `image`, `video`,
+    /// `audio`, `file` for a file announcement).
+    pub async fn send_event_as(
+        &mut self,
+        conversation_id: ConversationId,
+        content: RoomEventContent,
+        metadata: MessageMetadata,
+        message_type: &str,
+    ) -> Result<SendReceipt, ClientError> {
+        let options = SendOptions {
+            message_type: Some(message_type.to_owned()),
+            ..SendOptions::default()
+        };
+        self.send_event_with(conversation_id, content, metadata, &options)
+            .await
+    }
+
+    /// [`Self::send_event`] with options: a self-destruct time, the wire message type. An
     /// `@username` of a participant in a text, reply or edit becomes a
     /// mention: inside the encrypted event (`mentions`, user ids) and, for
     /// the server's routing, in the plaintext metadata.
@@ -431,7 +451,10 @@ impl Messenger {
             message_id,
             encrypted_content: base64_encode(&bytes),
             content_hash: sha256_hex(&bytes),
-            message_type: "text".into(),
+            message_type: options
+                .message_type
+                .clone()
+                .unwrap_or_else(|| "text".to_owned()),
             metadata,
             expires_at: options.expires_in.map(|after| {
                 crate::client::util::now()
@@ -653,6 +676,7 @@ mod tests {
     fn self_destruct_delays_are_checked() {
         let with = |secs| SendOptions {
             expires_in: Some(std::time::Duration::from_secs(secs)),
+            ..SendOptions::default()
         };
         assert!(with(0).check().is_err());
         assert!(with(1).check().is_ok());
