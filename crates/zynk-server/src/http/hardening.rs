@@ -107,24 +107,6 @@ fn holds_escaped_nul(bytes: &[u8]) -> bool {
     false
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_must_be_objects_without_nul() {
-        assert!(check_body_shape(br#" {"a": "b"}"#).is_ok());
-        assert!(check_body_shape(br#"["one_to_one", "x"]"#).is_err());
-        assert!(check_body_shape(br#""text""#).is_err());
-        assert!(check_body_shape(br#"{"a": "x\u0000y"}"#).is_err());
-        assert!(check_body_shape(br#"{"a\u0000": 1}"#).is_err());
-        // An escaped backslash followed by the text u0000 is no NUL.
-        assert!(check_body_shape(br#"{"a": "x\\u0000"}"#).is_ok());
-        assert!(check_body_shape(br#"{"a": "\u00001"}"#).is_err());
-        assert!(check_body_shape(br#"{"a": "\u0001"}"#).is_ok());
-    }
-}
-
 /// Adds the answers every operation can give to the OpenAPI document where a handler's
 /// annotation leaves them out: 400, 413 and 415 to operations with a JSON body (malformed or
 /// non-object JSON, too deep, too large, wrong media type), 401 to operations that need a
@@ -191,5 +173,23 @@ pub fn complete_error_answers(doc: &mut utoipa::openapi::OpenApi) {
                 "Too many connections, the request took too long, or a backing service is down; see `Retry-After` where given",
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_must_be_objects_without_nul() {
+        assert!(check_body_shape(br#" {"a": "b"}"#).is_ok());
+        assert!(check_body_shape(br#"["one_to_one", "x"]"#).is_err());
+        assert!(check_body_shape(br#""text""#).is_err());
+        assert!(check_body_shape(br#"{"a": "x\u0000y"}"#).is_err());
+        assert!(check_body_shape(br#"{"a\u0000": 1}"#).is_err());
+        // An escaped backslash followed by the text u0000 is no NUL.
+        assert!(check_body_shape(br#"{"a": "x\\u0000"}"#).is_ok());
+        assert!(check_body_shape(br#"{"a": "\u00001"}"#).is_err());
+        assert!(check_body_shape(br#"{"a": "\u0001"}"#).is_ok());
     }
 }

@@ -147,50 +147,6 @@ pub fn push_token(value: &str) -> Result<(), ApiError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usernames() {
-        for ok in ["abc", "Alice_01", &"a".repeat(64)] {
-            assert!(username(ok).is_ok(), "{ok}");
-        }
-        for bad in ["ab", "al ice", "alice!", "ålice", &"a".repeat(65), ""] {
-            assert!(username(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn keys() {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
-        let good = STANDARD_NO_PAD.encode(key.as_bytes());
-        assert!(ed25519_key("k", &good).is_ok());
-        let padded = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
-        assert!(ed25519_key("k", &padded).is_err());
-        assert!(ed25519_key("k", &STANDARD_NO_PAD.encode([0u8; 31])).is_err());
-        // The identity point is small-order: weak.
-        let mut identity = [0u8; 32];
-        identity[0] = 1;
-        assert!(ed25519_key("k", &STANDARD_NO_PAD.encode(identity)).is_err());
-        assert!(ed25519_key("k", &"!".repeat(43)).is_err());
-    }
-
-    #[test]
-    fn texts_and_urls() {
-        assert!(text("bio", &"x".repeat(500), MAX_BIO_CHARS, false).is_ok());
-        assert!(text("bio", &"x".repeat(501), MAX_BIO_CHARS, false).is_err());
-        assert!(text("name", "  ", MAX_NAME_CHARS, true).is_err());
-        assert!(text("name", "a\u{0}b", MAX_NAME_CHARS, true).is_err());
-        assert!(url("avatar_url", "https://example.org/a.png").is_ok());
-        assert!(url("avatar_url", "javascript:alert(1)").is_err());
-        assert!(fingerprint("abc-123").is_ok());
-        assert!(fingerprint("has space").is_err());
-        assert!(platform("web").is_ok());
-        assert!(platform("windows").is_err());
-    }
-}
-
 /// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can
 /// make a name read as something else.
 fn is_bidi_control(c: char) -> bool {
@@ -248,4 +204,48 @@ pub fn visible_name(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["abc", "Alice_01", &"a".repeat(64)] {
+            assert!(username(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ab", "al ice", "alice!", "ålice", &"a".repeat(65), ""] {
+            assert!(username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+        let good = STANDARD_NO_PAD.encode(key.as_bytes());
+        assert!(ed25519_key("k", &good).is_ok());
+        let padded = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
+        assert!(ed25519_key("k", &padded).is_err());
+        assert!(ed25519_key("k", &STANDARD_NO_PAD.encode([0u8; 31])).is_err());
+        // The identity point is small-order: weak.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(ed25519_key("k", &STANDARD_NO_PAD.encode(identity)).is_err());
+        assert!(ed25519_key("k", &"!".repeat(43)).is_err());
+    }
+
+    #[test]
+    fn texts_and_urls() {
+        assert!(text("bio", &"x".repeat(500), MAX_BIO_CHARS, false).is_ok());
+        assert!(text("bio", &"x".repeat(501), MAX_BIO_CHARS, false).is_err());
+        assert!(text("name", "  ", MAX_NAME_CHARS, true).is_err());
+        assert!(text("name", "a\u{0}b", MAX_NAME_CHARS, true).is_err());
+        assert!(url("avatar_url", "https://example.org/a.png").is_ok());
+        assert!(url("avatar_url", "javascript:alert(1)").is_err());
+        assert!(fingerprint("abc-123").is_ok());
+        assert!(fingerprint("has space").is_err());
+        assert!(platform("web").is_ok());
+        assert!(platform("windows").is_err());
+    }
 }
