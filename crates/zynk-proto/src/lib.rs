@@ -16,6 +16,7 @@ pub mod keys;
 pub mod kinds;
 pub mod ledger;
 pub mod messages;
+pub mod presence;
 pub mod sessions;
 pub mod to_device;
 pub mod trust;

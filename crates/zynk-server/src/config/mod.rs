@@ -22,6 +22,7 @@ pub use sections::{
     AuthConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
     RetentionConfig, TrustConfig, WebSocketConfig,
 };
+pub use sections::PresenceConfig;
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,
 /// `zynkd serve` runs on the embedded default (SQLite in `./zynk-data`, in-process state,
@@ -80,6 +81,8 @@ pub struct Config {
     pub chain: ChainKind,
     /// The EVM chain (`chain = "evm"`).
     pub evm: EvmSettings,
+    /// Presence and typing indicators.
+    pub presence: PresenceConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -105,6 +108,7 @@ impl Default for Config {
             trust: TrustConfig::default(),
             chain: ChainKind::Embedded,
             evm: EvmSettings::default(),
+            presence: PresenceConfig::default(),
         }
     }
 }

@@ -148,6 +148,8 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         outbox: connection.outbox.clone(),
         in_flight: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
     };
+    let presence = state.services.presence.clone();
+    presence.connected(&caller, sends.origin).await;
     let mut last_heard = Instant::now();
     let mut ticker = tokio::time::interval(heartbeat);
     ticker.tick().await;
@@ -167,6 +169,9 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(body))) => {
                     last_heard = Instant::now();
+                    if !is_ping(body.as_str()) {
+                        presence.active(&caller, sends.origin).await;
+                    }
                     let reply = handle(&state, &caller, &sends, body.as_str()).await;
                     if let Some(reply) = reply.as_ref().and_then(text) {
                         alive = send(&mut socket, reply).await;
@@ -194,10 +199,17 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
                     close(&mut socket, 1008, "session ended").await;
                     break;
                 }
+                presence.tick(&caller).await;
             }
         }
     }
     connections.close(connection).await;
+    presence.disconnected(&caller, sends.origin).await;
+}
+
+/// Whether a client frame is a heartbeat (which keeps the connection, not the user, active).
+fn is_ping(body: &str) -> bool {
+    body.len() < 64 && matches!(serde_json::from_str::<ClientFrame>(body), Ok(ClientFrame::Ping))
 }
 
 /// What a connection's `send` frames need besides the socket.
@@ -291,6 +303,23 @@ async fn handle(
             .services
             .messages
             .ack(caller, conversation_id, seq)
+            .await
+            .err()
+            .map(|e| error(None, e)),
+        ClientFrame::Typing {
+            conversation_id,
+            typing,
+        } => state
+            .services
+            .presence
+            .typing(caller, conversation_id, typing)
+            .await
+            .err()
+            .map(|e| error(None, e)),
+        ClientFrame::Presence { status } => state
+            .services
+            .presence
+            .set_status(caller, sends.origin, status)
             .await
             .err()
             .map(|e| error(None, e)),

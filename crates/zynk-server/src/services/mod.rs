@@ -22,6 +22,7 @@ pub mod keys;
 pub mod ledger;
 pub mod messages;
 pub mod passwords;
+pub mod presence;
 pub mod rate_limit;
 pub mod to_device;
 pub mod tokens;
@@ -64,6 +65,8 @@ pub struct Services {
     pub connections: connections::ConnectionService,
     /// Blocks and message requests.
     pub contacts: contacts::ContactService,
+    /// Presence and typing indicators.
+    pub presence: presence::PresenceService,
 }
 
 impl Services {
@@ -86,6 +89,13 @@ impl Services {
         let groups = groups::GroupService::new(context.clone(), hub.clone(), conversations.clone());
         let ledger = ledger::LedgerService::new(context.clone(), messages.clone(), ledger_key);
         let trust = trust::TrustService::new(context.clone(), hub.clone(), rate_limits.clone());
+        let auth = auth::Authenticator::new(context.clone());
+        let presence = presence::PresenceService::new(
+            context.clone(),
+            hub.clone(),
+            conversations.clone(),
+            auth.clone(),
+        );
         Self {
             ledger,
             trust,
@@ -96,7 +106,8 @@ impl Services {
                 passwords,
                 rate_limits.clone(),
             ),
-            auth: auth::Authenticator::new(context.clone()),
+            auth,
+            presence,
             devices: devices::DeviceService::new(context.clone(), hub.clone()),
             rate_limits,
             keys: keys::KeyService::new(context.clone(), hub.clone()),
