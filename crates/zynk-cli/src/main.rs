@@ -15,6 +15,7 @@ mod group;
 mod listen;
 mod messages;
 mod output;
+mod presence;
 mod proof;
 mod trust;
 
@@ -227,6 +228,16 @@ pub enum Command {
         #[command(subcommand)]
         command: group::GroupCommand,
     },
+    /// Show a contact's presence (online, away, offline, or hidden) and when
+    /// they were last seen, as far as they show it. Only for users you share a
+    /// conversation with.
+    Presence {
+        /// The user's username.
+        user: String,
+        /// One JSON object: username, user_id, status, last_seen_at.
+        #[arg(long)]
+        json: bool,
+    },
     /// Get a verifiable credential for your identity: a W3C VC-JWT, signed
     /// by the server, whose subject is your did:zynk. Prints the JWT.
     Credential {
@@ -281,6 +292,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Decline { user } => contacts::decline(context, &user).await,
         Command::Conversations { json } => contacts::conversations(context, json).await,
         Command::Group { command } => group::run(context, command).await,
+        Command::Presence { user, json } => presence::presence(context, &user, json).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

@@ -40,8 +40,8 @@ pub use events::{EventStream, FrameTransport};
 pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
-    BlockedUser, ConversationView, DeviceDescription, FrameOutcome, MIN_PASSWORD_CHARS, Messenger,
-    RequestView, SafetyNumberReport, SendOptions, SendReceipt, SyncReport, TrustAction,
+    BlockedUser, ConversationView, DeviceDescription, FrameOutcome, LiveEvent, MIN_PASSWORD_CHARS,
+    Messenger, PresenceView, RequestView, SafetyNumberReport, SendOptions, SendReceipt, SyncReport, TrustAction,
     TrustScoreChange, Whoami,
 };
 pub use session::{Secret, Session};

@@ -27,6 +27,7 @@ mod contacts;
 mod forward;
 mod groups;
 mod keys;
+mod presence;
 mod proof;
 mod send;
 mod sync;
@@ -52,6 +53,7 @@ use crate::crypto::{CryptoMachine, IdentityKey, KdfParams, PendingDevice, UserId
 
 pub use contacts::{BlockedUser, ConversationView, RequestView};
 pub use keys::SafetyNumberReport;
+pub use presence::{LiveEvent, PresenceView};
 pub use send::{SendOptions, SendReceipt};
 pub use sync::{FrameOutcome, SyncReport};
 pub use trust::{TrustAction, TrustScoreChange};
