@@ -16,9 +16,8 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/presence", tag = "users", security(("bearer" = [])),
     params(("user_id" = inline(zynk_proto::UserId), Path, description = "The user")),
     responses((status = 200, body = UserPresence),
-              (status = 400, description = "Not a user id", body = ErrorBody),
               (status = 401, body = ErrorBody),
-              (status = 404, description = "No such user, or one who shares no conversation with the caller", body = ErrorBody),
+              (status = 404, description = "No such user (or not a user id), or one who does not show their presence to the caller", body = ErrorBody),
               (status = 429, body = ErrorBody)))]
 pub async fn get_presence(
     State(state): State<AppState>,

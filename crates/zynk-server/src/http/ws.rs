@@ -139,6 +139,8 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
     let connections = state.services.connections.clone();
     let heartbeat = connections.heartbeat_interval();
     let (mut connection, hello) = connections.open(&caller).await;
+    let presence = state.services.presence.clone();
+    presence.connected(&caller, connection.id()).await;
     let mut alive = match text(&hello) {
         Some(m) => send(&mut socket, m).await,
         None => false,
@@ -148,8 +150,6 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         outbox: connection.outbox.clone(),
         in_flight: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
     };
-    let presence = state.services.presence.clone();
-    presence.connected(&caller, sends.origin).await;
     let mut last_heard = Instant::now();
     let mut ticker = tokio::time::interval(heartbeat);
     ticker.tick().await;

@@ -8,11 +8,13 @@
 //!   (`presence:{user_id}`, renewed at every heartbeat, so a node that dies leaves no stale
 //!   `online` behind for longer than its lifetime); the last-seen time in the user's profile is
 //!   also moved by WebSocket activity.
-//! * A change goes live as a `presence` frame to the users who share a conversation (1:1 or
-//!   group) with the user, except those blocked by or blocking them, and only while the user
-//!   shows their online status (`show_online_status`); `show_last_seen = false` sends no time.
-//!   `GET /api/v1/users/{user_id}/presence` answers only users who share a conversation with
-//!   the caller and are not blocked either way (others are "not found").
+//! * A change goes live as a `presence` frame to the users who share a conversation with the
+//!   user that the user accepted (their groups, 1:1 conversations they opened or accepted: the
+//!   sender of a message request does not learn whether its recipient is online), except those
+//!   blocked by or blocking them, and only while the user shows their online status
+//!   (`show_online_status`); `show_last_seen = false` sends no time.
+//!   `GET /api/v1/users/{user_id}/presence` answers by the same rule; anyone else is "not
+//!   found".
 //! * A `typing` frame of a participant reaches the other participants' connections (again
 //!   never across a block), and `typing: false` follows by itself when it is not renewed within
 //!   the typing lifetime (5 s). Typing frames are rate-limited per user
@@ -29,7 +31,7 @@ use dashmap::DashMap;
 use zynk_backends::ephemeral::{EphemeralTtls, Presence};
 use zynk_proto::presence::{PresenceStatus, UserPresence};
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{ConversationId, DeviceId, UserId};
+use zynk_proto::{ConversationId, DeviceId, RequestState, UserId};
 
 use super::auth::{AuthContext, Authenticator};
 use super::contacts::either_blocks;
@@ -268,8 +270,25 @@ impl PresenceService {
             .is_some_and(|c| c.values().any(|a| a.device_id == device_id))
     }
 
-    /// The users who may see `user_id`'s presence: those sharing a conversation with them and
-    /// not blocked either way.
+    /// Whether `user_id` shows their presence to `viewer`: they share a group, or `user_id`
+    /// accepted their 1:1 conversation (a message request's sender does not learn whether the
+    /// recipient is online), and neither blocks the other. The same rule as [`Self::audience`].
+    async fn shows_to(&self, user_id: UserId, viewer: UserId) -> Result<bool, ApiError> {
+        let Some(standing) = self.context.store.contact_standing(user_id, viewer).await? else {
+            return Ok(false);
+        };
+        if standing.user_blocks_other || standing.other_blocks_user {
+            return Ok(false);
+        }
+        Ok(standing.share_group
+            || standing
+                .conversation
+                .is_some_and(|c| c.user_state == RequestState::Accepted))
+    }
+
+    /// The users who may see `user_id`'s presence: the participants of the conversations they
+    /// accepted (1:1 conversations they opened or accepted, their groups), not blocked either
+    /// way.
     async fn audience(&self, user_id: UserId) -> Result<Vec<UserId>, ApiError> {
         let mut peers = HashSet::new();
         for conversation in self.context.store.list_conversations(user_id).await? {
@@ -327,14 +346,7 @@ impl PresenceService {
     /// `GET /api/v1/users/{user_id}/presence`: what the caller may see of a user's presence.
     pub async fn get(&self, caller: &AuthContext, user_id: UserId) -> Result<UserPresence, ApiError> {
         let not_found = || ApiError::not_found("user");
-        if user_id != caller.user_id
-            && (!self
-                .context
-                .store
-                .share_conversation(caller.user_id, user_id)
-                .await?
-                || either_blocks(&self.context, caller.user_id, user_id).await?)
-        {
+        if user_id != caller.user_id && !self.shows_to(user_id, caller.user_id).await? {
             return Err(not_found());
         }
         let profile = self
