@@ -163,7 +163,11 @@ async fn contacts_see_each_other_come_online_and_go_offline(backend: Backend) {
 
     // Two devices: closing one keeps the user online.
     let bob_tablet = api
-        .login_ok(&bob.username, &bob.password, zynk_testkit::Device::random("ios"))
+        .login_ok(
+            &bob.username,
+            &bob.password,
+            zynk_testkit::Device::random("ios"),
+        )
         .await;
     let bob_ws = connect(&server.base_url, &bob).await;
     assert_eq!(
@@ -259,7 +263,8 @@ async fn typing_shows_and_expires(backend: Backend) {
     let mut bob_ws = connect(&server.base_url, &bob).await;
     next_presence_of(&mut ann_ws, &bob).await;
 
-    let typing = |on: bool| json!({"type": "typing", "conversation_id": conversation, "typing": on});
+    let typing =
+        |on: bool| json!({"type": "typing", "conversation_id": conversation, "typing": on});
     ann_ws.send(typing(true)).await;
     let started = Instant::now();
     let shown = bob_ws.next_of("typing").await;
@@ -348,7 +353,10 @@ async fn strangers_and_blocked_users_get_nothing(backend: Backend) {
     let (status, body) = presence_of(&api, &bob, &eve).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let eve_ws = connect(&server.base_url, &eve).await;
-    assert_eq!(next_presence_of(&mut bob_ws, &eve).await["status"], "online");
+    assert_eq!(
+        next_presence_of(&mut bob_ws, &eve).await["status"],
+        "online"
+    );
     bob_ws.close().await;
     eve_ws.close().await;
     let eve = api.register(&Api::username("eve")).await;
@@ -491,7 +499,11 @@ async fn presence_and_typing_cross_nodes() {
     assert_eq!(ann_ws.next_of("typing").await["typing"], false);
     // Ann's second device on node B keeps her online when her node A socket closes.
     let ann_phone = api
-        .login_ok(&ann.username, &ann.password, zynk_testkit::Device::random("ios"))
+        .login_ok(
+            &ann.username,
+            &ann.password,
+            zynk_testkit::Device::random("ios"),
+        )
         .await;
     let _phone_ws = connect(&node_b.base_url, &ann_phone).await;
     ann_ws.close().await;

@@ -18,11 +18,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
+pub use sections::PresenceConfig;
 pub use sections::{
     AuthConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
     RetentionConfig, TrustConfig, WebSocketConfig,
 };
-pub use sections::PresenceConfig;
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,
 /// `zynkd serve` runs on the embedded default (SQLite in `./zynk-data`, in-process state,

@@ -209,7 +209,11 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
 
 /// Whether a client frame is a heartbeat (which keeps the connection, not the user, active).
 fn is_ping(body: &str) -> bool {
-    body.len() < 64 && matches!(serde_json::from_str::<ClientFrame>(body), Ok(ClientFrame::Ping))
+    body.len() < 64
+        && matches!(
+            serde_json::from_str::<ClientFrame>(body),
+            Ok(ClientFrame::Ping)
+        )
 }
 
 /// What a connection's `send` frames need besides the socket.

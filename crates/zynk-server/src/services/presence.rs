@@ -292,7 +292,12 @@ impl PresenceService {
     async fn audience(&self, user_id: UserId) -> Result<Vec<UserId>, ApiError> {
         let mut peers = HashSet::new();
         for conversation in self.context.store.list_conversations(user_id).await? {
-            for peer in self.conversations.participants(conversation.id).await?.iter() {
+            for peer in self
+                .conversations
+                .participants(conversation.id)
+                .await?
+                .iter()
+            {
                 if *peer != user_id {
                     peers.insert(*peer);
                 }
@@ -344,7 +349,11 @@ impl PresenceService {
     }
 
     /// `GET /api/v1/users/{user_id}/presence`: what the caller may see of a user's presence.
-    pub async fn get(&self, caller: &AuthContext, user_id: UserId) -> Result<UserPresence, ApiError> {
+    pub async fn get(
+        &self,
+        caller: &AuthContext,
+        user_id: UserId,
+    ) -> Result<UserPresence, ApiError> {
         let not_found = || ApiError::not_found("user");
         if user_id != caller.user_id && !self.shows_to(user_id, caller.user_id).await? {
             return Err(not_found());
@@ -395,8 +404,7 @@ impl PresenceService {
                 self.context.config.presence.typing_per_minute,
                 Duration::from_secs(60),
             )
-            .await
-            ?;
+            .await?;
         if !decision.allowed {
             return Err(ApiError::rate_limited(
                 decision.reset_after.as_secs().max(1),
@@ -408,7 +416,8 @@ impl PresenceService {
             .await?;
         let mut targets = Vec::with_capacity(participants.len());
         for peer in participants.iter().copied() {
-            if peer != caller.user_id && !either_blocks(&self.context, caller.user_id, peer).await? {
+            if peer != caller.user_id && !either_blocks(&self.context, caller.user_id, peer).await?
+            {
                 targets.push(Target::User { user_id: peer });
             }
         }
@@ -418,8 +427,7 @@ impl PresenceService {
             self.context
                 .ephemeral
                 .typing_start(conversation_id, user_id)
-                .await
-                ?;
+                .await?;
             let generation = {
                 let mut entry = self.typing.entry(key).or_insert(0);
                 *entry += 1;
@@ -438,8 +446,7 @@ impl PresenceService {
             self.context
                 .ephemeral
                 .typing_stop(conversation_id, user_id)
-                .await
-                ?;
+                .await?;
         }
         if !targets.is_empty() {
             let frame = ServerFrame::Typing {
