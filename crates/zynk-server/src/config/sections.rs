@@ -264,7 +264,7 @@ impl Default for RateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PresenceConfig {
     /// Seconds without a frame from any of a user's connected devices after which the user is
-    /// `away` (`ZYNK_PRESENCE_IDLE_SECS`).
+    /// `away` (`ZYNK_PRESENCE__IDLE_SECS`).
     pub idle_secs: u64,
     /// Most `typing` frames a user may send per minute; more are refused with `rate_limited`
     /// and not relayed.
