@@ -430,6 +430,17 @@ async fn strangers_and_blocked_users_get_nothing(backend: Backend) {
         next_presence_of(&mut ann_ws, &bob).await["status"],
         "online"
     );
+
+    // The route is in the OpenAPI document with its answers.
+    let (status, doc) = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let route = &doc["paths"]["/api/v1/users/{user_id}/presence"]["get"];
+    for answer in ["200", "401", "404"] {
+        assert!(route["responses"][answer].is_object(), "{answer}: {route}");
+    }
+    assert!(doc["components"]["schemas"]["UserPresence"].is_object());
 }
 
 async fn typing_in_a_foreign_conversation_is_refused_and_rate_limited(backend: Backend) {
