@@ -326,11 +326,27 @@ async fn a_hidden_status_stays_hidden(backend: Backend) {
 
     // Status shown, last seen hidden: frames carry no time.
     set_privacy(&api, &bob, json!({"show_online_status": true})).await;
+    // Showing it again tells contacts the real status at once.
+    let shown = next_presence_of(&mut ann_ws, &bob).await;
+    assert_eq!(shown["status"], "offline");
+    assert!(shown["last_seen_at"].is_null(), "{shown}");
     let bob_ws = connect(&server.base_url, &bob).await;
     let online = next_presence_of(&mut ann_ws, &bob).await;
     assert_eq!(online["status"], "online");
     assert!(online["last_seen_at"].is_null(), "{online}");
+    // Hiding it while online makes Bob appear offline at once, with no time.
+    set_privacy(&api, &bob, json!({"show_online_status": false})).await;
+    let hidden = next_presence_of(&mut ann_ws, &bob).await;
+    assert_eq!(
+        hidden,
+        json!({"type": "presence", "user_id": bob.user_id, "status": "offline", "last_seen_at": null})
+    );
+    let (_, seen) = presence_of(&api, &ann, &bob).await;
+    assert_eq!(seen, json!({"status": null, "last_seen_at": null}));
     bob_ws.close().await;
+    wait_for_own_status(&api, &bob, "offline").await;
+    assert_quiet(&mut ann_ws).await;
+    set_privacy(&api, &bob, json!({"show_online_status": true})).await;
     let offline = next_presence_of(&mut ann_ws, &bob).await;
     assert_eq!(offline["status"], "offline");
     assert!(offline["last_seen_at"].is_null(), "{offline}");

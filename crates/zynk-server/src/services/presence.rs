@@ -348,6 +348,49 @@ impl PresenceService {
         }
     }
 
+    /// The user changed `show_online_status` or `show_last_seen`: their contacts are told the
+    /// status as it may now be seen. A user who hides their status appears `offline` (with no
+    /// time) to everyone at once, whatever their real status, so nothing leaks and nobody keeps
+    /// seeing a stale `online`.
+    pub async fn privacy_changed(&self, user_id: UserId) {
+        let result = async {
+            let Some(profile) = self.context.store.get_profile(user_id).await? else {
+                return Ok(());
+            };
+            if profile.privacy.show_online_status {
+                let current = self.context.ephemeral.presence_get(user_id).await?;
+                let status = current
+                    .as_ref()
+                    .and_then(|p| PresenceStatus::parse(&p.status))
+                    .unwrap_or(PresenceStatus::Offline);
+                let seen = current
+                    .as_ref()
+                    .and_then(|p| chrono::DateTime::from_timestamp(p.last_seen, 0))
+                    .or(profile.last_seen_at);
+                self.announce(user_id, status, seen).await;
+                return Ok(());
+            }
+            let audience = self.audience(user_id).await?;
+            if !audience.is_empty() {
+                let frame = ServerFrame::Presence {
+                    user_id,
+                    status: PresenceStatus::Offline,
+                    last_seen_at: None,
+                };
+                let targets: Vec<Target> = audience
+                    .into_iter()
+                    .map(|user_id| Target::User { user_id })
+                    .collect();
+                self.hub.publish(&targets, &frame).await;
+            }
+            Ok::<(), ApiError>(())
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err.message, "presence privacy change not announced");
+        }
+    }
+
     /// `GET /api/v1/users/{user_id}/presence`: what the caller may see of a user's presence.
     pub async fn get(
         &self,
