@@ -208,6 +208,12 @@ async fn away_after_idle_time_or_when_the_client_says_so(backend: Backend) {
     assert_eq!(next_presence_of(&mut ann_ws, &bob).await["status"], "away");
     let (_, seen) = presence_of(&api, &ann, &bob).await;
     assert_eq!(seen["status"], "away");
+    // Saying `away` while idle changes nothing (no flap through `online`).
+    bob_ws
+        .send(json!({"type": "presence", "status": "away"}))
+        .await;
+    assert_quiet(&mut bob_ws).await;
+    assert_quiet(&mut ann_ws).await;
     // Any other frame makes him active again.
     bob_ws
         .send(json!({"type": "ack_to_device", "up_to": 0}))

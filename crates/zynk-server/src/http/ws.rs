@@ -169,7 +169,7 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(body))) => {
                     last_heard = Instant::now();
-                    if !is_ping(body.as_str()) {
+                    if !is_passive(body.as_str()) {
                         presence.active(&caller, sends.origin).await;
                     }
                     let reply = handle(&state, &caller, &sends, body.as_str()).await;
@@ -207,12 +207,13 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
     presence.disconnected(&caller, sends.origin).await;
 }
 
-/// Whether a client frame is a heartbeat (which keeps the connection, not the user, active).
-fn is_ping(body: &str) -> bool {
-    body.len() < 64
+/// Whether a client frame leaves the user's activity alone: a heartbeat (which keeps the
+/// connection, not the user, active) or a `presence` frame (which sets it itself).
+fn is_passive(body: &str) -> bool {
+    body.len() < 128
         && matches!(
             serde_json::from_str::<ClientFrame>(body),
-            Ok(ClientFrame::Ping)
+            Ok(ClientFrame::Ping | ClientFrame::Presence { .. })
         )
 }
 
