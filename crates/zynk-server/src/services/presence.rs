@@ -3,8 +3,8 @@
 //! The rules, in one place:
 //!
 //! * A user is `online` while some device holds a WebSocket and was active (sent a frame other
-//!   than `ping`) within `presence.idle_secs`, `away` while connected but idle or after the client
-//!   said `away`, `offline` otherwise. The status lives in the ephemeral store
+//!   than `ping` and `presence`) within `presence.idle_secs`, `away` while connected but idle
+//!   or after the client said `away`, `offline` otherwise. The status lives in the ephemeral store
 //!   (`presence:{user_id}`, renewed at every heartbeat, so a node that dies leaves no stale
 //!   `online` behind for longer than its lifetime); the last-seen time in the user's profile is
 //!   also moved by WebSocket activity.
@@ -101,7 +101,7 @@ impl PresenceService {
         self.refresh(caller.user_id, caller.device_id).await;
     }
 
-    /// The connection sent a frame other than `ping`: it is active (and no longer `away` by the
+    /// The connection sent a frame other than `ping` and `presence`: it is active (and no longer `away` by the
     /// client's word).
     pub async fn active(&self, caller: &AuthContext, connection: ConnectionId) {
         let was = self.local_status(caller.user_id);
