@@ -105,6 +105,7 @@ conformance!(
     presence_is_replaced,
     devices_online_until_offline_or_expired,
     typing_expires,
+    typing_renewal_extends_the_mark,
     locations_expire_per_member,
     locations_nearest_first,
     group_member_cache,
@@ -315,6 +316,23 @@ async fn typing_expires(e: Arc<dyn Ephemeral>) {
             .is_empty()
     );
     eventually("typing expiry", || async {
+        e.typing_users(conversation).await.unwrap().is_empty()
+    })
+    .await;
+}
+
+/// A renewed typing mark lives a full lifetime from its renewal (the server's typing expiry
+/// relies on it: a mark renewed on any node keeps the `typing: false` back).
+async fn typing_renewal_extends_the_mark(e: Arc<dyn Ephemeral>) {
+    let conversation = ConversationId::new_random();
+    let user = UserId::new_random();
+    e.typing_start(conversation, user).await.unwrap();
+    tokio::time::sleep(SHORT * 6 / 10).await;
+    e.typing_start(conversation, user).await.unwrap();
+    tokio::time::sleep(SHORT * 6 / 10).await;
+    // Past the first mark's lifetime, inside the renewed one.
+    assert_eq!(e.typing_users(conversation).await.unwrap(), vec![user]);
+    eventually("renewed typing expiry", || async {
         e.typing_users(conversation).await.unwrap().is_empty()
     })
     .await;

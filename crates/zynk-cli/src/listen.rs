@@ -7,8 +7,9 @@
 //! sent at half the server's interval; a dropped connection is reopened with
 //! a growing delay (1 s to 30 s). A session that ended stops the command.
 //!
-//! Besides messages it prints changes of the account's trust score (formats
-//! in [`crate::output`]).
+//! Besides messages it prints changes of the account's trust score, contacts'
+//! presence changes and typing in conversations (formats in
+//! [`crate::output`]).
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use zynk_proto::ws::{ClientFrame, ServerFrame};
 use zynk_sdk::client::{ClientError, EventStream, FrameOutcome};
 
 use crate::context::{CliError, Context};
-use crate::output::{note, print_trust_change, print_view, warn};
+use crate::output::{note, print_live_event, print_trust_change, print_view, warn};
 
 const DEFAULT_HEARTBEAT_SECS: u64 = 30;
 const MAX_BACKOFF_SECS: u64 = 30;
@@ -128,6 +129,9 @@ async fn connect_and_serve(
                 }
                 for change in &outcome.trust_updates {
                     print_trust_change(change, json);
+                }
+                for event in &outcome.live {
+                    print_live_event(event, json);
                 }
                 for reply in &outcome.replies {
                     if let Err(error) = stream.send(reply).await {

@@ -17,6 +17,7 @@ mod listen;
 mod messages;
 mod output;
 mod password;
+mod presence;
 mod proof;
 mod trust;
 
@@ -229,6 +230,16 @@ pub enum Command {
         #[command(subcommand)]
         command: group::GroupCommand,
     },
+    /// Show a contact's presence (online, away, offline, or hidden) and when
+    /// they were last seen, as far as they show it. Only for users you share a
+    /// conversation with.
+    Presence {
+        /// The user's username.
+        user: String,
+        /// One JSON object: username, user_id, status, last_seen_at.
+        #[arg(long)]
+        json: bool,
+    },
     /// Get a verifiable credential for your identity: a W3C VC-JWT, signed
     /// by the server, whose subject is your did:zynk. Prints the JWT.
     Credential {
@@ -301,6 +312,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             password::password(context, cli.password_stdin, keep_sessions).await
         }
         Command::File { command } => file::run(context, command).await,
+        Command::Presence { user, json } => presence::presence(context, &user, json).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

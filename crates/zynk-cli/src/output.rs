@@ -81,6 +81,16 @@ pub fn print_trust_change(change: &TrustScoreChange, json: bool) {
     print_line(&line);
 }
 
+/// Print a presence change or a typing event (`zynk listen`).
+pub fn print_live_event(event: &zynk_sdk::client::LiveEvent, json: bool) {
+    let line = if json {
+        event.to_json_line()
+    } else {
+        event.to_display_line()
+    };
+    print_line(&line);
+}
+
 /// Print a sent message's warnings, then its id.
 pub fn print_receipt(receipt: &SendReceipt) {
     warn(&receipt.warnings);

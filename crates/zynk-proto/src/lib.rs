@@ -18,6 +18,7 @@ pub mod kinds;
 pub mod ledger;
 pub mod messages;
 pub mod possession;
+pub mod presence;
 pub mod sessions;
 pub mod to_device;
 pub mod trust;

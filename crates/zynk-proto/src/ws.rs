@@ -10,6 +10,7 @@ use crate::ids::{ConversationId, DeviceId, MessageId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::messages::{Message, SendMessageRequest};
+use crate::presence::PresenceStatus;
 use crate::to_device::ToDeviceMessage;
 
 /// Frames the server sends.
@@ -94,6 +95,26 @@ pub enum ServerFrame {
     },
     /// Reply to `ping`.
     Pong,
+    /// A user who shares a conversation with the caller changed presence (only sent while that
+    /// user shows their online status; `last_seen_at` is `null` when they hide it).
+    Presence {
+        /// The user.
+        user_id: UserId,
+        /// `online`, `away` or `offline`.
+        status: PresenceStatus,
+        /// Last activity, if shown.
+        last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// A participant started or stopped typing in a conversation (`typing: false` also when
+    /// 5 s passed without renewal).
+    Typing {
+        /// Conversation.
+        conversation_id: ConversationId,
+        /// The participant.
+        user_id: UserId,
+        /// Whether they are typing.
+        typing: bool,
+    },
 }
 
 /// Frames the client sends.
@@ -122,5 +143,19 @@ pub enum ClientFrame {
     AckToDevice {
         /// Highest inbox id processed.
         up_to: i64,
+    },
+    /// The caller is (or stopped) typing in a conversation; renew at least every 5 s.
+    Typing {
+        /// Conversation.
+        conversation_id: ConversationId,
+        /// Whether the caller is typing.
+        typing: bool,
+    },
+    /// The client sets this device's presence: `away` (e.g. the app went to the background) or
+    /// `online` (active again). `offline` is not accepted: closing the socket is how to go
+    /// offline.
+    Presence {
+        /// `online` or `away`.
+        status: PresenceStatus,
     },
 }

@@ -323,6 +323,14 @@ impl ApiClient {
         self.get(&format!("/users/{user_id}")).await
     }
 
+    /// `GET /users/{id}/presence`: a user's presence as the caller may see it.
+    pub async fn presence(
+        &mut self,
+        user_id: UserId,
+    ) -> Result<zynk_proto::presence::UserPresence, ClientError> {
+        self.get(&format!("/users/{user_id}/presence")).await
+    }
+
     /// `GET /devices`: the caller's devices.
     pub async fn devices(&mut self) -> Result<Vec<DeviceView>, ClientError> {
         self.get("/devices").await

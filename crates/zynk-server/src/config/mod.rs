@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
+pub use sections::PresenceConfig;
 pub use sections::{
     AuthConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig, LogFormat,
     PushConfig, RateLimitConfig, RetentionConfig, TrustConfig, WebSocketConfig,
@@ -85,6 +86,8 @@ pub struct Config {
     pub connections: ConnectionsConfig,
     /// Encrypted files: storage, limits, quota, jobs.
     pub files: FilesConfig,
+    /// Presence and typing indicators.
+    pub presence: PresenceConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -112,6 +115,7 @@ impl Default for Config {
             evm: EvmSettings::default(),
             connections: ConnectionsConfig::default(),
             files: FilesConfig::default(),
+            presence: PresenceConfig::default(),
         }
     }
 }

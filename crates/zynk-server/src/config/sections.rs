@@ -387,3 +387,24 @@ impl Default for FilesConfig {
         }
     }
 }
+
+/// Presence and typing indicators (`[presence]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresenceConfig {
+    /// Seconds without a frame from any of a user's connected devices after which the user is
+    /// `away` (`ZYNK_PRESENCE__IDLE_SECS`).
+    pub idle_secs: u64,
+    /// Most `typing` frames a user may send per minute; more are refused with `rate_limited`
+    /// and not relayed.
+    pub typing_per_minute: u64,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        Self {
+            idle_secs: 300,
+            typing_per_minute: 60,
+        }
+    }
+}

@@ -184,6 +184,12 @@ impl Config {
         if let Err(why) = self.validate_files() {
             return fail(why.0, &why.1);
         }
+        if !(1..=86_400).contains(&self.presence.idle_secs) {
+            return fail("presence.idle_secs", "must be between 1 and 86400");
+        }
+        if self.presence.typing_per_minute == 0 {
+            return fail("presence.typing_per_minute", "must be at least 1");
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return fail("log", &e.to_string());
         }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod ledger;
 pub mod messages;
 pub mod password;
+pub mod presence;
 pub mod to_device;
 pub mod trust;
 pub mod users;
@@ -84,6 +85,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::get_privacy, users::update_privacy))
         .routes(routes!(users::get_user))
         .routes(routes!(users::get_user_by_username))
+        .routes(routes!(presence::get_presence))
         .routes(routes!(devices::list_devices))
         .routes(routes!(devices::revoke_device))
         .routes(routes!(devices::set_push_token))

@@ -101,6 +101,14 @@ pub async fn update_privacy(
         // Who may message the caller may have changed: cached send decisions go.
         state.services.contacts.changed().await;
     }
+    if update.show_online_status.is_some() || update.show_last_seen.is_some() {
+        // Contacts see the status as it may now be seen.
+        state
+            .services
+            .presence
+            .privacy_changed(caller.user_id)
+            .await;
+    }
     Ok(Json(settings))
 }
 

@@ -147,6 +147,8 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
     let connections = state.services.connections.clone();
     let heartbeat = connections.heartbeat_interval();
     let (mut connection, hello) = connections.open(&caller).await;
+    let presence = state.services.presence.clone();
+    presence.connected(&caller, connection.id()).await;
     let mut alive = match text(&hello) {
         Some(m) => send(&mut socket, m).await,
         None => false,
@@ -199,6 +201,9 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
                             break;
                         }
                     }
+                    if !is_passive(body.as_str()) {
+                        presence.active(&caller, sends.origin).await;
+                    }
                     let reply = handle(&state, &caller, &sends, body.as_str()).await;
                     if let Some(reply) = reply.as_ref().and_then(text) {
                         alive = send(&mut socket, reply).await;
@@ -236,10 +241,22 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
                     close(&mut socket, 1008, "session ended").await;
                     break;
                 }
+                presence.tick(&caller).await;
             }
         }
     }
     connections.close(connection).await;
+    presence.disconnected(&caller, sends.origin).await;
+}
+
+/// Whether a client frame leaves the user's activity alone: a heartbeat (which keeps the
+/// connection, not the user, active) or a `presence` frame (which sets it itself).
+fn is_passive(body: &str) -> bool {
+    body.len() < 128
+        && matches!(
+            serde_json::from_str::<ClientFrame>(body),
+            Ok(ClientFrame::Ping | ClientFrame::Presence { .. })
+        )
 }
 
 /// Whether a read failed because the client's frame or message exceeded the size limit.
@@ -430,5 +447,22 @@ async fn handle(
                 .err()
                 .map(|e| error(None, e))
         }
+        ClientFrame::Typing {
+            conversation_id,
+            typing,
+        } => state
+            .services
+            .presence
+            .typing(caller, conversation_id, typing)
+            .await
+            .err()
+            .map(|e| error(None, e)),
+        ClientFrame::Presence { status } => state
+            .services
+            .presence
+            .set_status(caller, sends.origin, status)
+            .await
+            .err()
+            .map(|e| error(None, e)),
     }
 }

@@ -93,6 +93,18 @@ impl Authenticator {
         })
     }
 
+    /// Records WebSocket activity of a connected caller (the last-seen time of the user and of
+    /// the device), throttled like HTTP activity.
+    pub async fn record_activity(&self, caller: &AuthContext) {
+        self.touch(&CachedSession {
+            user_id: caller.user_id,
+            device_id: caller.device_id,
+            session_id: caller.session_id,
+            expires_at_ms: 0,
+        })
+        .await;
+    }
+
     /// Records activity, at most once per [`TOUCH_INTERVAL`] per session on this node. A failure
     /// is logged, never fatal to the request.
     async fn touch(&self, session: &CachedSession) {

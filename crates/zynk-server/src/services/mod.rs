@@ -25,6 +25,7 @@ pub mod messages;
 pub mod password_guard;
 pub mod passwords;
 pub mod possession;
+pub mod presence;
 pub mod rate_limit;
 pub mod to_device;
 pub mod tokens;
@@ -69,6 +70,8 @@ pub struct Services {
     pub contacts: contacts::ContactService,
     /// Encrypted files.
     pub files: files::FileService,
+    /// Presence and typing indicators.
+    pub presence: presence::PresenceService,
 }
 
 impl Services {
@@ -91,6 +94,13 @@ impl Services {
         let groups = groups::GroupService::new(context.clone(), hub.clone(), conversations.clone());
         let ledger = ledger::LedgerService::new(context.clone(), messages.clone(), ledger_key);
         let trust = trust::TrustService::new(context.clone(), hub.clone(), rate_limits.clone());
+        let auth = auth::Authenticator::new(context.clone());
+        let presence = presence::PresenceService::new(
+            context.clone(),
+            hub.clone(),
+            conversations.clone(),
+            auth.clone(),
+        );
         Self {
             ledger,
             trust,
@@ -101,7 +111,8 @@ impl Services {
                 passwords,
                 rate_limits.clone(),
             ),
-            auth: auth::Authenticator::new(context.clone()),
+            auth,
+            presence,
             devices: devices::DeviceService::new(context.clone(), hub.clone()),
             rate_limits,
             keys: keys::KeyService::new(context.clone(), hub.clone()),

@@ -28,6 +28,7 @@ mod forward;
 mod groups;
 mod keys;
 mod password;
+mod presence;
 mod proof;
 mod send;
 mod sync;
@@ -53,6 +54,7 @@ use crate::crypto::{CryptoMachine, IdentityKey, KdfParams, PendingDevice, UserId
 
 pub use contacts::{BlockedUser, ConversationView, RequestView};
 pub use keys::SafetyNumberReport;
+pub use presence::{LiveEvent, PresenceView};
 pub use send::{SendOptions, SendReceipt};
 pub use sync::{FrameOutcome, SyncReport};
 pub use trust::{TrustAction, TrustScoreChange};

@@ -56,6 +56,8 @@ pub struct FrameOutcome {
     pub warnings: Vec<String>,
     /// Changes of this account's trust score.
     pub trust_updates: Vec<TrustScoreChange>,
+    /// Contacts' presence changes and participants' typing.
+    pub live: Vec<super::LiveEvent>,
 }
 
 /// New entries per conversation, collected while syncing.
@@ -209,6 +211,32 @@ impl Messenger {
                         "ignored a trust score update for {did}, which is not this account"
                     ));
                 }
+            }
+            ServerFrame::Presence {
+                user_id,
+                status,
+                last_seen_at,
+            } => {
+                let username = self.username_of(user_id).await;
+                outcome.live.push(super::LiveEvent::Presence {
+                    username,
+                    user_id,
+                    status,
+                    last_seen_at,
+                });
+            }
+            ServerFrame::Typing {
+                conversation_id,
+                user_id,
+                typing,
+            } => {
+                let username = self.username_of(user_id).await;
+                outcome.live.push(super::LiveEvent::Typing {
+                    conversation_id,
+                    username,
+                    user_id,
+                    typing,
+                });
             }
             ServerFrame::Receipt { .. } | ServerFrame::Sent { .. } | ServerFrame::Pong => {}
         }
