@@ -84,6 +84,9 @@ error_codes! {
     NotARequest => "not_a_request", 409, "The conversation is not a message request the caller can decline (a group, or already accepted).";
     InvalidSignature => "invalid_signature", 400, "The signature does not verify under the current identity key.";
     KeyReused => "key_reused", 409, "The new identity key equals the current or an earlier key.";
+    CallTransition => "illegal_call_transition", 409, "The call is not in a state that allows this (answering one's own call, ending an ended call, …).";
+    CallActive => "call_active", 409, "The conversation already has an active call.";
+    TurnUnavailable => "turn_not_configured", 503, "This server has no TURN service configured.";
     RouteNotFound => "route_not_found", 404, "No such route.";
     MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
     RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";

@@ -70,6 +70,7 @@ pub mod sqlite {
     include!("impl_evm.rs");
     include!("impl_contacts.rs");
     include!("impl_groups.rs");
+    include!("impl_calls.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -148,6 +149,7 @@ pub mod postgres {
     include!("impl_evm.rs");
     include!("impl_contacts.rs");
     include!("impl_groups.rs");
+    include!("impl_calls.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).
