@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
 pub use sections::{
-    AuthConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
-    RetentionConfig, TrustConfig, WebSocketConfig,
+    AuthConfig, CallsConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
+    RetentionConfig, TrustConfig, TurnConfig, WebSocketConfig,
 };
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,
@@ -80,6 +80,10 @@ pub struct Config {
     pub chain: ChainKind,
     /// The EVM chain (`chain = "evm"`).
     pub evm: EvmSettings,
+    /// Calls.
+    pub calls: CallsConfig,
+    /// TURN credentials for calls.
+    pub turn: TurnConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -105,6 +109,8 @@ impl Default for Config {
             trust: TrustConfig::default(),
             chain: ChainKind::Embedded,
             evm: EvmSettings::default(),
+            calls: CallsConfig::default(),
+            turn: TurnConfig::default(),
         }
     }
 }

@@ -11,6 +11,9 @@ impl Config {
         shown.redis_url = shown.redis_url.as_deref().map(redact_url);
         shown.push.webhook_url = shown.push.webhook_url.as_deref().map(redact_url);
         shown.evm.rpc_url = shown.evm.rpc_url.as_deref().map(redact_url);
+        if shown.turn.shared_secret.is_some() {
+            shown.turn.shared_secret = Some("***".into());
+        }
         toml::to_string_pretty(&shown)
     }
 
@@ -78,6 +81,7 @@ mod tests {
                 "redis_url",
                 "ledger_key_file",
                 "push.webhook_url",
+                "turn.shared_secret",
             ]
             .map(str::to_owned),
         );

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod calls;
 pub mod connections;
 pub mod contacts;
 pub mod conversations;
@@ -64,6 +65,8 @@ pub struct Services {
     pub connections: connections::ConnectionService,
     /// Blocks and message requests.
     pub contacts: contacts::ContactService,
+    /// Calls and TURN credentials.
+    pub calls: calls::CallService,
 }
 
 impl Services {
@@ -86,6 +89,12 @@ impl Services {
         let groups = groups::GroupService::new(context.clone(), hub.clone(), conversations.clone());
         let ledger = ledger::LedgerService::new(context.clone(), messages.clone(), ledger_key);
         let trust = trust::TrustService::new(context.clone(), hub.clone(), rate_limits.clone());
+        let calls = calls::CallService::new(
+            context.clone(),
+            hub.clone(),
+            conversations.contacts().clone(),
+            messages.clone(),
+        );
         Self {
             ledger,
             trust,
@@ -106,6 +115,7 @@ impl Services {
             conversations,
             messages,
             groups,
+            calls,
         }
     }
 }
