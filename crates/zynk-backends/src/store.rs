@@ -582,8 +582,11 @@ pub trait CallStore: Send + Sync {
     /// Creates a call in state `initiated` with every participant of the conversation (the
     /// initiator joined now). `NotFound` unless the initiator is a participant; `Active` if the
     /// conversation already has a call that is not over.
-    async fn create_call(&self, call: &NewCall, now: DateTime<Utc>)
-    -> Result<CallOutcome, StoreError>;
+    async fn create_call(
+        &self,
+        call: &NewCall,
+        now: DateTime<Utc>,
+    ) -> Result<CallOutcome, StoreError>;
     /// One call with its participants.
     async fn get_call(&self, call_id: zynk_proto::CallId)
     -> Result<Option<CallRecord>, StoreError>;

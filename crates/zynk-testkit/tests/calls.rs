@@ -28,7 +28,8 @@ backend_tests!(
 );
 
 async fn post(api: &Api, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    api.call(Method::POST, path, Some(token), body.as_ref()).await
+    api.call(Method::POST, path, Some(token), body.as_ref())
+        .await
 }
 
 /// Ann and bob with an accepted 1:1 conversation; returns its id.
@@ -63,7 +64,10 @@ async fn act(api: &Api, who: &Registered, call: &Value, action: &str) -> (Status
     post(
         api,
         &who.access_token,
-        &format!("/api/v1/calls/{}/{action}", call["call_id"].as_str().unwrap()),
+        &format!(
+            "/api/v1/calls/{}/{action}",
+            call["call_id"].as_str().unwrap()
+        ),
         None,
     )
     .await
@@ -117,9 +121,15 @@ async fn a_call_rings_is_answered_and_ends_with_its_duration(backend: Backend) {
     assert!(participant(&call, &bob)["joined_at"].is_null());
     assert!(call["started_at"].is_null() && call["duration_seconds"].is_null());
     let (event, seen) = next_call_event(&mut bob_ws).await;
-    assert_eq!((event.as_str(), &seen["status"]), ("created", &json!("initiated")));
+    assert_eq!(
+        (event.as_str(), &seen["status"]),
+        ("created", &json!("initiated"))
+    );
     let (event, seen) = next_call_event(&mut bob_ws).await;
-    assert_eq!((event.as_str(), &seen["status"]), ("ringing", &json!("ringing")));
+    assert_eq!(
+        (event.as_str(), &seen["status"]),
+        ("ringing", &json!("ringing"))
+    );
 
     // One active call per conversation, whoever starts it.
     let (status, body) = post(
@@ -145,7 +155,10 @@ async fn a_call_rings_is_answered_and_ends_with_its_duration(backend: Backend) {
     assert_eq!(event, "answered");
     // Answering again is an illegal transition.
     let (status, body) = act(&api, &bob, &call, "answer").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "illegal_call_transition"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "illegal_call_transition")
+    );
 
     // Three seconds of call (moved back in the database rather than slept).
     let id = uuid::Uuid::parse_str(call["call_id"].as_str().unwrap()).unwrap();
@@ -172,7 +185,12 @@ async fn a_call_rings_is_answered_and_ends_with_its_duration(backend: Backend) {
     assert_eq!(seen["duration_seconds"], 3);
 
     // Ending an ended call, or answering it: 409. The record stays as it was.
-    for (who, action) in [(&ann, "end"), (&bob, "end"), (&bob, "answer"), (&bob, "decline")] {
+    for (who, action) in [
+        (&ann, "end"),
+        (&bob, "end"),
+        (&bob, "answer"),
+        (&bob, "decline"),
+    ] {
         let (status, body) = act(&api, who, &call, action).await;
         assert_eq!(
             (status, code(&body)),
@@ -198,11 +216,17 @@ async fn a_call_rings_is_answered_and_ends_with_its_duration(backend: Backend) {
     assert_eq!(first_page["calls"][0]["call_id"], second["call_id"]);
     let before = first_page["next_before"].as_str().unwrap();
     let (_, next_page) = api
-        .get(&format!("/api/v1/calls?limit=1&before={before}"), &bob.access_token)
+        .get(
+            &format!("/api/v1/calls?limit=1&before={before}"),
+            &bob.access_token,
+        )
         .await;
     assert_eq!(next_page["calls"][0]["call_id"], call["call_id"]);
     let (status, body) = api.get("/api/v1/calls?limit=0", &bob.access_token).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_field"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_field")
+    );
 }
 
 async fn call_denials(backend: Backend) {
@@ -237,21 +261,30 @@ async fn call_denials(backend: Backend) {
         Some(json!({"conversation_id": conversation, "call_type": "hologram"})),
     )
     .await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_json"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
     let call = start_call(&api, &ann, &conversation, "audio").await;
     assert_eq!(call["status"], "initiated", "bob has no connection: {call}");
     for action in ["answer", "decline", "end"] {
         let (status, body) = act(&api, &eve, &call, action).await;
-        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{action}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{action}"
+        );
     }
     let (status, _) = get_call(&api, &eve, &call).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, page) = api.get("/api/v1/calls", &eve.access_token).await;
     assert_eq!(page["calls"], json!([]));
-    let (status, body) = api
-        .get("/api/v1/calls/not-a-uuid", &ann.access_token)
-        .await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{body}");
+    let (status, body) = api.get("/api/v1/calls/not-a-uuid", &ann.access_token).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "{body}"
+    );
 
     // The caller cannot answer or decline their own call; a callee cannot "end" a ringing
     // call (they decline it).
@@ -264,7 +297,10 @@ async fn call_denials(backend: Backend) {
         );
     }
     let (status, body) = act(&api, &bob, &call, "end").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "illegal_call_transition"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "illegal_call_transition")
+    );
     let (_, unchanged) = get_call(&api, &ann, &call).await;
     assert_eq!(unchanged["status"], "initiated");
     assert!(unchanged["ended_at"].is_null());
@@ -302,7 +338,10 @@ async fn an_unanswered_call_becomes_missed(backend: Backend) {
     let (_, stored) = get_call(&api, &ann, &call).await;
     assert_eq!(stored["status"], "missed");
     let (status, body) = act(&api, &bob, &call, "answer").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "illegal_call_transition"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "illegal_call_transition")
+    );
     // The conversation is free for the next call.
     start_call(&api, &bob, &conversation, "audio").await;
 }
@@ -330,7 +369,10 @@ async fn a_declined_call_and_a_cancelled_one(backend: Backend) {
     };
     assert_eq!(event, "declined");
     let (status, body) = act(&api, &bob, &call, "decline").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "illegal_call_transition"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "illegal_call_transition")
+    );
 
     // The caller hangs up before anyone answers: missed for the callee.
     let call = start_call(&api, &bob, &conversation, "video").await;
@@ -338,7 +380,10 @@ async fn a_declined_call_and_a_cancelled_one(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["status"], "missed");
     let (status, body) = act(&api, &ann, &call, "answer").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "illegal_call_transition"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "illegal_call_transition")
+    );
 }
 
 async fn a_blocked_user_cannot_call_the_blocker(backend: Backend) {
@@ -470,7 +515,11 @@ async fn group_calls_join_and_leave(backend: Backend) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     for action in ["answer", "decline"] {
         let (status, body) = act(&api, &dave, &call, action).await;
-        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{action}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{action}"
+        );
     }
 
     // Bob declines; the call goes on ringing for carol, who answers.
@@ -491,7 +540,10 @@ async fn group_calls_join_and_leave(backend: Backend) {
     assert_eq!(left["status"], "in_progress");
     assert!(participant(&left, &carol)["left_at"].is_string());
     let (status, body) = act(&api, &carol, &call, "end").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "illegal_call_transition"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "illegal_call_transition")
+    );
     // She rejoins, then ann and bob leave: the last one alone ends the call.
     let (status, _) = act(&api, &carol, &call, "answer").await;
     assert_eq!(status, StatusCode::OK);
@@ -502,7 +554,10 @@ async fn group_calls_join_and_leave(backend: Backend) {
     assert!(after_bob["duration_seconds"].as_i64().unwrap() >= 0);
     assert!(participant(&after_bob, &carol)["left_at"].is_string());
     let (status, body) = act(&api, &carol, &call, "end").await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "illegal_call_transition"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "illegal_call_transition")
+    );
 }
 
 async fn turn_credentials_follow_the_configuration(backend: Backend) {
@@ -533,7 +588,10 @@ async fn turn_credentials_follow_the_configuration(backend: Backend) {
     assert_eq!(user, ann.user_id);
     let expiry: i64 = expiry.parse().unwrap();
     let now = chrono::Utc::now().timestamp();
-    assert!((now + 590..=now + 610).contains(&expiry), "{expiry} vs {now}");
+    assert!(
+        (now + 590..=now + 610).contains(&expiry),
+        "{expiry} vs {now}"
+    );
     let (_, credential) =
         zynk_server::services::calls::turn_credentials("s3cret", &ann.user_id, expiry);
     assert_eq!(turn["credential"], credential.as_str());

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
 pub use sections::{
-    AuthConfig, CallsConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig, RateLimitConfig,
-    RetentionConfig, TrustConfig, TurnConfig, WebSocketConfig,
+    AuthConfig, CallsConfig, ChainKind, EvmSettings, LimitsConfig, LogFormat, PushConfig,
+    RateLimitConfig, RetentionConfig, TrustConfig, TurnConfig, WebSocketConfig,
 };
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,

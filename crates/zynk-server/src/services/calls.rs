@@ -180,7 +180,12 @@ impl CallService {
             let outcome = self
                 .context
                 .store
-                .call_action(call_id, caller.user_id, CallAction::Ring, zynk_backends::now())
+                .call_action(
+                    call_id,
+                    caller.user_id,
+                    CallAction::Ring,
+                    zynk_backends::now(),
+                )
                 .await?;
             return self.settle(outcome).await.map(to_wire);
         }
@@ -195,7 +200,10 @@ impl CallService {
     ) -> Result<CallPage, ApiError> {
         let limit = query.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::invalid_field("limit", "must be between 1 and 100"));
+            return Err(ApiError::invalid_field(
+                "limit",
+                "must be between 1 and 100",
+            ));
         }
         let calls = self
             .context
@@ -306,7 +314,11 @@ impl CallService {
             .get_call(call_id)
             .await?
             .ok_or_else(not_found)?;
-        if !call.participants.iter().any(|p| p.user_id == caller.user_id) {
+        if !call
+            .participants
+            .iter()
+            .any(|p| p.user_id == caller.user_id)
+        {
             return Err(not_found());
         }
         let Some(conversation_id) = call.conversation_id else {
