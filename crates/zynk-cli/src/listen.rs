@@ -8,7 +8,7 @@
 //! a growing delay (1 s to 30 s). A session that ended stops the command.
 //!
 //! Besides messages it prints changes of the account's trust score (formats
-//! in [`crate::output`]).
+//! in [`crate::output`]) and call events (format in [`crate::calls`]).
 
 use std::time::Duration;
 
@@ -128,6 +128,9 @@ async fn connect_and_serve(
                 }
                 for change in &outcome.trust_updates {
                     print_trust_change(change, json);
+                }
+                for (event, call) in &outcome.call_events {
+                    crate::calls::print_call_event(event, call, json);
                 }
                 for reply in &outcome.replies {
                     if let Err(error) = stream.send(reply).await {

@@ -40,7 +40,8 @@ pub use events::{EventStream, FrameTransport};
 pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
-    BlockedUser, ConversationView, DeviceDescription, FrameOutcome, MIN_PASSWORD_CHARS, Messenger,
+    BlockedUser, CALL_SIGNAL_EVENT, ConversationView, DeviceDescription, FrameOutcome,
+    MIN_PASSWORD_CHARS, Messenger, ReceivedCallSignal,
     RequestView, SafetyNumberReport, SendOptions, SendReceipt, SyncReport, TrustAction,
     TrustScoreChange, Whoami,
 };
