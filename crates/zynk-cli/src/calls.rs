@@ -67,8 +67,9 @@ pub async fn calls(context: &mut Context, json: bool) -> Result<(), CliError> {
                 call.call_type.as_str(),
                 call.status.as_str(),
                 line.with.join(","),
-                call.started_at
-                    .map_or("-".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+                call.started_at.map_or("-".to_owned(), |t| t
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()),
                 call.duration_seconds
                     .map_or("-".to_owned(), |d| format!("{d}s")),
             )

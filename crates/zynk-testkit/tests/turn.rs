@@ -63,12 +63,20 @@ fn start_coturn() -> Coturn {
     let child = Command::new(binary("ZYNK_TURNSERVER", "turnserver"))
         .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
         .args(["--listening-port", &port.to_string()])
-        .args(["--min-port", &min.to_string(), "--max-port", &(min + 39).to_string()])
+        .args([
+            "--min-port",
+            &min.to_string(),
+            "--max-port",
+            &(min + 39).to_string(),
+        ])
         .args(["--no-tls", "--no-dtls", "--no-cli", "--use-auth-secret"])
         .args(["--static-auth-secret", SECRET, "--realm", "zynk.test"])
         // Loopback peers are refused otherwise (tests only).
         .arg("--allow-loopback-peers")
-        .args(["--pidfile", dir.path().join("turnserver.pid").to_str().unwrap()])
+        .args([
+            "--pidfile",
+            dir.path().join("turnserver.pid").to_str().unwrap(),
+        ])
         .args(["--log-file", dir.path().join("turn.log").to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -85,7 +93,17 @@ fn start_coturn() -> Coturn {
 /// Returns (allocation succeeded and packets came back, output).
 fn uclient(port: u16, username: &str, password: &str) -> (bool, String) {
     let out = Command::new(binary("ZYNK_TURNUTILS_UCLIENT", "turnutils_uclient"))
-        .args(["-y", "-n", "5", "-p", &port.to_string(), "-u", username, "-w", password])
+        .args([
+            "-y",
+            "-n",
+            "5",
+            "-p",
+            &port.to_string(),
+            "-u",
+            username,
+            "-w",
+            password,
+        ])
         .arg("127.0.0.1")
         .output()
         .expect("turnutils_uclient runs");
@@ -137,7 +155,10 @@ async fn turn_credentials_allocate_a_relay_on_coturn(backend: Backend) {
         last = text;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(allocated, "the handed-out credentials allocate a relay:\n{last}");
+    assert!(
+        allocated,
+        "the handed-out credentials allocate a relay:\n{last}"
+    );
 
     // Forged: another password for the same user name.
     let mut forged = credential.clone().into_bytes();

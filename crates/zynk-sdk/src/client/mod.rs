@@ -41,9 +41,8 @@ pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
     BlockedUser, CALL_SIGNAL_EVENT, ConversationView, DeviceDescription, FrameOutcome,
-    MIN_PASSWORD_CHARS, Messenger, ReceivedCallSignal,
-    RequestView, SafetyNumberReport, SendOptions, SendReceipt, SyncReport, TrustAction,
-    TrustScoreChange, Whoami,
+    MIN_PASSWORD_CHARS, Messenger, ReceivedCallSignal, RequestView, SafetyNumberReport,
+    SendOptions, SendReceipt, SyncReport, TrustAction, TrustScoreChange, Whoami,
 };
 pub use session::{Secret, Session};
 pub use state::{ClientData, ConversationState, IdentityCheck, SetupState};
