@@ -598,3 +598,43 @@ async fn turn_credentials_follow_the_configuration(backend: Backend) {
     let (status, _) = api.get("/api/v1/turn", "nope").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// Two nodes on one PostgreSQL + Redis, both sweeping every 50 ms: bob is connected to node B
+/// while ann calls through node A; the call rings at once (bob's device is online on the other
+/// node), bob's connection on node B gets the events, and the unanswered call is marked missed
+/// exactly once (one `missed` event), whichever node sweeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_span_nodes_and_are_missed_once() {
+    let server = TestServer::start_with(Backend::Scale, |c| {
+        c.calls.ring_timeout_secs = 1;
+        c.calls.sweep_interval_ms = 50;
+    })
+    .await;
+    let node_b = server.extra_node().await;
+    let (api_a, api_b) = (server.api(), node_b.api());
+    let ann = api_a.register(&Api::username("ann")).await;
+    let bob = api_a.register(&Api::username("bob")).await;
+    let conversation = pair(&api_a, &ann, &bob).await;
+    let mut bob_ws = WsClient::connect(&node_b.base_url, &bob.access_token).await;
+    bob_ws.next_of("hello").await;
+    let call = start_call(&api_a, &ann, &conversation, "audio").await;
+    assert_eq!(call["status"], "ringing", "{call}");
+    let mut events = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (event, _) = next_call_event(&mut bob_ws).await;
+            events.push(event.clone());
+            if event == "missed" {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the call is marked missed");
+    // Nothing more arrives: no second `missed` from the other node.
+    let more = tokio::time::timeout(Duration::from_millis(600), bob_ws.next_of("call")).await;
+    assert!(more.is_err(), "a second event arrived: {more:?}");
+    assert_eq!(events, ["created", "ringing", "missed"]);
+    let (_, seen) = get_call(&api_b, &bob, &call).await;
+    assert_eq!(seen["status"], "missed");
+}
