@@ -558,6 +558,28 @@ async fn group_calls_join_and_leave(backend: Backend) {
         (status, code(&body)),
         (StatusCode::CONFLICT, "illegal_call_transition")
     );
+
+    // A member removed from the group during a call no longer counts as in it: when bob
+    // leaves, ann is alone and the call ends.
+    let call = start_call(&api, &ann, &conversation, "audio").await;
+    act(&api, &bob, &call, "answer").await;
+    let (_, with_carol) = act(&api, &carol, &call, "answer").await;
+    assert!(participant(&with_carol, &carol)["joined_at"].is_string());
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/groups/{group_id}/members/{}", carol.user_id),
+            Some(&ann.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = act(&api, &carol, &call, "end").await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, after_bob) = act(&api, &bob, &call, "end").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(after_bob["status"], "ended", "{after_bob}");
+    assert!(participant(&after_bob, &carol)["left_at"].is_string());
 }
 
 async fn turn_credentials_follow_the_configuration(backend: Backend) {

@@ -80,8 +80,11 @@ fn call_duration(call: &CallRecord) -> Option<i64> {
 }
 
 /// Decides the transition; changes `call` in memory and names the event, or refuses.
+/// `members` are the conversation's participants now: a participant removed from the group
+/// since no longer counts as in the call (nor as a callee who could still answer).
 fn apply_call_action(
     call: &mut CallRecord,
+    members: &[UserId],
     actor: UserId,
     action: CallAction,
     now: DateTime<Utc>,
@@ -94,7 +97,9 @@ fn apply_call_action(
         return Err(CallOutcome::NotFound);
     };
     let illegal = Err(CallOutcome::Illegal(status));
-    let present = |p: &CallParticipantRecord| p.joined_at.is_some() && p.left_at.is_none();
+    let present = |p: &CallParticipantRecord| {
+        p.joined_at.is_some() && p.left_at.is_none() && members.contains(&p.user_id)
+    };
     match (action, status) {
         (CallAction::Ring, S::Initiated) if !is_initiator => {
             call.status = S::Ringing;
@@ -133,7 +138,7 @@ fn apply_call_action(
             let all_declined = call
                 .participants
                 .iter()
-                .filter(|p| Some(p.user_id) != initiator)
+                .filter(|p| Some(p.user_id) != initiator && members.contains(&p.user_id))
                 .all(|p| p.left_at.is_some() && p.joined_at.is_none());
             if status != S::InProgress && all_declined {
                 call.status = S::Declined;
@@ -165,7 +170,7 @@ fn apply_call_action(
                 return Ok(Some("left"));
             }
             for p in &mut call.participants {
-                if present(p) {
+                if p.joined_at.is_some() && p.left_at.is_none() {
                     p.left_at = Some(now);
                 }
             }
@@ -347,8 +352,20 @@ impl CallStore for SqlStore {
         let Some(before) = load_call(&mut tx, call_id).await? else {
             return Ok(CallOutcome::NotFound);
         };
+        let members: Vec<UserId> = match before.conversation_id {
+            Some(conversation) => sqlx::query_scalar(
+                "SELECT user_id FROM conversation_participants WHERE conversation_id = $1",
+            )
+            .bind(conversation)
+            .fetch_all(&mut *tx)
+            .await?,
+            None => Vec::new(),
+        };
+        if !members.contains(&actor) {
+            return Ok(CallOutcome::NotFound);
+        }
         let mut after = before.clone();
-        match apply_call_action(&mut after, actor, action, now) {
+        match apply_call_action(&mut after, &members, actor, action, now) {
             Err(outcome) => Ok(outcome),
             Ok(None) => Ok(CallOutcome::Unchanged(Box::new(before))),
             Ok(Some(event)) => {
