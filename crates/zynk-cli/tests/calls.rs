@@ -2,7 +2,10 @@
 //! sends an SDP offer, bob's device reads it, answers with its own SDP, both trade ICE
 //! candidates, bob hangs up. The SDPs and candidates travel Olm-encrypted over the to-device
 //! channel: while they sit in the server's store, and after the call, the database (SQLite
-//! file and WAL, or a PostgreSQL dump) holds none of them, raw or in base64.
+//! file and WAL, or a PostgreSQL dump) holds none of them, raw or in base64. `zynk calls` on
+//! another device of ann's lists the call.
+
+mod common;
 
 use base64::Engine;
 use zynk_proto::calls::{CallSignal, CallStatus, CallType};
@@ -212,4 +215,28 @@ async fn call_signalling_is_end_to_end_encrypted(backend: Backend) {
     let history = ann.calls(None, 10).await.unwrap();
     assert_eq!(history.calls[0].call_id, call.call_id);
     assert_absent(&server, backend, &secrets);
+
+    // `zynk calls` on a new device of ann's.
+    let laptop = common::Device::new(&server);
+    laptop.ok(&["login", &ann_name]).await;
+    let out = laptop.ok(&["calls", "--json"]).await;
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["call_id"], call.call_id.to_string());
+    assert_eq!(lines[0]["call_type"], "video");
+    assert_eq!(lines[0]["status"], "ended");
+    assert_eq!(lines[0]["with"], serde_json::json!([bob_name]));
+    assert!(lines[0]["started_at"].is_string());
+    assert_eq!(
+        lines[0]["duration_seconds"],
+        ended.duration_seconds.unwrap()
+    );
+    let text = laptop.ok(&["calls"]).await;
+    assert!(
+        text.starts_with(&format!("{}  video  ended  {bob_name}  ", call.call_id)),
+        "{text}"
+    );
 }
