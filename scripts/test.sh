@@ -98,6 +98,18 @@ ensure_postgres() {
     export ZYNK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
+# coturn (Debian package `coturn`) for the TURN tests: each test starts its own private
+# turnserver on a free loopback port (state under a temporary directory).
+ensure_coturn() {
+    if ! command -v turnserver >/dev/null || ! command -v turnutils_uclient >/dev/null; then
+        say "installing coturn"
+        apt_install coturn || die "coturn (turnserver, turnutils_uclient) is missing and could not be installed"
+    fi
+    export ZYNK_TURNSERVER="$(command -v turnserver)"
+    export ZYNK_TURNUTILS_UCLIENT="$(command -v turnutils_uclient)"
+    "$ZYNK_TURNSERVER" --version >/dev/null 2>&1 || die "turnserver does not run"
+}
+
 ensure_redis() {
     if [ -n "${ZYNK_TEST_REDIS_URL:-}" ]; then return; fi
     if [ -z "${ZYNK_TEST_PRIVATE_SERVICES:-}" ] && redis_pong 6379; then
@@ -173,6 +185,7 @@ ensure_postgres
 ensure_redis
 ensure_s3
 say "S3: $ZYNK_TEST_S3_URL (data in $ZYNK_TEST_S3_ROOT)"
+ensure_coturn
 say "PostgreSQL: $ZYNK_TEST_POSTGRES_URL"
 say "Redis: $ZYNK_TEST_REDIS_URL"
 

@@ -578,6 +578,7 @@ pub trait Store:
     + MaintenanceStore
     + ContactStore
     + GroupStore
+    + CallStore
 {
 }
 
@@ -596,6 +597,7 @@ impl<T> Store for T where
         + MaintenanceStore
         + ContactStore
         + GroupStore
+        + CallStore
 {
 }
 
@@ -649,4 +651,45 @@ pub trait GroupStore: Send + Sync {
         change: MembershipChange,
         now: DateTime<Utc>,
     ) -> Result<GroupOutcome, StoreError>;
+}
+
+/// Calls (issue 12): records and their state machine. Every write checks the state inside its
+/// transaction, so concurrent answers, hang-ups and the missed sweep on several nodes cannot
+/// both win.
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    /// Creates a call in state `initiated` with every participant of the conversation (the
+    /// initiator joined now). `NotFound` unless the initiator is a participant; `Active` if the
+    /// conversation already has a call that is not over.
+    async fn create_call(
+        &self,
+        call: &NewCall,
+        now: DateTime<Utc>,
+    ) -> Result<CallOutcome, StoreError>;
+    /// One call with its participants.
+    async fn get_call(&self, call_id: zynk_proto::CallId)
+    -> Result<Option<CallRecord>, StoreError>;
+    /// The calls the user takes part in, newest first, older than `before` if given.
+    async fn list_calls(
+        &self,
+        user_id: UserId,
+        before: Option<zynk_proto::CallId>,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>, StoreError>;
+    /// Applies `action` by `actor` (who must be a participant) to the call.
+    async fn call_action(
+        &self,
+        call_id: zynk_proto::CallId,
+        actor: UserId,
+        action: CallAction,
+        now: DateTime<Utc>,
+    ) -> Result<CallOutcome, StoreError>;
+    /// Marks calls created before `cutoff` that nobody answered `missed` (at most `limit`);
+    /// returns them. Each call is returned by exactly one caller, whichever node runs it.
+    async fn expire_unanswered_calls(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>, StoreError>;
 }

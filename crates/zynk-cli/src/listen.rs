@@ -9,7 +9,7 @@
 //!
 //! Besides messages it prints changes of the account's trust score, contacts'
 //! presence changes and typing in conversations (formats in
-//! [`crate::output`]).
+//! [`crate::output`]) and call events (format in [`crate::calls`]).
 
 use std::time::Duration;
 
@@ -132,6 +132,9 @@ async fn connect_and_serve(
                 }
                 for event in &outcome.live {
                     print_live_event(event, json);
+                }
+                for (event, call) in &outcome.call_events {
+                    crate::calls::print_call_event(event, call, json);
                 }
                 for reply in &outcome.replies {
                     if let Err(error) = stream.send(reply).await {

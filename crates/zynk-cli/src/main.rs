@@ -9,6 +9,7 @@
 //! they all need and `output` prints their results. [`run`] dispatches a parsed command.
 
 mod account;
+mod calls;
 mod contacts;
 mod context;
 mod file;
@@ -217,6 +218,12 @@ pub enum Command {
         /// The user's username.
         user: String,
     },
+    /// List your calls, newest first: id, type, status, with whom, start and duration.
+    Calls {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// List your conversations (1:1 and groups) with unread counts.
     Conversations {
         /// One JSON object per line.
@@ -307,6 +314,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Accept { user } => contacts::accept(context, &user).await,
         Command::Decline { user } => contacts::decline(context, &user).await,
         Command::Conversations { json } => contacts::conversations(context, json).await,
+        Command::Calls { json } => calls::calls(context, json).await,
         Command::Group { command } => group::run(context, command).await,
         Command::Password { keep_sessions } => {
             password::password(context, cli.password_stdin, keep_sessions).await

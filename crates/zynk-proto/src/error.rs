@@ -93,6 +93,9 @@ error_codes! {
     FileNotReady => "file_not_ready", 409, "The file's upload has not completed yet.";
     FileGone => "file_gone", 410, "The file expired or was deleted.";
     RangeNotSatisfiable => "range_not_satisfiable", 416, "The `Range` header is malformed or lies outside the file.";
+    CallTransition => "illegal_call_transition", 409, "The call is not in a state that allows this (answering one's own call, ending an ended call, …).";
+    CallActive => "call_active", 409, "The conversation already has an active call.";
+    TurnUnavailable => "turn_not_configured", 503, "This server has no TURN service configured.";
     RouteNotFound => "route_not_found", 404, "No such route.";
     MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
     RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";

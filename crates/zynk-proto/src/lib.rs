@@ -6,6 +6,7 @@
 //! typed ids ([`ids`]) bind and decode as UUIDs in the server's store.
 
 pub mod auth;
+pub mod calls;
 pub mod contacts;
 pub mod conversations;
 pub mod devices;

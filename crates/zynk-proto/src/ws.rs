@@ -93,6 +93,15 @@ pub enum ServerFrame {
         /// The `trust_score_update` ledger transaction.
         transaction_hash: String,
     },
+    /// A call the device's user takes part in changed state (created, ringing, answered,
+    /// joined, left, declined, ended, missed). Carries the whole call record.
+    Call {
+        /// What happened: `created`, `ringing`, `answered`, `joined`, `left`, `declined`,
+        /// `ended` or `missed`.
+        event: String,
+        /// The call as it is now.
+        call: crate::calls::Call,
+    },
     /// Reply to `ping`.
     Pong,
     /// A user who shares a conversation with the caller changed presence (only sent while that

@@ -181,6 +181,7 @@ impl App {
             publisher,
         );
         jobs.push(relay_task);
+        jobs.push(state.services.calls.spawn_sweep());
         jobs.push(tokio::spawn(state.services.contacts.clone().run_relay()));
         Ok(Self { state, jobs })
     }

@@ -71,6 +71,7 @@ pub mod sqlite {
     include!("impl_contacts.rs");
     include!("impl_groups.rs");
     include!("impl_files.rs");
+    include!("impl_calls.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -150,6 +151,7 @@ pub mod postgres {
     include!("impl_contacts.rs");
     include!("impl_groups.rs");
     include!("impl_files.rs");
+    include!("impl_calls.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).

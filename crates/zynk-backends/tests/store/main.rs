@@ -34,6 +34,7 @@ mod fixtures;
 mod harness;
 
 mod accounts;
+mod calls;
 mod contacts;
 mod conversations;
 mod devices;

@@ -565,6 +565,50 @@ impl ApiClient {
         self.post("/groups", request).await
     }
 
+    /// `POST /calls`: starts a call in a conversation.
+    pub async fn create_call(
+        &mut self,
+        request: &zynk_proto::calls::CreateCallRequest,
+    ) -> Result<zynk_proto::calls::Call, ClientError> {
+        self.post("/calls", request).await
+    }
+
+    /// `GET /calls/{id}`.
+    pub async fn call(
+        &mut self,
+        id: zynk_proto::CallId,
+    ) -> Result<zynk_proto::calls::Call, ClientError> {
+        self.get(&format!("/calls/{id}")).await
+    }
+
+    /// `POST /calls/{id}/answer`, `/decline` or `/end` (`action`).
+    pub async fn call_action(
+        &mut self,
+        id: zynk_proto::CallId,
+        action: &str,
+    ) -> Result<zynk_proto::calls::Call, ClientError> {
+        self.post(&format!("/calls/{id}/{action}"), &serde_json::json!({}))
+            .await
+    }
+
+    /// `GET /calls`: one page of this user's calls, newest first.
+    pub async fn calls(
+        &mut self,
+        before: Option<zynk_proto::CallId>,
+        limit: u32,
+    ) -> Result<zynk_proto::calls::CallPage, ClientError> {
+        let path = match before {
+            Some(before) => format!("/calls?limit={limit}&before={before}"),
+            None => format!("/calls?limit={limit}"),
+        };
+        self.get(&path).await
+    }
+
+    /// `GET /turn`: TURN credentials.
+    pub async fn turn(&mut self) -> Result<zynk_proto::calls::TurnCredentials, ClientError> {
+        self.get("/turn").await
+    }
+
     /// `GET /groups`: this user's groups.
     pub async fn groups(&mut self) -> Result<Vec<zynk_proto::groups::Group>, ClientError> {
         self.get("/groups").await

@@ -44,9 +44,10 @@ pub use events::{EventStream, FrameTransport};
 pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
 pub use messenger::{
-    BlockedUser, ConversationView, DeviceDescription, FrameOutcome, LiveEvent, MIN_PASSWORD_CHARS,
-    Messenger, PresenceView, RequestView, SafetyNumberReport, SendOptions, SendReceipt, SyncReport,
-    TrustAction, TrustScoreChange, Whoami,
+    BlockedUser, CALL_SIGNAL_EVENT, ConversationView, DeviceDescription, FrameOutcome, LiveEvent,
+    MIN_PASSWORD_CHARS, Messenger, PresenceView, ReceivedCallSignal, RequestView,
+    SafetyNumberReport, SendOptions, SendReceipt, SyncReport, TrustAction, TrustScoreChange,
+    Whoami,
 };
 pub use session::{Secret, Session};
 pub use state::{ClientData, ConversationState, IdentityCheck, SetupState};

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 pub use render::redact_url;
 pub use sections::PresenceConfig;
 pub use sections::{
-    AuthConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig, LogFormat,
-    PushConfig, RateLimitConfig, RetentionConfig, TrustConfig, WebSocketConfig,
+    AuthConfig, CallsConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig,
+    LogFormat, PushConfig, RateLimitConfig, RetentionConfig, TrustConfig, TurnConfig,
+    WebSocketConfig,
 };
 
 /// Everything `zynkd` can be configured with. Every field has a default; with none set,
@@ -88,6 +89,10 @@ pub struct Config {
     pub files: FilesConfig,
     /// Presence and typing indicators.
     pub presence: PresenceConfig,
+    /// Calls.
+    pub calls: CallsConfig,
+    /// TURN credentials for calls.
+    pub turn: TurnConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -116,6 +121,8 @@ impl Default for Config {
             connections: ConnectionsConfig::default(),
             files: FilesConfig::default(),
             presence: PresenceConfig::default(),
+            calls: CallsConfig::default(),
+            turn: TurnConfig::default(),
         }
     }
 }

@@ -12,6 +12,9 @@ impl Config {
         shown.push.webhook_url = shown.push.webhook_url.as_deref().map(redact_url);
         shown.evm.rpc_url = shown.evm.rpc_url.as_deref().map(redact_url);
         shown.files.storage_url = shown.files.storage_url.as_deref().map(redact_url);
+        if shown.turn.shared_secret.is_some() {
+            shown.turn.shared_secret = Some("***".into());
+        }
         toml::to_string_pretty(&shown)
     }
 
@@ -80,6 +83,7 @@ mod tests {
                 "ledger_key_file",
                 "push.webhook_url",
                 "files.storage_url",
+                "turn.shared_secret",
             ]
             .map(str::to_owned),
         );

@@ -348,6 +348,25 @@ impl Default for ConnectionsConfig {
     }
 }
 
+/// Calls (issue 12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Seconds a call may ring unanswered before it becomes `missed`.
+    pub ring_timeout_secs: u64,
+    /// How often the missed-call sweep runs, in milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            ring_timeout_secs: 45,
+            sweep_interval_ms: 1000,
+        }
+    }
+}
+
 /// Encrypted files (`docs/configuration.md`, section `[files]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -405,6 +424,29 @@ impl Default for PresenceConfig {
         Self {
             idle_secs: 300,
             typing_per_minute: 60,
+        }
+    }
+}
+
+/// TURN credentials handed to clients (coturn's REST scheme, `use-auth-secret`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TurnConfig {
+    /// The secret shared with coturn (`static-auth-secret`). Unset: `GET /api/v1/turn` answers
+    /// 503 `turn_not_configured`.
+    pub shared_secret: Option<String>,
+    /// TURN/STUN URLs given to clients, e.g. `turn:turn.example.org:3478?transport=udp`.
+    pub urls: Vec<String>,
+    /// Seconds the credentials stay valid.
+    pub ttl_secs: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            shared_secret: None,
+            urls: Vec::new(),
+            ttl_secs: 86_400,
         }
     }
 }

@@ -169,6 +169,31 @@ impl Config {
         {
             return fail("push.webhook_url", "must be an http(s) URL");
         }
+        if !(1..=3600).contains(&self.calls.ring_timeout_secs) {
+            return fail("calls.ring_timeout_secs", "must be between 1 and 3600");
+        }
+        if self.calls.sweep_interval_ms < 10 {
+            return fail("calls.sweep_interval_ms", "must be at least 10");
+        }
+        if self
+            .turn
+            .shared_secret
+            .as_deref()
+            .is_some_and(str::is_empty)
+        {
+            return fail("turn.shared_secret", "must not be empty");
+        }
+        if self.turn.ttl_secs == 0 {
+            return fail("turn.ttl_secs", "must be at least 1");
+        }
+        if let Some(url) = self.turn.urls.iter().find(|u| {
+            !(u.starts_with("turn:") || u.starts_with("turns:") || u.starts_with("stun:"))
+        }) {
+            return fail(
+                "turn.urls",
+                &format!("{url:?} is not a turn:, turns: or stun: URL"),
+            );
+        }
         if self.retention.to_device_days == 0 {
             return fail("retention.to_device_days", "must be at least 1");
         }

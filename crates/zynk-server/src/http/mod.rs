@@ -3,6 +3,7 @@
 //! edge of the realtime layer (`ws`).
 
 pub mod auth;
+pub mod calls;
 pub mod contacts;
 pub mod conversations;
 pub mod devices;
@@ -52,6 +53,7 @@ use crate::state::AppState;
         (name = "contacts", description = "Blocking and message requests"),
         (name = "messages", description = "Encrypted messages, history, receipts"),
         (name = "groups", description = "Groups of up to 256 members and their membership"),
+        (name = "calls", description = "Audio and video calls (state only; signalling is end-to-end encrypted) and TURN credentials"),
         (name = "realtime", description = "The WebSocket gateway"),
         (name = "ledger", description = "Anchoring, message and identity proofs, credentials"),
         (name = "trust", description = "Trust scores, reports and vouches"),
@@ -140,6 +142,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(contacts::list_requests))
         .routes(routes!(contacts::accept_request))
         .routes(routes!(contacts::decline_request))
+        .routes(routes!(calls::create_call, calls::list_calls))
+        .routes(routes!(calls::get_call))
+        .routes(routes!(calls::answer_call))
+        .routes(routes!(calls::decline_call))
+        .routes(routes!(calls::end_call))
+        .routes(routes!(calls::turn))
         .split_for_parts()
 }
 

@@ -605,6 +605,15 @@ async fn run_writer(
     }
 }
 
+impl MessageService {
+    /// Queues content-free push wake-ups for these users' devices that are not connected
+    /// anywhere (except `sender_device`); used for incoming calls. Never waits: when the queue
+    /// is full the wake-up is dropped.
+    pub fn wake_up(&self, users: Arc<[UserId]>, sender_device: DeviceId) {
+        let _ = self.push.try_send((users, sender_device));
+    }
+}
+
 /// The participants (as they are after the write) that get push wake-ups: those chosen at submit
 /// (a message request wakes nobody) who are still participants (a removed member gets nothing).
 fn wake_up_users(participants: &[UserId], push_to: &[UserId]) -> Arc<[UserId]> {

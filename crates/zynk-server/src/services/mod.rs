@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod calls;
 pub mod connections;
 pub mod contacts;
 pub mod conversations;
@@ -72,6 +73,8 @@ pub struct Services {
     pub files: files::FileService,
     /// Presence and typing indicators.
     pub presence: presence::PresenceService,
+    /// Calls and TURN credentials.
+    pub calls: calls::CallService,
 }
 
 impl Services {
@@ -101,6 +104,12 @@ impl Services {
             conversations.clone(),
             auth.clone(),
         );
+        let calls = calls::CallService::new(
+            context.clone(),
+            hub.clone(),
+            conversations.contacts().clone(),
+            messages.clone(),
+        );
         Self {
             ledger,
             trust,
@@ -123,6 +132,7 @@ impl Services {
             conversations,
             messages,
             groups,
+            calls,
         }
     }
 }

@@ -23,6 +23,7 @@
 //! user's password ([`Vault`]); natively the CLI keeps them in its home
 //! directory, in the browser the caller stores them.
 
+mod calls;
 mod contacts;
 mod forward;
 mod groups;
@@ -52,6 +53,7 @@ use super::util::{base64_decode, base64_encode, random_bytes};
 use super::vault::Vault;
 use crate::crypto::{CryptoMachine, IdentityKey, KdfParams, PendingDevice, UserIdentity};
 
+pub use calls::{CALL_SIGNAL_EVENT, ReceivedCallSignal};
 pub use contacts::{BlockedUser, ConversationView, RequestView};
 pub use keys::SafetyNumberReport;
 pub use presence::{LiveEvent, PresenceView};
@@ -130,6 +132,8 @@ pub struct Messenger {
     username: String,
     crypto_key: Secret,
     data: ClientData,
+    /// Call signalling received and not yet taken (not persisted: it is only useful live).
+    call_signals: Vec<ReceivedCallSignal>,
 }
 
 impl fmt::Debug for Messenger {
@@ -168,6 +172,7 @@ impl Messenger {
             username,
             crypto_key: new_crypto_key()?,
             data: ClientData::default(),
+            call_signals: Vec::new(),
         })
     }
 
@@ -400,6 +405,7 @@ impl Messenger {
                 username: stored.username,
                 crypto_key: stored.crypto_key,
                 data: stored.data,
+                call_signals: Vec::new(),
             },
             vault,
         ))

@@ -86,7 +86,7 @@ pub fn mentioned_names(text: &str) -> Vec<String> {
     names
 }
 
-fn wire_ref(device: &DeviceRef) -> Option<WireDeviceRef> {
+pub(super) fn wire_ref(device: &DeviceRef) -> Option<WireDeviceRef> {
     Some(WireDeviceRef {
         user_id: device.user_id.parse().ok()?,
         device_id: device.device_id.parse().ok()?,

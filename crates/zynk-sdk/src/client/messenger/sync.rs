@@ -58,6 +58,9 @@ pub struct FrameOutcome {
     pub trust_updates: Vec<TrustScoreChange>,
     /// Contacts' presence changes and participants' typing.
     pub live: Vec<super::LiveEvent>,
+    /// Calls that changed state (`created`, `ringing`, `answered`, `joined`, `left`,
+    /// `declined`, `ended`, `missed`) with the call as it is now.
+    pub call_events: Vec<(String, zynk_proto::calls::Call)>,
 }
 
 /// New entries per conversation, collected while syncing.
@@ -238,6 +241,7 @@ impl Messenger {
                     typing,
                 });
             }
+            ServerFrame::Call { event, call } => outcome.call_events.push((event, call)),
             ServerFrame::Receipt { .. } | ServerFrame::Sent { .. } | ServerFrame::Pong => {}
         }
         outcome.updates = self.views_of(&changes).await;
@@ -357,6 +361,21 @@ impl Messenger {
         }
         match result {
             Ok(decrypted) => match decrypted.event {
+                ToDeviceEvent::Custom {
+                    event_type,
+                    content,
+                } if event_type == super::calls::CALL_SIGNAL_EVENT => {
+                    match serde_json::from_value(content) {
+                        Ok(signal) => self.call_signals.push(super::calls::ReceivedCallSignal {
+                            sender_user_id: decrypted.sender.user_id.clone(),
+                            sender_device_id: decrypted.sender.device_id.clone(),
+                            signal,
+                        }),
+                        Err(e) => {
+                            warnings.push(format!("malformed call signal from {sender}: {e}"))
+                        }
+                    }
+                }
                 ToDeviceEvent::Custom { event_type, .. } => {
                     warnings.push(format!("ignored a {event_type} event from {sender}"));
                 }
