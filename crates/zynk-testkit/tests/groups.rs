@@ -23,6 +23,7 @@ backend_tests!(
     new_members_read_from_their_joining_on,
     the_257th_member_is_refused,
     a_blocked_user_cannot_put_the_blocker_into_a_group,
+    new_members_cannot_relate_to_messages_from_before_they_joined,
 );
 
 async fn call(
@@ -1046,4 +1047,87 @@ async fn a_blocked_user_cannot_put_the_blocker_into_a_group(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A message whose body relates to `target` (`kind` is `reply` or a relation type).
+fn related_body(kind: &str, target: &str) -> Value {
+    let mut body = message_body(kind);
+    body["metadata"] = if kind == "reply" {
+        json!({"reply_to_id": target})
+    } else {
+        json!({"relation": {"type": kind, "message_id": target}})
+    };
+    body
+}
+
+async fn new_members_cannot_relate_to_messages_from_before_they_joined(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let dave = api.register(&Api::username("dave")).await;
+    let group = create_group(&api, &alice, "g", &[&bob]).await;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let old = api
+        .send_message(&alice.access_token, &conversation, message_body("old"))
+        .await;
+    let old_id = old["message_id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &format!("{}/members", group_path(&group)),
+        &alice,
+        Some(json!({"user_id": dave.user_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, before) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    let count_before = before["messages"].as_array().unwrap().len();
+    for kind in ["reply", "reaction", "edit", "delete"] {
+        let (status, body) = call(
+            &api,
+            Method::POST,
+            &messages_path(&group),
+            &dave,
+            Some(related_body(kind, &old_id)),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{kind}: {body}"
+        );
+    }
+    // Nothing was written, the old message is untouched.
+    let (_, after) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    assert_eq!(after["messages"].as_array().unwrap().len(), count_before);
+    assert!(after["messages"][0]["edited_at"].is_null());
+    // Bob, there from the start, may reply and react to it.
+    for kind in ["reply", "reaction"] {
+        let (status, body) = call(
+            &api,
+            Method::POST,
+            &messages_path(&group),
+            &bob,
+            Some(related_body(kind, &old_id)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{kind}: {body}");
+    }
+    // Dave may relate to what came after his joining.
+    let new = api
+        .send_message(&bob.access_token, &conversation, message_body("new"))
+        .await;
+    let new_id = new["message_id"].as_str().unwrap();
+    for kind in ["reply", "reaction"] {
+        let (status, body) = call(
+            &api,
+            Method::POST,
+            &messages_path(&group),
+            &dave,
+            Some(related_body(kind, new_id)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{kind}: {body}");
+    }
 }
