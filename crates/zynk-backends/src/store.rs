@@ -552,7 +552,8 @@ pub trait GroupStore: Send + Sync {
         group_id: zynk_proto::GroupId,
         user_id: UserId,
     ) -> Result<Option<i64>, StoreError>;
-    /// Changes settings if `actor` is an admin.
+    /// Changes settings if `actor` is an admin; writes one `updated` event with the fields that
+    /// really changed (none if nothing did).
     async fn update_group(
         &self,
         group_id: zynk_proto::GroupId,

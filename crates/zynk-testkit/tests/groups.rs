@@ -24,6 +24,7 @@ backend_tests!(
     the_257th_member_is_refused,
     a_blocked_user_cannot_put_the_blocker_into_a_group,
     new_members_cannot_relate_to_messages_from_before_they_joined,
+    settings_changes_are_history_and_arrive_live,
 );
 
 async fn call(
@@ -1130,4 +1131,79 @@ async fn new_members_cannot_relate_to_messages_from_before_they_joined(backend: 
         .await;
         assert_eq!(status, StatusCode::CREATED, "{kind}: {body}");
     }
+}
+
+async fn settings_changes_are_history_and_arrive_live(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let group = create_group(&api, &alice, "g", &[&bob]).await;
+    let mut bob_ws = WsClient::connect(&server.base_url, &bob.access_token).await;
+    bob_ws.next_of("hello").await;
+    let (status, body) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &alice,
+        Some(json!({"name": "Friends", "description": "weekend plans"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let frame = bob_ws.next_of("message").await;
+    let event = &frame["message"]["metadata"]["membership"];
+    assert_eq!(frame["message"]["message_type"], "membership");
+    assert_eq!(frame["message"]["seq"], 3);
+    assert_eq!(event["action"], "updated");
+    assert_eq!(event["by"], alice.user_id.as_str());
+    assert_eq!(
+        event["settings"],
+        json!({"name": "Friends", "description": "weekend plans"})
+    );
+    // Only what changes is told; clearing is "".
+    let (status, _) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &alice,
+        Some(json!({"name": "Friends", "description": ""})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let frame = bob_ws.next_of("message").await;
+    assert_eq!(
+        frame["message"]["metadata"]["membership"]["settings"],
+        json!({"description": ""})
+    );
+    // Nothing changes: no event.
+    let (status, _) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &alice,
+        Some(json!({"name": "Friends"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A non-admin's change is refused and writes nothing.
+    let (status, body) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &bob,
+        Some(json!({"name": "Mine"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (_, page) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    let actions: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metadata"]["membership"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["added", "added", "updated", "updated"]);
+    let (_, got) = call(&api, Method::GET, &group_path(&group), &bob, None).await;
+    assert_eq!(got["name"], "Friends");
+    assert!(got["description"].is_null());
 }

@@ -350,6 +350,7 @@ impl GroupStore for SqlStore {
                 by: group.created_by,
                 role,
                 members: Vec::new(),
+                settings: None,
             };
             let record = write_membership_event(&mut tx, group.conversation_id, event, now).await?;
             events.push(record);
@@ -422,12 +423,12 @@ impl GroupStore for SqlStore {
         changes: &GroupChanges,
         now: DateTime<Utc>,
     ) -> Result<GroupOutcome, StoreError> {
-        use zynk_proto::groups::GroupRole;
+        use zynk_proto::groups::{GroupRole, MembershipAction, MembershipEvent, SettingsChange};
         let now = crate::to_micros(now);
         let mut tx = self.begin().await?;
-        if lock_group(&mut tx, group_id).await?.is_none() {
+        let Some((conversation_id, _)) = lock_group(&mut tx, group_id).await? else {
             return Ok(GroupOutcome::NotFound);
-        }
+        };
         let roles = member_roles(&mut tx, group_id).await?;
         match roles.iter().find(|(u, _)| *u == actor) {
             None => return Ok(GroupOutcome::NotFound),
@@ -437,9 +438,32 @@ impl GroupStore for SqlStore {
         let current = load_group(&mut tx, group_id)
             .await?
             .ok_or_else(|| corrupt("groups", "vanished while locked"))?;
+        // Only what really changes is written and told (in an `updated` event).
+        let changed = |new: &Option<String>, old: &String| new.as_ref().filter(|n| *n != old).cloned();
+        let changed_opt = |new: &Option<Option<String>>, old: &Option<String>| {
+            new.as_ref().filter(|n| *n != old).map(|n| n.clone().unwrap_or_default())
+        };
+        let settings = SettingsChange {
+            name: changed(&changes.name, &current.name),
+            description: changed_opt(&changes.description, &current.description),
+            avatar_url: changed_opt(&changes.avatar_url, &current.avatar_url),
+        };
         let name = changes.name.clone().unwrap_or(current.name);
         let description = changes.description.clone().unwrap_or(current.description);
         let avatar_url = changes.avatar_url.clone().unwrap_or(current.avatar_url);
+        let mut events = Vec::new();
+        if settings != SettingsChange::default() {
+            let event = MembershipEvent {
+                action: MembershipAction::Updated,
+                group_id,
+                user_id: actor,
+                by: actor,
+                role: GroupRole::Admin,
+                members: Vec::new(),
+                settings: Some(settings),
+            };
+            events.push(write_membership_event(&mut tx, conversation_id, event, now).await?);
+        }
         sqlx::query(
             "UPDATE groups SET name = $2, description = $3, avatar_url = $4, updated_at = $5 \
              WHERE id = $1",
@@ -454,7 +478,7 @@ impl GroupStore for SqlStore {
         let updated = load_group(&mut tx, group_id).await?;
         tx.commit().await?;
         let audience = audience_of(&[], updated.as_ref());
-        Ok(GroupOutcome::Done(Box::new(GroupWrite { group: updated, events: Vec::new(), audience })))
+        Ok(GroupOutcome::Done(Box::new(GroupWrite { group: updated, events, audience })))
     }
 
     async fn change_membership(
@@ -484,6 +508,7 @@ impl GroupStore for SqlStore {
             by: actor,
             role,
             members: Vec::new(),
+            settings: None,
         };
         let mut events = Vec::new();
         // A member removing themself leaves.
