@@ -25,6 +25,7 @@ backend_tests!(
     a_blocked_user_cannot_put_the_blocker_into_a_group,
     new_members_cannot_relate_to_messages_from_before_they_joined,
     settings_changes_are_history_and_arrive_live,
+    a_deleted_account_leaves_its_groups,
 );
 
 async fn call(
@@ -1206,4 +1207,116 @@ async fn settings_changes_are_history_and_arrive_live(backend: Backend) {
     let (_, got) = call(&api, Method::GET, &group_path(&group), &bob, None).await;
     assert_eq!(got["name"], "Friends");
     assert!(got["description"].is_null());
+}
+
+async fn a_deleted_account_leaves_its_groups(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let carol = api.register(&Api::username("carol")).await;
+    let group = create_group(&api, &alice, "g", &[&bob, &carol]).await;
+    let solo = create_group(&api, &alice, "solo", &[&bob]).await;
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &format!("{}/leave", group_path(&solo)),
+        &bob,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Bob reads the group once, so its member list is cached.
+    let (status, _) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut bob_ws = WsClient::connect(&server.base_url, &bob.access_token).await;
+    bob_ws.next_of("hello").await;
+    // A wrong password changes nothing.
+    let (status, _) = call(
+        &api,
+        Method::DELETE,
+        "/api/v1/users/me",
+        &alice,
+        Some(json!({"password": "nope"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, got) = call(&api, Method::GET, &group_path(&group), &bob, None).await;
+    assert_eq!(got["members"].as_array().unwrap().len(), 3);
+    let (status, _) = call(
+        &api,
+        Method::DELETE,
+        "/api/v1/users/me",
+        &alice,
+        Some(json!({"password": alice.password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Bob hears of it live: alice is gone, and he (the longest-standing) is the admin now.
+    for expected in [("deleted", &alice, "admin"), ("promoted", &bob, "admin")] {
+        let frame = bob_ws.next_of("message").await;
+        let event = &frame["message"]["metadata"]["membership"];
+        assert_eq!(
+            frame["message"]["conversation_id"],
+            group["conversation_id"]
+        );
+        assert_eq!(event["action"], expected.0);
+        assert_eq!(event["user_id"], expected.1.user_id.as_str());
+        assert_eq!(event["by"], alice.user_id.as_str());
+        assert_eq!(event["role"], expected.2);
+    }
+    let (_, got) = call(&api, Method::GET, &group_path(&group), &carol, None).await;
+    assert_eq!(
+        roles(&got),
+        vec![pair(&bob, "admin"), pair(&carol, "member")]
+    );
+    // The events stay in the history (the account's own messages went with it).
+    let (_, page) = call(&api, Method::GET, &messages_path(&group), &carol, None).await;
+    let actions: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metadata"]["membership"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["added", "added", "added", "deleted", "promoted"]
+    );
+    // The member cache was dropped: sends reach bob and carol only, and bob acts as admin.
+    let sent = api
+        .send_message(
+            &carol.access_token,
+            group["conversation_id"].as_str().unwrap(),
+            message_body("still here"),
+        )
+        .await;
+    let frame = bob_ws.next_of("message").await;
+    assert_eq!(frame["message"]["message_id"], sent["message_id"]);
+    let (status, _) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &bob,
+        Some(json!({"name": "ours"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The group alice was the last member of ended, with its conversation.
+    let solo_id = uuid::Uuid::parse_str(solo["group_id"].as_str().unwrap()).unwrap();
+    let solo_conversation =
+        uuid::Uuid::parse_str(solo["conversation_id"].as_str().unwrap()).unwrap();
+    let count = server
+        .sql_text(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM groups WHERE id = {}",
+            server.sql_uuid(solo_id)
+        ))
+        .await;
+    assert_eq!(count.as_deref(), Some("0"));
+    let count = server
+        .sql_text(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM conversations WHERE id = {}",
+            server.sql_uuid(solo_conversation)
+        ))
+        .await;
+    assert_eq!(count.as_deref(), Some("0"));
 }

@@ -526,6 +526,8 @@ impl AccountService {
         if verdict == Verification::Mismatch {
             return Err(invalid_credentials());
         }
+        // Out of every group first, with an event each group's members see.
+        super::groups::remove_deleted_account(&self.context, &self.hub, user.id).await?;
         let revoked = self
             .context
             .store
