@@ -21,6 +21,7 @@ mod megolm;
 mod olm;
 mod registry;
 mod safety_number;
+pub mod shared_secret;
 pub(crate) mod store;
 mod trust;
 
