@@ -633,7 +633,8 @@ pub trait GroupStore: Send + Sync {
         group_id: zynk_proto::GroupId,
         user_id: UserId,
     ) -> Result<Option<i64>, StoreError>;
-    /// Changes settings if `actor` is an admin.
+    /// Changes settings if `actor` is an admin; writes one `updated` event with the fields that
+    /// really changed (none if nothing did).
     async fn update_group(
         &self,
         group_id: zynk_proto::GroupId,
@@ -641,6 +642,16 @@ pub trait GroupStore: Send + Sync {
         changes: &GroupChanges,
         now: DateTime<Utc>,
     ) -> Result<GroupOutcome, StoreError>;
+    /// Takes a user whose account is being deleted out of every group they are in, one group
+    /// per transaction: a `deleted` event per group (stored with the longest-standing remaining
+    /// member as its sender, since the account's own messages go with it), then `promoted` for
+    /// that member if no admin remains; a group whose last member this was ends (deleted with
+    /// its conversation). Returns each group touched with its write, for delivery.
+    async fn remove_from_all_groups(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(zynk_proto::GroupId, GroupWrite)>, StoreError>;
     /// Applies a membership change by `actor`. Leaving as the last admin promotes the
     /// longest-standing member; the last member leaving ends the group (the group and its
     /// conversation are deleted).

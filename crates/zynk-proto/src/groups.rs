@@ -95,6 +95,11 @@ pub enum MembershipAction {
     Promoted,
     /// Became a plain member.
     Demoted,
+    /// The group's settings changed (`settings` says which, by an admin; `user_id` and `by`
+    /// are that admin).
+    Updated,
+    /// The member's account was deleted (they are no longer a member; `by` is the member).
+    Deleted,
 }
 
 impl MembershipAction {
@@ -106,6 +111,8 @@ impl MembershipAction {
             MembershipAction::Left => "left",
             MembershipAction::Promoted => "promoted",
             MembershipAction::Demoted => "demoted",
+            MembershipAction::Updated => "updated",
+            MembershipAction::Deleted => "deleted",
         }
     }
 }
@@ -147,6 +154,26 @@ pub struct MembershipEvent {
     /// (Members added at creation read the history from its first event.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberRole>,
+    /// For `updated`: the settings that changed, with their new values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<SettingsChange>,
+}
+
+/// The settings an `updated` event changed: only the changed fields are present, with their new
+/// value (`""` for a cleared description or avatar). Names are not secret to the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    /// The new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The new description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The new avatar URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
 }
 
 /// `POST /api/v1/groups`: creates a group whose creator is its first admin.
@@ -266,6 +293,7 @@ mod tests {
             by: UserId::from_uuid(id(3)),
             role: GroupRole::Member,
             members: Vec::new(),
+            settings: None,
         };
         let json = serde_json::to_value(&event).unwrap();
         assert!(json.get("members").is_none());

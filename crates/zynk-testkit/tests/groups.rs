@@ -1,7 +1,9 @@
 //! Groups over HTTP and WebSocket, on both backends: creation and settings, membership changes
 //! and each of their denials, membership events in the history and live, a removed member
 //! getting nothing after the removal (history, WebSocket, push), new members reading from their
-//! joining on, the 257th member refused, and a blocked user unable to add the blocker.
+//! joining on, the 257th member refused, a blocked user unable to add the blocker; relations to
+//! messages from before one joined refused, settings changes and account deletion as events,
+//! receipts per member honouring privacy, self-destruct and ledger proofs of group messages.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +25,12 @@ backend_tests!(
     new_members_read_from_their_joining_on,
     the_257th_member_is_refused,
     a_blocked_user_cannot_put_the_blocker_into_a_group,
+    new_members_cannot_relate_to_messages_from_before_they_joined,
+    settings_changes_are_history_and_arrive_live,
+    a_deleted_account_leaves_its_groups,
+    group_receipts_are_per_member_and_honour_privacy,
+    group_messages_self_destruct,
+    group_messages_get_ledger_proofs_for_members_only,
 );
 
 async fn call(
@@ -1046,4 +1054,566 @@ async fn a_blocked_user_cannot_put_the_blocker_into_a_group(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A message whose body relates to `target` (`kind` is `reply` or a relation type).
+fn related_body(kind: &str, target: &str) -> Value {
+    let mut body = message_body(kind);
+    body["metadata"] = if kind == "reply" {
+        json!({"reply_to_id": target})
+    } else {
+        json!({"relation": {"type": kind, "message_id": target}})
+    };
+    body
+}
+
+async fn new_members_cannot_relate_to_messages_from_before_they_joined(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let dave = api.register(&Api::username("dave")).await;
+    let group = create_group(&api, &alice, "g", &[&bob]).await;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let old = api
+        .send_message(&alice.access_token, &conversation, message_body("old"))
+        .await;
+    let old_id = old["message_id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &format!("{}/members", group_path(&group)),
+        &alice,
+        Some(json!({"user_id": dave.user_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, before) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    let count_before = before["messages"].as_array().unwrap().len();
+    for kind in ["reply", "reaction", "edit", "delete"] {
+        let (status, body) = call(
+            &api,
+            Method::POST,
+            &messages_path(&group),
+            &dave,
+            Some(related_body(kind, &old_id)),
+        )
+        .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{kind}: {body}"
+        );
+    }
+    // Nothing was written, the old message is untouched.
+    let (_, after) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    assert_eq!(after["messages"].as_array().unwrap().len(), count_before);
+    assert!(after["messages"][0]["edited_at"].is_null());
+    // Bob, there from the start, may reply and react to it.
+    for kind in ["reply", "reaction"] {
+        let (status, body) = call(
+            &api,
+            Method::POST,
+            &messages_path(&group),
+            &bob,
+            Some(related_body(kind, &old_id)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{kind}: {body}");
+    }
+    // Dave may relate to what came after his joining.
+    let new = api
+        .send_message(&bob.access_token, &conversation, message_body("new"))
+        .await;
+    let new_id = new["message_id"].as_str().unwrap();
+    for kind in ["reply", "reaction"] {
+        let (status, body) = call(
+            &api,
+            Method::POST,
+            &messages_path(&group),
+            &dave,
+            Some(related_body(kind, new_id)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{kind}: {body}");
+    }
+}
+
+async fn settings_changes_are_history_and_arrive_live(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let group = create_group(&api, &alice, "g", &[&bob]).await;
+    let mut bob_ws = WsClient::connect(&server.base_url, &bob.access_token).await;
+    bob_ws.next_of("hello").await;
+    let (status, body) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &alice,
+        Some(json!({"name": "Friends", "description": "weekend plans"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let frame = bob_ws.next_of("message").await;
+    let event = &frame["message"]["metadata"]["membership"];
+    assert_eq!(frame["message"]["message_type"], "membership");
+    assert_eq!(frame["message"]["seq"], 3);
+    assert_eq!(event["action"], "updated");
+    assert_eq!(event["by"], alice.user_id.as_str());
+    assert_eq!(
+        event["settings"],
+        json!({"name": "Friends", "description": "weekend plans"})
+    );
+    // Only what changes is told; clearing is "".
+    let (status, _) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &alice,
+        Some(json!({"name": "Friends", "description": ""})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let frame = bob_ws.next_of("message").await;
+    assert_eq!(
+        frame["message"]["metadata"]["membership"]["settings"],
+        json!({"description": ""})
+    );
+    // Nothing changes: no event.
+    let (status, _) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &alice,
+        Some(json!({"name": "Friends"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A non-admin's change is refused and writes nothing.
+    let (status, body) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &bob,
+        Some(json!({"name": "Mine"})),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    let (_, page) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    let actions: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metadata"]["membership"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["added", "added", "updated", "updated"]);
+    let (_, got) = call(&api, Method::GET, &group_path(&group), &bob, None).await;
+    assert_eq!(got["name"], "Friends");
+    assert!(got["description"].is_null());
+}
+
+async fn a_deleted_account_leaves_its_groups(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let carol = api.register(&Api::username("carol")).await;
+    let group = create_group(&api, &alice, "g", &[&bob, &carol]).await;
+    let solo = create_group(&api, &alice, "solo", &[&bob]).await;
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &format!("{}/leave", group_path(&solo)),
+        &bob,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Bob reads the group once, so its member list is cached.
+    let (status, _) = call(&api, Method::GET, &messages_path(&group), &bob, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut bob_ws = WsClient::connect(&server.base_url, &bob.access_token).await;
+    bob_ws.next_of("hello").await;
+    // A wrong password changes nothing.
+    let (status, _) = call(
+        &api,
+        Method::DELETE,
+        "/api/v1/users/me",
+        &alice,
+        Some(json!({"password": "nope"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, got) = call(&api, Method::GET, &group_path(&group), &bob, None).await;
+    assert_eq!(got["members"].as_array().unwrap().len(), 3);
+    let (status, _) = call(
+        &api,
+        Method::DELETE,
+        "/api/v1/users/me",
+        &alice,
+        Some(json!({"password": alice.password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Bob hears of it live: alice is gone, and he (the longest-standing) is the admin now.
+    for expected in [("deleted", &alice, "admin"), ("promoted", &bob, "admin")] {
+        let frame = bob_ws.next_of("message").await;
+        let event = &frame["message"]["metadata"]["membership"];
+        assert_eq!(
+            frame["message"]["conversation_id"],
+            group["conversation_id"]
+        );
+        assert_eq!(event["action"], expected.0);
+        assert_eq!(event["user_id"], expected.1.user_id.as_str());
+        assert_eq!(event["by"], alice.user_id.as_str());
+        assert_eq!(event["role"], expected.2);
+    }
+    let (_, got) = call(&api, Method::GET, &group_path(&group), &carol, None).await;
+    assert_eq!(
+        roles(&got),
+        vec![pair(&bob, "admin"), pair(&carol, "member")]
+    );
+    // The events stay in the history (the account's own messages went with it).
+    let (_, page) = call(&api, Method::GET, &messages_path(&group), &carol, None).await;
+    let actions: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metadata"]["membership"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["added", "added", "added", "deleted", "promoted"]
+    );
+    // The member cache was dropped: sends reach bob and carol only, and bob acts as admin.
+    let sent = api
+        .send_message(
+            &carol.access_token,
+            group["conversation_id"].as_str().unwrap(),
+            message_body("still here"),
+        )
+        .await;
+    let frame = bob_ws.next_of("message").await;
+    assert_eq!(frame["message"]["message_id"], sent["message_id"]);
+    let (status, _) = call(
+        &api,
+        Method::PATCH,
+        &group_path(&group),
+        &bob,
+        Some(json!({"name": "ours"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The group alice was the last member of ended, with its conversation.
+    let solo_id = uuid::Uuid::parse_str(solo["group_id"].as_str().unwrap()).unwrap();
+    let solo_conversation =
+        uuid::Uuid::parse_str(solo["conversation_id"].as_str().unwrap()).unwrap();
+    let count = server
+        .sql_text(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM groups WHERE id = {}",
+            server.sql_uuid(solo_id)
+        ))
+        .await;
+    assert_eq!(count.as_deref(), Some("0"));
+    let count = server
+        .sql_text(&format!(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM conversations WHERE id = {}",
+            server.sql_uuid(solo_conversation)
+        ))
+        .await;
+    assert_eq!(count.as_deref(), Some("0"));
+}
+
+/// Each participant's (delivered, read) cursors as seen by `viewer`.
+async fn cursors_seen_by(
+    api: &Api,
+    conversation: &str,
+    viewer: &Registered,
+) -> Vec<(String, Value, Value)> {
+    let (_, view) = call(
+        api,
+        Method::GET,
+        &format!("/api/v1/conversations/{conversation}"),
+        viewer,
+        None,
+    )
+    .await;
+    let mut all: Vec<(String, Value, Value)> = view["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["user_id"].as_str().unwrap().to_owned(),
+                p["last_delivered_seq"].clone(),
+                p["last_read_seq"].clone(),
+            )
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+async fn group_receipts_are_per_member_and_honour_privacy(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let carol = api.register(&Api::username("carol")).await;
+    let eve = api.register(&Api::username("eve")).await;
+    let group = create_group(&api, &alice, "g", &[&bob, &carol]).await;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        api.send_message(
+            &alice.access_token,
+            &conversation,
+            message_body(&format!("m{i}")),
+        )
+        .await;
+    }
+    // Seqs 1-3 are the creation events, 4-6 the messages.
+    let receipts = format!("/api/v1/conversations/{conversation}/receipts");
+    let mut alice_ws = WsClient::connect(&server.base_url, &alice.access_token).await;
+    alice_ws.next_of("hello").await;
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &receipts,
+        &bob,
+        Some(json!({"delivered_up_to": 6, "read_up_to": 5})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let receipt = alice_ws.next_of("receipt").await;
+    assert_eq!(receipt["user_id"], bob.user_id.as_str());
+    // Carol turns read receipts off, then reads everything.
+    let (status, _) = call(
+        &api,
+        Method::PATCH,
+        "/api/v1/users/me/privacy",
+        &carol,
+        Some(json!({"allow_read_receipts": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &receipts,
+        &carol,
+        Some(json!({"delivered_up_to": 6, "read_up_to": 6})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Each member's cursors are their own; carol's read cursor is hidden from the others.
+    let mut expected = vec![
+        // Alice posted no receipt (sending does not move her own cursors).
+        (alice.user_id.clone(), json!(0), json!(0)),
+        (bob.user_id.clone(), json!(6), json!(5)),
+        (carol.user_id.clone(), json!(6), Value::Null),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(cursors_seen_by(&api, &conversation, &alice).await, expected);
+    assert_eq!(cursors_seen_by(&api, &conversation, &bob).await, expected);
+    // Carol still sees her own.
+    let own = cursors_seen_by(&api, &conversation, &carol).await;
+    assert!(own.contains(&(carol.user_id.clone(), json!(6), json!(6))));
+    // A stranger, and a removed member, cannot post receipts.
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &receipts,
+        &eve,
+        Some(json!({"read_up_to": 6})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &api,
+        Method::DELETE,
+        &format!("{}/members/{}", group_path(&group), bob.user_id),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &receipts,
+        &bob,
+        Some(json!({"read_up_to": 6})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn group_messages_self_destruct(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let carol = api.register(&Api::username("carol")).await;
+    let group = create_group(&api, &alice, "g", &[&bob, &carol]).await;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let mut body = message_body("burn after reading");
+    body["expires_at"] =
+        json!((chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339());
+    let sent = api
+        .send_message(&alice.access_token, &conversation, body)
+        .await;
+    let keep = api
+        .send_message(&alice.access_token, &conversation, message_body("keep"))
+        .await;
+    let id = sent["message_id"].as_str().unwrap().to_owned();
+    for member in [&bob, &carol] {
+        let (status, got) = call(
+            &api,
+            Method::GET,
+            &format!("/api/v1/messages/{id}"),
+            member,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!got["expires_at"].is_null());
+    }
+    let uid = server.sql_uuid(id.parse().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = server
+            .sql_text(&format!(
+                "SELECT CAST(COUNT(*) AS TEXT) FROM messages WHERE id = {uid}"
+            ))
+            .await;
+        if left.as_deref() == Some("0") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group message never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for member in [&alice, &bob, &carol] {
+        let (status, _) = call(
+            &api,
+            Method::GET,
+            &format!("/api/v1/messages/{id}"),
+            member,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, page) = call(&api, Method::GET, &messages_path(&group), member, None).await;
+        let texts: Vec<&str> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["message_type"] == "text")
+            .map(|m| m["message_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(texts, [keep["message_id"].as_str().unwrap()]);
+    }
+}
+
+async fn group_messages_get_ledger_proofs_for_members_only(backend: Backend) {
+    use base64::Engine;
+    let server = TestServer::start_with(backend, |c| c.anchor_interval_secs = 1).await;
+    let api = server.api();
+    let alice = api.register(&Api::username("alice")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let carol = api.register(&Api::username("carol")).await;
+    let dave = api.register(&Api::username("dave")).await;
+    let eve = api.register(&Api::username("eve")).await;
+    let group = create_group(&api, &alice, "g", &[&bob, &carol]).await;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let text = "anchored in a group";
+    let message = api
+        .send_message(&alice.access_token, &conversation, message_body(text))
+        .await;
+    let id = message["message_id"].as_str().unwrap();
+    let (_, info) = call(&api, Method::GET, "/api/v1/ledger", &bob, None).await;
+    let key: [u8; 32] = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(info["validator_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let validator = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
+    let own = base64::engine::general_purpose::STANDARD
+        .decode(zynk_testkit::ciphertext(text).0)
+        .unwrap();
+    let created: chrono::DateTime<chrono::Utc> =
+        message["created_at"].as_str().unwrap().parse().unwrap();
+    let leaf = |bytes: &[u8]| {
+        zynk_ledger::MessageLeaf::from_ciphertext(
+            id.parse().unwrap(),
+            bytes,
+            message["seq"].as_u64().unwrap(),
+            created.timestamp_millis() as u64,
+        )
+    };
+    // Every member gets a proof that verifies against their own copy of the ciphertext.
+    for member in [&bob, &carol] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let proof = loop {
+            let (status, body) = call(
+                &api,
+                Method::GET,
+                &format!("/api/v1/messages/{id}/proof"),
+                member,
+                None,
+            )
+            .await;
+            if status == StatusCode::OK {
+                break body;
+            }
+            assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+            assert!(std::time::Instant::now() < deadline, "never anchored");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let proof = zynk_ledger::MessageProof::from_json(&proof.to_string()).unwrap();
+        proof
+            .verify_for_message(&leaf(&own), &validator)
+            .expect("the proof holds");
+        let mut altered = own.clone();
+        altered[0] ^= 1;
+        assert!(
+            proof
+                .verify_for_message(&leaf(&altered), &validator)
+                .is_err()
+        );
+    }
+    // A stranger, a member added later and a removed member get none.
+    let (status, _) = call(
+        &api,
+        Method::POST,
+        &format!("{}/members", group_path(&group)),
+        &alice,
+        Some(json!({"user_id": dave.user_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &api,
+        Method::DELETE,
+        &format!("{}/members/{}", group_path(&group), carol.user_id),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for who in [&eve, &dave, &carol] {
+        let (status, body) = call(
+            &api,
+            Method::GET,
+            &format!("/api/v1/messages/{id}/proof"),
+            who,
+            None,
+        )
+        .await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    }
 }

@@ -127,6 +127,19 @@ async fn write_membership_event(
     event: zynk_proto::groups::MembershipEvent,
     now: DateTime<Utc>,
 ) -> Result<MessageRecord, StoreError> {
+    let by = event.by;
+    write_membership_event_as(tx, conversation_id, event, by, now).await
+}
+
+/// Writes one membership event stored with `sender` as its sender (the event's `by` unless that
+/// account is going away).
+async fn write_membership_event_as(
+    tx: &mut Transaction<'static, Db>,
+    conversation_id: ConversationId,
+    event: zynk_proto::groups::MembershipEvent,
+    sender: UserId,
+    now: DateTime<Utc>,
+) -> Result<MessageRecord, StoreError> {
     let seq: i64 = sqlx::query_scalar(
         "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 \
          RETURNING last_seq",
@@ -137,7 +150,7 @@ async fn write_membership_event(
     .await?;
     let id = MessageId::new_v7();
     let body = serde_json::to_vec(&event).map_err(|e| StoreError::InvalidWrite(e.to_string()))?;
-    let by = event.by;
+    let by = sender;
     let content_hash = hex::encode(Hash32::sha256(&body).0);
     let metadata = serde_json::json!({ "membership": event });
     sqlx::query(
@@ -350,6 +363,7 @@ impl GroupStore for SqlStore {
                 by: group.created_by,
                 role,
                 members: Vec::new(),
+                settings: None,
             };
             let record = write_membership_event(&mut tx, group.conversation_id, event, now).await?;
             events.push(record);
@@ -422,12 +436,12 @@ impl GroupStore for SqlStore {
         changes: &GroupChanges,
         now: DateTime<Utc>,
     ) -> Result<GroupOutcome, StoreError> {
-        use zynk_proto::groups::GroupRole;
+        use zynk_proto::groups::{GroupRole, MembershipAction, MembershipEvent, SettingsChange};
         let now = crate::to_micros(now);
         let mut tx = self.begin().await?;
-        if lock_group(&mut tx, group_id).await?.is_none() {
+        let Some((conversation_id, _)) = lock_group(&mut tx, group_id).await? else {
             return Ok(GroupOutcome::NotFound);
-        }
+        };
         let roles = member_roles(&mut tx, group_id).await?;
         match roles.iter().find(|(u, _)| *u == actor) {
             None => return Ok(GroupOutcome::NotFound),
@@ -437,9 +451,32 @@ impl GroupStore for SqlStore {
         let current = load_group(&mut tx, group_id)
             .await?
             .ok_or_else(|| corrupt("groups", "vanished while locked"))?;
+        // Only what really changes is written and told (in an `updated` event).
+        let changed = |new: &Option<String>, old: &String| new.as_ref().filter(|n| *n != old).cloned();
+        let changed_opt = |new: &Option<Option<String>>, old: &Option<String>| {
+            new.as_ref().filter(|n| *n != old).map(|n| n.clone().unwrap_or_default())
+        };
+        let settings = SettingsChange {
+            name: changed(&changes.name, &current.name),
+            description: changed_opt(&changes.description, &current.description),
+            avatar_url: changed_opt(&changes.avatar_url, &current.avatar_url),
+        };
         let name = changes.name.clone().unwrap_or(current.name);
         let description = changes.description.clone().unwrap_or(current.description);
         let avatar_url = changes.avatar_url.clone().unwrap_or(current.avatar_url);
+        let mut events = Vec::new();
+        if settings != SettingsChange::default() {
+            let event = MembershipEvent {
+                action: MembershipAction::Updated,
+                group_id,
+                user_id: actor,
+                by: actor,
+                role: GroupRole::Admin,
+                members: Vec::new(),
+                settings: Some(settings),
+            };
+            events.push(write_membership_event(&mut tx, conversation_id, event, now).await?);
+        }
         sqlx::query(
             "UPDATE groups SET name = $2, description = $3, avatar_url = $4, updated_at = $5 \
              WHERE id = $1",
@@ -454,7 +491,90 @@ impl GroupStore for SqlStore {
         let updated = load_group(&mut tx, group_id).await?;
         tx.commit().await?;
         let audience = audience_of(&[], updated.as_ref());
-        Ok(GroupOutcome::Done(Box::new(GroupWrite { group: updated, events: Vec::new(), audience })))
+        Ok(GroupOutcome::Done(Box::new(GroupWrite { group: updated, events, audience })))
+    }
+
+    async fn remove_from_all_groups(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(zynk_proto::GroupId, GroupWrite)>, StoreError> {
+        use zynk_proto::groups::{GroupRole, MembershipAction, MembershipEvent};
+        let now = crate::to_micros(now);
+        let groups: Vec<zynk_proto::GroupId> =
+            sqlx::query_scalar("SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id")
+                .bind(user_id)
+                .fetch_all(&self.write)
+                .await?;
+        let mut writes = Vec::with_capacity(groups.len());
+        for group_id in groups {
+            let mut tx = self.begin().await?;
+            let Some((conversation_id, _)) = lock_group(&mut tx, group_id).await? else {
+                continue;
+            };
+            let roles = member_roles(&mut tx, group_id).await?;
+            let before: Vec<UserId> = roles.iter().map(|(u, _)| *u).collect();
+            let Some(&(_, role)) = roles.iter().find(|(u, _)| *u == user_id) else {
+                continue;
+            };
+            let Some(&(heir, heir_role)) = roles.iter().find(|(u, _)| *u != user_id) else {
+                // The last member: the group ends, with its conversation and history.
+                sqlx::query("DELETE FROM conversations WHERE id = $1")
+                    .bind(conversation_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                writes.push((group_id, GroupWrite { group: None, events: Vec::new(), audience: before }));
+                continue;
+            };
+            let event = |action, user, role| MembershipEvent {
+                action,
+                group_id,
+                user_id: user,
+                by: user_id,
+                role,
+                members: Vec::new(),
+                settings: None,
+            };
+            // The account's messages go with it, but the group's membership history must stay
+            // whole (members rebuild the list from it): its earlier events are kept under the
+            // heir as their stored sender (the events themselves still say who did what).
+            for table in ["messages", "message_refs"] {
+                let sql = format!(
+                    "UPDATE {table} SET sender_id = $3 WHERE conversation_id = $1 AND sender_id = $2{}",
+                    if table == "messages" { " AND message_type = 'membership'" } else {
+                        " AND id IN (SELECT id FROM messages WHERE conversation_id = $1 AND \
+                         message_type = 'membership')"
+                    }
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(conversation_id)
+                    .bind(user_id)
+                    .bind(heir)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut events = Vec::new();
+            let deleted = event(MembershipAction::Deleted, user_id, role);
+            events.push(write_membership_event_as(&mut tx, conversation_id, deleted, heir, now).await?);
+            delete_member(&mut tx, group_id, conversation_id, user_id).await?;
+            let admins_left = roles.iter().any(|(u, r)| *u != user_id && *r == GroupRole::Admin);
+            if !admins_left && heir_role != GroupRole::Admin {
+                let promoted = event(MembershipAction::Promoted, heir, GroupRole::Admin);
+                events.push(write_membership_event_as(&mut tx, conversation_id, promoted, heir, now).await?);
+                set_role(&mut tx, group_id, conversation_id, heir, GroupRole::Admin).await?;
+            }
+            sqlx::query("UPDATE groups SET updated_at = $2 WHERE id = $1")
+                .bind(group_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let after = load_group(&mut tx, group_id).await?;
+            tx.commit().await?;
+            let audience = audience_of(&before, after.as_ref());
+            writes.push((group_id, GroupWrite { group: after, events, audience }));
+        }
+        Ok(writes)
     }
 
     async fn change_membership(
@@ -484,6 +604,7 @@ impl GroupStore for SqlStore {
             by: actor,
             role,
             members: Vec::new(),
+            settings: None,
         };
         let mut events = Vec::new();
         // A member removing themself leaves.

@@ -16,6 +16,8 @@ conformance!(
     the_last_member_leaving_ends_the_group,
     settings_change_by_admins_only,
     the_database_refuses_a_member_beyond_max_members,
+    settings_changes_write_an_updated_event,
+    a_deleted_account_is_taken_out_of_its_groups,
 );
 
 fn new_group(creator: &Account, members: &[&Account]) -> NewGroup {
@@ -555,5 +557,143 @@ async fn the_database_refuses_a_member_beyond_max_members(db: &TestDb) {
         )
         .await,
         2
+    );
+}
+
+async fn settings_changes_write_an_updated_event(db: &TestDb) {
+    use zynk_proto::groups::SettingsChange;
+    let alice = register(db, "alice").await;
+    let bob = register(db, "bob").await;
+    let group = create(db, &alice, &[&bob]).await;
+    let changes = GroupChanges {
+        name: Some("renamed".into()),
+        description: Some(None),
+        avatar_url: None,
+    };
+    let write = done(
+        db.update_group(group.id, alice.user_id, &changes, now())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(write.events.len(), 1);
+    let event = membership(&write.events[0]);
+    assert_eq!(event.action, MembershipAction::Updated);
+    assert_eq!((event.user_id, event.by), (alice.user_id, alice.user_id));
+    assert_eq!(
+        event.settings,
+        Some(SettingsChange {
+            name: Some("renamed".into()),
+            description: Some(String::new()),
+            avatar_url: None,
+        })
+    );
+    assert_eq!(write.events[0].seq, 3);
+    // The same values again: nothing changes, no event.
+    let write = done(
+        db.update_group(group.id, alice.user_id, &changes, now())
+            .await
+            .unwrap(),
+    );
+    assert!(write.events.is_empty());
+    // A refused change writes no event either.
+    db.update_group(group.id, bob.user_id, &changes, now())
+        .await
+        .unwrap();
+    let actions: Vec<MembershipAction> = history_events(db, group.conversation_id)
+        .await
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            MembershipAction::Added,
+            MembershipAction::Added,
+            MembershipAction::Updated
+        ]
+    );
+}
+
+async fn a_deleted_account_is_taken_out_of_its_groups(db: &TestDb) {
+    let alice = register(db, "alice").await;
+    let bob = register(db, "bob").await;
+    let carol = register(db, "carol").await;
+    let shared = create(db, &alice, &[&bob, &carol]).await;
+    let alone = create(db, &alice, &[]).await;
+    let other = create(db, &bob, &[&carol]).await;
+    let mut writes = db
+        .remove_from_all_groups(alice.user_id, now())
+        .await
+        .unwrap();
+    writes.sort_by_key(|(id, _)| *id);
+    let mut expected = vec![shared.id, alone.id];
+    expected.sort();
+    assert_eq!(
+        writes.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        expected
+    );
+    for (id, write) in &writes {
+        if *id == alone.id {
+            assert!(write.group.is_none());
+            assert!(write.events.is_empty());
+            assert_eq!(write.audience, vec![alice.user_id]);
+            continue;
+        }
+        let events: Vec<(MembershipAction, UserId, UserId)> = write
+            .events
+            .iter()
+            .map(membership)
+            .map(|e| (e.action, e.user_id, e.by))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (MembershipAction::Deleted, alice.user_id, alice.user_id),
+                (MembershipAction::Promoted, bob.user_id, alice.user_id),
+            ]
+        );
+        // Stored under the heir, so they outlive the account.
+        assert!(write.events.iter().all(|e| e.sender_id == bob.user_id));
+        let group = write.group.as_ref().unwrap();
+        let roles: Vec<(UserId, GroupRole)> =
+            group.members.iter().map(|m| (m.user_id, m.role)).collect();
+        assert_eq!(
+            roles,
+            vec![
+                (bob.user_id, GroupRole::Admin),
+                (carol.user_id, GroupRole::Member)
+            ]
+        );
+    }
+    assert!(db.get_group(alone.id).await.unwrap().is_none());
+    assert_eq!(participants(db, shared.conversation_id).await.len(), 2);
+    // The account goes; the shared group's whole membership history stays.
+    db.delete_user(alice.user_id).await.unwrap();
+    let actions: Vec<MembershipAction> = history_events(db, shared.conversation_id)
+        .await
+        .iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            MembershipAction::Added,
+            MembershipAction::Added,
+            MembershipAction::Added,
+            MembershipAction::Deleted,
+            MembershipAction::Promoted
+        ]
+    );
+    // A group alice was not in is untouched.
+    assert_eq!(
+        db.get_group(other.id).await.unwrap().unwrap().members.len(),
+        2
+    );
+    // Nothing left to do a second time.
+    assert!(
+        db.remove_from_all_groups(alice.user_id, now())
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

@@ -24,6 +24,7 @@ mod megolm;
 mod olm;
 mod registry;
 mod safety_number;
+pub mod shared_secret;
 pub(crate) mod store;
 mod trust;
 
@@ -38,9 +39,9 @@ pub use error::{
 pub use events::{OutgoingToDevice, RoomEvent, RoomEventContent, RoomEventKind};
 pub use identity::{IdentityKey, UserIdentity};
 pub use machine::{
-    CryptoMachine, DecryptedRoomEvent, DecryptedToDevice, ForwardedKeysReport, InboundSessionInfo,
-    OutboundSessionInfo, PendingDevice, RoomKeyForward, RoomKeyInfo, RoomKeyShare, SessionRef,
-    ToDeviceEvent, ToDeviceMessage,
+    CryptoMachine, DecryptedRoomEvent, DecryptedToDevice, ForwardedKeysReport, GroupSecretShare,
+    InboundSessionInfo, OutboundSessionInfo, PendingDevice, RoomKeyForward, RoomKeyInfo,
+    RoomKeyShare, SessionRef, ToDeviceEvent, ToDeviceMessage,
 };
 pub use megolm::{EncryptedRoomMessage, RotationPolicy};
 pub use olm::EncryptedToDevice;

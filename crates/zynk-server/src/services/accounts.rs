@@ -635,6 +635,8 @@ impl AccountService {
             self.guard.failed(&account, ip).await?;
             return Err(invalid_credentials());
         }
+        // Out of every group first, with an event each group's members see.
+        super::groups::remove_deleted_account(&self.context, &self.hub, user.id).await?;
         let revoked = self
             .context
             .store

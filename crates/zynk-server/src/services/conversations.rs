@@ -318,21 +318,7 @@ impl ConversationService {
     /// Drops a group's cached member list, at once and once more shortly after (see
     /// [`SECOND_INVALIDATION`]). Call after every committed membership change.
     pub async fn invalidate_group(&self, group_id: GroupId) {
-        if let Err(err) = self
-            .context
-            .ephemeral
-            .group_members_invalidate(group_id)
-            .await
-        {
-            tracing::warn!(error = %err, "group member cache not invalidated");
-        }
-        let ephemeral = self.context.ephemeral.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(SECOND_INVALIDATION).await;
-            if let Err(err) = ephemeral.group_members_invalidate(group_id).await {
-                tracing::warn!(error = %err, "group member cache not invalidated");
-            }
-        });
+        invalidate_group_members(&self.context, group_id).await;
     }
 
     /// Fails with "not found" unless `user_id` participates in the conversation.
@@ -496,4 +482,19 @@ impl ConversationService {
             .publish(&[Target::User { user_id }], &frame(true))
             .await;
     }
+}
+
+/// Drops a group's cached member list on every node, and once more a little later (against a
+/// read that raced the change).
+pub async fn invalidate_group_members(context: &Context, group_id: GroupId) {
+    if let Err(err) = context.ephemeral.group_members_invalidate(group_id).await {
+        tracing::warn!(error = %err, "group member cache not invalidated");
+    }
+    let ephemeral = context.ephemeral.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(SECOND_INVALIDATION).await;
+        if let Err(err) = ephemeral.group_members_invalidate(group_id).await {
+            tracing::warn!(error = %err, "group member cache not invalidated");
+        }
+    });
 }

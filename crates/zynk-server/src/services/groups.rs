@@ -419,3 +419,37 @@ fn group_full() -> ApiError {
         "the group already has max_members members (at most 256)",
     )
 }
+
+/// Takes a user whose account is being deleted out of their groups (a `deleted` event in each,
+/// a promotion if no admin remains, the end of a group they were the last member of), then
+/// drops each group's cached member list and delivers the events to its members.
+pub async fn remove_deleted_account(
+    context: &Context,
+    hub: &Hub,
+    user_id: UserId,
+) -> Result<(), ApiError> {
+    let writes = context
+        .store
+        .remove_from_all_groups(user_id, zynk_backends::now())
+        .await?;
+    for (group_id, write) in writes {
+        super::conversations::invalidate_group_members(context, group_id).await;
+        let targets: Vec<Target> = write
+            .audience
+            .iter()
+            .filter(|&&u| u != user_id)
+            .map(|&user_id| Target::User { user_id })
+            .collect();
+        for event in write.events {
+            metrics::counter!("zynk_group_membership_events_total").increment(1);
+            hub.publish(
+                &targets,
+                &ServerFrame::Message {
+                    message: message_to_wire(event),
+                },
+            )
+            .await;
+        }
+    }
+    Ok(())
+}

@@ -151,6 +151,16 @@ impl MessageService {
             .require_participant(conversation_id, caller.user_id)
             .await?;
         let new = validate(caller, conversation_id, request, &participants)?;
+        let related = new
+            .relation
+            .as_ref()
+            .map(|r| r.target)
+            .into_iter()
+            .chain(request.metadata.reply_to_id);
+        for target in related {
+            self.check_relation_visible(caller.user_id, conversation_id, target)
+                .await?;
+        }
         let contacts = self.conversations.contacts();
         let push_to = match contacts
             .send_gate(conversation_id, caller.user_id, &participants)
@@ -262,6 +272,31 @@ impl MessageService {
             return Err(ApiError::not_found("message"));
         }
         Ok(to_wire(record))
+    }
+
+    /// A reply, reaction, edit or deletion may only point at a message the sender can read: in
+    /// a group, a member who joined later gets "not found" for a message from before they
+    /// joined, like for any message they cannot see.
+    async fn check_relation_visible(
+        &self,
+        user_id: UserId,
+        conversation_id: ConversationId,
+        target: MessageId,
+    ) -> Result<(), ApiError> {
+        let Some(record) = self
+            .context
+            .store
+            .get_message(target, zynk_backends::now())
+            .await?
+        else {
+            return Ok(());
+        };
+        if record.conversation_id == conversation_id
+            && record.seq < self.history_floor(conversation_id, user_id).await?
+        {
+            return Err(ApiError::not_found("message"));
+        }
+        Ok(())
     }
 
     /// The first sequence number a participant may read: 1, or in a group the `seq` of the

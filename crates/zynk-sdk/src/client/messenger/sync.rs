@@ -485,10 +485,10 @@ impl Messenger {
                     state.participants.push(event.user_id);
                 }
             }
-            MembershipAction::Removed | MembershipAction::Left => {
+            MembershipAction::Removed | MembershipAction::Left | MembershipAction::Deleted => {
                 state.participants.retain(|u| *u != event.user_id);
             }
-            MembershipAction::Promoted | MembershipAction::Demoted => {}
+            MembershipAction::Promoted | MembershipAction::Demoted | MembershipAction::Updated => {}
         }
     }
 

@@ -5,6 +5,7 @@
 mod forward;
 mod group;
 mod pending;
+mod shared;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use super::trust::{TrustLevel, TrustStore};
 pub use forward::{ForwardedKeysReport, InboundSessionInfo, RoomKeyForward, SessionRef};
 pub use group::{DecryptedRoomEvent, OutboundSessionInfo, RoomKeyShare};
 pub use pending::PendingDevice;
+pub use shared::GroupSecretShare;
 
 /// An encrypted to-device message and the device it is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -527,3 +527,70 @@ fn a_direct_key_overrides_a_forwarded_copy_with_another_sender() {
     assert_eq!(info[0].sender, me(&b1));
     assert_eq!(info[0].forwarded_by, None);
 }
+
+#[test]
+fn shared_secret_epochs_reach_members_only_and_senders_cannot_be_forged() {
+    use crate::crypto::shared_secret::{GroupSecret, SharedSecretError};
+    let (mut alice, mut bob, mut carol) = trio();
+    connect(&mut alice, &mut bob);
+    connect(&mut alice, &mut carol);
+    let conversation = "conv-s";
+    let receive = |machine: &mut CryptoMachine, message: &ToDeviceMessage| match machine
+        .decrypt_to_device(&message.envelope)
+        .unwrap()
+        .event
+    {
+        ToDeviceEvent::Custom {
+            event_type,
+            content,
+        } => {
+            assert_eq!(event_type, crate::crypto::shared_secret::GROUP_SECRET_EVENT);
+            let (conv, secret) = CryptoMachine::group_secret_from_event(&content).unwrap();
+            assert_eq!(conv, conversation);
+            secret
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    // Epoch 1: alice (the admin) shares with bob and carol.
+    let first = GroupSecret::generate(1).unwrap();
+    let share = alice.share_group_secret(conversation, &first, &[me(&alice), me(&bob), me(&carol)]);
+    assert!(share.unavailable.is_empty());
+    assert_eq!(share.messages.len(), 2);
+    let bob_secrets = vec![receive(&mut bob, &share.messages[0])];
+    let carol_secrets = vec![receive(&mut carol, &share.messages[1])];
+    let sealed = bob
+        .seal_shared_secret(&bob_secrets[0], conversation, "m1", b"hi all")
+        .unwrap();
+    for (machine, secrets) in [(&carol, &carol_secrets), (&alice, &vec![first.clone()])] {
+        let plain = machine
+            .open_shared_secret(&sealed, conversation, "m1", &me(&bob), secrets)
+            .unwrap();
+        assert_eq!(plain.as_slice(), b"hi all");
+    }
+    // Carol, holding the secret, cannot pass a message off as bob's.
+    let forged = carol
+        .seal_shared_secret(&carol_secrets[0], conversation, "m2", b"forged")
+        .unwrap();
+    assert!(matches!(
+        alice.open_shared_secret(&forged, conversation, "m2", &me(&bob), &[first.clone()]),
+        Err(SharedSecretError::Mismatch("sender"))
+    ));
+    // Carol is removed: epoch 2 goes to bob only; carol cannot read what follows.
+    let second = GroupSecret::generate(2).unwrap();
+    let share = alice.share_group_secret(conversation, &second, &[me(&bob)]);
+    assert_eq!(share.messages.len(), 1);
+    let bob_second = receive(&mut bob, &share.messages[0]);
+    let after = alice
+        .seal_shared_secret(&second, conversation, "m3", b"after carol")
+        .unwrap();
+    assert_eq!(
+        bob.open_shared_secret(&after, conversation, "m3", &me(&alice), &[bob_second])
+            .unwrap()
+            .as_slice(),
+        b"after carol"
+    );
+    assert_eq!(
+        carol.open_shared_secret(&after, conversation, "m3", &me(&alice), &carol_secrets),
+        Err(SharedSecretError::UnknownEpoch(2))
+    );
+}
