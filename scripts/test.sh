@@ -161,8 +161,13 @@ ensure_s3() {
         [ -n "${ZYNK_TEST_S3_ROOT:-}" ] || die "ZYNK_TEST_S3_URL is set but ZYNK_TEST_S3_ROOT (its data directory) is not"
         return
     fi
-    local port=58014 data="$services/s3" bin="$services/s3s-fs/bin/s3s-fs"
+    local port=58014 data="$services/s3" bin="$services/s3s-fs/bin/s3s-fs" pidfile="$services/s3s-fs.pid"
     mkdir -p "$data"
+    # A server on the port must be the one this checkout started (the tests make their buckets
+    # in its data directory).
+    if port_open $port && ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
+        die "something else listens on 127.0.0.1:$port; stop it, or set ZYNK_TEST_S3_URL and ZYNK_TEST_S3_ROOT (its data directory)"
+    fi
     if ! port_open $port; then
         if [ ! -x "$bin" ]; then
             say "installing s3s-fs 0.14.1 (the S3-compatible server of the file tests)"
@@ -172,6 +177,7 @@ ensure_s3() {
         say "starting s3s-fs on port $port"
         nohup "$bin" --host 127.0.0.1 --port $port --access-key zynktest --secret-key zynktestsecret \
             "$data" >"$services/s3s-fs.log" 2>&1 &
+        echo $! >"$pidfile"
         for _ in $(seq 1 50); do port_open $port && break; sleep 0.1; done
     fi
     port_open $port || die "s3s-fs on port $port is unreachable; see $services/s3s-fs.log"

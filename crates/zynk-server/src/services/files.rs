@@ -501,11 +501,24 @@ impl FileService {
             ));
         }
         let parts = self.context.store.file_parts(file.id).await?;
-        self.context
+        if let Err(e) = self
+            .context
             .blobs
             .complete_upload(&file.storage_path, upload_id, &parts)
             .await
-            .map_err(blob_error)?;
+        {
+            // Completed by an earlier request that stopped before recording it: the blob is
+            // there, whole.
+            let size = self
+                .context
+                .blobs
+                .size(&file.storage_path)
+                .await
+                .map_err(blob_error)?;
+            if size != Some(file.file_size as u64) {
+                return Err(blob_error(e));
+            }
+        }
         self.context
             .store
             .complete_file(file.id, zynk_backends::now())
