@@ -3,7 +3,8 @@
 //! device; alice removes carol and sends again: bob's devices read it, carol's devices neither
 //! receive it nor hold the key it needs (the sender's session was rotated); the server's
 //! database holds none of the plaintexts; a 257th member is refused. The group is in
-//! `conversations` by name, and a block between members does not stop group messages.
+//! `conversations` by name, a block between members does not stop group messages, and a file
+//! sent to the group by name arrives intact.
 
 mod common;
 
@@ -185,6 +186,21 @@ async fn a_group_through_the_cli(backend: Backend) {
             "{messages:?}"
         );
     }
+    // A file sent to the group by its name reaches another member intact.
+    let dir = std::env::temp_dir().join(format!("zynk-group-file-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("notes.txt");
+    let content: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(&source, &content).unwrap();
+    let sent_file = alice1
+        .send(&["file", "send", "--group", &name, source.to_str().unwrap()])
+        .await;
+    let fetched = dir.join("fetched.txt");
+    bob2.ok(&["file", "get", &sent_file, "-o", fetched.to_str().unwrap()])
+        .await;
+    assert_eq!(std::fs::read(&fetched).unwrap(), content);
+    let _ = std::fs::remove_dir_all(&dir);
+
     let before_session = session_of(&server, &first).await;
 
     // Alice (on her other device) removes carol, then sends.

@@ -741,12 +741,18 @@ impl Messenger {
         })
     }
 
-    /// The conversation of a group named by its conversation id, which this user must
-    /// participate in (fetched from the server and remembered).
+    /// The conversation of a group named by its group id, its name (unique among this user's
+    /// groups) or its conversation id; this user must be a member (fetched from the server and
+    /// remembered).
     pub async fn group_conversation(&mut self, group: &str) -> Result<ConversationId, ClientError> {
-        let id: ConversationId = group.parse().map_err(|_| {
-            ClientError::Invalid(format!("{group:?} is not a group conversation id (a UUID)"))
-        })?;
+        let id = match self.find_group(group).await {
+            Ok(found) => found.conversation_id,
+            // A group conversation's own id names the group too.
+            Err(error) => match group.parse::<ConversationId>() {
+                Ok(id) => id,
+                Err(_) => return Err(error),
+            },
+        };
         let conversation = self.api().conversation(id).await?;
         if conversation.kind != zynk_proto::ConversationKind::Group {
             return Err(ClientError::Invalid(format!(

@@ -319,7 +319,7 @@ mod tests {
         let nonce = decode_fixed::<12>("n", &message.nonce).unwrap();
         let aad = associated_data(CONTEXT, 1);
         resealed.signature =
-            encode_base64(&alice.sign(&signed_bytes(&aad, &nonce, &bytes)).to_bytes());
+            encode_base64(&alice.sign(signed_bytes(&aad, &nonce, &bytes)).to_bytes());
         assert_eq!(
             open(&resealed, CONTEXT, &key, &secrets),
             Err(SharedSecretError::Tampered)
@@ -335,7 +335,7 @@ mod tests {
         let key = key_of(&alice);
         // A removed member holds only the old epoch's secret.
         assert_eq!(
-            open(&message, CONTEXT, &key, &[old.clone()]),
+            open(&message, CONTEXT, &key, std::slice::from_ref(&old)),
             Err(SharedSecretError::UnknownEpoch(2))
         );
         // Relabelling the epoch breaks the signature; a secret under the wrong label fails.

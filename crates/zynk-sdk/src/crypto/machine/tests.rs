@@ -556,7 +556,7 @@ fn shared_secret_epochs_reach_members_only_and_senders_cannot_be_forged() {
     let share = alice.share_group_secret(conversation, &first, &[me(&alice), me(&bob), me(&carol)]);
     assert!(share.unavailable.is_empty());
     assert_eq!(share.messages.len(), 2);
-    let bob_secrets = vec![receive(&mut bob, &share.messages[0])];
+    let bob_secrets = [receive(&mut bob, &share.messages[0])];
     let carol_secrets = vec![receive(&mut carol, &share.messages[1])];
     let sealed = bob
         .seal_shared_secret(&bob_secrets[0], conversation, "m1", b"hi all")
@@ -572,7 +572,13 @@ fn shared_secret_epochs_reach_members_only_and_senders_cannot_be_forged() {
         .seal_shared_secret(&carol_secrets[0], conversation, "m2", b"forged")
         .unwrap();
     assert!(matches!(
-        alice.open_shared_secret(&forged, conversation, "m2", &me(&bob), &[first.clone()]),
+        alice.open_shared_secret(
+            &forged,
+            conversation,
+            "m2",
+            &me(&bob),
+            std::slice::from_ref(&first)
+        ),
         Err(SharedSecretError::Mismatch("sender"))
     ));
     // Carol is removed: epoch 2 goes to bob only; carol cannot read what follows.
