@@ -17,7 +17,7 @@ async fn up_down_up(store: &dyn AnyStore, count_tables: &str, engine_url: &str) 
     let tables_up = count(engine_url, count_tables).await;
     // 26 of the core schema and the ledger, 3 of trust and credentials (0003), the EVM outbox
     // (0004), blocks (0007), the stored parts of unfinished file uploads (0008).
-    assert_eq!(tables_up, 31, "every table of the schema");
+    assert_eq!(tables_up, 32, "every table of the schema");
     store.migrate_down(0).await.unwrap();
     assert!(
         store
