@@ -15,6 +15,7 @@ use zynk_testkit::{
 
 backend_tests!(
     reports_and_vouches_change_scores_once_with_history_events_and_ledger_entries,
+    vouching_needs_a_relationship_the_target_accepted,
     milestones_are_credited_once,
     low_scores_get_tighter_rate_limits,
     identity_proofs_verify_and_follow_rotations,
@@ -546,4 +547,91 @@ async fn credentials_verify_with_an_independent_verifier(backend: Backend) {
         ))
         .await;
     assert_eq!(kind.as_deref(), Some("credential_issuance"));
+}
+
+/// L1: a vouch needs the target's acceptance (a 1:1 they accepted, or a shared group), not a
+/// conversation the voucher opened alone; a block either way refuses it too.
+async fn vouching_needs_a_relationship_the_target_accepted(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let carl = api.register(&Api::username("carl")).await;
+    let dora = api.register(&Api::username("dora")).await;
+    let vouch = |token: &str, target: &str| {
+        let api = api.clone();
+        let (token, target) = (token.to_owned(), target.to_owned());
+        async move {
+            api.call(
+                Method::POST,
+                &format!("/api/v1/users/{target}/vouch"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    // Ann opens a conversation with carl and writes: a message request carl has not answered.
+    let conversation = api.open_conversation(&ann.access_token, &carl.user_id).await;
+    api.send_message(&ann.access_token, &conversation, message_body("hi"))
+        .await;
+    let (status, body) = vouch(&ann.access_token, &carl.user_id).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "no_shared_conversation"),
+        "{body}"
+    );
+    assert_eq!(trust(&api, &carl.access_token).await["trust_score"], 50);
+    // Carl may vouch for ann: she opened it, her side is accepted.
+    let (status, body) = vouch(&carl.access_token, &ann.user_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Once carl accepts, ann's vouch counts.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation}/accept"),
+            Some(&carl.access_token),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, body) = vouch(&ann.access_token, &carl.user_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["change"], 3);
+
+    // A shared group is a relationship too, and a block refuses it.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/groups",
+            Some(&dora.access_token),
+            Some(&json!({"name": "club", "members": [ann.user_id]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{}/block", ann.user_id),
+            Some(&dora.access_token),
+            None,
+        )
+        .await;
+    assert!(status.is_success());
+    let (status, body) = vouch(&ann.access_token, &dora.user_id).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "no_shared_conversation"),
+        "{body}"
+    );
+    let (status, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/{}/block", ann.user_id),
+            Some(&dora.access_token),
+            None,
+        )
+        .await;
+    assert!(status.is_success());
+    let (status, body) = vouch(&ann.access_token, &dora.user_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

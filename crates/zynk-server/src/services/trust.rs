@@ -9,9 +9,10 @@
 //! - `spam_report`: a user to whom the target sent a message reports them at most once a UTC
 //!   day; the penalty is `report_max_penalty` scaled by the reporter's own score (rounded
 //!   up), nothing from reporters below `report_min_reporter_score`;
-//! - `verified_by_community`: a vouch, once per voucher and target ever, from a user who shares
-//!   a conversation with the target; `vouch_max_points` scaled by the voucher's score, nothing
-//!   from vouchers below `vouch_min_voucher_score`;
+//! - `verified_by_community`: a vouch, once per voucher and target ever, from a user the target
+//!   accepted (a 1:1 conversation the target accepted, or a shared group; no block either way);
+//!   `vouch_max_points` scaled by the voucher's score, nothing from vouchers below
+//!   `vouch_min_voucher_score`;
 //! - `manual_adjustment`: an administrator sets a score (`zynkd trust set`).
 //!
 //! Effects: below `restricted_below` the per-user rate limits shrink to `restricted_percent`,
@@ -27,7 +28,7 @@ use zynk_ledger::ZynkDid;
 use zynk_ledger::block::{TrustReason, TrustScore, TrustScoreUpdate};
 use zynk_proto::trust::{TrustActionResult, TrustChangeEntry, TrustReport};
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{ErrorCode, UserId};
+use zynk_proto::{ErrorCode, RequestState, UserId};
 
 use super::auth::AuthContext;
 use super::rate_limit::RateLimiter;
@@ -203,6 +204,30 @@ impl TrustService {
         Ok(())
     }
 
+    /// A vouch needs a relationship the target accepted: a 1:1 conversation whose target side is
+    /// accepted (a message request the voucher opened alone is not enough) or a shared group,
+    /// and no block either way.
+    async fn check_accepted(&self, voucher: UserId, target: UserId) -> Result<(), ApiError> {
+        let standing = self
+            .context
+            .store
+            .contact_standing(voucher, target)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))?;
+        let accepted = standing.share_group
+            || standing
+                .conversation
+                .is_some_and(|c| c.other_state == RequestState::Accepted);
+        if !accepted || standing.user_blocks_other || standing.other_blocks_user {
+            return Err(ApiError::new(
+                ErrorCode::NoSharedConversation,
+                "you can only vouch for users who accepted a conversation with you or share a \
+                 group with you",
+            ));
+        }
+        Ok(())
+    }
+
     /// `POST /api/v1/users/{id}/report`.
     pub async fn report(
         &self,
@@ -253,6 +278,7 @@ impl TrustService {
         target: UserId,
     ) -> Result<TrustActionResult, ApiError> {
         self.check_peer(caller, target, false).await?;
+        self.check_accepted(caller.user_id, target).await?;
         let voucher = score_of(&self.identity(caller.user_id).await?);
         let config = &self.context.config.trust;
         let gain = weighted(
