@@ -571,7 +571,9 @@ async fn vouching_needs_a_relationship_the_target_accepted(backend: Backend) {
         }
     };
     // Ann opens a conversation with carl and writes: a message request carl has not answered.
-    let conversation = api.open_conversation(&ann.access_token, &carl.user_id).await;
+    let conversation = api
+        .open_conversation(&ann.access_token, &carl.user_id)
+        .await;
     api.send_message(&ann.access_token, &conversation, message_body("hi"))
         .await;
     let (status, body) = vouch(&ann.access_token, &carl.user_id).await;
