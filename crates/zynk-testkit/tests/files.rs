@@ -370,9 +370,11 @@ async fn an_interrupted_upload_resumes_where_the_server_says_even_after_a_restar
     })
     .await;
 
-    // The server's offset is the word: any other is refused with the offset it has.
+    // The server's offset is the word: any other is refused with the offset it has. (The body
+    // is small: the refusal comes before the body is read, and a client still writing a large
+    // body may see the connection close before it reads the answer.)
     let (status, body) = files
-        .patch(&alice.access_token, &file, 0, &data[..PART])
+        .patch(&alice.access_token, &file, 0, &data[..1024])
         .await;
     assert_eq!(
         (status, code(&body)),
