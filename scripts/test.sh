@@ -203,5 +203,31 @@ say "cargo build -p zynk-sdk --target wasm32-unknown-unknown"
 cargo build -p zynk-sdk --target wasm32-unknown-unknown --locked
 say "cargo clippy -p zynk-sdk --target wasm32-unknown-unknown"
 cargo clippy -p zynk-sdk --target wasm32-unknown-unknown --locked -- -D warnings
+# --- browser client (issue 13): build check, then Playwright in Chromium on both engines ---
+# Debian's Chromium (Playwright's own browser downloads cannot work here), installed when missing.
+ensure_chromium() {
+    if [ -n "${ZYNK_CHROMIUM:-}" ]; then return; fi
+    if ! command -v chromium >/dev/null; then
+        say "installing Chromium (Debian package chromium)"
+        apt_install chromium || die "chromium is missing and could not be installed (the browser tests need it)"
+    fi
+    export ZYNK_CHROMIUM="$(command -v chromium)"
+}
+
+web_tests() {
+    ensure_chromium
+    say "checking web/dist against its sources (scripts/build-web.sh --check)"
+    scripts/build-web.sh --check
+    say "cargo build -p zynkd (the server the browser tests start)"
+    cargo build -p zynkd --locked
+    for engine in embedded scale; do
+        say "browser tests in Chromium: $engine"
+        (cd web && ZYNKD_BIN="$root/target/debug/zynkd" node tests/e2e.mjs "$engine") \
+            || die "the browser tests failed on the $engine engine"
+    done
+}
+web_tests
+# --- end browser client ---
+
 say "cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -3,12 +3,20 @@
 //! implementations, tokio-tungstenite natively and gloo-net in the browser.
 //!
 //! Natively the access token goes in the `Authorization` header; browsers
-//! cannot set headers on a WebSocket, so on wasm32 it goes in the
-//! `access_token` query parameter.
+//! cannot set headers on a WebSocket, so on wasm32 it is offered as the
+//! subprotocol `zynk.bearer.<token>` next to `zynk.v1`, which the server
+//! selects (the token stays out of the URL).
 
 use zynk_proto::ws::{ClientFrame, ServerFrame};
 
 use super::error::ClientError;
+
+/// The subprotocol the server selects for browser clients.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+const PROTOCOL: &str = "zynk.v1";
+/// Prefix of the subprotocol carrying the access token (browsers).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+const TOKEN_PROTOCOL_PREFIX: &str = "zynk.bearer.";
 
 /// A text-frame WebSocket connection.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
@@ -156,9 +164,13 @@ mod platform {
     struct BrowserSocket(WebSocket);
 
     pub(super) async fn connect(url: &str, token: &str) -> Result<BoxedTransport, ClientError> {
-        let encoded: String = js_sys::encode_uri_component(token).into();
-        let separator = if url.contains('?') { '&' } else { '?' };
-        let socket = WebSocket::open(&format!("{url}{separator}access_token={encoded}"))
+        // The token rides in a subprotocol (`zynk.bearer.<token>`, next to `zynk.v1`, which
+        // the server selects): not in the URL, where logs and history would keep it.
+        let protocols = [
+            super::PROTOCOL.to_owned(),
+            format!("{}{token}", super::TOKEN_PROTOCOL_PREFIX),
+        ];
+        let socket = WebSocket::open_with_protocols(url, &protocols)
             .map_err(|e| ClientError::Transport(format!("WebSocket: {e}")))?;
         Ok(Box::new(BrowserSocket(socket)))
     }

@@ -15,6 +15,7 @@
 //! - `Home` (native only): the on-disk home directory with its lock.
 //! - [`files`] (native only): encrypted file uploads (resumable) and downloads
 //!   for [`Messenger`].
+//! - [`memfiles`]: the same files held in memory (the browser client).
 
 mod api;
 mod backup;
@@ -26,6 +27,7 @@ pub mod files;
 #[cfg(not(target_arch = "wasm32"))]
 mod home;
 mod ledger;
+pub mod memfiles;
 mod messenger;
 mod session;
 mod state;
@@ -43,6 +45,7 @@ pub use events::{EventStream, FrameTransport};
 #[cfg(not(target_arch = "wasm32"))]
 pub use home::{Home, HomeLock};
 pub use ledger::{CiphertextSource, LedgerInfo, PinnedLedger, ProofCheck, ProofVerdict};
+pub use memfiles::FileToSend;
 pub use messenger::{
     BlockedUser, CALL_SIGNAL_EVENT, ConversationView, DeviceDescription, FrameOutcome, LiveEvent,
     MIN_PASSWORD_CHARS, Messenger, PresenceView, ReceivedCallSignal, RequestView,

@@ -204,6 +204,41 @@ mod tests {
     }
 
     #[test]
+    fn web_settings_load_from_the_environment_and_bad_origins_are_refused() {
+        let config = Config::load(None, vars(&[])).unwrap();
+        assert!(config.web.enabled);
+        assert!(config.web.cors_allowed_origins.is_empty());
+        let config = Config::load(
+            None,
+            vars(&[
+                ("ZYNK_WEB__ENABLED", "false"),
+                (
+                    "ZYNK_WEB__CORS_ALLOWED_ORIGINS",
+                    "[\"https://chat.example\", \"http://127.0.0.1:3000\"]",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(!config.web.enabled);
+        assert_eq!(
+            config.web.cors_allowed_origins,
+            ["https://chat.example", "http://127.0.0.1:3000"]
+        );
+        for bad in [
+            "[\"*\"]",
+            "[\"chat.example\"]",
+            "[\"https://chat.example/app\"]",
+        ] {
+            let err =
+                Config::load(None, vars(&[("ZYNK_WEB__CORS_ALLOWED_ORIGINS", bad)])).unwrap_err();
+            assert!(
+                err.to_string().contains("web.cors_allowed_origins"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn unrelated_zynk_variables_are_ignored() {
         let config = Config::load(
             None,

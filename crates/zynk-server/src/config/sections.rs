@@ -450,3 +450,24 @@ impl Default for TurnConfig {
         }
     }
 }
+
+/// The browser client (`[web]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Serve the embedded browser client at `/` (`ZYNK_WEB__ENABLED`).
+    pub enabled: bool,
+    /// Origins (`https://host[:port]`) whose pages may call the API from the browser (CORS).
+    /// Empty (the default): no cross-origin access; the client served by this server needs
+    /// none.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}

@@ -194,6 +194,17 @@ impl Config {
                 &format!("{url:?} is not a turn:, turns: or stun: URL"),
             );
         }
+        if let Some(origin) = self
+            .web
+            .cors_allowed_origins
+            .iter()
+            .find(|o| !valid_origin(o))
+        {
+            return fail(
+                "web.cors_allowed_origins",
+                &format!("{origin:?} is not an origin like https://host or http://host:port"),
+            );
+        }
         if self.retention.to_device_days == 0 {
             return fail("retention.to_device_days", "must be at least 1");
         }
@@ -261,5 +272,20 @@ impl Config {
             return Err(("files.orphan_interval_secs", "must be at least 1".into()));
         }
         Ok(())
+    }
+}
+
+/// Whether `origin` is a browser origin: `http(s)://host[:port]`, no path, no wildcard.
+fn valid_origin(origin: &str) -> bool {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host) => {
+            !host.is_empty()
+                && !host.contains(['/', '*', ' ', '?', '#', '@'])
+                && axum::http::HeaderValue::from_str(origin).is_ok()
+        }
+        None => false,
     }
 }

@@ -20,6 +20,7 @@ pub mod presence;
 pub mod to_device;
 pub mod trust;
 pub mod users;
+pub mod web;
 pub mod ws;
 
 use std::time::Instant;
@@ -182,7 +183,7 @@ pub fn router(state: AppState) -> Router {
         .0
         .route_layer(middleware::from_fn(record_metrics));
     api.merge(operations)
-        .fallback(route_not_found)
+        .fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(
@@ -193,11 +194,36 @@ pub fn router(state: AppState) -> Router {
             // Method and path only: never headers (tokens) or bodies.
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
+        .layer(cors_layer(&state.context.config.web.cors_allowed_origins))
         .with_state(state)
 }
 
-async fn route_not_found() -> ApiError {
-    ApiError::new(ErrorCode::RouteNotFound, "no such route")
+/// CORS: off (no headers, so browsers refuse cross-origin calls) unless `web.cors_allowed_origins`
+/// names origins.
+fn cors_layer(
+    origins: &[String],
+) -> tower::util::Either<tower_http::cors::CorsLayer, tower::layer::util::Identity> {
+    use axum::http::{HeaderValue, Method, header};
+    if origins.is_empty() {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower::util::Either::Left(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 async fn method_not_allowed() -> ApiError {

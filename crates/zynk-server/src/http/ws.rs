@@ -38,6 +38,26 @@ const SENDS_IN_FLIGHT: usize = 32;
 /// A write to a client that takes longer than this closes the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The subprotocol the server answers with when the client offers it. Browsers cannot set an
+/// `Authorization` header on a WebSocket, so the browser client offers two subprotocols:
+/// `zynk.v1` and `zynk.bearer.<access token>`; the server reads the token from the second and
+/// selects the first (the token is never echoed back, and stays out of URLs and access logs).
+pub const PROTOCOL: &str = "zynk.v1";
+/// Prefix of the subprotocol that carries the access token.
+pub const TOKEN_PROTOCOL_PREFIX: &str = "zynk.bearer.";
+
+/// The access token offered as a `zynk.bearer.<token>` subprotocol, if any.
+fn protocol_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|p| p.trim().strip_prefix(TOKEN_PROTOCOL_PREFIX))
+        .filter(|token| !token.is_empty())
+        .map(str::to_owned)
+}
+
 /// Query parameters of the upgrade request.
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -47,7 +67,7 @@ pub struct WsQuery {
 
 /// `GET /api/v1/ws`: upgrades to a WebSocket after authenticating the access token.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime",
-    params(("access_token" = Option<String>, Query, description = "Access token (or use the Authorization header)")),
+    params(("access_token" = Option<String>, Query, description = "Access token (or use the Authorization header, or offer the subprotocols `zynk.v1` and `zynk.bearer.<token>`)")),
     responses((status = 101, description = "Switching to the WebSocket protocol; frames are described in docs/api.md"),
               (status = 400, description = "Not a WebSocket upgrade, or a malformed query", body = zynk_proto::ErrorBody),
               (status = 401, body = zynk_proto::ErrorBody),
@@ -60,6 +80,7 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     let token = bearer_token(&headers)
         .map(str::to_owned)
+        .or_else(|| protocol_token(&headers))
         .or(query.access_token)
         .ok_or_else(ApiError::unauthenticated)?;
     let ws = ws.map_err(|e| {
@@ -78,6 +99,7 @@ pub async fn upgrade(
     }
     let buffer = state.context.config.websocket.buffer_bytes;
     Ok(ws
+        .protocols([PROTOCOL])
         .read_buffer_size(buffer)
         .write_buffer_size(buffer)
         .max_message_size(MAX_CLIENT_FRAME)

@@ -135,7 +135,6 @@ impl ApiClient {
     /// A request to `path` under `/api/v1` carrying the current access token (for streamed
     /// bodies, which cannot be retried: make a cheap authenticated call first so an expired
     /// token is refreshed).
-    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn authorized(
         &self,
         method: Method,
@@ -683,13 +682,11 @@ pub(crate) fn check_username(username: &str) -> Result<(), ClientError> {
 }
 
 /// The typed error of a non-2xx answer.
-#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn error_of(status: u16, body: &[u8]) -> ClientError {
     api_error(status, body)
 }
 
 /// A transport error described without its URL's query.
-#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn describe_error(error: &reqwest::Error) -> String {
     describe(error)
 }
