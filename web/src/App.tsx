@@ -525,6 +525,7 @@ function Conversation(p: ConversationProps) {
   const [expires, setExpires] = useState(0);
   const [info, setInfo] = useState('');
   const [upload, setUpload] = useState('');
+  const [safety, setSafety] = useState('');
   const lastTyping = useRef(0);
   const end = useRef<HTMLDivElement>(null);
   useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [p.timeline.length]);
@@ -590,7 +591,8 @@ function Conversation(p: ConversationProps) {
                 data-testid="safety-number"
                 onClick={async () => {
                   try {
-                    const r = await j<{ groups: string[]; level: string | null }>(p.client.safety_number(other));
+                    const r = await j<{ number: string; groups: string[]; level: string | null }>(p.client.safety_number(other));
+                    setSafety(r.number);
                     setInfo(`Safety number with ${other}: ${r.groups.join(' ')} (${r.level ?? 'unverified'})`);
                   } catch (e) {
                     p.onError(e);
@@ -653,8 +655,29 @@ function Conversation(p: ConversationProps) {
       {info && (
         <p class="info" role="status" data-testid="info">
           {info}
+          {safety && other && (
+            <>
+              {' '}
+              <button
+                type="button"
+                data-testid="verify"
+                onClick={async () => {
+                  try {
+                    const r = await j<{ level: string | null }>(p.client.verify(other, safety));
+                    setSafety('');
+                    setInfo(`${other} is ${r.level ?? 'verified'}.`);
+                  } catch (e) {
+                    p.onError(e);
+                  }
+                }}
+              >
+                The numbers match: mark verified
+              </button>
+            </>
+          )}
         </p>
       )}
+      {p.conv?.group && <GroupMembers client={p.client} groupId={p.conv.group.group_id} onError={p.onError} onLeft={p.onBack} />}
       <ol class="messages" aria-live="polite">
         {p.timeline.map((m) =>
           m.event ? (
@@ -873,9 +896,11 @@ interface Device {
 function Settings({ client, me, onLogout, onError }: { client: Client; me: Whoami; onLogout: () => void; onError: (e: unknown) => void }) {
   const [devices, setDevices] = useState<Device[]>([]);
   const [blocks, setBlocks] = useState<{ username: string }[]>([]);
+  const [sessions, setSessions] = useState<{ session_id: string; device_id: string; current?: boolean }[]>([]);
   async function load() {
     try {
       setDevices(await j<Device[]>(client.devices()));
+      setSessions(await j<{ session_id: string; device_id: string; current?: boolean }[]>(client.sessions()));
       setBlocks(await j<{ username: string }[]>(client.blocks()));
     } catch (e) {
       onError(e);
@@ -891,6 +916,21 @@ function Settings({ client, me, onLogout, onError }: { client: Client; me: Whoam
             {d.name} ({d.platform}) {d.device_id === me.device_id ? <strong>this device</strong> : (
               <button type="button" onClick={() => void client.revoke_device(d.device_id).then(load, onError)}>
                 Revoke
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <h2>Sessions</h2>
+      <ul class="list" data-testid="sessions">
+        {sessions.map((x) => (
+          <li key={x.session_id}>
+            session {x.session_id.slice(0, 8)}… of device {x.device_id.slice(0, 8)}…{' '}
+            {x.device_id === me.device_id ? (
+              <strong>this device</strong>
+            ) : (
+              <button type="button" onClick={() => void client.revoke_session(x.session_id).then(load, onError)}>
+                End
               </button>
             )}
           </li>
@@ -928,5 +968,63 @@ function FileView({ client, message, onError }: { client: Client; message: Messa
         📎 {file.name} ({file.size} bytes)
       </button>
     </span>
+  );
+}
+
+interface GroupView {
+  group_id: string;
+  name: string;
+  members: { user_id: string; username: string; role: string }[];
+}
+
+function GroupMembers({ client, groupId, onError, onLeft }: { client: Client; groupId: string; onError: (e: unknown) => void; onLeft: () => void }) {
+  const [group, setGroup] = useState<GroupView | null>(null);
+  const [name, setName] = useState('');
+  async function load() {
+    try {
+      const all = await j<GroupView[]>(client.groups());
+      setGroup(all.find((g) => g.group_id === groupId) ?? null);
+    } catch (e) {
+      onError(e);
+    }
+  }
+  useEffect(() => void load(), [groupId]);
+  if (!group) return null;
+  return (
+    <details class="members">
+      <summary>Members ({group.members.length})</summary>
+      <ul class="list">
+        {group.members.map((m) => (
+          <li key={m.user_id}>
+            {m.username} <span class="muted">{m.role}</span>{' '}
+            <button type="button" onClick={() => void client.remove_from_group(groupId, m.username).then(load, onError)} aria-label={`Remove ${m.username}`}>
+              Remove
+            </button>
+          </li>
+        ))}
+      </ul>
+      <form
+        class="row"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          try {
+            await client.add_to_group(groupId, name);
+            setName('');
+            await load();
+          } catch (err) {
+            onError(err);
+          }
+        }}
+      >
+        <label class="grow">
+          <span class="sr-only">Username to add</span>
+          <input placeholder="Username to add" value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+        </label>
+        <button type="submit">Add</button>
+      </form>
+      <button type="button" class="danger" onClick={() => void client.leave_group(groupId).then(onLeft, onError)}>
+        Leave the group
+      </button>
+    </details>
   );
 }

@@ -181,8 +181,6 @@ async function main() {
       await message(b, first).waitFor({ timeout: T });
       timings.reloadToConversationMs = Date.now() - start;
       await message(b, reply).waitFor({ timeout: T });
-      const devices = await b.evaluate(async () => (await fetch('/api/v1/healthz')).status);
-      assert.ok(devices === 200 || devices === 404);
     });
 
     await step('messages go both ways after the reload', async () => {
@@ -264,12 +262,11 @@ async function main() {
       await a.getByTestId('settings').click();
       await a.getByTestId('devices').locator('li').first().waitFor({ timeout: T });
       await shot(a, 'settings');
+      // At phone width the open conversation takes the screen; Back shows the list again.
       await a.setViewportSize({ width: 390, height: 800 });
-      await a.getByTestId('conversation').first().click();
       await a.getByTestId('message').first().waitFor({ timeout: T });
       await shot(a, 'phone');
       await a.getByRole('button', { name: 'Back to the list' }).click();
-      await a.getByTestId('settings').click();
       await a.getByTestId('logout').click();
       await a.getByTestId('username').waitFor({ timeout: T });
       const left = await a.evaluate(
