@@ -60,7 +60,7 @@ async fn the_client_is_served_with_a_strict_policy(backend: Backend) {
     );
     let js = js.text().await.unwrap();
     let wasm = js
-        .split('"')
+        .split(['"', '`', '\''])
         .find(|s| s.ends_with(".wasm"))
         .map(|s| s.trim_start_matches('.').trim_start_matches('/').to_owned())
         .expect("the script names its WebAssembly module");
@@ -118,6 +118,8 @@ async fn the_client_is_served_with_a_strict_policy(backend: Backend) {
 }
 
 async fn cors_is_off_unless_origins_are_configured(backend: Backend) {
+    // The testkit installs the TLS provider reqwest needs when a server starts.
+    let server = TestServer::start(backend).await;
     let http = reqwest::Client::new();
     let preflight = |base: String, origin: &'static str| {
         http.request(reqwest::Method::OPTIONS, format!("{base}/api/v1/users/me"))
@@ -126,7 +128,6 @@ async fn cors_is_off_unless_origins_are_configured(backend: Backend) {
             .header("access-control-request-headers", "authorization")
             .send()
     };
-    let server = TestServer::start(backend).await;
     let answer = preflight(server.base_url.clone(), "https://elsewhere.example")
         .await
         .unwrap();
