@@ -695,6 +695,13 @@ pub trait CallStore: Send + Sync {
         action: CallAction,
         now: DateTime<Utc>,
     ) -> Result<CallOutcome, StoreError>;
+    /// Calls still waiting for `user_id` to answer: `initiated` or `ringing`, started by someone
+    /// else, and neither answered nor declined by the user; newest first, at most `limit`.
+    async fn calls_awaiting_answer(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>, StoreError>;
     /// Marks calls created before `cutoff` that nobody answered `missed` (at most `limit`);
     /// returns them. Each call is returned by exactly one caller, whichever node runs it.
     async fn expire_unanswered_calls(

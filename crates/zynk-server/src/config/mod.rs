@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
 pub use sections::PresenceConfig;
+pub use sections::ProximityConfig;
 pub use sections::{
     AuthConfig, CallsConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig,
     LogFormat, PushConfig, RateLimitConfig, RetentionConfig, TrustConfig, TurnConfig,
@@ -93,6 +94,8 @@ pub struct Config {
     pub calls: CallsConfig,
     /// TURN credentials for calls.
     pub turn: TurnConfig,
+    /// Proximity discovery.
+    pub proximity: ProximityConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -123,6 +126,7 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             calls: CallsConfig::default(),
             turn: TurnConfig::default(),
+            proximity: ProximityConfig::default(),
         }
     }
 }

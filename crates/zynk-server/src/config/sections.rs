@@ -450,3 +450,34 @@ impl Default for TurnConfig {
         }
     }
 }
+
+/// Proximity discovery (`[proximity]`, issue 12): who is near, as distance buckets only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProximityConfig {
+    /// Whether `PUT /api/v1/location` and `GET /api/v1/nearby` are offered at all; off, they
+    /// answer 403 `proximity_disabled`.
+    pub enabled: bool,
+    /// Side of the grid cells positions are snapped to before they are kept, in metres: nobody
+    /// can locate another user more finely than one cell.
+    pub grid_metres: u32,
+    /// Most times a user may move their shared position to another grid cell per
+    /// `move_window_secs` (sharing again from the same cell does not count).
+    pub moves_per_window: u64,
+    /// The window of `moves_per_window`, in seconds.
+    pub move_window_secs: u64,
+    /// Most users one `GET /api/v1/nearby` lists.
+    pub max_results: usize,
+}
+
+impl Default for ProximityConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            grid_metres: 1000,
+            moves_per_window: 12,
+            move_window_secs: 3600,
+            max_results: 50,
+        }
+    }
+}

@@ -215,6 +215,18 @@ impl Config {
         if self.presence.typing_per_minute == 0 {
             return fail("presence.typing_per_minute", "must be at least 1");
         }
+        if !(500..=5000).contains(&self.proximity.grid_metres) {
+            return fail("proximity.grid_metres", "must be between 500 and 5000");
+        }
+        if self.proximity.moves_per_window == 0 {
+            return fail("proximity.moves_per_window", "must be at least 1");
+        }
+        if self.proximity.move_window_secs == 0 {
+            return fail("proximity.move_window_secs", "must be at least 1");
+        }
+        if !(1..=500).contains(&self.proximity.max_results) {
+            return fail("proximity.max_results", "must be between 1 and 500");
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return fail("log", &e.to_string());
         }

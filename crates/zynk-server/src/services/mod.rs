@@ -27,6 +27,7 @@ pub mod password_guard;
 pub mod passwords;
 pub mod possession;
 pub mod presence;
+pub mod proximity;
 pub mod rate_limit;
 pub mod to_device;
 pub mod tokens;
@@ -75,6 +76,8 @@ pub struct Services {
     pub presence: presence::PresenceService,
     /// Calls and TURN credentials.
     pub calls: calls::CallService,
+    /// Location sharing and nearby search.
+    pub proximity: proximity::ProximityService,
 }
 
 impl Services {
@@ -110,7 +113,9 @@ impl Services {
             conversations.contacts().clone(),
             messages.clone(),
         );
+        let proximity = proximity::ProximityService::new(context.clone(), rate_limits.clone());
         Self {
+            proximity,
             ledger,
             trust,
             evm: None,

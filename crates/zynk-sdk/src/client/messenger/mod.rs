@@ -31,6 +31,7 @@ mod keys;
 mod password;
 mod presence;
 mod proof;
+mod proximity;
 mod send;
 mod sync;
 mod trust;
