@@ -38,6 +38,10 @@ impl Messenger {
         };
         let group = self.api().create_group(&request).await?;
         self.remember_group(&group).await?;
+        // A `shared_secret` group's first epoch starts now (see `shared.rs`).
+        let mut warnings = Vec::new();
+        self.start_epoch_if_due(group.conversation_id, &mut warnings)
+            .await?;
         Ok(group)
     }
 
@@ -76,7 +80,20 @@ impl Messenger {
         username: &str,
     ) -> Result<Group, ClientError> {
         let user = self.lookup_user(username).await?.user_id;
-        self.api().add_group_member(group, user).await
+        let added = self.api().add_group_member(group, user).await?;
+        self.remember_group(&added).await?;
+        self.rotate_after_change(added.conversation_id).await?;
+        Ok(added)
+    }
+
+    /// After a change of readers made here in a `shared_secret` group, the new epoch's
+    /// secret is made and shared at once (see `shared.rs`).
+    async fn rotate_after_change(
+        &mut self,
+        conversation: ConversationId,
+    ) -> Result<(), ClientError> {
+        let mut warnings = Vec::new();
+        self.start_epoch_if_due(conversation, &mut warnings).await
     }
 
     /// Removes a member from a group (admins).
@@ -86,7 +103,10 @@ impl Messenger {
         username: &str,
     ) -> Result<(), ClientError> {
         let user = self.lookup_user(username).await?.user_id;
-        self.api().remove_group_member(group, user).await
+        self.api().remove_group_member(group, user).await?;
+        let conversation = self.api().group(group).await?.conversation_id;
+        self.ensure_conversation(conversation).await?;
+        self.rotate_after_change(conversation).await
     }
 
     /// Makes a member an admin (admins).
@@ -133,6 +153,10 @@ impl Messenger {
     async fn remember_group(&mut self, group: &Group) -> Result<ConversationId, ClientError> {
         let conversation = self.api().conversation(group.conversation_id).await?;
         self.record_conversation(&conversation)?;
+        self.data
+            .group_secrets
+            .modes
+            .insert(group.conversation_id, group.encryption_mode);
         Ok(group.conversation_id)
     }
 

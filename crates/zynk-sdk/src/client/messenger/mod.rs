@@ -32,6 +32,7 @@ mod password;
 mod presence;
 mod proof;
 mod send;
+mod shared;
 mod sync;
 mod trust;
 
