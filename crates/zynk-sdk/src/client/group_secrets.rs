@@ -300,8 +300,7 @@ impl GroupSecrets {
         self.held
             .get(&conversation_id)?
             .iter()
-            .filter(|h| h.epoch >= base_epoch && h.epoch < base_epoch + GENERATIONS)
-            .next_back()
+            .rfind(|h| h.epoch >= base_epoch && h.epoch < base_epoch + GENERATIONS)
     }
 
     /// The held secret of `epoch` this device made, if any.
