@@ -33,6 +33,7 @@ mod presence;
 mod proof;
 mod proximity;
 mod send;
+mod shared;
 mod sync;
 mod trust;
 
