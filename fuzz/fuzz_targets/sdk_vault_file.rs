@@ -24,7 +24,9 @@ static VAULT: LazyLock<Vault> = LazyLock::new(|| {
     Vault::create_with_params(PASSWORD, params).expect("a vault")
 });
 
-static HTTP: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+/// The SDK's own HTTP client (TLS set up as the SDK does), shared by every load.
+static HTTP: LazyLock<reqwest::Client> =
+    LazyLock::new(|| zynk_sdk::client::tls::http_client().expect("an HTTP client"));
 
 static IDENTITY: LazyLock<IdentityKey> =
     LazyLock::new(|| UserIdentity::generate().expect("randomness").public_key());
@@ -45,12 +47,12 @@ fuzz_target!(|data: &[u8]| {
     match mode % 3 {
         0 => {
             if cheap(rest) {
-                let _ = Messenger::load(rest, PASSWORD, Some(&VAULT), Some(HTTP.clone()));
+                let _ = Messenger::load(rest, PASSWORD, Some(&*VAULT), Some(HTTP.clone()));
             }
         }
         1 => {
             let file = VAULT.seal(rest).expect("seal");
-            let _ = Messenger::load(&file, PASSWORD, Some(&VAULT), Some(HTTP.clone()));
+            let _ = Messenger::load(&file, PASSWORD, Some(&*VAULT), Some(HTTP.clone()));
         }
         _ => {
             // The identity backup the server hands back at login (base64 text).

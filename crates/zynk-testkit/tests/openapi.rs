@@ -1,7 +1,8 @@
 //! The OpenAPI document against what the server does, for what schemathesis found (see
 //! docs/testing.md, "Schemathesis"), on both backends: query parameters are documented in the
 //! query (they were listed as required path parameters, so generated clients could not send
-//! them), optional, and with the ranges the server enforces.
+//! them), optional, and with the ranges the server enforces; `who_can_message` is documented as
+//! its two values (it was any string, and the server refused all but two).
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -9,7 +10,8 @@ use zynk_testkit::{Api, Backend, TestServer, backend_tests, code};
 
 backend_tests!(
     every_path_parameter_is_in_its_path_and_queries_are_in_the_query,
-    the_call_page_limit_is_documented_as_enforced
+    the_call_page_limit_is_documented_as_enforced,
+    who_can_message_is_documented_as_its_two_values
 );
 
 async fn document(server: &TestServer) -> Value {
@@ -95,4 +97,52 @@ async fn the_call_page_limit_is_documented_as_enforced(backend: Backend) {
         .get("/api/v1/to-device?limit=100000", &alice.access_token)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Every `enum` value reachable from `schema` (through `$ref`, `oneOf`, `anyOf`, `allOf`).
+fn enum_values(doc: &Value, schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        out.extend(enum_values(doc, &doc["components"]["schemas"][name]));
+    }
+    for value in schema["enum"].as_array().into_iter().flatten() {
+        if let Some(text) = value.as_str() {
+            out.push(text.to_owned());
+        }
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for part in schema[key].as_array().into_iter().flatten() {
+            out.extend(enum_values(doc, part));
+        }
+    }
+    out
+}
+
+async fn who_can_message_is_documented_as_its_two_values(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let doc = document(&server).await;
+    for component in ["PrivacyUpdate", "PrivacySettings"] {
+        let property = &doc["components"]["schemas"][component]["properties"]["who_can_message"];
+        let mut values = enum_values(&doc, property);
+        values.sort();
+        assert_eq!(values, ["contacts", "everyone"], "{component}: {property}");
+    }
+    let api = server.api();
+    let alice = api.register(&Api::username("privacy_doc")).await;
+    for (value, want) in [
+        ("contacts", StatusCode::OK),
+        ("everyone", StatusCode::OK),
+        ("6", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = api
+            .call(
+                Method::PATCH,
+                "/api/v1/users/me/privacy",
+                Some(&alice.access_token),
+                Some(&serde_json::json!({ "who_can_message": value })),
+            )
+            .await;
+        assert_eq!(status, want, "{value}: {body}");
+    }
 }
