@@ -60,7 +60,9 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
+/// The checks of a device description in a register or login body (public for the fuzz
+/// targets, which run them on arbitrary bodies).
+pub fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
     validation::visible_name(
         "device.name",
         &device.name,
