@@ -7,6 +7,7 @@
 //! configuration as TOML (the example file, and the configuration in force with passwords
 //! hidden).
 
+mod backup;
 mod hardening;
 mod load;
 mod render;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use backup::BackupConfig;
 pub use render::redact_url;
 pub use sections::PresenceConfig;
 pub use sections::{
@@ -93,6 +95,8 @@ pub struct Config {
     pub calls: CallsConfig,
     /// TURN credentials for calls.
     pub turn: TurnConfig,
+    /// Scheduled backups.
+    pub backup: BackupConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -123,6 +127,7 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             calls: CallsConfig::default(),
             turn: TurnConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
