@@ -185,6 +185,22 @@ ensure_s3() {
     export ZYNK_TEST_S3_ROOT="$data"
 }
 
+# pg_dump / pg_restore (the backup tests on PostgreSQL; Debian package postgresql-client) and
+# systemd-analyze (the check of the documented systemd unit; Debian package systemd).
+ensure_ops_tools() {
+    if ! command -v pg_dump >/dev/null || ! command -v pg_restore >/dev/null; then
+        say "installing the PostgreSQL client tools (pg_dump, pg_restore)"
+        apt_install postgresql-client \
+            || die "pg_dump and pg_restore are missing and could not be installed (Debian package postgresql-client): the backup tests on PostgreSQL need them"
+    fi
+    if ! command -v systemd-analyze >/dev/null; then
+        say "installing systemd-analyze (Debian package systemd)"
+        apt_install systemd \
+            || die "systemd-analyze is missing and could not be installed (Debian package systemd): the systemd unit test needs it"
+    fi
+    export ZYNK_SYSTEMD_ANALYZE="$(command -v systemd-analyze)"
+}
+
 ensure_toolchain
 ensure_tools
 ensure_postgres
@@ -192,6 +208,7 @@ ensure_redis
 ensure_s3
 say "S3: $ZYNK_TEST_S3_URL (data in $ZYNK_TEST_S3_ROOT)"
 ensure_coturn
+ensure_ops_tools
 say "PostgreSQL: $ZYNK_TEST_POSTGRES_URL"
 say "Redis: $ZYNK_TEST_REDIS_URL"
 

@@ -201,6 +201,7 @@ pub fn spawn_all(
         })
     };
     let files = spawn_file_jobs(&context);
+    let backups = crate::backup::spawn_scheduled(&context.config);
     let interval = Duration::from_secs(context.config.retention.interval_secs);
     let retention = every(interval, move || {
         let context = context.clone();
@@ -211,6 +212,7 @@ pub fn spawn_all(
     handles.extend(blocks);
     handles.extend(publishing);
     handles.extend(files);
+    handles.extend(backups);
     JobHandles(handles)
 }
 

@@ -1,6 +1,7 @@
 //! The Zynk server as a library: configuration, the HTTP API, services and background jobs.
 //! The `zynkd` binary is a thin command line over [`App`].
 
+pub mod backup;
 pub mod config;
 pub mod context;
 pub mod data_dir;

@@ -7,6 +7,7 @@
 //! configuration as TOML (the example file, and the configuration in force with passwords
 //! hidden).
 
+mod backup;
 mod hardening;
 mod load;
 mod render;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use backup::BackupConfig;
 pub use render::redact_url;
 pub use sections::PresenceConfig;
 pub use sections::ProximityConfig;
@@ -96,6 +98,8 @@ pub struct Config {
     pub turn: TurnConfig,
     /// Proximity discovery.
     pub proximity: ProximityConfig,
+    /// Scheduled backups.
+    pub backup: BackupConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -127,6 +131,7 @@ impl Default for Config {
             calls: CallsConfig::default(),
             turn: TurnConfig::default(),
             proximity: ProximityConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }

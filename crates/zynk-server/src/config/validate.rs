@@ -6,6 +6,12 @@ impl Config {
     /// Checks values that deserialise but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        if let Err(why) = self.backup.interval() {
+            return fail("backup.schedule", &why);
+        }
+        if self.backup.keep == 0 {
+            return fail("backup.keep", "keep at least one archive");
+        }
         if let Some(url) = &self.database_url {
             let ok = ["sqlite:", "postgres://", "postgresql://"]
                 .iter()
