@@ -1,6 +1,7 @@
 //! `zynkd`: the Zynk server.
 
 mod files;
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         action: files::FilesAction,
     },
+    /// Prints the daily analytics totals per event type (`--json`: one object per line).
+    Stats(ops::StatsArgs),
+    /// Prints each background job's last run, duration and outcome (`--json`: one object per
+    /// line).
+    Jobs(ops::JobsArgs),
     /// Prints configuration.
     Config {
         #[command(subcommand)]
@@ -157,6 +163,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Trust { action } => trust(action, config).await,
         Command::Evm { action } => evm(action, config).await,
         Command::Files { action } => files::run(action, config).await,
+        Command::Stats(args) => ops::stats(args, config).await,
+        Command::Jobs(args) => ops::jobs(args, config).await,
         Command::Config {
             action: ConfigAction::Example,
         } => {

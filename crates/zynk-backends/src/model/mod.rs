@@ -23,11 +23,13 @@ mod evm;
 mod groups;
 mod keys;
 mod messaging;
+mod operations;
 mod trust;
 
 pub use accounts::*;
 pub use calls::*;
 pub use contacts::*;
+pub use operations::*;
 pub use evm::*;
 pub use groups::*;
 pub use keys::*;

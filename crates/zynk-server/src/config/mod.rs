@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use render::redact_url;
+pub use sections::AnalyticsConfig;
 pub use sections::PresenceConfig;
 pub use sections::{
     AuthConfig, CallsConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig,
@@ -93,6 +94,8 @@ pub struct Config {
     pub calls: CallsConfig,
     /// TURN credentials for calls.
     pub turn: TurnConfig,
+    /// Analytics events and daily aggregates.
+    pub analytics: AnalyticsConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -123,6 +126,7 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             calls: CallsConfig::default(),
             turn: TurnConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }
