@@ -70,10 +70,18 @@ impl JobLocks {
                     release: Some(Release::Local(name)),
                 }))
             }
-            JobLocks::Postgres { options, conn, held } => {
+            JobLocks::Postgres {
+                options,
+                conn,
+                held,
+            } => {
                 let key = advisory_key(job);
                 let mut guard = conn.lock().await;
-                if held.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
+                if held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&key)
+                {
                     return Ok(None);
                 }
                 if guard.is_none() {

@@ -543,10 +543,8 @@ pub trait OperationsStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<UndeliveredMessage>, StoreError>;
     /// Takes the job's lock unless another runner (node) holds it.
-    async fn try_lock_job(
-        &self,
-        job: &str,
-    ) -> Result<Option<crate::job_lock::JobLock>, StoreError>;
+    async fn try_lock_job(&self, job: &str)
+    -> Result<Option<crate::job_lock::JobLock>, StoreError>;
     /// When the job's last recorded run started (on any node).
     async fn job_last_started(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Records a finished run (adding its counts to the job's totals).

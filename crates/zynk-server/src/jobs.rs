@@ -175,8 +175,11 @@ impl JobRunner {
         metrics::gauge!("zynk_job_last_run_timestamp_seconds", "job" => name)
             .set(finished_at.timestamp_millis() as f64 / 1000.0);
         metrics::gauge!("zynk_job_last_duration_seconds", "job" => name).set(elapsed.as_secs_f64());
-        metrics::gauge!("zynk_job_last_success", "job" => name)
-            .set(if outcome == JobOutcome::Ok { 1.0 } else { 0.0 });
+        metrics::gauge!("zynk_job_last_success", "job" => name).set(if outcome == JobOutcome::Ok {
+            1.0
+        } else {
+            0.0
+        });
         let duration_ms = elapsed.as_millis() as u64;
         match (&result, every_run) {
             (Err(reason), _) => {
@@ -218,10 +221,12 @@ impl JobRunner {
                 failures: unrecorded.failures,
             };
             match store.record_job_run(&run).await {
-                Ok(()) => *unrecorded = Unrecorded {
-                    since: Some(Instant::now()),
-                    ..Unrecorded::default()
-                },
+                Ok(()) => {
+                    *unrecorded = Unrecorded {
+                        since: Some(Instant::now()),
+                        ..Unrecorded::default()
+                    }
+                }
                 Err(e) => tracing::warn!(job = name, error = %e, "cannot record the job run"),
             }
         }
@@ -373,7 +378,9 @@ pub async fn run_analytics(
         .purge_events_before(cutoff)
         .await
         .map_err(|e| format!("analytics purge failed: {e}"))?;
-    Ok(format!("aggregated up to {latest}; {purged} raw events (or partitions) removed"))
+    Ok(format!(
+        "aggregated up to {latest}; {purged} raw events (or partitions) removed"
+    ))
 }
 
 /// Runs the retention rules once.
@@ -504,10 +511,15 @@ pub fn spawn_all(
         runner.every("checkpoint", CHECKPOINT_INTERVAL, move || {
             let context = context.clone();
             async move {
-                context.store.checkpoint().await.map(|()| None).map_err(|e| {
-                    tracing::warn!(error = %e, "WAL checkpoint failed");
-                    format!("WAL checkpoint failed: {e}")
-                })
+                context
+                    .store
+                    .checkpoint()
+                    .await
+                    .map(|()| None)
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                        format!("WAL checkpoint failed: {e}")
+                    })
             }
         })
     };
@@ -570,7 +582,11 @@ pub fn spawn_all(
         let interval = Duration::from_secs(context.config.analytics.interval_secs);
         runner.every("analytics", interval, move || {
             let context = context.clone();
-            async move { run_analytics(&context, zynk_backends::now()).await.map(Some) }
+            async move {
+                run_analytics(&context, zynk_backends::now())
+                    .await
+                    .map(Some)
+            }
         })
     });
     let interval = Duration::from_secs(context.config.retention.interval_secs);

@@ -25,9 +25,7 @@ async fn undelivered_messages_expire_and_their_sender_is_told(backend: Backend) 
     let api = server.api();
     let ann = api.register(&Api::username("ann")).await;
     let bob = api.register(&Api::username("bob")).await;
-    let conversation = api
-        .open_conversation(&ann.access_token, &bob.user_id)
-        .await;
+    let conversation = api.open_conversation(&ann.access_token, &bob.user_id).await;
     let mut sent = Vec::new();
     for text in ["delivered", "never fetched", "recent"] {
         let message = api
@@ -156,17 +154,23 @@ async fn analytics_off_records_nothing(backend: Backend) {
     let api = server.api();
     let ann = api.register(&Api::username("ann")).await;
     let bob = api.register(&Api::username("bob")).await;
-    let conversation = api
-        .open_conversation(&ann.access_token, &bob.user_id)
-        .await;
+    let conversation = api.open_conversation(&ann.access_token, &bob.user_id).await;
     api.send_message(&ann.access_token, &conversation, message_body("hi"))
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut counts = HashMap::new();
-    for table in ["message_events", "daily_event_totals", "daily_message_stats"] {
+    for table in [
+        "message_events",
+        "daily_event_totals",
+        "daily_message_stats",
+    ] {
         counts.insert(
             table,
-            scalar(&server, &format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}")).await,
+            scalar(
+                &server,
+                &format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}"),
+            )
+            .await,
         );
     }
     assert!(counts.values().all(|c| c == "0"), "{counts:?}");

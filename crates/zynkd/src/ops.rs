@@ -97,7 +97,8 @@ pub async fn jobs(args: JobsArgs, config: Config) -> anyhow::Result<()> {
         println!(
             "{:<22}  {:<25}  {:>9}  {:<7}  {:>8}  {:>8}  {} {}",
             run.job,
-            run.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            run.started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             run.duration_ms,
             run.outcome,
             run.runs,

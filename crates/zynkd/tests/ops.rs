@@ -43,9 +43,7 @@ async fn stats_show_the_days_traffic(backend: Backend) {
     let api = server.api();
     let ann = api.register(&Api::username("ann")).await;
     let bob = api.register(&Api::username("bob")).await;
-    let conversation = api
-        .open_conversation(&ann.access_token, &bob.user_id)
-        .await;
+    let conversation = api.open_conversation(&ann.access_token, &bob.user_id).await;
     let mut last = 0;
     for text in ["one", "two", "three"] {
         last = api
@@ -92,7 +90,10 @@ async fn stats_show_the_days_traffic(backend: Backend) {
         {
             break counts;
         }
-        assert!(Instant::now() < deadline, "stats never showed {expected:?}: {counts:?}");
+        assert!(
+            Instant::now() < deadline,
+            "stats never showed {expected:?}: {counts:?}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert!(!counts.contains_key("file_uploaded"), "{counts:?}");
@@ -100,7 +101,10 @@ async fn stats_show_the_days_traffic(backend: Backend) {
     // The text form names the same counts.
     let text = zynkd(&server, &["stats"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("message_sent") && text.contains(&today), "{text}");
+    assert!(
+        text.contains("message_sent") && text.contains(&today),
+        "{text}"
+    );
 
     // A range that is not a number is refused and names the flag.
     for bad in ["abc", "-3", "0"] {
@@ -121,8 +125,16 @@ async fn stats_show_the_days_traffic(backend: Backend) {
     assert!(analytics["runs"].as_i64().unwrap() >= 1);
     assert!(analytics["duration_ms"].as_i64().unwrap() >= 0);
     assert!(analytics["node"].as_str().unwrap().contains('/'));
-    for job in ["retention", "undelivered_messages", "message_expiry", "partitions"] {
-        assert!(jobs.iter().any(|j| j["job"] == job), "{job} missing: {jobs:?}");
+    for job in [
+        "retention",
+        "undelivered_messages",
+        "message_expiry",
+        "partitions",
+    ] {
+        assert!(
+            jobs.iter().any(|j| j["job"] == job),
+            "{job} missing: {jobs:?}"
+        );
     }
     let table = zynkd(&server, &["jobs"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("analytics"));

@@ -165,8 +165,7 @@ pub mod postgres {
             settings: &super::PoolSettings,
         ) -> Result<Self, StoreError> {
             let options = PgConnectOptions::from_str(url)?.application_name("zynkd");
-            let locks =
-                std::sync::Arc::new(crate::job_lock::JobLocks::postgres(options.clone()));
+            let locks = std::sync::Arc::new(crate::job_lock::JobLocks::postgres(options.clone()));
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections.max(2))
                 .acquire_timeout(settings.acquire_timeout)

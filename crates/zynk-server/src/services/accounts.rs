@@ -275,9 +275,10 @@ impl AccountService {
             },
         };
         self.context.store.create_account(&account, now).await?;
-        self.context
-            .analytics
-            .record(account.user_id, crate::services::analytics::EventKind::UserRegistered);
+        self.context.analytics.record(
+            account.user_id,
+            crate::services::analytics::EventKind::UserRegistered,
+        );
         super::ledger::cache_pending(&self.context, &account.identity.transaction).await;
         tracing::info!(user_id = %account.user_id, device_id = %account.device.id, "account registered");
         Ok(auth_response(

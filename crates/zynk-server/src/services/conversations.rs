@@ -441,7 +441,9 @@ impl ConversationService {
                         .record(m.user_id, EventKind::MessageDelivered);
                 }
                 if outcome.read_moved {
-                    self.context.analytics.record(m.user_id, EventKind::MessageRead);
+                    self.context
+                        .analytics
+                        .record(m.user_id, EventKind::MessageRead);
                 }
                 // A receipt that moves nothing announces nothing; a read alone, without read
                 // receipts, only to the user's own devices.
