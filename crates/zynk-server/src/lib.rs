@@ -135,11 +135,14 @@ impl App {
             relay,
             config.websocket.queue_capacity,
         ));
+        let (analytics, analytics_writer) =
+            services::analytics::Analytics::start(&config.analytics, store.clone());
         let context = Arc::new(Context {
             config,
             store,
             ephemeral,
             blobs,
+            analytics,
         });
         let relay_task = tokio::spawn(hub.clone().run_relay());
         let ledger_key =
@@ -182,6 +185,9 @@ impl App {
             publisher,
         );
         jobs.push(relay_task);
+        if let Some(writer) = analytics_writer {
+            jobs.push(writer);
+        }
         jobs.push(state.services.calls.spawn_sweep());
         jobs.push(tokio::spawn(state.services.contacts.clone().run_relay()));
         Ok(Self { state, jobs })
@@ -195,6 +201,11 @@ impl App {
     /// The services (for admin commands run in-process).
     pub fn services(&self) -> &Services {
         &self.state.services
+    }
+
+    /// The shared context (configuration, storage seams, analytics recorder).
+    pub fn context(&self) -> &Arc<Context> {
+        &self.state.context
     }
 
     /// The configuration in force.
@@ -223,6 +234,8 @@ impl App {
         let config = self.state.context.config.connections.clone();
         let caps = serve::ConnectionCaps::from_config(&config, descriptors);
         let result = serve::serve(listener, router, config, caps, shutdown).await;
+        // Events recorded before the listener closed are written before the jobs stop.
+        self.state.context.analytics.flush().await;
         self.jobs.stop();
         result
     }

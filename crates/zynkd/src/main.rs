@@ -3,6 +3,7 @@
 mod backup;
 mod doctor;
 mod files;
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prints the daily analytics totals per event type (`--json`: one object per line).
+    Stats(ops::StatsArgs),
+    /// Prints each background job's last run, duration and outcome (`--json`: one object per
+    /// line).
+    Jobs(ops::JobsArgs),
     /// Prints configuration.
     Config {
         #[command(subcommand)]
@@ -173,6 +179,8 @@ async fn run(command: Command, config: Config, file: Option<PathBuf>) -> anyhow:
         Command::Files { action } => files::run(action, config).await,
         Command::Backup { action } => backup::run(action, config).await,
         Command::Doctor { json } => doctor::run(config, file.as_deref(), json).await,
+        Command::Stats(args) => ops::stats(args, config).await,
+        Command::Jobs(args) => ops::jobs(args, config).await,
         Command::Config {
             action: ConfigAction::Example,
         } => {

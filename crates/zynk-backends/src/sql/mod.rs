@@ -72,6 +72,7 @@ pub mod sqlite {
     include!("impl_groups.rs");
     include!("impl_files.rs");
     include!("impl_calls.rs");
+    include!("impl_operations.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -98,12 +99,15 @@ pub mod sqlite {
                 .acquire_timeout(settings.acquire_timeout * 2)
                 .connect_with(options.clone())
                 .await?;
+            let locks = std::sync::Arc::new(crate::job_lock::JobLocks::Local(
+                options.get_filename().display().to_string(),
+            ));
             let read = SqlitePoolOptions::new()
                 .max_connections(settings.max_connections.max(1))
                 .acquire_timeout(settings.acquire_timeout)
                 .connect_with(options)
                 .await?;
-            Ok(Self { read, write })
+            Ok(Self { read, write, locks })
         }
     }
 
@@ -152,6 +156,7 @@ pub mod postgres {
     include!("impl_groups.rs");
     include!("impl_files.rs");
     include!("impl_calls.rs");
+    include!("impl_operations.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).
@@ -160,6 +165,7 @@ pub mod postgres {
             settings: &super::PoolSettings,
         ) -> Result<Self, StoreError> {
             let options = PgConnectOptions::from_str(url)?.application_name("zynkd");
+            let locks = std::sync::Arc::new(crate::job_lock::JobLocks::postgres(options.clone()));
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections.max(2))
                 .acquire_timeout(settings.acquire_timeout)
@@ -168,6 +174,7 @@ pub mod postgres {
             Ok(Self {
                 read: pool.clone(),
                 write: pool,
+                locks,
             })
         }
     }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backup::BackupConfig;
 pub use render::redact_url;
+pub use sections::AnalyticsConfig;
 pub use sections::PresenceConfig;
 pub use sections::ProximityConfig;
 pub use sections::{
@@ -100,6 +101,8 @@ pub struct Config {
     pub proximity: ProximityConfig,
     /// Scheduled backups.
     pub backup: BackupConfig,
+    /// Analytics events and daily aggregates.
+    pub analytics: AnalyticsConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -132,6 +135,7 @@ impl Default for Config {
             turn: TurnConfig::default(),
             proximity: ProximityConfig::default(),
             backup: BackupConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }

@@ -150,6 +150,39 @@ pub struct RetentionConfig {
     pub expiry_interval_ms: u64,
     /// How often the retention jobs run, in seconds.
     pub interval_secs: u64,
+    /// Conversation messages that no recipient's device received are deleted after this many
+    /// days, and their senders told (`message_expired` with reason `undelivered`).
+    pub undelivered_message_days: u32,
+}
+
+/// Analytics events (no content, nothing a client encrypted) and their daily aggregates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// Records events, keeps the daily aggregates and exports the event counters; false turns
+    /// all of it off.
+    pub enabled: bool,
+    /// Raw events are deleted after this many days (the daily aggregates are kept).
+    pub raw_days: u32,
+    /// How often the daily aggregates are brought up to date (and old raw events removed), in
+    /// seconds.
+    pub interval_secs: u64,
+    /// How often buffered events are written, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Most events waiting to be written; beyond it events are dropped (and counted).
+    pub buffer_capacity: usize,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            raw_days: 30,
+            interval_secs: 300,
+            flush_interval_ms: 1000,
+            buffer_capacity: 65_536,
+        }
+    }
 }
 
 impl Default for WebSocketConfig {
@@ -172,6 +205,7 @@ impl Default for RetentionConfig {
             deleted_message_days: 30,
             expiry_interval_ms: 1000,
             interval_secs: 3600,
+            undelivered_message_days: 30,
         }
     }
 }

@@ -212,6 +212,21 @@ impl Config {
         if self.retention.interval_secs == 0 {
             return fail("retention.interval_secs", "must be at least 1");
         }
+        if self.retention.undelivered_message_days == 0 {
+            return fail("retention.undelivered_message_days", "must be at least 1");
+        }
+        if self.analytics.raw_days == 0 {
+            return fail("analytics.raw_days", "must be at least 1");
+        }
+        if self.analytics.interval_secs == 0 {
+            return fail("analytics.interval_secs", "must be at least 1");
+        }
+        if self.analytics.flush_interval_ms < 10 {
+            return fail("analytics.flush_interval_ms", "must be at least 10");
+        }
+        if self.analytics.buffer_capacity == 0 {
+            return fail("analytics.buffer_capacity", "must be at least 1");
+        }
         if let Err(why) = self.validate_files() {
             return fail(why.0, &why.1);
         }

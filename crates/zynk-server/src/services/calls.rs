@@ -148,6 +148,11 @@ impl CallService {
         let call = self.settle(outcome).await?;
         metrics::counter!("zynk_calls_total", "call_type" => request.call_type.as_str())
             .increment(1);
+        self.context.analytics.record_with(
+            caller.user_id,
+            crate::services::analytics::EventKind::CallStarted,
+            Some(serde_json::json!({"call_type": request.call_type.as_str()})),
+        );
         // Ring: a connected callee device is reached now; offline ones get a wake-up.
         let callees: Vec<UserId> = call
             .participants

@@ -434,6 +434,17 @@ impl ConversationService {
         let mut count = 0;
         for ((m, users), outcome) in kept.iter().zip(audiences).zip(moved) {
             if let Some(outcome) = outcome {
+                use crate::services::analytics::EventKind;
+                if outcome.delivered_moved {
+                    self.context
+                        .analytics
+                        .record(m.user_id, EventKind::MessageDelivered);
+                }
+                if outcome.read_moved {
+                    self.context
+                        .analytics
+                        .record(m.user_id, EventKind::MessageRead);
+                }
                 // A receipt that moves nothing announces nothing; a read alone, without read
                 // receipts, only to the user's own devices.
                 if outcome.moved() {

@@ -529,10 +529,17 @@ impl FileService {
                 return Err(blob_error(e));
             }
         }
-        self.context
+        if self
+            .context
             .store
             .complete_file(file.id, zynk_backends::now())
-            .await?;
+            .await?
+        {
+            self.context.analytics.record(
+                file.uploader_id,
+                crate::services::analytics::EventKind::FileUploaded,
+            );
+        }
         Ok(())
     }
 

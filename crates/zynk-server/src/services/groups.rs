@@ -168,6 +168,10 @@ impl GroupService {
             .store
             .create_group(&new, zynk_backends::now())
             .await?;
+        self.context.analytics.record(
+            caller.user_id,
+            crate::services::analytics::EventKind::GroupChanged,
+        );
         let write = self.settle(new.id, outcome).await?;
         write
             .group
@@ -230,6 +234,10 @@ impl GroupService {
             .store
             .update_group(group_id, caller.user_id, &changes, zynk_backends::now())
             .await?;
+        self.context.analytics.record(
+            caller.user_id,
+            crate::services::analytics::EventKind::GroupChanged,
+        );
         let write = self.settle(group_id, outcome).await?;
         write
             .group
@@ -345,6 +353,10 @@ impl GroupService {
             .store
             .change_membership(group_id, caller.user_id, change, zynk_backends::now())
             .await?;
+        self.context.analytics.record(
+            caller.user_id,
+            crate::services::analytics::EventKind::GroupChanged,
+        );
         self.settle(group_id, outcome).await
     }
 

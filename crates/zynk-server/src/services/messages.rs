@@ -363,12 +363,30 @@ impl MessageService {
                             &ServerFrame::MessageExpired {
                                 conversation_id,
                                 message_id,
+                                reason: zynk_proto::ws::ExpiryReason::SelfDestruct,
                             },
                         )
                         .await;
                 }
                 Err(err) => tracing::warn!(error = %err, "cannot announce an expired message"),
             }
+        }
+    }
+
+    /// Tells the senders' devices that these messages were removed because no recipient
+    /// received them in time (`message_expired` with reason `undelivered`).
+    pub async fn announce_undelivered(&self, gone: &[zynk_backends::model::UndeliveredMessage]) {
+        for m in gone {
+            self.hub
+                .publish(
+                    &user_targets(&[m.sender_id]),
+                    &ServerFrame::MessageExpired {
+                        conversation_id: m.conversation_id,
+                        message_id: m.message_id,
+                        reason: zynk_proto::ws::ExpiryReason::Undelivered,
+                    },
+                )
+                .await;
         }
     }
 }
@@ -394,6 +412,11 @@ impl PendingSend {
         match outcome {
             InsertOutcome::Created(record) => {
                 metrics::counter!("zynk_messages_stored_total").increment(1);
+                self.service.context.analytics.record_with(
+                    record.sender_id,
+                    crate::services::analytics::EventKind::MessageSent,
+                    Some(serde_json::json!({"message_type": record.message_type.as_str()})),
+                );
                 let message = to_wire(record);
                 // The participants as they are now that the message is stored: a group member
                 // removed meanwhile gets nothing of what follows the removal.

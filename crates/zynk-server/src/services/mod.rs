@@ -11,6 +11,7 @@
 //! built or read.
 
 pub mod accounts;
+pub mod analytics;
 pub mod auth;
 pub mod calls;
 pub mod connections;

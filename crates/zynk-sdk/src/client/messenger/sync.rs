@@ -197,6 +197,7 @@ impl Messenger {
             ServerFrame::MessageExpired {
                 conversation_id,
                 message_id,
+                ..
             } => {
                 if let Some(state) = self.data.conversations.get_mut(&conversation_id) {
                     state.remove(message_id);
