@@ -20,7 +20,7 @@ pub(crate) enum JobLocks {
     Local(String),
     /// PostgreSQL advisory locks on a dedicated connection.
     Postgres {
-        options: PgConnectOptions,
+        options: Box<PgConnectOptions>,
         conn: tokio::sync::Mutex<Option<PgConnection>>,
         /// Keys this store holds (advisory locks are re-entrant within one session, so a
         /// second taker in this process is turned away here).
@@ -48,7 +48,7 @@ impl JobLocks {
     /// Locks for the PostgreSQL database of `options`.
     pub(crate) fn postgres(options: PgConnectOptions) -> Self {
         JobLocks::Postgres {
-            options: options.application_name("zynkd-jobs"),
+            options: Box::new(options.application_name("zynkd-jobs")),
             conn: tokio::sync::Mutex::new(None),
             held: Mutex::new(HashSet::new()),
         }

@@ -3,14 +3,6 @@
 /// Events per INSERT statement (4 parameters each, well under both engines' limits).
 const EVENT_CHUNK: usize = 500;
 
-/// The SQL expression of an event's day (UTC) as `YYYY-MM-DD`.
-fn event_day_sql() -> &'static str {
-    match DIALECT {
-        super::Dialect::Sqlite => "substr(time, 1, 10)",
-        super::Dialect::Postgres => "(time AT TIME ZONE 'UTC')::date",
-    }
-}
-
 fn parse_day(text: &str, what: &str) -> Result<chrono::NaiveDate, StoreError> {
     chrono::NaiveDate::parse_from_str(text.get(..10).unwrap_or(text), "%Y-%m-%d")
         .map_err(|e| corrupt(what, e))
@@ -89,12 +81,13 @@ impl OperationsStore for SqlStore {
     }
 
     async fn rollup_analytics(&self) -> Result<Option<chrono::NaiveDate>, StoreError> {
-        let mut tx = self.begin().await?;
+        // The counting reads run on the read pool; only the replacement of the recounted days
+        // takes the writer (SQLite's single writer is not held while events are scanned).
         let latest: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT MAX({}) FROM daily_event_totals",
             day_text_sql()
         )))
-        .fetch_one(&mut *tx)
+        .fetch_one(&self.read)
         .await?;
         let from = match latest {
             // The latest aggregated day may have been partial: it is counted again.
@@ -106,7 +99,7 @@ impl OperationsStore for SqlStore {
                         "SELECT to_char(MIN(time) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM message_events"
                     }
                 })
-                .fetch_one(&mut *tx)
+                .fetch_one(&self.read)
                 .await?;
                 match first {
                     Some(day) => parse_day(&day, "message_events.time")?,
@@ -114,7 +107,31 @@ impl OperationsStore for SqlStore {
                 }
             }
         };
+        let day = match DIALECT {
+            super::Dialect::Sqlite => "substr(time, 1, 10)",
+            super::Dialect::Postgres => "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        };
+        let totals: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {day}, event_type, COUNT(*) FROM message_events WHERE time >= $1 \
+             GROUP BY {day}, event_type"
+        )))
+        .bind(day_start(from))
+        .fetch_all(&self.read)
+        .await?;
+        let per_user: Vec<(String, UserId, String, i64)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {day}, user_id, event_type, COUNT(*) FROM message_events \
+                 WHERE time >= $1 GROUP BY {day}, user_id, event_type"
+            )))
+            .bind(day_start(from))
+            .fetch_all(&self.read)
+            .await?;
         let from_text = from.format("%Y-%m-%d").to_string();
+        let day_value = match DIALECT {
+            super::Dialect::Sqlite => "",
+            super::Dialect::Postgres => "::date",
+        };
+        let mut tx = self.begin().await?;
         for table in ["daily_event_totals", "daily_message_stats"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE day >= {}",
@@ -124,30 +141,50 @@ impl OperationsStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        let day = event_day_sql();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO daily_event_totals (day, event_type, count) SELECT {day}, event_type, \
-             COUNT(*) FROM message_events WHERE time >= $1 GROUP BY {day}, event_type"
-        )))
-        .bind(day_start(from))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO daily_message_stats (day, user_id, event_type, count) SELECT {day}, \
-             user_id, event_type, COUNT(*) FROM message_events WHERE time >= $1 \
-             GROUP BY {day}, user_id, event_type"
-        )))
-        .bind(day_start(from))
-        .execute(&mut *tx)
-        .await?;
-        let latest: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT MAX({}) FROM daily_event_totals",
-            day_text_sql()
-        )))
-        .fetch_one(&mut *tx)
-        .await?;
+        for chunk in totals.chunks(EVENT_CHUNK) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO daily_event_totals (day, event_type, count) ",
+            );
+            insert.push_values(chunk, |mut row, (day, event_type, count)| {
+                row.push_bind(day.clone())
+                    .push_unseparated(day_value)
+                    .push_bind(event_type.clone())
+                    .push_bind(*count);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in per_user.chunks(EVENT_CHUNK) {
+            // A user deleted since the count goes with their events: skipped.
+            let (head, tail) = match DIALECT {
+                super::Dialect::Sqlite => (
+                    "INSERT INTO daily_message_stats (day, user_id, event_type, count) \
+                     SELECT column1, column2, column3, column4 FROM (",
+                    ") WHERE column2 IN (SELECT id FROM users)",
+                ),
+                super::Dialect::Postgres => (
+                    "INSERT INTO daily_message_stats (day, user_id, event_type, count) \
+                     SELECT v.d::date, v.u, v.e, v.c FROM (",
+                    ") AS v(d, u, e, c) WHERE EXISTS (SELECT 1 FROM users WHERE users.id = v.u)",
+                ),
+            };
+            let mut insert = sqlx::QueryBuilder::<Db>::new(head);
+            insert.push_values(chunk, |mut row, (day, user, event_type, count)| {
+                row.push_bind(day.clone())
+                    .push_bind(*user)
+                    .push_bind(event_type.clone())
+                    .push_bind(*count);
+            });
+            insert.push(tail);
+            insert.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        latest.map(|d| parse_day(&d, "daily_event_totals.day")).transpose()
+        let latest = totals
+            .iter()
+            .map(|(day, _, _)| parse_day(day, "message_events.time"))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .max();
+        Ok(latest.or(Some(from)))
     }
 
     async fn purge_events_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
