@@ -2,7 +2,8 @@
 //! docs/testing.md, "Schemathesis"), on both backends: query parameters are documented in the
 //! query (they were listed as required path parameters, so generated clients could not send
 //! them), optional, and with the ranges the server enforces; `who_can_message` is documented as
-//! its two values (it was any string, and the server refused all but two).
+//! its two values (it was any string, and the server refused all but two), and every closed
+//! vocabulary with its wire spelling.
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -127,6 +128,22 @@ async fn who_can_message_is_documented_as_its_two_values(backend: Backend) {
         let mut values = enum_values(&doc, property);
         values.sort();
         assert_eq!(values, ["contacts", "everyone"], "{component}: {property}");
+    }
+    // Every closed vocabulary is documented with its wire spelling (they were the Rust variant
+    // names: `Everyone`, `OneToOne`, ...).
+    for vocabulary in ["WhoCanMessage", "ConversationKind", "MessageType"] {
+        let schema = &doc["components"]["schemas"][vocabulary];
+        if schema.is_null() && vocabulary != "WhoCanMessage" {
+            continue; // not referenced as a schema of its own
+        }
+        let values = enum_values(&doc, schema);
+        assert!(!values.is_empty(), "{vocabulary}: {schema}");
+        for value in values {
+            assert!(
+                value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{vocabulary}: {value}"
+            );
+        }
     }
     let api = server.api();
     let alice = api.register(&Api::username("privacy_doc")).await;
