@@ -118,6 +118,11 @@ pub struct App {
 impl App {
     /// Opens storage, applies migrations and builds the services.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        // The data directory holds the ledger key and local blobs on every engine: private.
+        data_dir::secure(&config.data_dir, None).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
         let store = open_store(&config).await?;
         store.migrate_up().await?;
         store.ensure_partitions().await?;
