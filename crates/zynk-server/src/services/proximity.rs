@@ -323,15 +323,21 @@ mod tests {
             // Redis' geohash moves a stored centre by well under a metre: same cell.
             assert_eq!(grid.cell(offset(centre, 0.7, -0.7)), cell);
         }
-        // Neighbours are a cell apart.
+        // Neighbours are a cell apart: east in the same row exactly, north in the next row
+        // (whose columns need not line up) at least a row's height.
         let here = grid.cell(point(48.8566, 2.3522));
-        let north = Cell {
-            row: here.row + 1,
-            col: here.col,
+        let east = Cell {
+            row: here.row,
+            col: here.col + 1,
         };
-        let d = haversine_m(grid.centre(here), grid.centre(north));
+        let d = haversine_m(grid.centre(here), grid.centre(east));
         assert!((d - 1000.0).abs() < 0.01, "{d}");
+        let north = grid.cell(offset(grid.centre(here), 1000.0, 0.0));
+        assert_eq!(north.row, here.row + 1);
+        let d = haversine_m(grid.centre(here), grid.centre(north));
+        assert!((999.99..1120.0).contains(&d), "{d}");
         assert_eq!(grid.bucket(here, here), Some(DistanceBucket::UnderOneKm));
+        assert_eq!(grid.bucket(here, east), Some(DistanceBucket::OneToFiveKm));
         assert_eq!(grid.bucket(here, north), Some(DistanceBucket::OneToFiveKm));
     }
 
