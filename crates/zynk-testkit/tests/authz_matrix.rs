@@ -340,6 +340,10 @@ const ROUTES: &[Row] = &[
     row("POST /api/v1/calls/{call_id}/decline",          "/api/v1/calls/{call}/decline",                 Empty,                                                           Fresh,  "409 200   -   -  404   -   -  401 401 401"),
     row("POST /api/v1/calls/{call_id}/end",              "/api/v1/calls/{call}/end",                     Empty,                                                           Fresh,  "200 409   -   -  404   -   -  401 401 401"),
     row("GET /api/v1/turn",                              "/api/v1/turn",                                 Empty,                                                           Shared, "200   -   -   -   -   -   -  401 401 401"),
+    // Proximity (alice has shared no location before the PUT row: searching needs one).
+    row("GET /api/v1/nearby",                            "/api/v1/nearby",                               Empty,                                                           Shared, "409   -   -   -   -   -   -  401 401 401"),
+    row("PUT /api/v1/location",                          "/api/v1/location",                             Json(r#"{"latitude":52.52,"longitude":13.405}"#),               Shared, "204   -   -   -   -   -   -  401 401 401"),
+    row("DELETE /api/v1/location",                       "/api/v1/location",                             Empty,                                                           Shared, "204   -   -   -   -   -   -  401 401 401"),
     // Ledger and trust.
     row("GET /api/v1/ledger",                            "/api/v1/ledger",                               Empty,                                                           Shared, "200   -   -   -   -   -   -  401 401 401"),
     row("GET /api/v1/identities/{did}",                  "/api/v1/identities/{alice_did}",               Empty,                                                           Shared, "200 200 200 200 200 200 200 401 401 401"),
