@@ -564,7 +564,18 @@ pub fn spawn_all(
             }
         })
     };
-    let backups = crate::backup::spawn_scheduled(&context.config);
+    let backups = crate::backup::scheduled_interval(&context.config).map(|interval| {
+        let config = context.config.clone();
+        runner.every_after("backup", interval, move || {
+            let config = config.clone();
+            async move {
+                crate::backup::run_scheduled(&config)
+                    .await
+                    .map(|path| Some(path.display().to_string()))
+                    .map_err(|e| format!("scheduled backup failed: {e:#}"))
+            }
+        })
+    });
     let files = spawn_file_jobs(&runner, &context);
     let undelivered = {
         let context = context.clone();

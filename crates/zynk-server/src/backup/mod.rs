@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use chrono::Utc;
-use tokio::task::JoinHandle;
 
 pub use archive::{ArchiveError, BlobsMode, Engine, Manifest};
 
@@ -414,25 +413,18 @@ pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<usize> {
     Ok(excess)
 }
 
-/// Starts the scheduled backup job when `backup.schedule` is set: the first archive after one
-/// interval, then one per interval.
-pub fn spawn_scheduled(config: &Config) -> Option<JoinHandle<()>> {
+/// The interval of scheduled backups when `backup.schedule` is set (logged once); the job itself
+/// runs under the job runner (`jobs::spawn_all`), so that several nodes on one database do not
+/// each write an archive per interval.
+pub fn scheduled_interval(config: &Config) -> Option<Duration> {
     let interval: Duration = config.backup.interval().ok().flatten()?;
-    let config = config.clone();
     tracing::info!(
         every_secs = interval.as_secs(),
         keep = config.backup.keep,
         dir = %config.backup.effective_dir(&config.data_dir).display(),
         "scheduled backups on"
     );
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let _ = run_scheduled(&config).await;
-        }
-    }))
+    Some(interval)
 }
 
 #[cfg(test)]
