@@ -84,6 +84,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn AnyStore>, StartError
     }
     let settings = PoolSettings {
         max_connections: config.database_max_connections,
+        cache_kib: config.database_cache_mib.saturating_mul(1024),
         ..PoolSettings::default()
     };
     Ok(sql::connect(&url, &settings).await?)

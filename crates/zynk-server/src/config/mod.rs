@@ -45,6 +45,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Largest number of pooled database connections (`ZYNK_DATABASE_MAX_CONNECTIONS`).
     pub database_max_connections: u32,
+    /// SQLite page cache in MiB for all connections together (`ZYNK_DATABASE_CACHE_MIB`).
+    pub database_cache_mib: u32,
     /// `redis://HOST:PORT/DB` (`ZYNK_REDIS_URL`). Unset means in-process ephemeral state,
     /// which only suits a single node.
     pub redis_url: Option<String>,
@@ -111,6 +113,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             database_max_connections: 16,
+            database_cache_mib: 16,
             redis_url: None,
             redis_key_prefix: String::new(),
             log_format: LogFormat::Text,

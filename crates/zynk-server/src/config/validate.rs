@@ -140,6 +140,9 @@ impl Config {
         if self.database_max_connections == 0 {
             return fail("database_max_connections", "must be at least 1");
         }
+        if !(1..=65536).contains(&self.database_cache_mib) {
+            return fail("database_cache_mib", "must be 1 to 65536");
+        }
         if self.auth.pbkdf2_iterations < 1_000 {
             return fail("auth.pbkdf2_iterations", "must be at least 1000");
         }
