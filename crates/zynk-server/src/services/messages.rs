@@ -125,6 +125,7 @@ impl MessageService {
                 let (tx, rx) = mpsc::channel(WRITER_QUEUE);
                 let (fan_out, fan_out_rx) = mpsc::channel(FAN_OUT_QUEUE);
                 tokio::spawn(run_fan_out(
+                    context.analytics.clone(),
                     hub.clone(),
                     conversations.clone(),
                     push.clone(),
@@ -440,17 +441,10 @@ impl PendingSend {
             .await
             .map_err(|_| ApiError::unavailable(&"message writer stopped"))??;
         match outcome {
-            InsertOutcome::Created(record) => {
-                self.service.context.analytics.record_with(
-                    record.sender_id,
-                    crate::services::analytics::EventKind::MessageSent,
-                    Some(serde_json::json!({"message_type": record.message_type.as_str()})),
-                );
-                Ok(SendMessageResponse {
-                    message: to_wire(record),
-                    created: true,
-                })
-            }
+            InsertOutcome::Created(record) => Ok(SendMessageResponse {
+                message: to_wire(record),
+                created: true,
+            }),
             InsertOutcome::Existing(record) => Ok(SendMessageResponse {
                 message: to_wire(record),
                 created: false,
@@ -691,6 +685,7 @@ const FAN_OUT_QUEUE: usize = 64;
 /// to the participants as they are after the commit (a group member removed meanwhile gets
 /// nothing of what follows the removal), and queues push wake-ups.
 async fn run_fan_out(
+    analytics: crate::services::analytics::Analytics,
     hub: Arc<Hub>,
     conversations: ConversationService,
     push: mpsc::Sender<(Arc<[UserId]>, DeviceId)>,
@@ -700,6 +695,11 @@ async fn run_fan_out(
         let mut frames = Vec::with_capacity(batch.len());
         for (record, fan) in batch {
             metrics::counter!("zynk_messages_stored_total").increment(1);
+            analytics.record_with(
+                record.sender_id,
+                crate::services::analytics::EventKind::MessageSent,
+                Some(serde_json::json!({"message_type": record.message_type.as_str()})),
+            );
             let message = to_wire(record);
             let participants = conversations
                 .participants(message.conversation_id)
