@@ -4,7 +4,9 @@
 # docs/benchmarks.md with the machine and the date).
 #
 #   scripts/bench.sh            # everything
-#   scripts/bench.sh http       # one group: http | ws | idle
+#   scripts/bench.sh http       # one group: http | ws | idle | pairs
+#   scripts/bench.sh pairs      # the one-core workload: server on CPU 1, generator on CPU 0
+#   ZYNK_BENCH_PREFILL="1000000 10000000" scripts/bench.sh pairs   # growth runs too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ZYNK_TEST_POSTGRES_URL="${ZYNK_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -28,3 +30,19 @@ for backend in embedded scale; do
         $bench --backend $backend idle --connections 10000
     fi
 done
+
+# The one-core workload (issue 15): the server pinned to CPU 1, the load generator to CPU 0;
+# fresh storage per run; then the throughput run again on databases pre-filled with
+# ZYNK_BENCH_PREFILL messages, and idle-socket memory on a pinned fresh server.
+bench_pairs() {
+    for backend in embedded scale; do
+        taskset -c 0 $bench --backend $backend --server-cpus 1 pairs
+        for n in ${ZYNK_BENCH_PREFILL:-}; do
+            taskset -c 0 $bench --backend $backend --server-cpus 1 pairs --prefill "$n" --rates 0
+        done
+        taskset -c 0 $bench --backend $backend --server-cpus 1 idle --connections 10000
+    done
+}
+if [ "$group" = all ] || [ "$group" = pairs ]; then
+    bench_pairs
+fi

@@ -185,6 +185,22 @@ ensure_s3() {
     export ZYNK_TEST_S3_ROOT="$data"
 }
 
+# pg_dump / pg_restore (the backup tests on PostgreSQL; Debian package postgresql-client) and
+# systemd-analyze (the check of the documented systemd unit; Debian package systemd).
+ensure_ops_tools() {
+    if ! command -v pg_dump >/dev/null || ! command -v pg_restore >/dev/null; then
+        say "installing the PostgreSQL client tools (pg_dump, pg_restore)"
+        apt_install postgresql-client \
+            || die "pg_dump and pg_restore are missing and could not be installed (Debian package postgresql-client): the backup tests on PostgreSQL need them"
+    fi
+    if ! command -v systemd-analyze >/dev/null; then
+        say "installing systemd-analyze (Debian package systemd)"
+        apt_install systemd \
+            || die "systemd-analyze is missing and could not be installed (Debian package systemd): the systemd unit test needs it"
+    fi
+    export ZYNK_SYSTEMD_ANALYZE="$(command -v systemd-analyze)"
+}
+
 ensure_toolchain
 ensure_tools
 ensure_postgres
@@ -192,6 +208,7 @@ ensure_redis
 ensure_s3
 say "S3: $ZYNK_TEST_S3_URL (data in $ZYNK_TEST_S3_ROOT)"
 ensure_coturn
+ensure_ops_tools
 say "PostgreSQL: $ZYNK_TEST_POSTGRES_URL"
 say "Redis: $ZYNK_TEST_REDIS_URL"
 
@@ -231,3 +248,101 @@ web_tests
 
 say "cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+
+# ---- Fuzzing (cargo fuzz; see docs/testing.md, "Fuzzing") -------------------------------------
+# Builds every target in fuzz/ with the nightly toolchain (in its own target directory,
+# target/fuzz) and runs each for a few seconds from its committed corpus. New inputs go to a
+# scratch directory, not the committed corpus; a crash fails the run (its input is kept under
+# target/fuzz/artifacts). ZYNK_FUZZ_SECONDS sets the time per target (default 5). The
+# `request_body` target links the whole server (a much longer build) and is built and run only
+# with ZYNK_FUZZ_SERVER=1.
+run_fuzzers() {
+    local bin="$services/cargo-fuzz/bin" seconds="${ZYNK_FUZZ_SECONDS:-5}"
+    command -v rustup >/dev/null || die "rustup is needed for the nightly toolchain of the fuzz targets"
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        say "installing the nightly Rust toolchain (fuzz targets)"
+        rustup toolchain install nightly --profile minimal || die "rustup could not install the nightly toolchain"
+    fi
+    if [ ! -x "$bin/cargo-fuzz" ]; then
+        say "installing cargo-fuzz 0.13.2 into $services/cargo-fuzz"
+        cargo install cargo-fuzz --version 0.13.2 --locked --root "$services/cargo-fuzz" \
+            || die "cargo install cargo-fuzz failed"
+    fi
+    local flags=(--sanitizer none --debug-assertions --codegen-units 16 --target-dir "$root/target/fuzz")
+    if [ -n "${ZYNK_FUZZ_SERVER:-}" ]; then
+        flags+=(--features server)
+    else
+        say "fuzz target request_body not built (set ZYNK_FUZZ_SERVER=1 to build and run it)"
+    fi
+    say "cargo +nightly fuzz build (target/fuzz)"
+    (cd fuzz && PATH="$bin:$PATH" cargo +nightly fuzz build "${flags[@]}") \
+        || die "the fuzz targets do not build"
+    local target scratch
+    for target in $(cd fuzz && PATH="$bin:$PATH" cargo +nightly fuzz list); do
+        if [ "$target" = request_body ] && [ -z "${ZYNK_FUZZ_SERVER:-}" ]; then continue; fi
+        say "fuzzing $target for ${seconds}s"
+        scratch="$root/target/fuzz/scratch/$target"
+        rm -rf "$scratch"; mkdir -p "$scratch" "$root/target/fuzz/artifacts/$target"
+        (cd fuzz && PATH="$bin:$PATH" cargo +nightly fuzz run "${flags[@]}" "$target" \
+            "$scratch" "corpus/$target" -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$root/target/fuzz/artifacts/$target/" \
+            2>"$scratch.log") \
+            || { tail -n 40 "$scratch.log" >&2; die "fuzz target $target failed (input in target/fuzz/artifacts/$target)"; }
+        grep -h 'stat::number_of_executed_units' "$scratch.log" >&2 || true
+    done
+}
+
+# ---- Schemathesis (see docs/testing.md, "Schemathesis") ---------------------------------------
+# Starts zynkd on the embedded default (SQLite, in-process state, local blobs) in a scratch
+# directory, registers a user with real proofs of possession (zynk-test-user), and runs a
+# bounded schemathesis (every check, fixed seed and examples per operation, settings in
+# scripts/schemathesis/) against its OpenAPI document with that user's token. Any failure (a 5xx,
+# an answer outside the document, a response body off its schema) fails the run.
+# ZYNK_SCHEMATHESIS_EXAMPLES sets the examples per operation (default 25).
+run_schemathesis() {
+    local venv="$services/schemathesis" examples="${ZYNK_SCHEMATHESIS_EXAMPLES:-25}"
+    if [ ! -x "$venv/bin/st" ]; then
+        python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv \
+            || die "Python 3 with venv is needed for schemathesis"
+        say "installing schemathesis 4.32.5 into $venv"
+        python3 -m venv "$venv" && "$venv/bin/pip" install -q 'schemathesis==4.32.5' \
+            || die "pip install schemathesis failed"
+    fi
+    say "cargo build zynkd and zynk-test-user"
+    cargo build --locked -p zynkd -p zynk-testkit --bin zynkd --bin zynk-test-user
+    local dir port pid token op status=0
+    dir=$(mktemp -d "$services/schemathesis-run.XXXXXX")
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    ZYNK_LISTEN="127.0.0.1:$port" ZYNK_DATA_DIR="$dir/data" ZYNK_AUTH__PBKDF2_ITERATIONS=1000 \
+        ZYNK_RATE_LIMITS__ENABLED=false ZYNK_TURN__SHARED_SECRET=schemathesis \
+        ZYNK_TURN__URLS='["turn:127.0.0.1:3478?transport=udp"]' \
+        target/debug/zynkd serve >"$dir/zynkd.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do port_open "$port" && break; sleep 0.2; done
+    port_open "$port" || { kill "$pid" 2>/dev/null; die "zynkd did not start; see $dir/zynkd.log"; }
+    # Operations that end the caller's session run last, with a user of their own: once one
+    # succeeds, the rest of them answer 401 (documented).
+    local ending=("POST /api/v1/auth/logout" "DELETE /api/v1/devices/{device_id}"
+        "DELETE /api/v1/sessions/{session_id}")
+    local round filter user
+    for round in main ending; do
+        filter=()
+        for op in "${ending[@]}"; do
+            if [ "$round" = main ]; then filter+=(--exclude-name "$op"); else filter+=(--include-name "$op"); fi
+        done
+        user="schemathesis_$round"
+        token=$(target/debug/zynk-test-user "http://127.0.0.1:$port" "$user" | head -n 1) \
+            || { kill "$pid"; die "could not register the schemathesis user $user"; }
+        say "schemathesis ($round operations): $examples examples per operation (report in $dir)"
+        (cd scripts/schemathesis && PYTHONPATH=. "$venv/bin/st" --config-file schemathesis.toml run \
+            "http://127.0.0.1:$port/api/v1/openapi.json" --checks all --max-examples "$examples" \
+            --workers 2 --no-color -H "Authorization: Bearer $token" "${filter[@]}" \
+            --report junit --report-dir "$dir/report-$round") || status=$?
+    done
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+    [ "$status" -eq 0 ] || die "schemathesis found failures (server log: $dir/zynkd.log)"
+    rm -rf "$dir"
+}
+
+run_fuzzers
+run_schemathesis

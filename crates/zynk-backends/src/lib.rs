@@ -16,6 +16,7 @@ pub mod blob;
 pub mod ephemeral;
 pub mod error;
 pub mod files;
+pub mod job_lock;
 pub mod ledger;
 pub mod model;
 pub mod sql;

@@ -511,6 +511,48 @@ pub trait MaintenanceStore: Send + Sync {
     fn engine(&self) -> &'static str;
 }
 
+/// Operations (issue 16): analytics events and their daily aggregates, the expiry of messages
+/// no recipient received, and the job runner's locks and records.
+#[async_trait]
+pub trait OperationsStore: Send + Sync {
+    /// Writes a batch of analytics events in one statement per chunk; events of users deleted
+    /// meanwhile are skipped. Returns how many were written.
+    async fn record_events(&self, events: &[AnalyticsEvent]) -> Result<u64, StoreError>;
+    /// Recomputes the daily aggregates (per event type, and per user and event type) from the
+    /// latest aggregated day on (or from the first raw event); returns the latest day it
+    /// aggregated, if any.
+    async fn rollup_analytics(&self) -> Result<Option<chrono::NaiveDate>, StoreError>;
+    /// Deletes raw events older than `cutoff` (on PostgreSQL whole monthly partitions are
+    /// dropped first); returns how many rows and partitions went.
+    async fn purge_events_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The daily totals per event type from `since` (inclusive), by day then type.
+    async fn daily_totals(&self, since: chrono::NaiveDate) -> Result<Vec<DailyCount>, StoreError>;
+    /// The daily counts of one user per event type from `since` (inclusive).
+    async fn user_daily_counts(
+        &self,
+        user_id: UserId,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<DailyCount>, StoreError>;
+    /// Removes conversation messages (not membership records) created before `cutoff` that no
+    /// participant other than the sender has received (their delivered cursor is below the
+    /// message); returns them, at most `limit`, in id order after `after`.
+    async fn purge_undelivered_messages(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: MessageId,
+        limit: u32,
+    ) -> Result<Vec<UndeliveredMessage>, StoreError>;
+    /// Takes the job's lock unless another runner (node) holds it.
+    async fn try_lock_job(&self, job: &str)
+    -> Result<Option<crate::job_lock::JobLock>, StoreError>;
+    /// When the job's last recorded run started (on any node).
+    async fn job_last_started(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records a finished run (adding its counts to the job's totals).
+    async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError>;
+    /// The recorded last run of every job, by name.
+    async fn job_runs(&self) -> Result<Vec<JobRunRecord>, StoreError>;
+}
+
 /// Encrypted files and their resumable uploads (the blobs themselves are in
 /// [`crate::blob::BlobStore`]).
 #[async_trait]
@@ -579,6 +621,7 @@ pub trait Store:
     + ContactStore
     + GroupStore
     + CallStore
+    + OperationsStore
 {
 }
 
@@ -598,6 +641,7 @@ impl<T> Store for T where
         + ContactStore
         + GroupStore
         + CallStore
+        + OperationsStore
 {
 }
 
@@ -695,6 +739,13 @@ pub trait CallStore: Send + Sync {
         action: CallAction,
         now: DateTime<Utc>,
     ) -> Result<CallOutcome, StoreError>;
+    /// Calls still waiting for `user_id` to answer: `initiated` or `ringing`, started by someone
+    /// else, and neither answered nor declined by the user; newest first, at most `limit`.
+    async fn calls_awaiting_answer(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>, StoreError>;
     /// Marks calls created before `cutoff` that nobody answered `missed` (at most `limit`);
     /// returns them. Each call is returned by exactly one caller, whichever node runs it.
     async fn expire_unanswered_calls(

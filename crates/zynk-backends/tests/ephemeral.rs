@@ -12,6 +12,7 @@ use zynk_backends::ephemeral::memory::MemoryEphemeral;
 use zynk_backends::ephemeral::redis::RedisEphemeral;
 use zynk_backends::ephemeral::{
     CHAIN_UNANCHORED_MAX, CachedSession, EphemeralTtls, GeoPoint, Presence, ValidatorStatus,
+    haversine_m,
 };
 use zynk_proto::{ConversationId, DeviceId, GroupId, SessionId, UserId};
 
@@ -108,6 +109,8 @@ conformance!(
     typing_renewal_extends_the_mark,
     locations_expire_per_member,
     locations_nearest_first,
+    location_get_is_fresh_only,
+    locations_near_limit_and_points,
     group_member_cache,
     group_member_lists_are_sets,
     chain_pending_transactions,
@@ -358,7 +361,7 @@ async fn locations_expire_per_member(e: Arc<dyn Ephemeral>) {
     );
     e.location_set(old, near).await.unwrap();
     e.location_set(far, oakland).await.unwrap();
-    let found = e.locations_near(sf, 1_000.0).await.unwrap();
+    let found = e.locations_near(sf, 1_000.0, 100).await.unwrap();
     assert!(found.iter().any(|n| n.user_id == old));
     assert!(
         !found.iter().any(|n| n.user_id == far),
@@ -367,11 +370,11 @@ async fn locations_expire_per_member(e: Arc<dyn Ephemeral>) {
     // Keep `fresh` fresh while `old` ages out: expiry is per member, not for the whole set.
     eventually("per-member location expiry", || async {
         e.location_set(fresh, near).await.unwrap();
-        let found = e.locations_near(sf, 1_000.0).await.unwrap();
+        let found = e.locations_near(sf, 1_000.0, 100).await.unwrap();
         found.iter().any(|n| n.user_id == fresh) && !found.iter().any(|n| n.user_id == old)
     })
     .await;
-    let found = e.locations_near(sf, 1_000.0).await.unwrap();
+    let found = e.locations_near(sf, 1_000.0, 100).await.unwrap();
     let d = found
         .iter()
         .find(|n| n.user_id == fresh)
@@ -380,7 +383,7 @@ async fn locations_expire_per_member(e: Arc<dyn Ephemeral>) {
     assert!((50.0..300.0).contains(&d), "{d}");
     e.location_remove(fresh).await.unwrap();
     assert!(
-        !e.locations_near(sf, 1_000.0)
+        !e.locations_near(sf, 1_000.0, 100)
             .await
             .unwrap()
             .iter()
@@ -409,7 +412,7 @@ async fn locations_nearest_first(e: Arc<dyn Ephemeral>) {
     e.location_set(moved, at(5_000.0)).await.unwrap();
     // Setting a location again moves the user.
     e.location_set(moved, at(300.0)).await.unwrap();
-    let found = e.locations_near(center, 1_000.0).await.unwrap();
+    let found = e.locations_near(center, 1_000.0, 100).await.unwrap();
     assert_eq!(
         found.iter().map(|n| n.user_id).collect::<Vec<_>>(),
         vec![near, moved, middle, far]
@@ -417,13 +420,85 @@ async fn locations_nearest_first(e: Arc<dyn Ephemeral>) {
     for (n, expected) in found.iter().zip([100.0, 300.0, 500.0, 900.0]) {
         assert!((n.distance_m - expected).abs() < 5.0, "{n:?}");
     }
-    let close = e.locations_near(center, 400.0).await.unwrap();
+    let close = e.locations_near(center, 400.0, 100).await.unwrap();
     assert_eq!(
         close.iter().map(|n| n.user_id).collect::<Vec<_>>(),
         vec![near, moved]
     );
     // Removing someone who has no location is fine.
     e.location_remove(UserId::new_random()).await.unwrap();
+}
+
+async fn location_get_is_fresh_only(e: Arc<dyn Ephemeral>) {
+    let here = GeoPoint {
+        longitude: 13.4050,
+        latitude: 52.5200,
+    };
+    let (user, other) = (UserId::new_random(), UserId::new_random());
+    assert_eq!(e.location_get(user).await.unwrap(), None);
+    e.location_set(user, here).await.unwrap();
+    let got = e
+        .location_get(user)
+        .await
+        .unwrap()
+        .expect("a fresh location");
+    // Redis keeps a 52-bit geohash: within a metre.
+    assert!(haversine_m(got, here) < 1.0, "{got:?}");
+    assert_eq!(e.location_get(other).await.unwrap(), None);
+    eventually("location_get expiry", || async {
+        e.location_get(user).await.unwrap().is_none()
+    })
+    .await;
+    // Expired means gone from searches too.
+    assert!(
+        e.locations_near(here, 1_000.0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    e.location_set(user, here).await.unwrap();
+    e.location_remove(user).await.unwrap();
+    assert_eq!(e.location_get(user).await.unwrap(), None);
+}
+
+async fn locations_near_limit_and_points(e: Arc<dyn Ephemeral>) {
+    let center = GeoPoint {
+        longitude: -0.1276,
+        latitude: 51.5072,
+    };
+    let at = |metres_east: f64| GeoPoint {
+        longitude: center.longitude
+            + metres_east / (111_226.0 * center.latitude.to_radians().cos()),
+        latitude: center.latitude,
+    };
+    let users: Vec<UserId> = (0..5).map(|_| UserId::new_random()).collect();
+    for (i, user) in users.iter().enumerate() {
+        e.location_set(*user, at(100.0 * (i as f64 + 1.0)))
+            .await
+            .unwrap();
+    }
+    let two = e.locations_near(center, 10_000.0, 2).await.unwrap();
+    assert_eq!(
+        two.iter().map(|n| n.user_id).collect::<Vec<_>>(),
+        users[..2].to_vec(),
+        "the nearest two"
+    );
+    for (n, i) in two.iter().zip(0..) {
+        assert!(
+            haversine_m(n.point, at(100.0 * (f64::from(i) + 1.0))) < 1.0,
+            "{n:?}"
+        );
+    }
+    assert_eq!(
+        e.locations_near(center, 10_000.0, 100).await.unwrap().len(),
+        5
+    );
+    assert!(
+        e.locations_near(center, 10_000.0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn group_member_cache(e: Arc<dyn Ephemeral>) {

@@ -5,9 +5,11 @@
 //! - `http`: authenticated `GET /api/v1/users/me` round trips over keep-alive connections.
 //! - `ws`: client pairs exchanging pre-encrypted messages over WebSockets.
 //! - `idle`: server memory per idle WebSocket connection.
+//! - `pairs`: the one-core workload of issue 15 (throughput, latency, order, memory, growth).
 
 mod group;
 mod http;
+mod pairs;
 mod server;
 mod stats;
 mod ws;
@@ -26,6 +28,10 @@ struct Cli {
     /// Storage backend of the server.
     #[arg(long, global = true, value_enum, default_value_t = BackendArg::Embedded)]
     backend: BackendArg,
+    /// Pins the server to these CPUs (`taskset -c`), e.g. `1`; pin the generator itself with
+    /// `taskset -c 0 zynk-bench …`.
+    #[arg(long, global = true)]
+    server_cpus: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -104,6 +110,29 @@ enum Command {
         /// Sends in flight.
         #[arg(long, default_value_t = 64)]
         window: usize,
+    },
+    /// The one-core workload: sender/receiver pairs with 100-byte messages; closed-loop
+    /// throughput (window of undelivered messages), open-loop latency at each rate, order,
+    /// memory; with --prefill, on a database already holding that many messages.
+    Pairs {
+        /// Sender/receiver pairs, one 1:1 conversation each.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Messages per pair in the throughput run.
+        #[arg(long, default_value_t = 1000)]
+        per_pair: usize,
+        /// Undelivered messages per pair in the throughput run.
+        #[arg(long, default_value_t = 10)]
+        window: usize,
+        /// Open-loop rates (messages per second in total), comma-separated; 0 for none.
+        #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+        rates: Vec<u64>,
+        /// Seconds of each open-loop run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Messages stored directly in the database before the runs.
+        #[arg(long, default_value_t = 0)]
+        prefill: u64,
     },
     /// Server memory per idle WebSocket connection.
     Idle {
@@ -246,7 +275,8 @@ fn main() -> anyhow::Result<()> {
             }
             None => Vec::new(),
         };
-        let server = server::ServerProcess::start(&zynkd, backend, env).await?;
+        let server =
+            server::ServerProcess::start(&zynkd, backend, env, cli.server_cpus.as_deref()).await?;
         println!(
             "zynkd {} on {:?}, pid {}",
             zynkd.display(),
@@ -268,6 +298,27 @@ fn main() -> anyhow::Result<()> {
                 random_ids,
             } => ws::run(&server, pairs, seconds, rate, size, window, random_ids).await,
             Command::Idle { connections } => ws::idle(&server, connections).await,
+            Command::Pairs {
+                pairs,
+                per_pair,
+                window,
+                rates,
+                seconds,
+                prefill,
+            } => {
+                pairs::run(
+                    &server,
+                    pairs::Options {
+                        pairs,
+                        per_pair,
+                        window,
+                        rates,
+                        seconds,
+                        prefill,
+                    },
+                )
+                .await
+            }
             Command::Group {
                 members,
                 seconds,

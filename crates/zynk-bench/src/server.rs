@@ -20,14 +20,23 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `zynkd serve` on fresh storage with rate limits off.
+    /// Starts `zynkd serve` on fresh storage with rate limits off; with `cpus`, pinned to those
+    /// CPUs (`taskset -c CPUS`).
     pub async fn start(
         zynkd: &Path,
         backend: Backend,
         env: Vec<(String, String)>,
+        cpus: Option<&str>,
     ) -> anyhow::Result<Self> {
         let storage = Storage::create(backend).await;
-        let mut cmd = Command::new(zynkd);
+        let mut cmd = match cpus {
+            Some(cpus) => {
+                let mut cmd = Command::new("taskset");
+                cmd.args(["-c", cpus]).arg(zynkd);
+                cmd
+            }
+            None => Command::new(zynkd),
+        };
         cmd.arg("serve")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("ZYNK_DATA_DIR", storage.data_dir())
@@ -101,6 +110,11 @@ impl ServerProcess {
             String::from_utf8_lossy(&out.stderr)
         );
         Ok((out.status.success(), text, started.elapsed().as_secs_f64()))
+    }
+
+    /// The server's database URL.
+    pub fn database_url(&self) -> String {
+        self._storage.database_url()
     }
 
     /// The process id.

@@ -20,6 +20,7 @@ mod output;
 mod password;
 mod presence;
 mod proof;
+mod proximity;
 mod trust;
 
 use std::path::PathBuf;
@@ -268,6 +269,19 @@ pub enum Command {
         #[command(subcommand)]
         command: file::FileCommand,
     },
+    /// Share your position for proximity discovery (`location set LAT LON`, for five minutes)
+    /// or stop sharing it (`location clear`).
+    Location {
+        #[command(subcommand)]
+        command: proximity::LocationCommand,
+    },
+    /// List users who share their position near yours (share yours first with
+    /// `zynk location set`), as distance buckets: <1km, 1-5km, 5-20km.
+    Nearby {
+        /// One JSON object per line: user_id, username, distance.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Run the command; the exit code is 0 unless a command decides otherwise
@@ -321,6 +335,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::File { command } => file::run(context, command).await,
         Command::Presence { user, json } => presence::presence(context, &user, json).await,
+        Command::Location { command } => proximity::location(context, command).await,
+        Command::Nearby { json } => proximity::nearby(context, json).await,
     };
     done.map(|()| ExitCode::SUCCESS)
 }

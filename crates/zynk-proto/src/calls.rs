@@ -155,11 +155,13 @@ pub struct CallPage {
 /// Query of `GET /api/v1/calls`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct CallPageQuery {
     /// Only calls older than this one (the `next_before` of the previous page).
     pub before: Option<CallId>,
     /// Page size, 1-100 (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u32>,
 }
 

@@ -96,6 +96,8 @@ error_codes! {
     CallTransition => "illegal_call_transition", 409, "The call is not in a state that allows this (answering one's own call, ending an ended call, …).";
     CallActive => "call_active", 409, "The conversation already has an active call.";
     TurnUnavailable => "turn_not_configured", 503, "This server has no TURN service configured.";
+    LocationRequired => "location_required", 409, "Share a location (`PUT /api/v1/location`) within the last five minutes before searching nearby users.";
+    ProximityDisabled => "proximity_disabled", 403, "Proximity discovery is off for the caller (`allow_proximity_discovery`) or on this server.";
     RouteNotFound => "route_not_found", 404, "No such route.";
     MethodNotAllowed => "method_not_allowed", 405, "The route does not accept this method.";
     RateLimited => "rate_limited", 429, "Too many requests; retry after the `Retry-After` seconds.";

@@ -39,6 +39,7 @@ macro_rules! vocabulary {
             $(
                 $(#[$vdoc])*
                 #[serde(rename = $text)]
+                #[cfg_attr(feature = "openapi", schema(rename = $text))]
                 $variant,
             )+
         }

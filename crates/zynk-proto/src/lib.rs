@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod messages;
 pub mod possession;
 pub mod presence;
+pub mod proximity;
 pub mod sessions;
 pub mod to_device;
 pub mod trust;

@@ -41,7 +41,7 @@ pub struct PrivacySettings {
     /// Who may start a 1:1 conversation with the user: `everyone` (strangers' first messages
     /// land as message requests) or `contacts` (strangers are refused).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "everyone"))]
+    #[cfg_attr(feature = "openapi", schema(example = "everyone"))]
     pub who_can_message: WhoCanMessage,
 }
 
@@ -72,7 +72,7 @@ pub struct PrivacyUpdate {
     pub allow_proximity_discovery: Option<bool>,
     /// New value of `who_can_message`: `everyone` or `contacts`.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "contacts"))]
+    #[cfg_attr(feature = "openapi", schema(example = "contacts"))]
     pub who_can_message: Option<WhoCanMessage>,
 }
 

@@ -13,6 +13,17 @@ use crate::messages::{Message, SendMessageRequest};
 use crate::presence::PresenceStatus;
 use crate::to_device::ToDeviceMessage;
 
+/// Why the server removed a message (`message_expired`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryReason {
+    /// Its self-destruct time (`expires_at`) came.
+    #[default]
+    SelfDestruct,
+    /// No recipient's device received it within `retention.undelivered_message_days`.
+    Undelivered,
+}
+
 /// Frames the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -50,12 +61,17 @@ pub enum ServerFrame {
         /// Read cursor (absent when that user's read receipts are off).
         last_read_seq: Option<i64>,
     },
-    /// A self-destructing message reached its time and was removed.
+    /// A message was removed by the server: a self-destructing message reached its time (to
+    /// every participant), or no recipient received it within the retention time (to the
+    /// sender's devices).
     MessageExpired {
         /// Conversation.
         conversation_id: ConversationId,
         /// The removed message.
         message_id: MessageId,
+        /// Why it was removed (`self_destruct` when absent, as older servers sent it).
+        #[serde(default)]
+        reason: ExpiryReason,
     },
     /// This device should upload more one-time keys.
     KeysLow {

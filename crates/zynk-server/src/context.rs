@@ -20,4 +20,6 @@ pub struct Context {
     pub ephemeral: Arc<dyn Ephemeral>,
     /// Encrypted file blobs.
     pub blobs: Arc<dyn BlobStore>,
+    /// The analytics recorder (does nothing when `analytics.enabled` is false).
+    pub analytics: crate::services::analytics::Analytics,
 }

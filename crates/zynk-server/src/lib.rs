@@ -1,6 +1,7 @@
 //! The Zynk server as a library: configuration, the HTTP API, services and background jobs.
 //! The `zynkd` binary is a thin command line over [`App`].
 
+pub mod backup;
 pub mod config;
 pub mod context;
 pub mod data_dir;
@@ -83,6 +84,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn AnyStore>, StartError
     }
     let settings = PoolSettings {
         max_connections: config.database_max_connections,
+        cache_kib: config.database_cache_mib.saturating_mul(1024),
         ..PoolSettings::default()
     };
     Ok(sql::connect(&url, &settings).await?)
@@ -117,6 +119,11 @@ pub struct App {
 impl App {
     /// Opens storage, applies migrations and builds the services.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        // The data directory holds the ledger key and local blobs on every engine: private.
+        data_dir::secure(&config.data_dir, None).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
         let store = open_store(&config).await?;
         store.migrate_up().await?;
         store.ensure_partitions().await?;
@@ -134,11 +141,14 @@ impl App {
             relay,
             config.websocket.queue_capacity,
         ));
+        let (analytics, analytics_writer) =
+            services::analytics::Analytics::start(&config.analytics, store.clone());
         let context = Arc::new(Context {
             config,
             store,
             ephemeral,
             blobs,
+            analytics,
         });
         let relay_task = tokio::spawn(hub.clone().run_relay());
         let ledger_key =
@@ -181,6 +191,9 @@ impl App {
             publisher,
         );
         jobs.push(relay_task);
+        if let Some(writer) = analytics_writer {
+            jobs.push(writer);
+        }
         jobs.push(state.services.calls.spawn_sweep());
         jobs.push(tokio::spawn(state.services.contacts.clone().run_relay()));
         Ok(Self { state, jobs })
@@ -194,6 +207,11 @@ impl App {
     /// The services (for admin commands run in-process).
     pub fn services(&self) -> &Services {
         &self.state.services
+    }
+
+    /// The shared context (configuration, storage seams, analytics recorder).
+    pub fn context(&self) -> &Arc<Context> {
+        &self.state.context
     }
 
     /// The configuration in force.
@@ -222,6 +240,8 @@ impl App {
         let config = self.state.context.config.connections.clone();
         let caps = serve::ConnectionCaps::from_config(&config, descriptors);
         let result = serve::serve(listener, router, config, caps, shutdown).await;
+        // Events recorded before the listener closed are written before the jobs stop.
+        self.state.context.analytics.flush().await;
         self.jobs.stop();
         result
     }

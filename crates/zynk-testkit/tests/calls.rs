@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use zynk_testkit::{
-    Api, Backend, Registered, TestServer, WsClient, backend_tests, code, message_body,
+    Api, Backend, Device, Registered, TestServer, WsClient, backend_tests, code, message_body,
 };
 
 backend_tests!(
@@ -25,6 +25,8 @@ backend_tests!(
     an_offline_callee_is_woken_and_rings_on_fetch,
     group_calls_join_and_leave,
     turn_credentials_follow_the_configuration,
+    a_callee_connecting_later_is_told_and_the_call_rings,
+    connecting_announces_no_call_to_the_caller_strangers_or_a_blocker,
 );
 
 async fn post(api: &Api, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -424,6 +426,112 @@ async fn a_blocked_user_cannot_call_the_blocker(backend: Backend) {
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
     let (_, page) = api.get("/api/v1/calls", &bob.access_token).await;
     assert_eq!(page["calls"], json!([]), "nothing was written");
+}
+
+/// Connects a device and returns the frames it gets before the answer to a `ping` (frames
+/// queued at connect leave before any answer, so nothing announced at connect is missed).
+async fn connect_and_drain(server: &TestServer, who: &Registered) -> (WsClient, Vec<Value>) {
+    let mut ws = WsClient::connect(&server.base_url, &who.access_token).await;
+    ws.next_of("hello").await;
+    ws.send(json!({"type": "ping"})).await;
+    let mut before = Vec::new();
+    loop {
+        let frame = ws.next().await.expect("open connection");
+        if frame["type"] == "pong" {
+            return (ws, before);
+        }
+        before.push(frame);
+    }
+}
+
+fn call_frames(frames: &[Value]) -> Vec<&Value> {
+    frames.iter().filter(|f| f["type"] == "call").collect()
+}
+
+async fn a_callee_connecting_later_is_told_and_the_call_rings(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let conversation = pair(&api, &ann, &bob).await;
+    let mut ann_ws = WsClient::connect(&server.base_url, &ann.access_token).await;
+    ann_ws.next_of("hello").await;
+    // Bob has no connection: the call only starts.
+    let call = start_call(&api, &ann, &conversation, "audio").await;
+    assert_eq!(call["status"], "initiated", "{call}");
+    let (event, _) = next_call_event(&mut ann_ws).await;
+    assert_eq!(event, "created");
+
+    // Bob's device connects: it is told about the call, which rings now.
+    let mut bob_ws = WsClient::connect(&server.base_url, &bob.access_token).await;
+    bob_ws.next_of("hello").await;
+    let (event, seen) = next_call_event(&mut bob_ws).await;
+    assert_eq!(event, "ringing");
+    assert_eq!(seen["call_id"], call["call_id"]);
+    assert_eq!(seen["status"], "ringing");
+    // The caller's device sees it ring, and the record says so.
+    let (event, seen) = next_call_event(&mut ann_ws).await;
+    assert_eq!(
+        (event.as_str(), &seen["status"]),
+        ("ringing", &json!("ringing"))
+    );
+    let (_, fetched) = get_call(&api, &ann, &call).await;
+    assert_eq!(fetched["status"], "ringing");
+
+    // Another device of bob connecting while it rings is told too (the call stays ringing).
+    let phone = api
+        .login_ok(&bob.username, &bob.password, Device::random("android"))
+        .await;
+    let (_phone_ws, frames) = connect_and_drain(&server, &phone).await;
+    let calls = call_frames(&frames);
+    assert_eq!(calls.len(), 1, "{frames:?}");
+    assert_eq!(calls[0]["event"], "ringing");
+    assert_eq!(calls[0]["call"]["call_id"], call["call_id"]);
+    assert_eq!(calls[0]["call"]["status"], "ringing");
+
+    // Once answered, a connecting device is told nothing more.
+    let (status, answered) = act(&api, &bob, &call, "answer").await;
+    assert_eq!(
+        (status, &answered["status"]),
+        (StatusCode::OK, &json!("in_progress"))
+    );
+    let laptop = api
+        .login_ok(&bob.username, &bob.password, Device::random("web"))
+        .await;
+    let (_laptop_ws, frames) = connect_and_drain(&server, &laptop).await;
+    assert!(call_frames(&frames).is_empty(), "{frames:?}");
+}
+
+async fn connecting_announces_no_call_to_the_caller_strangers_or_a_blocker(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = server.api();
+    let ann = api.register(&Api::username("ann")).await;
+    let bob = api.register(&Api::username("bob")).await;
+    let eve = api.register(&Api::username("eve")).await;
+    let conversation = pair(&api, &ann, &bob).await;
+    let call = start_call(&api, &ann, &conversation, "video").await;
+    assert_eq!(call["status"], "initiated");
+    // The caller's own device and a stranger's are told nothing, and nothing rings.
+    for who in [&ann, &eve] {
+        let (_ws, frames) = connect_and_drain(&server, who).await;
+        assert!(call_frames(&frames).is_empty(), "{frames:?}");
+    }
+    let (_, fetched) = get_call(&api, &ann, &call).await;
+    assert_eq!(fetched["status"], "initiated");
+    // Bob blocks ann while the call waits: his device connecting is not told, nothing rings.
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{}/block", ann.user_id),
+            Some(&bob.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_ws, frames) = connect_and_drain(&server, &bob).await;
+    assert!(call_frames(&frames).is_empty(), "{frames:?}");
+    let (_, fetched) = get_call(&api, &ann, &call).await;
+    assert_eq!(fetched["status"], "initiated");
 }
 
 /// A webhook receiver on loopback that forwards every JSON body it gets.

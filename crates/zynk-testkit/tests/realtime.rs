@@ -208,6 +208,7 @@ async fn expiry_and_key_alerts_are_pushed(backend: Backend) {
     let expired = bob_ws.next_of("message_expired").await;
     assert_eq!(expired["message_id"], sent["message_id"]);
     assert_eq!(expired["conversation_id"], conversation.as_str());
+    assert_eq!(expired["reason"], "self_destruct");
     // Claiming Bob's last one-time keys tells Bob's device to upload more.
     let key = |id: &str| json!({"key_id": id, "key": "A".repeat(43), "fallback": false, "signature": "A".repeat(86)});
     let (status, _) = api

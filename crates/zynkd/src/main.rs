@@ -1,6 +1,9 @@
 //! `zynkd`: the Zynk server.
 
+mod backup;
+mod doctor;
 mod files;
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +54,23 @@ enum Command {
         #[command(subcommand)]
         action: files::FilesAction,
     },
+    /// Backups: create, verify and restore archives.
+    Backup {
+        #[command(subcommand)]
+        action: backup::BackupAction,
+    },
+    /// Checks the configuration and its environment (storage, permissions, limits, TURN, S3,
+    /// clock) and says what to fix; exits non-zero when a check fails.
+    Doctor {
+        /// Prints the checks as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints the daily analytics totals per event type (`--json`: one object per line).
+    Stats(ops::StatsArgs),
+    /// Prints each background job's last run, duration and outcome (`--json`: one object per
+    /// line).
+    Jobs(ops::JobsArgs),
     /// Prints configuration.
     Config {
         #[command(subcommand)]
@@ -140,7 +160,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    match runtime.block_on(run(cli.command, config, cli.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("zynkd: {err:#}");
@@ -149,7 +169,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(command: Command, config: Config, file: Option<PathBuf>) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(action, config).await,
@@ -157,6 +177,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Trust { action } => trust(action, config).await,
         Command::Evm { action } => evm(action, config).await,
         Command::Files { action } => files::run(action, config).await,
+        Command::Backup { action } => backup::run(action, config).await,
+        Command::Doctor { json } => doctor::run(config, file.as_deref(), json).await,
+        Command::Stats(args) => ops::stats(args, config).await,
+        Command::Jobs(args) => ops::jobs(args, config).await,
         Command::Config {
             action: ConfigAction::Example,
         } => {

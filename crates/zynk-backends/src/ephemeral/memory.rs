@@ -277,10 +277,20 @@ impl Ephemeral for MemoryEphemeral {
         Ok(())
     }
 
+    async fn location_get(&self, user_id: UserId) -> Result<Option<GeoPoint>, EphemeralError> {
+        let now = Instant::now();
+        Ok(self
+            .locations
+            .get(&user_id)
+            .filter(|e| e.1 > now)
+            .map(|e| e.0))
+    }
+
     async fn locations_near(
         &self,
         center: GeoPoint,
         radius_m: f64,
+        limit: usize,
     ) -> Result<Vec<Nearby>, EphemeralError> {
         let now = Instant::now();
         let mut found: Vec<Nearby> = self
@@ -290,10 +300,12 @@ impl Ephemeral for MemoryEphemeral {
             .map(|e| Nearby {
                 user_id: *e.key(),
                 distance_m: haversine_m(center, e.0),
+                point: e.0,
             })
             .filter(|n| n.distance_m <= radius_m)
             .collect();
         found.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        found.truncate(limit);
         Ok(found)
     }
 

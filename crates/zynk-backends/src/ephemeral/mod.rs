@@ -150,6 +150,9 @@ pub struct Nearby {
     pub user_id: UserId,
     /// Distance from the search centre in metres.
     pub distance_m: f64,
+    /// The stored position (on Redis, as its 52-bit geohash gives it back: within a metre of
+    /// what was set).
+    pub point: GeoPoint,
 }
 
 /// Short-lived shared state. Every method is safe to call from several nodes at once
@@ -227,11 +230,15 @@ pub trait Ephemeral: Send + Sync {
     async fn location_set(&self, user_id: UserId, point: GeoPoint) -> Result<(), EphemeralError>;
     /// Removes a user's location.
     async fn location_remove(&self, user_id: UserId) -> Result<(), EphemeralError>;
-    /// Users within `radius_m` metres of `center` whose location is fresh, nearest first.
+    /// A user's location if it is fresh (set within the location lifetime).
+    async fn location_get(&self, user_id: UserId) -> Result<Option<GeoPoint>, EphemeralError>;
+    /// Users within `radius_m` metres of `center` whose location is fresh, nearest first, at
+    /// most `limit` of them.
     async fn locations_near(
         &self,
         center: GeoPoint,
         radius_m: f64,
+        limit: usize,
     ) -> Result<Vec<Nearby>, EphemeralError>;
 
     /// Caches a group's member list (`group_members:{group_id}`), replacing any cached one. The

@@ -39,6 +39,41 @@ end
 return {count, ttl}
 ";
 
+/// Drops members of `locations` (KEYS[1]) whose timestamp in `locations:seen` (KEYS[2]) is at
+/// or before ARGV[1]: the per-member expiry that a GEO set (a sorted set) does not have. Used at
+/// the start of the location scripts, so a search never sees a stale member and pruning cannot
+/// remove a position that was refreshed meanwhile (each script runs atomically).
+const LOCATION_PRUNE: &str = r"
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for i = 1, #stale, 500 do
+  redis.call('ZREM', KEYS[1], unpack(stale, i, math.min(i + 499, #stale)))
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+";
+
+/// Prunes, then sets a member's position and timestamp; both keys live as long as the newest
+/// member (ARGV: cutoff, longitude, latitude, member, now, lifetime in ms).
+const LOCATION_SET_SCRIPT: &str = r"
+redis.call('GEOADD', KEYS[1], ARGV[2], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 1
+";
+
+/// A member's position if its timestamp is after the cutoff (ARGV: cutoff, member).
+const LOCATION_GET_SCRIPT: &str = r"
+local seen = redis.call('ZSCORE', KEYS[2], ARGV[2])
+if not seen or tonumber(seen) <= tonumber(ARGV[1]) then return false end
+return redis.call('GEOPOS', KEYS[1], ARGV[2])
+";
+
+/// Prunes, then searches (ARGV: cutoff, longitude, latitude, radius in m, count).
+const LOCATION_NEAR_SCRIPT: &str = r"
+return redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[2], ARGV[3], 'BYRADIUS', ARGV[4],
+  'm', 'ASC', 'COUNT', ARGV[5], 'WITHDIST', 'WITHCOORD')
+";
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -55,6 +90,9 @@ pub struct RedisEphemeral {
     ttls: EphemeralTtls,
     rate_script: Script,
     session_put_script: Script,
+    location_set_script: Script,
+    location_get_script: Script,
+    location_near_script: Script,
     pubsub: Arc<PubSubState>,
 }
 
@@ -92,6 +130,9 @@ impl RedisEphemeral {
             ttls,
             rate_script: Script::new(RATE_LIMIT_SCRIPT),
             session_put_script: Script::new(SESSION_PUT_SCRIPT),
+            location_set_script: Script::new(&format!("{LOCATION_PRUNE}{LOCATION_SET_SCRIPT}")),
+            location_get_script: Script::new(LOCATION_GET_SCRIPT),
+            location_near_script: Script::new(&format!("{LOCATION_PRUNE}{LOCATION_NEAR_SCRIPT}")),
             pubsub,
         };
         store.start_pubsub().await?;
@@ -100,6 +141,11 @@ impl RedisEphemeral {
 
     fn key(&self, name: &str) -> String {
         format!("{}{}", self.prefix, name)
+    }
+
+    /// Timestamps in `locations:seen` at or before this are stale.
+    fn location_cutoff(&self) -> i64 {
+        now_ms() - i64::try_from(self.ttls.location.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Opens the subscriber connection and spawns the task that dispatches its messages and
@@ -415,20 +461,21 @@ impl Ephemeral for RedisEphemeral {
     }
 
     async fn location_set(&self, user_id: UserId, point: GeoPoint) -> Result<(), EphemeralError> {
-        // `EXPIRE locations 300` would expire the whole set; each member gets its own timestamp
-        // in `locations:seen` instead, and stale members are pruned on every search.
+        // `EXPIRE locations 300` alone would expire the whole set at once; each member gets its
+        // own timestamp in `locations:seen` instead, stale members are pruned by every location
+        // script, and both keys expire with their newest member.
         let mut conn = self.conn.clone();
-        let _: () = ::redis::pipe()
-            .atomic()
-            .cmd("GEOADD")
-            .arg(self.key("locations"))
+        let _: i64 = self
+            .location_set_script
+            .key(self.key("locations"))
+            .key(self.key("locations:seen"))
+            .arg(self.location_cutoff())
             .arg(point.longitude)
             .arg(point.latitude)
             .arg(user_id.to_string())
-            .ignore()
-            .zadd(self.key("locations:seen"), user_id.to_string(), now_ms())
-            .ignore()
-            .query_async(&mut conn)
+            .arg(now_ms())
+            .arg(millis(self.ttls.location))
+            .invoke_async(&mut conn)
             .await?;
         Ok(())
     }
@@ -446,44 +493,60 @@ impl Ephemeral for RedisEphemeral {
         Ok(())
     }
 
+    async fn location_get(&self, user_id: UserId) -> Result<Option<GeoPoint>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let found: Option<Vec<Option<(String, String)>>> = self
+            .location_get_script
+            .key(self.key("locations"))
+            .key(self.key("locations:seen"))
+            .arg(self.location_cutoff())
+            .arg(user_id.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+        let Some((longitude, latitude)) = found.and_then(|v| v.into_iter().next().flatten()) else {
+            return Ok(None);
+        };
+        let bad = || EphemeralError::Corrupt {
+            key: self.key("locations"),
+            reason: "GEOPOS answered a non-number".into(),
+        };
+        Ok(Some(GeoPoint {
+            longitude: longitude.parse().map_err(|_| bad())?,
+            latitude: latitude.parse().map_err(|_| bad())?,
+        }))
+    }
+
     async fn locations_near(
         &self,
         center: GeoPoint,
         radius_m: f64,
+        limit: usize,
     ) -> Result<Vec<Nearby>, EphemeralError> {
-        let mut conn = self.conn.clone();
-        let cutoff = now_ms() - i64::try_from(self.ttls.location.as_millis()).unwrap_or(i64::MAX);
-        let stale: Vec<String> = conn
-            .zrangebyscore(self.key("locations:seen"), "-inf", cutoff)
-            .await?;
-        if !stale.is_empty() {
-            let _: () = ::redis::pipe()
-                .atomic()
-                .zrem(self.key("locations"), &stale)
-                .ignore()
-                .zrem(self.key("locations:seen"), &stale)
-                .ignore()
-                .query_async(&mut conn)
-                .await?;
+        if limit == 0 {
+            return Ok(Vec::new());
         }
-        let found: Vec<(String, String)> = ::redis::cmd("GEOSEARCH")
-            .arg(self.key("locations"))
-            .arg("FROMLONLAT")
+        let mut conn = self.conn.clone();
+        let found: Vec<(String, String, (String, String))> = self
+            .location_near_script
+            .key(self.key("locations"))
+            .key(self.key("locations:seen"))
+            .arg(self.location_cutoff())
             .arg(center.longitude)
             .arg(center.latitude)
-            .arg("BYRADIUS")
             .arg(radius_m)
-            .arg("m")
-            .arg("ASC")
-            .arg("WITHDIST")
-            .query_async(&mut conn)
+            .arg(limit)
+            .invoke_async(&mut conn)
             .await?;
         Ok(found
             .into_iter()
-            .filter_map(|(member, dist)| {
+            .filter_map(|(member, dist, (longitude, latitude))| {
                 Some(Nearby {
                     user_id: member.parse().ok()?,
                     distance_m: dist.parse().ok()?,
+                    point: GeoPoint {
+                        longitude: longitude.parse().ok()?,
+                        latitude: latitude.parse().ok()?,
+                    },
                 })
             })
             .collect())

@@ -23,6 +23,7 @@ mod evm;
 mod groups;
 mod keys;
 mod messaging;
+mod operations;
 mod trust;
 
 pub use accounts::*;
@@ -32,4 +33,5 @@ pub use evm::*;
 pub use groups::*;
 pub use keys::*;
 pub use messaging::*;
+pub use operations::*;
 pub use trust::*;

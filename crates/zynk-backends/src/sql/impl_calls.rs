@@ -379,6 +379,32 @@ impl CallStore for SqlStore {
         }
     }
 
+    async fn calls_awaiting_answer(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let mut conn = self.read.acquire().await?;
+        let ids: Vec<zynk_proto::CallId> = sqlx::query_scalar(
+            "SELECT p.call_id FROM call_participants p JOIN calls c ON c.id = p.call_id \
+             WHERE p.user_id = $1 AND p.joined_at IS NULL AND p.left_at IS NULL \
+             AND c.status IN ('initiated', 'ringing') \
+             AND (c.initiator_id IS NULL OR c.initiator_id <> $1) \
+             ORDER BY p.call_id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut calls = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(call) = load_call(&mut conn, id).await? {
+                calls.push(call);
+            }
+        }
+        Ok(calls)
+    }
+
     async fn expire_unanswered_calls(
         &self,
         cutoff: DateTime<Utc>,

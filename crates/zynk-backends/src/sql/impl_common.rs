@@ -26,6 +26,8 @@ pub struct SqlStore {
     read: Pool<Db>,
     /// Connections for writes (a single connection on SQLite).
     write: Pool<Db>,
+    /// The job runner's locks.
+    locks: std::sync::Arc<crate::job_lock::JobLocks>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -62,7 +64,9 @@ impl MaintenanceStore for SqlStore {
         match DIALECT {
             super::Dialect::Sqlite => Ok(0),
             super::Dialect::Postgres => {
-                let created: i32 = sqlx::query_scalar("SELECT zynk_ensure_message_partitions(1, 3)")
+                let created: i32 = sqlx::query_scalar(
+                    "SELECT zynk_ensure_message_partitions(1, 3) + zynk_ensure_event_partitions(1, 3)",
+                )
                     .fetch_one(&self.write)
                     .await?;
                 Ok(u32::try_from(created).unwrap_or(0))

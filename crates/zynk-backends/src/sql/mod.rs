@@ -24,6 +24,10 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long to wait for a connection before failing.
     pub acquire_timeout: Duration,
+    /// SQLite page cache in KiB for all connections together: half for the writer, the rest
+    /// shared by the readers (at least 256 KiB each). PostgreSQL caches on its side and
+    /// ignores it.
+    pub cache_kib: u32,
 }
 
 impl Default for PoolSettings {
@@ -31,6 +35,7 @@ impl Default for PoolSettings {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            cache_kib: 16 * 1024,
         }
     }
 }
@@ -72,6 +77,7 @@ pub mod sqlite {
     include!("impl_groups.rs");
     include!("impl_files.rs");
     include!("impl_calls.rs");
+    include!("impl_operations.rs");
 
     impl SqlStore {
         /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path`).
@@ -85,25 +91,37 @@ pub mod sqlite {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(std::time::Duration::from_secs(10))
-                // Statement journals in memory and a 64 MiB page cache: fewer writes per commit
-                // without weakening durability. Checkpoints do not run inside commits (they
-                // would stall every waiting send); a background task runs them instead.
+                // Statement journals in memory: fewer writes per commit without weakening
+                // durability. Checkpoints do not run inside commits (they would stall every
+                // waiting send); a background task runs them instead.
                 .pragma("temp_store", "MEMORY")
-                .pragma("cache_size", "-65536")
                 .pragma("wal_autocheckpoint", "0")
                 // A log that grew under a burst is cut back to 64 MiB when it restarts.
                 .pragma("journal_size_limit", "67108864");
+            // The page cache (`cache_kib`): half for the writer, which touches the indexes'
+            // right-hand pages on every commit; readers share the rest. Every page a
+            // connection caches stays resident, so this bounds the memory the database takes.
+            let readers = settings.max_connections.max(1);
+            let writer_kib = (settings.cache_kib / 2).max(256);
+            let reader_kib = (settings.cache_kib / 2 / readers).max(256);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(settings.acquire_timeout * 2)
-                .connect_with(options.clone())
+                .connect_with(
+                    options
+                        .clone()
+                        .pragma("cache_size", format!("-{writer_kib}")),
+                )
                 .await?;
+            let locks = std::sync::Arc::new(crate::job_lock::JobLocks::Local(
+                options.get_filename().display().to_string(),
+            ));
             let read = SqlitePoolOptions::new()
-                .max_connections(settings.max_connections.max(1))
+                .max_connections(readers)
                 .acquire_timeout(settings.acquire_timeout)
-                .connect_with(options)
+                .connect_with(options.pragma("cache_size", format!("-{reader_kib}")))
                 .await?;
-            Ok(Self { read, write })
+            Ok(Self { read, write, locks })
         }
     }
 
@@ -152,6 +170,7 @@ pub mod postgres {
     include!("impl_groups.rs");
     include!("impl_files.rs");
     include!("impl_calls.rs");
+    include!("impl_operations.rs");
 
     impl SqlStore {
         /// Connects to the PostgreSQL database at `url` (`postgres://…`).
@@ -160,6 +179,7 @@ pub mod postgres {
             settings: &super::PoolSettings,
         ) -> Result<Self, StoreError> {
             let options = PgConnectOptions::from_str(url)?.application_name("zynkd");
+            let locks = std::sync::Arc::new(crate::job_lock::JobLocks::postgres(options.clone()));
             let pool = PgPoolOptions::new()
                 .max_connections(settings.max_connections.max(2))
                 .acquire_timeout(settings.acquire_timeout)
@@ -168,6 +188,7 @@ pub mod postgres {
             Ok(Self {
                 read: pool.clone(),
                 write: pool,
+                locks,
             })
         }
     }

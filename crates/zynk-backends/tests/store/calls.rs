@@ -17,6 +17,7 @@ conformance!(
     unanswered_calls_are_swept_once,
     concurrent_answers_have_one_winner,
     history_is_newest_first_and_paged,
+    calls_awaiting_answer_are_the_callees_unanswered_ones,
 );
 
 fn new_call(conversation: ConversationId, initiator: &Account) -> NewCall {
@@ -274,6 +275,62 @@ async fn history_is_newest_first_and_paged(db: &TestDb) {
     assert_eq!(page, vec![ids[1]]);
     assert!(
         db.list_calls(eve.user_id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn calls_awaiting_answer_are_the_callees_unanswered_ones(db: &TestDb) {
+    let ann = register(db, "ann").await;
+    let bob = register(db, "bob").await;
+    let cid = register(db, "cid").await;
+    let with_bob = one_to_one(db, &ann, &bob).await;
+    let with_cid = one_to_one(db, &ann, &cid).await;
+    let bob_cid = one_to_one(db, &bob, &cid).await;
+    let t0 = now();
+    let (first, _) = done(db.create_call(&new_call(with_bob, &ann), t0).await.unwrap());
+    let (second, _) = done(db.create_call(&new_call(bob_cid, &cid), t0).await.unwrap());
+    done(act(db, second.id, &bob, CallAction::Ring, t0).await);
+    let (own, _) = done(db.create_call(&new_call(with_cid, &ann), t0).await.unwrap());
+    // Initiated and ringing calls to bob, newest first; not ann's own calls.
+    let waiting: Vec<CallId> = db
+        .calls_awaiting_answer(bob.user_id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(waiting, vec![second.id, first.id]);
+    assert!(
+        db.calls_awaiting_answer(ann.user_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        db.calls_awaiting_answer(cid.user_id, 10).await.unwrap()[0].id,
+        own.id
+    );
+    assert_eq!(
+        db.calls_awaiting_answer(bob.user_id, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Answered, declined or over: no longer waiting.
+    done(act(db, first.id, &bob, CallAction::Answer, plus(t0, 2)).await);
+    done(act(db, second.id, &bob, CallAction::Decline, plus(t0, 2)).await);
+    assert!(
+        db.calls_awaiting_answer(bob.user_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    done(act(db, own.id, &ann, CallAction::End, plus(t0, 3)).await);
+    assert!(
+        db.calls_awaiting_answer(cid.user_id, 10)
             .await
             .unwrap()
             .is_empty()

@@ -44,6 +44,7 @@ mod groups;
 mod keys;
 mod maintenance;
 mod messages;
+mod operations;
 mod sessions;
 mod to_device;
 mod trust;

@@ -84,6 +84,18 @@ pub enum ClientError {
         /// The participant's username.
         username: String,
     },
+    /// A `shared_secret` group has no key for its current membership on this device yet, and
+    /// this user is not an admin (only admins share group keys): nothing was sent.
+    #[error(
+        "no group key for the group's current membership yet (epoch {epoch}): an admin's device shares it at its next sync or send; nothing was sent, try again later"
+    )]
+    NoGroupKey {
+        /// The epoch still without a key.
+        epoch: u64,
+    },
+    /// Sealing a `shared_secret` group message failed.
+    #[error("group encryption: {0}")]
+    SharedSecret(#[from] crate::crypto::shared_secret::SharedSecretError),
     /// The safety number given to confirm a contact is not the one computed
     /// with the contact's current identity key: nothing was marked verified.
     #[error("the safety number does not match; the contact's key may have changed — compare again")]

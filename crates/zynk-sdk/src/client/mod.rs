@@ -24,6 +24,7 @@ mod error;
 mod events;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
+pub mod group_secrets;
 #[cfg(not(target_arch = "wasm32"))]
 mod home;
 mod ledger;

@@ -13,6 +13,7 @@ use zynk_proto::ConversationKind;
 use zynk_proto::ids::{ConversationId, DeviceId, MessageId, UserId};
 use zynk_proto::users::IdentityBackup;
 
+use super::group_secrets::GroupSecrets;
 use super::ledger::PinnedLedger;
 use super::session::{Secret, Session};
 use super::timeline::{Entry, EntryBody};
@@ -73,6 +74,10 @@ pub struct ClientData {
     /// for (`room_key_request`), so that each is asked once.
     #[serde(default)]
     pub key_requests_sent: BTreeSet<SessionRef>,
+    /// `shared_secret` groups: the epoch secrets held and waiting, and each group
+    /// conversation's encryption mode.
+    #[serde(default)]
+    pub group_secrets: GroupSecrets,
 }
 
 /// A contact's identity key that was found in the ledger.
@@ -142,7 +147,10 @@ impl ConversationState {
             .find(|e| e.seq == seq || e.message_id == message_id)
         {
             None => true,
-            Some(entry) => matches!(entry.body, EntryBody::Pending { .. }),
+            Some(entry) => matches!(
+                entry.body,
+                EntryBody::Pending { .. } | EntryBody::PendingSecret { .. }
+            ),
         }
     }
 
@@ -209,7 +217,12 @@ mod tests {
         let json = serde_json::to_value(&data).unwrap();
         assert!(json.get("ledger").is_some());
         let mut old = json.clone();
-        for field in ["ledger", "history_shared_with", "key_requests_sent"] {
+        for field in [
+            "ledger",
+            "history_shared_with",
+            "key_requests_sent",
+            "group_secrets",
+        ] {
             assert!(
                 old.as_object_mut().unwrap().remove(field).is_some(),
                 "{field}"

@@ -82,6 +82,17 @@ pub enum EntryBody {
         #[serde(default)]
         sender_device_id: Option<DeviceId>,
     },
+    /// A `shared_secret` group message whose epoch secret this device does not hold (yet):
+    /// retried when secrets come in.
+    PendingSecret {
+        /// Why it could not be decrypted.
+        reason: String,
+        /// The sealed message, to retry with.
+        message: crate::crypto::shared_secret::SharedSecretMessage,
+        /// The sending device as the server reported it.
+        #[serde(default)]
+        sender_device_id: Option<DeviceId>,
+    },
     /// Not decryptable, for good (altered, replayed, forged or malformed).
     Failed {
         /// Why.
@@ -220,7 +231,9 @@ pub fn fold(entries: &[Entry]) -> Vec<TimelineItem> {
     for entry in entries {
         let content = match &entry.body {
             EntryBody::Decrypted { content, .. } => content,
-            EntryBody::Pending { reason, .. } | EntryBody::Failed { reason } => {
+            EntryBody::Pending { reason, .. }
+            | EntryBody::PendingSecret { reason, .. }
+            | EntryBody::Failed { reason } => {
                 let mut item = TimelineItem::new(entry);
                 item.undecryptable = Some(reason.clone());
                 index.insert(entry.message_id, items.len());

@@ -179,7 +179,8 @@ impl GroupSecret {
 
 /// Opens a sealed message: the envelope must name `context`'s sender, its signature must hold
 /// under `sender_ed25519` (the sender device's verified key), a secret for its epoch must be
-/// among `secrets`, and the ciphertext must authenticate under it.
+/// among `secrets`, and the ciphertext must authenticate under it (or under one of them, when
+/// several secrets of the epoch are held).
 pub fn open(
     message: &SharedSecretMessage,
     context: MessageContext<'_>,
@@ -205,21 +206,27 @@ pub fn open(
     ) {
         return Err(SharedSecretError::BadSignature);
     }
-    let secret = secrets
+    // Two admins may start the same epoch at once, each with its own secret: every one held
+    // for the epoch is tried (the AEAD tag tells which one sealed it).
+    let mut candidates = secrets
         .iter()
-        .find(|s| s.epoch == message.epoch)
-        .ok_or(SharedSecretError::UnknownEpoch(message.epoch))?;
-    secret
-        .cipher()
-        .decrypt(
+        .filter(|s| s.epoch == message.epoch)
+        .peekable();
+    if candidates.peek().is_none() {
+        return Err(SharedSecretError::UnknownEpoch(message.epoch));
+    }
+    for secret in candidates {
+        if let Ok(plaintext) = secret.cipher().decrypt(
             &Nonce::from(nonce),
             Payload {
                 msg: &ciphertext,
                 aad: &aad,
             },
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| SharedSecretError::Tampered)
+        ) {
+            return Ok(Zeroizing::new(plaintext));
+        }
+    }
+    Err(SharedSecretError::Tampered)
 }
 
 fn associated_data(context: MessageContext<'_>, epoch: u64) -> Vec<u8> {
@@ -350,9 +357,18 @@ mod tests {
             key: old.key.clone(),
         };
         assert_eq!(
-            open(&message, CONTEXT, &key, &[mislabelled]),
+            open(&message, CONTEXT, &key, std::slice::from_ref(&mislabelled)),
             Err(SharedSecretError::Tampered)
         );
+        // Two secrets for the same epoch (two admins rotated at once): the right one opens it,
+        // whatever the order.
+        for secrets in [
+            [mislabelled.clone(), new.clone()],
+            [new.clone(), mislabelled.clone()],
+        ] {
+            let plain = open(&message, CONTEXT, &key, &secrets).unwrap();
+            assert_eq!(plain.as_slice(), b"hello group");
+        }
     }
 
     #[test]

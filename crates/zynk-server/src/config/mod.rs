@@ -7,6 +7,7 @@
 //! configuration as TOML (the example file, and the configuration in force with passwords
 //! hidden).
 
+mod backup;
 mod hardening;
 mod load;
 mod render;
@@ -18,9 +19,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use backup::BackupConfig;
 pub use render::redact_url;
+pub use sections::AnalyticsConfig;
 pub use sections::PresenceConfig;
 pub use sections::WebConfig;
+pub use sections::ProximityConfig;
 pub use sections::{
     AuthConfig, CallsConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig,
     LogFormat, PushConfig, RateLimitConfig, RetentionConfig, TrustConfig, TurnConfig,
@@ -42,6 +46,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Largest number of pooled database connections (`ZYNK_DATABASE_MAX_CONNECTIONS`).
     pub database_max_connections: u32,
+    /// SQLite page cache in MiB for all connections together (`ZYNK_DATABASE_CACHE_MIB`).
+    pub database_cache_mib: u32,
     /// `redis://HOST:PORT/DB` (`ZYNK_REDIS_URL`). Unset means in-process ephemeral state,
     /// which only suits a single node.
     pub redis_url: Option<String>,
@@ -96,6 +102,12 @@ pub struct Config {
     pub turn: TurnConfig,
     /// The browser client and cross-origin access.
     pub web: WebConfig,
+    /// Proximity discovery.
+    pub proximity: ProximityConfig,
+    /// Scheduled backups.
+    pub backup: BackupConfig,
+    /// Analytics events and daily aggregates.
+    pub analytics: AnalyticsConfig,
 }
 impl Default for Config {
     fn default() -> Self {
@@ -104,6 +116,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             database_max_connections: 16,
+            database_cache_mib: 16,
             redis_url: None,
             redis_key_prefix: String::new(),
             log_format: LogFormat::Text,
@@ -127,6 +140,9 @@ impl Default for Config {
             calls: CallsConfig::default(),
             turn: TurnConfig::default(),
             web: WebConfig::default(),
+            proximity: ProximityConfig::default(),
+            backup: BackupConfig::default(),
+            analytics: AnalyticsConfig::default(),
         }
     }
 }

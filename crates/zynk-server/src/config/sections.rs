@@ -150,6 +150,39 @@ pub struct RetentionConfig {
     pub expiry_interval_ms: u64,
     /// How often the retention jobs run, in seconds.
     pub interval_secs: u64,
+    /// Conversation messages that no recipient's device received are deleted after this many
+    /// days, and their senders told (`message_expired` with reason `undelivered`).
+    pub undelivered_message_days: u32,
+}
+
+/// Analytics events (no content, nothing a client encrypted) and their daily aggregates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// Records events, keeps the daily aggregates and exports the event counters; false turns
+    /// all of it off.
+    pub enabled: bool,
+    /// Raw events are deleted after this many days (the daily aggregates are kept).
+    pub raw_days: u32,
+    /// How often the daily aggregates are brought up to date (and old raw events removed), in
+    /// seconds.
+    pub interval_secs: u64,
+    /// How often buffered events are written, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Most events waiting to be written; beyond it events are dropped (and counted).
+    pub buffer_capacity: usize,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            raw_days: 30,
+            interval_secs: 300,
+            flush_interval_ms: 1000,
+            buffer_capacity: 65_536,
+        }
+    }
 }
 
 impl Default for WebSocketConfig {
@@ -172,6 +205,7 @@ impl Default for RetentionConfig {
             deleted_message_days: 30,
             expiry_interval_ms: 1000,
             interval_secs: 3600,
+            undelivered_message_days: 30,
         }
     }
 }
@@ -468,6 +502,37 @@ impl Default for WebConfig {
         Self {
             enabled: true,
             cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Proximity discovery (`[proximity]`, issue 12): who is near, as distance buckets only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProximityConfig {
+    /// Whether `PUT /api/v1/location` and `GET /api/v1/nearby` are offered at all; off, they
+    /// answer 403 `proximity_disabled`.
+    pub enabled: bool,
+    /// Side of the grid cells positions are snapped to before they are kept, in metres: nobody
+    /// can locate another user more finely than one cell.
+    pub grid_metres: u32,
+    /// Most times a user may move their shared position to another grid cell per
+    /// `move_window_secs` (sharing again from the same cell does not count).
+    pub moves_per_window: u64,
+    /// The window of `moves_per_window`, in seconds.
+    pub move_window_secs: u64,
+    /// Most users one `GET /api/v1/nearby` lists.
+    pub max_results: usize,
+}
+
+impl Default for ProximityConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            grid_metres: 1000,
+            moves_per_window: 12,
+            move_window_secs: 3600,
+            max_results: 50,
         }
     }
 }

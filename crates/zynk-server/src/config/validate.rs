@@ -6,6 +6,12 @@ impl Config {
     /// Checks values that deserialise but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        if let Err(why) = self.backup.interval() {
+            return fail("backup.schedule", &why);
+        }
+        if self.backup.keep == 0 {
+            return fail("backup.keep", "keep at least one archive");
+        }
         if let Some(url) = &self.database_url {
             let ok = ["sqlite:", "postgres://", "postgresql://"]
                 .iter()
@@ -134,6 +140,9 @@ impl Config {
         if self.database_max_connections == 0 {
             return fail("database_max_connections", "must be at least 1");
         }
+        if !(1..=65536).contains(&self.database_cache_mib) {
+            return fail("database_cache_mib", "must be 1 to 65536");
+        }
         if self.auth.pbkdf2_iterations < 1_000 {
             return fail("auth.pbkdf2_iterations", "must be at least 1000");
         }
@@ -217,6 +226,21 @@ impl Config {
         if self.retention.interval_secs == 0 {
             return fail("retention.interval_secs", "must be at least 1");
         }
+        if self.retention.undelivered_message_days == 0 {
+            return fail("retention.undelivered_message_days", "must be at least 1");
+        }
+        if self.analytics.raw_days == 0 {
+            return fail("analytics.raw_days", "must be at least 1");
+        }
+        if self.analytics.interval_secs == 0 {
+            return fail("analytics.interval_secs", "must be at least 1");
+        }
+        if self.analytics.flush_interval_ms < 10 {
+            return fail("analytics.flush_interval_ms", "must be at least 10");
+        }
+        if self.analytics.buffer_capacity == 0 {
+            return fail("analytics.buffer_capacity", "must be at least 1");
+        }
         if let Err(why) = self.validate_files() {
             return fail(why.0, &why.1);
         }
@@ -225,6 +249,18 @@ impl Config {
         }
         if self.presence.typing_per_minute == 0 {
             return fail("presence.typing_per_minute", "must be at least 1");
+        }
+        if !(500..=5000).contains(&self.proximity.grid_metres) {
+            return fail("proximity.grid_metres", "must be between 500 and 5000");
+        }
+        if self.proximity.moves_per_window == 0 {
+            return fail("proximity.moves_per_window", "must be at least 1");
+        }
+        if self.proximity.move_window_secs == 0 {
+            return fail("proximity.move_window_secs", "must be at least 1");
+        }
+        if !(1..=500).contains(&self.proximity.max_results) {
+            return fail("proximity.max_results", "must be between 1 and 500");
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
             return fail("log", &e.to_string());

@@ -28,6 +28,7 @@ fn with_offset(info: FileInfo, status: StatusCode) -> Response {
                 headers(("Upload-Offset" = u64, description = "Bytes stored: 0"))),
               (status = 400, description = "A field is malformed (invalid_field)", body = ErrorBody),
               (status = 401, body = ErrorBody),
+              (status = 403, description = "recipient_not_accepting or forbidden: the caller may not send into this 1:1 conversation (as for messages)", body = ErrorBody),
               (status = 404, description = "No such conversation of the caller", body = ErrorBody),
               (status = 413, description = "file_too_large or quota_exceeded", body = ErrorBody),
               (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -36,7 +37,11 @@ pub async fn create_file(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<CreateFileRequest>,
 ) -> Result<Response, ApiError> {
-    let info = state.services.files.create(&caller, &body).await?;
+    let info = state
+        .services
+        .files
+        .create(&caller, &body, &state.services.contacts)
+        .await?;
     Ok(with_offset(info, StatusCode::CREATED))
 }
 

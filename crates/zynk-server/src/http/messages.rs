@@ -40,12 +40,13 @@ pub async fn send_message(
 
 /// Query of a history page.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Messages after this sequence number, ascending (default: from the start).
     after: Option<i64>,
     /// Messages before this sequence number (the newest of them), ascending.
     before: Option<i64>,
-    /// At most this many (1-500, default 100).
+    /// At most this many (default 100; values outside 1-500 are clamped).
     limit: Option<u32>,
 }
 

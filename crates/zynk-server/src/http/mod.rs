@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod messages;
 pub mod password;
 pub mod presence;
+pub mod proximity;
 pub mod to_device;
 pub mod trust;
 pub mod users;
@@ -56,6 +57,7 @@ use crate::state::AppState;
         (name = "groups", description = "Groups of up to 256 members and their membership"),
         (name = "calls", description = "Audio and video calls (state only; signalling is end-to-end encrypted) and TURN credentials"),
         (name = "realtime", description = "The WebSocket gateway"),
+        (name = "proximity", description = "Proximity discovery: who is near, as distance buckets only"),
         (name = "ledger", description = "Anchoring, message and identity proofs, credentials"),
         (name = "trust", description = "Trust scores, reports and vouches"),
         (name = "files", description = "Encrypted files: resumable uploads, ranged downloads"),
@@ -149,6 +151,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::decline_call))
         .routes(routes!(calls::end_call))
         .routes(routes!(calls::turn))
+        .routes(routes!(proximity::set_location, proximity::clear_location))
+        .routes(routes!(proximity::nearby))
         .split_for_parts()
 }
 

@@ -27,10 +27,11 @@ pub async fn send_to_device(
 
 /// Query of the inbox.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InboxQuery {
     /// Return payloads after this inbox id (default 0).
     since: Option<i64>,
-    /// At most this many (1-500, default 100).
+    /// At most this many (default 100; values outside 1-500 are clamped).
     limit: Option<u32>,
 }
 

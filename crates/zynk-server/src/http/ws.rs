@@ -175,6 +175,12 @@ async fn run(state: AppState, caller: AuthContext, mut socket: WebSocket) {
         Some(m) => send(&mut socket, m).await,
         None => false,
     };
+    // Calls waiting for this user's answer: queued behind `hello`, sent by the loop below.
+    state
+        .services
+        .calls
+        .announce_waiting(&caller, &connection.outbox)
+        .await;
     let sends = Sends {
         origin: connection.id(),
         outbox: connection.outbox.clone(),

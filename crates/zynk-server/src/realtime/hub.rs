@@ -5,6 +5,10 @@
 //! consumer: it is dropped from the registry and told to close, so it never slows the others.
 //! With Redis configured, every event is also published on the `events` channel; other nodes
 //! deliver it to their own connections (each node ignores its own echoes).
+//!
+//! `message` frames go out through [`Hub::publish_messages`]: on every node, including the
+//! ones they are relayed to, they pass through the conversation's lane ([`super::order`]), so
+//! every connection gets one conversation's messages in `seq` order whichever node stored them.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -16,10 +20,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 use zynk_backends::Ephemeral;
+use zynk_proto::messages::Message;
 use zynk_proto::ws::ServerFrame;
-use zynk_proto::{DeviceId, SessionId, UserId};
+use zynk_proto::{ConversationId, DeviceId, SessionId, UserId};
 
 use super::Frame;
+use super::order::Lanes;
 
 /// The pub/sub channel events travel on between nodes.
 const EVENTS_CHANNEL: &str = "events";
@@ -177,6 +183,9 @@ enum Action<'a> {
         targets: Cow<'a, [Target]>,
         /// The serialised frame.
         frame: Cow<'a, str>,
+        /// For a `message` frame: its conversation and `seq`, to deliver it in order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order: Option<(ConversationId, i64)>,
     },
     /// Close connections.
     Close(Closing),
@@ -187,7 +196,7 @@ enum Action<'a> {
 pub struct ConnectionId(u64);
 
 /// One registered connection.
-struct Connection {
+pub(super) struct Connection {
     id: ConnectionId,
     device_id: DeviceId,
     session_id: SessionId,
@@ -207,11 +216,15 @@ pub struct Registration {
     pub close: Arc<Notify>,
 }
 
+/// The connections of one node, by user.
+pub(super) type Users = DashMap<UserId, Vec<Connection>>;
+
 /// The registry of one node.
 pub struct Hub {
     node_id: Uuid,
     next_id: AtomicU64,
-    users: DashMap<UserId, Vec<Connection>>,
+    users: Arc<Users>,
+    lanes: Lanes,
     ephemeral: Arc<dyn Ephemeral>,
     relay: bool,
     queue_capacity: usize,
@@ -223,7 +236,8 @@ impl Hub {
         Self {
             node_id: Uuid::new_v4(),
             next_id: AtomicU64::new(1),
-            users: DashMap::new(),
+            users: Arc::default(),
+            lanes: Lanes::default(),
             ephemeral,
             relay,
             queue_capacity: queue_capacity.max(1),
@@ -259,16 +273,7 @@ impl Hub {
 
     /// Removes a connection.
     pub fn unregister(&self, user_id: UserId, id: ConnectionId) {
-        let mut removed = false;
-        if let Some(mut conns) = self.users.get_mut(&user_id) {
-            let before = conns.len();
-            conns.retain(|c| c.id != id);
-            removed = conns.len() < before;
-        }
-        self.users.remove_if(&user_id, |_, conns| conns.is_empty());
-        if removed {
-            metrics::gauge!("zynk_ws_connections").decrement(1.0);
-        }
+        unregister(&self.users, user_id, id);
     }
 
     /// Closes connections on this node and, through the relay, on the others.
@@ -342,40 +347,50 @@ impl Hub {
                 return;
             }
         };
-        self.deliver_local(targets, &frame, except);
+        deliver(&self.users, targets, &frame, except);
         if self.relay {
             self.relay(Action::Deliver {
                 targets: Cow::Borrowed(targets),
                 frame: Cow::Borrowed(frame.as_str()),
+                order: None,
             })
             .await;
         }
     }
 
-    /// Offers a serialised frame to the matching local connections; drops slow consumers.
-    fn deliver_local(&self, targets: &[Target], frame: &Frame, except: Option<ConnectionId>) {
-        for target in targets {
-            let user_id = target.user_id();
-            let mut slow = Vec::new();
-            if let Some(conns) = self.users.get(&user_id) {
-                let matching = conns
-                    .iter()
-                    .filter(|c| target.matches(c) && Some(c.id) != except);
-                for c in matching {
-                    match c.queue.try_send(frame.clone()) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            c.close.notify_one();
-                            slow.push(c.id);
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => slow.push(c.id),
-                    }
+    /// Sends stored messages of conversations as `message` frames to their targets on every
+    /// node, each except to its local connection `except` (the one it came in on). Every node
+    /// delivers one conversation's messages in `seq` order (see [`super::order`]); give them
+    /// in `seq` order per conversation, as stored, so none waits for another.
+    pub async fn publish_messages(
+        &self,
+        messages: Vec<(Vec<Target>, Message, Option<ConnectionId>)>,
+    ) {
+        let mut relayed = Vec::new();
+        for (targets, message, except) in messages {
+            let order = (message.conversation_id, message.seq);
+            let frame = match Frame::encode(&ServerFrame::Message { message }) {
+                Ok(frame) => frame,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot serialise a frame");
+                    continue;
                 }
+            };
+            self.lanes
+                .offer(&self.users, order.0, order.1, &targets, &frame, except);
+            if self.relay {
+                relayed.push((targets, frame, order));
             }
-            for id in slow {
-                metrics::counter!("zynk_ws_slow_consumers_total").increment(1);
-                self.unregister(user_id, id);
-            }
+        }
+        // Published one after another on one connection, so other nodes mostly get them in
+        // order too; their lanes put right whatever does not.
+        for (targets, frame, order) in &relayed {
+            self.relay(Action::Deliver {
+                targets: Cow::Borrowed(targets),
+                frame: Cow::Borrowed(frame.as_str()),
+                order: Some(*order),
+            })
+            .await;
         }
     }
 
@@ -394,8 +409,23 @@ impl Hub {
         while let Some(bytes) = events.next().await {
             match serde_json::from_slice::<Envelope>(&bytes) {
                 Ok(envelope) if envelope.origin != self.node_id => match envelope.action {
-                    Action::Deliver { targets, frame } => {
-                        self.deliver_local(&targets, &Frame::from(frame.into_owned()), None);
+                    Action::Deliver {
+                        targets,
+                        frame,
+                        order,
+                    } => {
+                        let frame = Frame::from(frame.into_owned());
+                        match order {
+                            Some((conversation_id, seq)) => self.lanes.offer(
+                                &self.users,
+                                conversation_id,
+                                seq,
+                                &targets,
+                                &frame,
+                                None,
+                            ),
+                            None => deliver(&self.users, &targets, &frame, None),
+                        }
                     }
                     Action::Close(closing) => self.close_local(closing),
                 },
@@ -403,6 +433,52 @@ impl Hub {
                 Err(err) => tracing::warn!(error = %err, "malformed cross-node event"),
             }
         }
+    }
+}
+
+/// Offers a serialised frame to the matching connections in `users`; drops slow consumers.
+pub(super) fn deliver(
+    users: &Users,
+    targets: &[Target],
+    frame: &Frame,
+    except: Option<ConnectionId>,
+) {
+    for target in targets {
+        let user_id = target.user_id();
+        let mut slow = Vec::new();
+        if let Some(conns) = users.get(&user_id) {
+            let matching = conns
+                .iter()
+                .filter(|c| target.matches(c) && Some(c.id) != except);
+            for c in matching {
+                match c.queue.try_send(frame.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        c.close.notify_one();
+                        slow.push(c.id);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => slow.push(c.id),
+                }
+            }
+        }
+        for id in slow {
+            metrics::counter!("zynk_ws_slow_consumers_total").increment(1);
+            unregister(users, user_id, id);
+        }
+    }
+}
+
+/// Removes a connection from `users`.
+fn unregister(users: &Users, user_id: UserId, id: ConnectionId) {
+    let mut removed = false;
+    if let Some(mut conns) = users.get_mut(&user_id) {
+        let before = conns.len();
+        conns.retain(|c| c.id != id);
+        removed = conns.len() < before;
+    }
+    users.remove_if(&user_id, |_, conns| conns.is_empty());
+    if removed {
+        metrics::gauge!("zynk_ws_connections").decrement(1.0);
     }
 }
 
@@ -518,6 +594,139 @@ mod tests {
         assert_eq!(hub.connection_count(), 1);
     }
 
+    fn numbered(seq: i64) -> Frame {
+        Frame::from(format!("{{\"seq\":{seq}}}"))
+    }
+
+    /// The frames queued for `registration` so far.
+    fn queued(registration: &mut Registration) -> Vec<String> {
+        std::iter::from_fn(|| registration.frames.try_recv().ok())
+            .map(|f| f.as_str().to_owned())
+            .collect()
+    }
+
+    fn seqs(seqs: &[i64]) -> Vec<String> {
+        seqs.iter()
+            .map(|s| numbered(*s).as_str().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_conversations_frames_go_out_in_seq_order() {
+        let hub = hub(64);
+        let user_id = user();
+        let mut connection = hub.register(user_id, device(), session());
+        let targets = [Target::User { user_id }];
+        let conversation = ConversationId::new_random();
+        let offer = |seq| {
+            hub.lanes.offer(
+                &hub.users,
+                conversation,
+                seq,
+                &targets,
+                &numbered(seq),
+                None,
+            )
+        };
+        // A lane starts at the first frame it sees; frames beyond a gap wait for it.
+        offer(5);
+        offer(7);
+        offer(8);
+        assert_eq!(queued(&mut connection), seqs(&[5]));
+        offer(6);
+        assert_eq!(queued(&mut connection), seqs(&[6, 7, 8]));
+        // A frame behind its lane is still delivered (never lost live).
+        offer(4);
+        assert_eq!(queued(&mut connection), seqs(&[4]));
+        // A gap that never fills is skipped after the wait, in order.
+        offer(11);
+        offer(10);
+        tokio::time::sleep(super::super::order::GAP_WAIT / 2).await;
+        assert_eq!(queued(&mut connection), Vec::<String>::new());
+        tokio::time::sleep(super::super::order::GAP_WAIT * 2).await;
+        assert_eq!(queued(&mut connection), seqs(&[10, 11]));
+        offer(12);
+        assert_eq!(queued(&mut connection), seqs(&[12]));
+        // Other conversations have lanes of their own.
+        let other = ConversationId::new_random();
+        hub.lanes
+            .offer(&hub.users, other, 40, &targets, &numbered(40), None);
+        assert_eq!(queued(&mut connection), seqs(&[40]));
+        assert_eq!(hub.lanes.len(), 2);
+    }
+
+    fn message(conversation_id: ConversationId, seq: i64) -> Message {
+        Message {
+            message_id: zynk_proto::MessageId::new_v7(),
+            conversation_id,
+            seq,
+            sender_id: user(),
+            sender_device_id: None,
+            encrypted_content: "AA==".into(),
+            content_hash: String::new(),
+            message_type: zynk_proto::MessageType::Text,
+            metadata: Default::default(),
+            created_at: chrono::Utc::now(),
+            edited_at: None,
+            deleted_at: None,
+            expires_at: None,
+        }
+    }
+
+    fn frame_seq(frame: &Frame) -> i64 {
+        let value: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+        value["message"]["seq"].as_i64().unwrap()
+    }
+
+    #[tokio::test]
+    async fn relayed_messages_wait_for_earlier_local_ones_and_the_reverse() {
+        let ephemeral: Arc<dyn Ephemeral> = Arc::new(MemoryEphemeral::default());
+        let a = Arc::new(Hub::new(ephemeral.clone(), true, 64));
+        let b = Arc::new(Hub::new(ephemeral, true, 64));
+        for hub in [&a, &b] {
+            tokio::spawn(hub.clone().run_relay());
+        }
+        // Let both subscribe.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let user_id = user();
+        let mut on_b = b.register(user_id, device(), session());
+        let mut on_a = a.register(user_id, device(), session());
+        let targets = vec![Target::User { user_id }];
+        let conversation = ConversationId::new_random();
+        let publish = |hub: &Arc<Hub>, seq| {
+            let hub = hub.clone();
+            let targets = targets.clone();
+            async move {
+                hub.publish_messages(vec![(targets, message(conversation, seq), None)])
+                    .await
+            }
+        };
+        async fn next(connection: &mut Registration, count: usize) -> Vec<i64> {
+            let mut got = Vec::new();
+            while got.len() < count {
+                let frame = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    connection.frames.recv(),
+                )
+                .await
+                .expect("frames arrive")
+                .unwrap();
+                got.push(frame_seq(&frame));
+            }
+            got
+        }
+        // Both nodes see the conversation's first message.
+        publish(&b, 1).await;
+        assert_eq!(next(&mut on_b, 1).await, [1]);
+        assert_eq!(next(&mut on_a, 1).await, [1]);
+        // Seq 3 is published through node B before seq 2 (stored through node A) reached it.
+        publish(&b, 3).await;
+        publish(&a, 2).await;
+        publish(&a, 4).await;
+        assert_eq!(next(&mut on_b, 3).await, [2, 3, 4]);
+        assert_eq!(next(&mut on_a, 3).await, [2, 3, 4]);
+    }
+
     #[test]
     fn envelopes_keep_their_json_shape() {
         let (u, d, s) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
@@ -535,6 +744,7 @@ mod tests {
                     Target::Device { user_id, device_id },
                 ]),
                 frame: Cow::Borrowed(r#"{"type":"pong"}"#),
+                order: None,
             },
         };
         let json = serde_json::to_value(&deliver).unwrap();
@@ -546,7 +756,7 @@ mod tests {
         );
         let back: Envelope = serde_json::from_value(json).unwrap();
         match back.action {
-            Action::Deliver { targets, frame } => {
+            Action::Deliver { targets, frame, .. } => {
                 assert_eq!(
                     targets.as_ref(),
                     [

@@ -12,6 +12,7 @@
 
 mod frame;
 pub mod hub;
+mod order;
 pub mod push;
 
 pub use frame::Frame;

@@ -60,7 +60,9 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
+/// The checks of a device description in a register or login body (public for the fuzz
+/// targets, which run them on arbitrary bodies).
+pub fn validate_device(device: &DeviceInfo) -> Result<(), ApiError> {
     validation::visible_name(
         "device.name",
         &device.name,
@@ -275,6 +277,10 @@ impl AccountService {
             },
         };
         self.context.store.create_account(&account, now).await?;
+        self.context.analytics.record(
+            account.user_id,
+            crate::services::analytics::EventKind::UserRegistered,
+        );
         super::ledger::cache_pending(&self.context, &account.identity.transaction).await;
         tracing::info!(user_id = %account.user_id, device_id = %account.device.id, "account registered");
         Ok(auth_response(
@@ -364,6 +370,9 @@ impl AccountService {
             .login_device(user.id, &new_device(&request.device), &session, now)
             .await?;
         tracing::info!(user_id = %user.id, device_id = %device_id, "logged in");
+        self.context
+            .analytics
+            .record(user.id, crate::services::analytics::EventKind::UserLogin);
         Ok(auth_response(user.id, device_id, session.id, tokens))
     }
 

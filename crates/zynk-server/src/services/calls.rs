@@ -5,8 +5,9 @@
 //! transition inside its transaction (illegal ones are 409 `illegal_call_transition`); this
 //! service checks that the caller still takes part in the conversation, refuses 1:1 calls that
 //! a block or a declined request forbids (like a message), publishes `call` frames to every
-//! participant's devices, marks a call `ringing` once a callee device is connected (or fetches
-//! the call after a push wake-up), sends push wake-ups to offline callees, and sweeps
+//! participant's devices, marks a call `ringing` once a callee device is connected (at creation,
+//! when it connects later while the call still waits for an answer, or when it fetches the call
+//! after a push wake-up), sends push wake-ups to offline callees, and sweeps
 //! unanswered calls to `missed` after `calls.ring_timeout_secs` (every node sweeps; the store
 //! hands each call to one of them).
 
@@ -24,6 +25,7 @@ use zynk_proto::ws::ServerFrame;
 use zynk_proto::{CallId, ErrorCode, UserId};
 
 use super::auth::AuthContext;
+use super::connections::Outbox;
 use super::contacts::{ContactService, SendGate};
 use super::messages::MessageService;
 use crate::context::Context;
@@ -33,6 +35,8 @@ use crate::realtime::{Hub, Target};
 /// Default and largest page of `GET /api/v1/calls`.
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 100;
+/// Most waiting calls announced to a connecting device.
+const WAITING_ANNOUNCED: u32 = 20;
 /// Calls marked missed per sweep round.
 const SWEEP_BATCH: u32 = 500;
 
@@ -66,6 +70,14 @@ pub fn to_wire(call: CallRecord) -> Call {
         started_at: call.started_at,
         ended_at: call.ended_at,
         duration_seconds: call.duration_seconds,
+    }
+}
+
+/// The event that brought a call waiting for an answer to its current state.
+fn event_of(call: &CallRecord) -> &'static str {
+    match call.status {
+        zynk_proto::calls::CallStatus::Initiated => "created",
+        _ => "ringing",
     }
 }
 
@@ -136,6 +148,11 @@ impl CallService {
         let call = self.settle(outcome).await?;
         metrics::counter!("zynk_calls_total", "call_type" => request.call_type.as_str())
             .increment(1);
+        self.context.analytics.record_with(
+            caller.user_id,
+            crate::services::analytics::EventKind::CallStarted,
+            Some(serde_json::json!({"call_type": request.call_type.as_str()})),
+        );
         // Ring: a connected callee device is reached now; offline ones get a wake-up.
         let callees: Vec<UserId> = call
             .participants
@@ -190,6 +207,77 @@ impl CallService {
             return self.settle(outcome).await.map(to_wire);
         }
         Ok(to_wire(call))
+    }
+
+    /// A device of `caller` connected: it is told (on this connection only) about each call
+    /// still waiting for its user's answer, with the event it missed, and a call that had not
+    /// rung yet rings now (the `ringing` event then reaches every participant's connections,
+    /// this one included). Calls a block now forbids are left alone; a callee who has not
+    /// accepted the caller's message request is told but does not make the call ring, as at
+    /// creation. Failures are logged: the connection goes on without the announcement.
+    pub async fn announce_waiting(&self, caller: &AuthContext, outbox: &Outbox) {
+        if let Err(err) = self.try_announce_waiting(caller, outbox).await {
+            tracing::warn!(error = %err, "cannot announce waiting calls to a connecting device");
+        }
+    }
+
+    async fn try_announce_waiting(
+        &self,
+        caller: &AuthContext,
+        outbox: &Outbox,
+    ) -> Result<(), ApiError> {
+        let waiting = self
+            .context
+            .store
+            .calls_awaiting_answer(caller.user_id, WAITING_ANNOUNCED)
+            .await?;
+        for call in waiting {
+            let (Some(conversation_id), Some(initiator)) =
+                (call.conversation_id, call.initiator_id)
+            else {
+                continue;
+            };
+            let participants = self.context.store.participants(conversation_id).await?;
+            if !participants.contains(&caller.user_id) {
+                continue;
+            }
+            let quiet = match self
+                .contacts
+                .send_gate(conversation_id, initiator, &participants)
+                .await?
+            {
+                SendGate::Refused(_) => continue,
+                SendGate::Open { quiet, .. } => quiet == Some(caller.user_id),
+            };
+            if call.status == zynk_proto::calls::CallStatus::Initiated && !quiet {
+                let outcome = self
+                    .context
+                    .store
+                    .call_action(
+                        call.id,
+                        caller.user_id,
+                        CallAction::Ring,
+                        zynk_backends::now(),
+                    )
+                    .await?;
+                match outcome {
+                    // Published to every participant, this connection included.
+                    CallOutcome::Done { call, event } => self.publish(&call, event).await,
+                    CallOutcome::Unchanged(call) => outbox.send(&ServerFrame::Call {
+                        event: event_of(&call).to_owned(),
+                        call: to_wire(*call),
+                    }),
+                    // Answered, declined or swept meanwhile: that event was published.
+                    _ => {}
+                }
+                continue;
+            }
+            outbox.send(&ServerFrame::Call {
+                event: event_of(&call).to_owned(),
+                call: to_wire(call),
+            });
+        }
+        Ok(())
     }
 
     /// The caller's calls, newest first.

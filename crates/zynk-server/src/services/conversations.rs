@@ -12,7 +12,7 @@ use zynk_proto::ws::ServerFrame;
 use zynk_proto::{ConversationId, ConversationKind, ErrorCode, GroupId, RequestState, UserId};
 
 use super::auth::AuthContext;
-use super::contacts::{ContactService, NewConversation};
+use super::contacts::{ContactService, NewConversation, SendGate};
 use crate::context::Context;
 use crate::error::ApiError;
 use crate::realtime::{Hub, Target};
@@ -434,6 +434,17 @@ impl ConversationService {
         let mut count = 0;
         for ((m, users), outcome) in kept.iter().zip(audiences).zip(moved) {
             if let Some(outcome) = outcome {
+                use crate::services::analytics::EventKind;
+                if outcome.delivered_moved {
+                    self.context
+                        .analytics
+                        .record(m.user_id, EventKind::MessageDelivered);
+                }
+                if outcome.read_moved {
+                    self.context
+                        .analytics
+                        .record(m.user_id, EventKind::MessageRead);
+                }
                 // A receipt that moves nothing announces nothing; a read alone, without read
                 // receipts, only to the user's own devices.
                 if outcome.moved() {
@@ -453,7 +464,9 @@ impl ConversationService {
     }
 
     /// Sends a participant's cursors to the others (the read cursor only where their privacy
-    /// settings allow read receipts) and to the participant's own devices.
+    /// settings allow read receipts) and to the participant's own devices. In a 1:1 conversation
+    /// the other user sees them only where the participant may send there (the send gate,
+    /// cached): across a block, either way, receipts no more cross than messages do.
     async fn announce_cursors(
         &self,
         conversation_id: ConversationId,
@@ -462,6 +475,13 @@ impl ConversationService {
         others_see: bool,
     ) {
         let user_id = participant.user_id;
+        let others_see = others_see
+            && matches!(
+                self.contacts
+                    .send_gate(conversation_id, user_id, users)
+                    .await,
+                Ok(SendGate::Open { .. })
+            );
         let others: Vec<Target> = users
             .iter()
             .filter(|u| **u != user_id)

@@ -27,6 +27,7 @@ use zynk_proto::files::{
 use zynk_proto::{ErrorCode, FileId, UserId};
 
 use super::auth::AuthContext;
+use super::contacts::{ContactService, SendGate};
 use crate::context::Context;
 use crate::error::ApiError;
 
@@ -199,11 +200,14 @@ impl FileService {
         Ok(file)
     }
 
-    /// Starts an upload to a conversation the caller participates in.
+    /// Starts an upload to a conversation the caller participates in and may send into (the
+    /// same gate as a message: not into the 1:1 of a user who blocked the caller, declined the
+    /// caller's request or accepts only contacts).
     pub async fn create(
         &self,
         caller: &AuthContext,
         request: &CreateFileRequest,
+        contacts: &ContactService,
     ) -> Result<FileInfo, ApiError> {
         let config = &self.context.config.files;
         if request.size == 0 {
@@ -244,6 +248,12 @@ impl FileService {
             .await?;
         if !participants.contains(&caller.user_id) {
             return Err(ApiError::not_found("conversation"));
+        }
+        if let SendGate::Refused(error) = contacts
+            .send_gate(request.conversation_id, caller.user_id, &participants)
+            .await?
+        {
+            return Err(error);
         }
         let now = zynk_backends::now();
         let id = FileId::new_v7();
@@ -519,10 +529,17 @@ impl FileService {
                 return Err(blob_error(e));
             }
         }
-        self.context
+        if self
+            .context
             .store
             .complete_file(file.id, zynk_backends::now())
-            .await?;
+            .await?
+        {
+            self.context.analytics.record(
+                file.uploader_id,
+                crate::services::analytics::EventKind::FileUploaded,
+            );
+        }
         Ok(())
     }
 

@@ -17,7 +17,6 @@ use zynk_proto::groups::{
     AddMemberRequest, CreateGroupRequest, Group, GroupMember, GroupRole, MAX_AVATAR_URL_BYTES,
     MAX_GROUP_DESCRIPTION_CHARS, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS, UpdateGroupRequest,
 };
-use zynk_proto::ws::ServerFrame;
 use zynk_proto::{ConversationId, ErrorCode, GroupId, UserId};
 
 use super::auth::AuthContext;
@@ -168,6 +167,10 @@ impl GroupService {
             .store
             .create_group(&new, zynk_backends::now())
             .await?;
+        self.context.analytics.record(
+            caller.user_id,
+            crate::services::analytics::EventKind::GroupChanged,
+        );
         let write = self.settle(new.id, outcome).await?;
         write
             .group
@@ -230,6 +233,10 @@ impl GroupService {
             .store
             .update_group(group_id, caller.user_id, &changes, zynk_backends::now())
             .await?;
+        self.context.analytics.record(
+            caller.user_id,
+            crate::services::analytics::EventKind::GroupChanged,
+        );
         let write = self.settle(group_id, outcome).await?;
         write
             .group
@@ -345,6 +352,10 @@ impl GroupService {
             .store
             .change_membership(group_id, caller.user_id, change, zynk_backends::now())
             .await?;
+        self.context.analytics.record(
+            caller.user_id,
+            crate::services::analytics::EventKind::GroupChanged,
+        );
         self.settle(group_id, outcome).await
     }
 
@@ -398,17 +409,14 @@ impl GroupService {
             .iter()
             .map(|&user_id| Target::User { user_id })
             .collect();
-        for event in &write.events {
-            metrics::counter!("zynk_group_membership_events_total").increment(1);
-            self.hub
-                .publish(
-                    &targets,
-                    &ServerFrame::Message {
-                        message: message_to_wire(event.clone()),
-                    },
-                )
-                .await;
-        }
+        metrics::counter!("zynk_group_membership_events_total")
+            .increment(write.events.len() as u64);
+        let events = write
+            .events
+            .iter()
+            .map(|event| (targets.clone(), message_to_wire(event.clone()), None))
+            .collect();
+        self.hub.publish_messages(events).await;
         Ok(write)
     }
 }
@@ -440,16 +448,14 @@ pub async fn remove_deleted_account(
             .filter(|&&u| u != user_id)
             .map(|&user_id| Target::User { user_id })
             .collect();
-        for event in write.events {
-            metrics::counter!("zynk_group_membership_events_total").increment(1);
-            hub.publish(
-                &targets,
-                &ServerFrame::Message {
-                    message: message_to_wire(event),
-                },
-            )
-            .await;
-        }
+        metrics::counter!("zynk_group_membership_events_total")
+            .increment(write.events.len() as u64);
+        let events = write
+            .events
+            .into_iter()
+            .map(|event| (targets.clone(), message_to_wire(event), None))
+            .collect();
+        hub.publish_messages(events).await;
     }
     Ok(())
 }

@@ -46,7 +46,9 @@ fn key_field(field: &str, value: &str, len: usize) -> Result<(), ApiError> {
     }
 }
 
-fn validate_signed_key(
+/// The checks of one uploaded one-time or fallback key (public for the fuzz targets, which run
+/// them on arbitrary bodies).
+pub fn validate_signed_key(
     field: &str,
     key: &SignedKey,
     fallback: bool,

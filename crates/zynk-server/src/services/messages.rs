@@ -8,7 +8,11 @@
 //! Sends go through group-commit writers: each writer takes every send waiting for it, stores
 //! them in one transaction, and only then answers each sender, so an acknowledged message is
 //! durable while many sends share one commit. Conversations are sharded over writers, so one
-//! conversation's messages are always written by the same writer, in order.
+//! conversation's messages are always written by the same writer, in order. Each writer hands
+//! its committed batches to its own fan-out task, which publishes them in that order (the hub
+//! keeps each conversation in `seq` order on every node, see `realtime::order`); the fan-out
+//! does not depend on the sender's request, so a sender that goes away after its commit does
+//! not leave its message undelivered.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -50,13 +54,34 @@ const PUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 type Reply = oneshot::Sender<Result<InsertOutcome, ApiError>>;
 
+/// A send waiting for its writer.
+struct Submission {
+    message: NewMessage,
+    reply: Reply,
+    fan_out: FanOut,
+}
+
+/// Who a stored message goes to, as known when it was submitted.
+struct FanOut {
+    /// The participants at submit time (used if they cannot be read again after the commit).
+    participants: Arc<[UserId]>,
+    /// Participants whose devices get push wake-ups (not the recipient of a message request).
+    push_to: Arc<[UserId]>,
+    sender_device: DeviceId,
+    /// The WebSocket connection the send came in on (answered separately, not echoed).
+    origin: Option<ConnectionId>,
+}
+
+/// What a writer hands its fan-out task: a committed batch's new messages, in `seq` order.
+type FanOutBatch = Vec<(MessageRecord, FanOut)>;
+
 /// Messages of conversations.
 #[derive(Clone)]
 pub struct MessageService {
     context: Arc<Context>,
     hub: Arc<Hub>,
     conversations: ConversationService,
-    writers: Arc<[mpsc::Sender<(NewMessage, Reply)>]>,
+    writers: Arc<[mpsc::Sender<Submission>]>,
     push: mpsc::Sender<(Arc<[UserId]>, DeviceId)>,
     acks: Arc<DashMap<(ConversationId, UserId), i64>>,
 }
@@ -93,15 +118,23 @@ impl MessageService {
         conversations: ConversationService,
         pusher: Option<Arc<dyn PushSender>>,
     ) -> Self {
+        let (push, push_rx) = mpsc::channel(WRITER_QUEUE);
+        tokio::spawn(run_pusher(context.clone(), pusher, push_rx));
         let writers: Vec<_> = (0..context.store.parallel_writers().max(1))
             .map(|i| {
                 let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-                spawn_writer(i, context.clone(), rx);
+                let (fan_out, fan_out_rx) = mpsc::channel(FAN_OUT_QUEUE);
+                tokio::spawn(run_fan_out(
+                    context.analytics.clone(),
+                    hub.clone(),
+                    conversations.clone(),
+                    push.clone(),
+                    fan_out_rx,
+                ));
+                spawn_writer(i, context.clone(), rx, fan_out);
                 tx
             })
             .collect();
-        let (push, push_rx) = mpsc::channel(WRITER_QUEUE);
-        tokio::spawn(run_pusher(context.clone(), pusher, push_rx));
         let service = Self {
             context,
             hub,
@@ -114,7 +147,7 @@ impl MessageService {
         service
     }
 
-    fn writer_for(&self, conversation_id: ConversationId) -> &mpsc::Sender<(NewMessage, Reply)> {
+    fn writer_for(&self, conversation_id: ConversationId) -> &mpsc::Sender<Submission> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         conversation_id.hash(&mut hasher);
         let index = (hasher.finish() % self.writers.len() as u64) as usize;
@@ -194,18 +227,21 @@ impl MessageService {
             }
         };
         let (reply, answer) = oneshot::channel();
+        let submission = Submission {
+            message: new,
+            reply,
+            fan_out: FanOut {
+                participants,
+                push_to,
+                sender_device: caller.device_id,
+                origin,
+            },
+        };
         self.writer_for(conversation_id)
-            .send((new, reply))
+            .send(submission)
             .await
             .map_err(|_| ApiError::unavailable(&"message writer stopped"))?;
-        Ok(PendingSend {
-            service: self.clone(),
-            answer,
-            participants,
-            push_to,
-            sender_device: caller.device_id,
-            origin,
-        })
+        Ok(PendingSend { answer })
     }
 
     /// A page of history.
@@ -363,6 +399,7 @@ impl MessageService {
                             &ServerFrame::MessageExpired {
                                 conversation_id,
                                 message_id,
+                                reason: zynk_proto::ws::ExpiryReason::SelfDestruct,
                             },
                         )
                         .await;
@@ -371,59 +408,43 @@ impl MessageService {
             }
         }
     }
+
+    /// Tells the senders' devices that these messages were removed because no recipient
+    /// received them in time (`message_expired` with reason `undelivered`).
+    pub async fn announce_undelivered(&self, gone: &[zynk_backends::model::UndeliveredMessage]) {
+        for m in gone {
+            self.hub
+                .publish(
+                    &user_targets(&[m.sender_id]),
+                    &ServerFrame::MessageExpired {
+                        conversation_id: m.conversation_id,
+                        message_id: m.message_id,
+                        reason: zynk_proto::ws::ExpiryReason::Undelivered,
+                    },
+                )
+                .await;
+        }
+    }
 }
 
-/// A queued send: awaiting it gives the outcome once the message's batch is durable.
+/// A queued send: awaiting it gives the outcome once the message's batch is durable. The
+/// message is fanned out by its writer's fan-out task, whether or not this is awaited.
 pub struct PendingSend {
-    service: MessageService,
     answer: oneshot::Receiver<Result<InsertOutcome, ApiError>>,
-    participants: Arc<[UserId]>,
-    /// Participants whose devices get push wake-ups (not the recipient of a message request).
-    push_to: Arc<[UserId]>,
-    sender_device: DeviceId,
-    origin: Option<ConnectionId>,
 }
 
 impl PendingSend {
-    /// Waits for the commit, then fans the message out.
+    /// Waits for the commit.
     pub async fn complete(self) -> Result<SendMessageResponse, ApiError> {
         let outcome = self
             .answer
             .await
             .map_err(|_| ApiError::unavailable(&"message writer stopped"))??;
         match outcome {
-            InsertOutcome::Created(record) => {
-                metrics::counter!("zynk_messages_stored_total").increment(1);
-                let message = to_wire(record);
-                // The participants as they are now that the message is stored: a group member
-                // removed meanwhile gets nothing of what follows the removal.
-                let participants = self
-                    .service
-                    .conversations
-                    .participants(message.conversation_id)
-                    .await
-                    .unwrap_or(self.participants);
-                let targets = user_targets(&participants);
-                self.service
-                    .hub
-                    .publish_except(
-                        &targets,
-                        &ServerFrame::Message {
-                            message: message.clone(),
-                        },
-                        self.origin,
-                    )
-                    .await;
-                // Best effort: a full queue drops the wake-up, never the message.
-                let _ = self.service.push.try_send((
-                    wake_up_users(&participants, &self.push_to),
-                    self.sender_device,
-                ));
-                Ok(SendMessageResponse {
-                    message,
-                    created: true,
-                })
-            }
+            InsertOutcome::Created(record) => Ok(SendMessageResponse {
+                message: to_wire(record),
+                created: true,
+            }),
             InsertOutcome::Existing(record) => Ok(SendMessageResponse {
                 message: to_wire(record),
                 created: false,
@@ -559,7 +580,12 @@ pub fn relation_write(relation: &Relation) -> RelationWrite {
 /// database several times per batch; on the shared runtime each of those steps would wait its
 /// turn behind every connection's task, and the database would sit idle meanwhile. The writer
 /// stops when every sender is gone.
-fn spawn_writer(index: usize, context: Arc<Context>, queue: mpsc::Receiver<(NewMessage, Reply)>) {
+fn spawn_writer(
+    index: usize,
+    context: Arc<Context>,
+    queue: mpsc::Receiver<Submission>,
+    fan_out: mpsc::Sender<FanOutBatch>,
+) {
     let shared = tokio::runtime::Handle::current();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -568,7 +594,7 @@ fn spawn_writer(index: usize, context: Arc<Context>, queue: mpsc::Receiver<(NewM
         Ok(runtime) => runtime,
         Err(err) => {
             tracing::warn!(error = %err, "no thread of its own for a message writer");
-            shared.spawn(run_writer(context, queue, shared.clone()));
+            shared.spawn(run_writer(context, queue, fan_out, shared.clone()));
             return;
         }
     };
@@ -576,18 +602,20 @@ fn spawn_writer(index: usize, context: Arc<Context>, queue: mpsc::Receiver<(NewM
         .name(format!("zynk-writer-{index}"))
         .spawn({
             let shared = shared.clone();
-            move || runtime.block_on(run_writer(context, queue, shared))
+            move || runtime.block_on(run_writer(context, queue, fan_out, shared))
         });
     if let Err(err) = spawned {
         tracing::error!(error = %err, "cannot start a message writer thread");
     }
 }
 
-/// One group-commit writer: stores every waiting send in one transaction, then answers.
-/// Follow-up work goes to the `shared` runtime.
+/// One group-commit writer: stores every waiting send in one transaction, then answers and
+/// hands the new messages, in order, to its fan-out task. Follow-up work goes to the `shared`
+/// runtime.
 async fn run_writer(
     context: Arc<Context>,
-    mut queue: mpsc::Receiver<(NewMessage, Reply)>,
+    mut queue: mpsc::Receiver<Submission>,
+    fan_out: mpsc::Sender<FanOutBatch>,
     shared: tokio::runtime::Handle,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -599,7 +627,10 @@ async fn run_writer(
                 Err(_) => break,
             }
         }
-        let (messages, replies): (Vec<NewMessage>, Vec<Reply>) = batch.drain(..).unzip();
+        let (messages, rest): (Vec<NewMessage>, Vec<(Reply, FanOut)>) = batch
+            .drain(..)
+            .map(|s: Submission| (s.message, (s.reply, s.fan_out)))
+            .unzip();
         metrics::counter!("zynk_message_batches_total").increment(1);
         match context
             .store
@@ -616,8 +647,15 @@ async fn run_writer(
                         _ => None,
                     })
                     .collect();
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let mut created = Vec::with_capacity(outcomes.len());
+                for ((reply, fan), outcome) in rest.into_iter().zip(outcomes) {
+                    if let InsertOutcome::Created(record) = &outcome {
+                        created.push((record.clone(), fan));
+                    }
                     let _ = reply.send(Ok(outcome));
+                }
+                if !created.is_empty() && fan_out.send(created).await.is_err() {
+                    tracing::error!("message fan-out stopped");
                 }
                 // The ledger cache's mirror of what awaits anchoring (data model 11.7), off the
                 // send path.
@@ -632,11 +670,49 @@ async fn run_writer(
             }
             Err(err) => {
                 let error = ApiError::from(err);
-                for reply in replies {
+                for (reply, _) in rest {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
         }
+    }
+}
+
+/// Committed batches waiting per fan-out task before their writer waits.
+const FAN_OUT_QUEUE: usize = 64;
+
+/// Publishes one writer's committed messages, batch after batch, in the order they were stored,
+/// to the participants as they are after the commit (a group member removed meanwhile gets
+/// nothing of what follows the removal), and queues push wake-ups.
+async fn run_fan_out(
+    analytics: crate::services::analytics::Analytics,
+    hub: Arc<Hub>,
+    conversations: ConversationService,
+    push: mpsc::Sender<(Arc<[UserId]>, DeviceId)>,
+    mut batches: mpsc::Receiver<FanOutBatch>,
+) {
+    while let Some(batch) = batches.recv().await {
+        let mut frames = Vec::with_capacity(batch.len());
+        for (record, fan) in batch {
+            metrics::counter!("zynk_messages_stored_total").increment(1);
+            analytics.record_with(
+                record.sender_id,
+                crate::services::analytics::EventKind::MessageSent,
+                Some(serde_json::json!({"message_type": record.message_type.as_str()})),
+            );
+            let message = to_wire(record);
+            let participants = conversations
+                .participants(message.conversation_id)
+                .await
+                .unwrap_or(fan.participants);
+            // Best effort: a full queue drops the wake-up, never the message.
+            let _ = push.try_send((
+                wake_up_users(&participants, &fan.push_to),
+                fan.sender_device,
+            ));
+            frames.push((user_targets(&participants), message, fan.origin));
+        }
+        hub.publish_messages(frames).await;
     }
 }
 

@@ -11,6 +11,7 @@
 //! built or read.
 
 pub mod accounts;
+pub mod analytics;
 pub mod auth;
 pub mod calls;
 pub mod connections;
@@ -27,6 +28,7 @@ pub mod password_guard;
 pub mod passwords;
 pub mod possession;
 pub mod presence;
+pub mod proximity;
 pub mod rate_limit;
 pub mod to_device;
 pub mod tokens;
@@ -75,6 +77,8 @@ pub struct Services {
     pub presence: presence::PresenceService,
     /// Calls and TURN credentials.
     pub calls: calls::CallService,
+    /// Location sharing and nearby search.
+    pub proximity: proximity::ProximityService,
 }
 
 impl Services {
@@ -110,7 +114,9 @@ impl Services {
             conversations.contacts().clone(),
             messages.clone(),
         );
+        let proximity = proximity::ProximityService::new(context.clone(), rate_limits.clone());
         Self {
+            proximity,
             ledger,
             trust,
             evm: None,

@@ -28,6 +28,7 @@ use zynk_proto::{ErrorBody, ErrorCode};
 
 mod contacts;
 mod groups;
+mod proximity;
 
 use super::error::ClientError;
 use super::ledger::LedgerInfo;

@@ -38,6 +38,10 @@ impl Messenger {
         };
         let group = self.api().create_group(&request).await?;
         self.remember_group(&group).await?;
+        // A `shared_secret` group's first epoch starts now (see `shared.rs`).
+        let mut warnings = Vec::new();
+        self.start_epoch_if_due(group.conversation_id, &mut warnings)
+            .await?;
         Ok(group)
     }
 
@@ -76,7 +80,31 @@ impl Messenger {
         username: &str,
     ) -> Result<Group, ClientError> {
         let user = self.lookup_user(username).await?.user_id;
-        self.api().add_group_member(group, user).await
+        let added = self.api().add_group_member(group, user).await?;
+        self.remember_group(&added).await?;
+        self.rotate_after_change(added.conversation_id, &format!("{username} was added"))
+            .await?;
+        Ok(added)
+    }
+
+    /// After a change of readers made here in a `shared_secret` group, the new epoch's
+    /// secret is made and shared at once (see `shared.rs`). The change itself is done: a
+    /// failure here says so (the secret is then made at this or another admin device's next
+    /// sync or send).
+    async fn rotate_after_change(
+        &mut self,
+        conversation: ConversationId,
+        done: &str,
+    ) -> Result<(), ClientError> {
+        let mut warnings = Vec::new();
+        self.start_epoch_if_due(conversation, &mut warnings)
+            .await
+            .map_err(|error| {
+                ClientError::Invalid(format!(
+                    "{done}, but the new group key could not be shared yet ({error}); an admin \
+                     device shares it at its next sync or send"
+                ))
+            })
     }
 
     /// Removes a member from a group (admins).
@@ -86,7 +114,15 @@ impl Messenger {
         username: &str,
     ) -> Result<(), ClientError> {
         let user = self.lookup_user(username).await?.user_id;
-        self.api().remove_group_member(group, user).await
+        let found = self.api().group(group).await?;
+        self.api().remove_group_member(group, user).await?;
+        if user == self.user_id()? {
+            // Removing oneself is leaving: the remaining admins start the next epoch.
+            return Ok(());
+        }
+        self.remember_group(&found).await?;
+        self.rotate_after_change(found.conversation_id, &format!("{username} was removed"))
+            .await
     }
 
     /// Makes a member an admin (admins).
@@ -133,6 +169,10 @@ impl Messenger {
     async fn remember_group(&mut self, group: &Group) -> Result<ConversationId, ClientError> {
         let conversation = self.api().conversation(group.conversation_id).await?;
         self.record_conversation(&conversation)?;
+        self.data
+            .group_secrets
+            .modes
+            .insert(group.conversation_id, group.encryption_mode);
         Ok(group.conversation_id)
     }
 

@@ -31,7 +31,9 @@ mod keys;
 mod password;
 mod presence;
 mod proof;
+mod proximity;
 mod send;
+mod shared;
 mod sync;
 mod trust;
 

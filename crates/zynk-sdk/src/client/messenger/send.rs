@@ -425,28 +425,40 @@ impl Messenger {
             }
         }
         let now = now_ms();
-        self.share_room_key(conversation_id, &participants, now, &mut warnings)
-            .await?;
-        let conversation = conversation_id.to_string();
-        // A participant none of whose devices holds the key could never read the message.
-        let holders = self.machine.users_holding_room_key(&conversation);
         let me = self.user_id()?;
-        for user in &participants {
-            if *user != me && !holders.contains(&user.to_string()) {
-                return Err(ClientError::NoReadableDevice {
-                    username: self.username_of(*user).await,
-                });
-            }
-        }
         let message_id = new_message_id()?;
-        let envelope = self.machine.encrypt_room_event(
-            &conversation,
-            &message_id.to_string(),
-            content.clone(),
-            now,
-        )?;
-        let bytes = serde_json::to_vec(&envelope)
-            .map_err(|e| ClientError::Invalid(format!("cannot encode message: {e}")))?;
+        let bytes = if is_group && self.is_shared_secret_group(conversation_id).await? {
+            // One secret per epoch for the whole group (see `shared.rs`).
+            self.seal_for_group(
+                conversation_id,
+                message_id,
+                content.clone(),
+                now,
+                &mut warnings,
+            )
+            .await?
+        } else {
+            self.share_room_key(conversation_id, &participants, now, &mut warnings)
+                .await?;
+            let conversation = conversation_id.to_string();
+            // A participant none of whose devices holds the key could never read the message.
+            let holders = self.machine.users_holding_room_key(&conversation);
+            for user in &participants {
+                if *user != me && !holders.contains(&user.to_string()) {
+                    return Err(ClientError::NoReadableDevice {
+                        username: self.username_of(*user).await,
+                    });
+                }
+            }
+            let envelope = self.machine.encrypt_room_event(
+                &conversation,
+                &message_id.to_string(),
+                content.clone(),
+                now,
+            )?;
+            serde_json::to_vec(&envelope)
+                .map_err(|e| ClientError::Invalid(format!("cannot encode message: {e}")))?
+        };
         let request = SendMessageRequest {
             message_id,
             encrypted_content: base64_encode(&bytes),

@@ -64,7 +64,7 @@ pub struct FrameOutcome {
 }
 
 /// New entries per conversation, collected while syncing.
-type Changes = BTreeMap<ConversationId, Vec<Entry>>;
+pub(super) type Changes = BTreeMap<ConversationId, Vec<Entry>>;
 
 impl Messenger {
     /// Catch up with the server: upload keys if needed, process the to-device
@@ -94,7 +94,10 @@ impl Messenger {
                     .await?;
             }
         }
+        self.judge_waiting_secrets(&mut warnings);
+        self.learn_waiting_senders(&mut warnings).await;
         self.retry_pending(&mut changes);
+        self.start_due_epochs(&mut warnings).await;
         self.request_missing_keys(&mut warnings).await;
         self.send_delivery_receipts(&mut warnings).await;
         let updates = self.views_of(&changes).await;
@@ -163,7 +166,16 @@ impl Messenger {
             }
             ServerFrame::Message { message } => {
                 match self.receive_frame_message(message, &mut changes).await {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        let waiting_sender = changes
+                            .values()
+                            .flatten()
+                            .any(|e| matches!(e.body, EntryBody::PendingSecret { .. }));
+                        if waiting_sender {
+                            self.learn_waiting_senders(&mut outcome.warnings).await;
+                            self.retry_pending(&mut changes);
+                        }
+                    }
                     Err(error @ (ClientError::Transport(_) | ClientError::SessionEnded(_))) => {
                         return Err(error);
                     }
@@ -185,6 +197,7 @@ impl Messenger {
             ServerFrame::MessageExpired {
                 conversation_id,
                 message_id,
+                ..
             } => {
                 if let Some(state) = self.data.conversations.get_mut(&conversation_id) {
                     state.remove(message_id);
@@ -273,7 +286,7 @@ impl Messenger {
     /// Process the to-device inbox, then give the account's new devices this
     /// device's history (fetching the account's device list first with
     /// `refresh_own`) and answer its other devices' key requests.
-    async fn receive_to_device(
+    pub(super) async fn receive_to_device(
         &mut self,
         refresh_own: bool,
         warnings: &mut Vec<String>,
@@ -313,6 +326,7 @@ impl Messenger {
                 break;
             }
         }
+        self.judge_waiting_secrets(warnings);
         Ok(requests)
     }
 
@@ -376,6 +390,12 @@ impl Messenger {
                         }
                     }
                 }
+                ToDeviceEvent::Custom {
+                    event_type,
+                    content,
+                } if event_type == crate::crypto::shared_secret::GROUP_SECRET_EVENT => {
+                    self.receive_group_secret(&decrypted.sender, content, warnings);
+                }
                 ToDeviceEvent::Custom { event_type, .. } => {
                     warnings.push(format!("ignored a {event_type} event from {sender}"));
                 }
@@ -402,7 +422,7 @@ impl Messenger {
     }
 
     /// Fetch and store the history of `id` after its cursor.
-    async fn fetch_history(
+    pub(super) async fn fetch_history(
         &mut self,
         id: ConversationId,
         changes: &mut Changes,
@@ -460,10 +480,18 @@ impl Messenger {
             ciphertext: kept_ciphertext(message),
             expires_at: message.expires_at,
         };
+        let starts_epoch = matches!(&entry.body, EntryBody::Membership { event }
+            if crate::client::group_secrets::changes_readers(event.action));
         if let Some(state) = self.data.conversations.get_mut(&id) {
             state.upsert(entry.clone());
         }
         changes.entry(id).or_default().push(entry);
+        if starts_epoch && !self.data.group_secrets.waiting.is_empty() {
+            // A secret for the epoch this change starts may be waiting: the messages that
+            // follow in the history need it.
+            let mut ignored = Vec::new();
+            self.judge_waiting_secrets(&mut ignored);
+        }
     }
 
     /// Follows a group's membership change in the local participant list, so the next send
@@ -502,6 +530,19 @@ impl Messenger {
         };
         if sha256_hex(&bytes) != message.content_hash.to_ascii_lowercase() {
             return failed("the ciphertext does not match its content hash");
+        }
+        if super::shared::is_shared_secret(&bytes) {
+            return match serde_json::from_slice(&bytes) {
+                Ok(sealed) => self.open_shared_message(
+                    message.conversation_id,
+                    message.message_id,
+                    message.sender_id,
+                    message.sender_device_id,
+                    sealed,
+                    participants,
+                ),
+                Err(e) => failed(&format!("not a sealed group message ({e})")),
+            };
         }
         let envelope: EncryptedRoomMessage = match serde_json::from_slice(&bytes) {
             Ok(envelope) => envelope,
@@ -585,31 +626,53 @@ impl Messenger {
             .flat_map(|c| {
                 c.entries
                     .iter()
-                    .filter(|e| matches!(e.body, EntryBody::Pending { .. }))
+                    .filter(|e| {
+                        matches!(
+                            e.body,
+                            EntryBody::Pending { .. } | EntryBody::PendingSecret { .. }
+                        )
+                    })
                     .map(|e| (c.id, e.clone(), c.participants.clone()))
             })
             .collect();
         for (conversation_id, entry, participants) in waiting {
-            let EntryBody::Pending {
-                envelope,
-                sender_device_id,
-                ..
-            } = entry.body.clone()
-            else {
-                continue;
+            let body = match entry.body.clone() {
+                EntryBody::Pending {
+                    envelope,
+                    sender_device_id,
+                    ..
+                } => self.decrypt_envelope(
+                    conversation_id,
+                    entry.message_id,
+                    entry.sender_id,
+                    sender_device_id,
+                    envelope,
+                    &participants,
+                ),
+                EntryBody::PendingSecret {
+                    message,
+                    sender_device_id,
+                    ..
+                } => self.open_shared_message(
+                    conversation_id,
+                    entry.message_id,
+                    entry.sender_id,
+                    sender_device_id,
+                    message,
+                    &participants,
+                ),
+                _ => continue,
             };
-            let body = self.decrypt_envelope(
-                conversation_id,
-                entry.message_id,
-                entry.sender_id,
-                sender_device_id,
-                envelope,
-                &participants,
-            );
-            if let EntryBody::Pending { reason, .. } = &body {
+            let still = |b: &EntryBody| match b {
+                EntryBody::Pending { reason, .. } | EntryBody::PendingSecret { reason, .. } => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            };
+            if let Some(reason) = still(&body) {
                 // Still waiting; keep the current reason (e.g. a later key
                 // of the session arrived) without reporting it as a change.
-                if !matches!(&entry.body, EntryBody::Pending { reason: old, .. } if old == reason)
+                if still(&entry.body).as_ref() != Some(&reason)
                     && let Some(state) = self.data.conversations.get_mut(&conversation_id)
                 {
                     state.upsert(Entry { body, ..entry });
