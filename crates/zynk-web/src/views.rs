@@ -31,6 +31,8 @@ pub fn error(error: &ClientError) -> Value {
         ClientError::LedgerKeyChanged { .. } => "ledger_key_changed",
         ClientError::Storage(_) => "storage",
         ClientError::Invalid(_) => "invalid",
+        ClientError::NoGroupKey { .. } => "no_group_key",
+        ClientError::SharedSecret(_) => "group_encryption",
     };
     json!({ "code": code, "message": error.to_string() })
 }
@@ -139,12 +141,14 @@ pub fn frame_events(
     if let ServerFrame::MessageExpired {
         conversation_id,
         message_id,
+        reason,
     } = frame
     {
         events.push(json!({
             "type": "expired",
             "conversation_id": conversation_id,
             "message_id": message_id,
+            "reason": reason,
         }));
     }
     if !outcome.updates.is_empty() {
