@@ -23,8 +23,8 @@ pub use backup::BackupConfig;
 pub use render::redact_url;
 pub use sections::AnalyticsConfig;
 pub use sections::PresenceConfig;
-pub use sections::WebConfig;
 pub use sections::ProximityConfig;
+pub use sections::WebConfig;
 pub use sections::{
     AuthConfig, CallsConfig, ChainKind, ConnectionsConfig, EvmSettings, FilesConfig, LimitsConfig,
     LogFormat, PushConfig, RateLimitConfig, RetentionConfig, TrustConfig, TurnConfig,
