@@ -12,8 +12,13 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct SetLocationRequest {
     /// Latitude, -85.05112878 to 85.05112878 (the range of Web Mercator and Redis GEO).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = -85.05112878, maximum = 85.05112878)
+    )]
     pub latitude: f64,
     /// Longitude, -180 to 180.
+    #[cfg_attr(feature = "openapi", schema(minimum = -180.0, maximum = 180.0))]
     pub longitude: f64,
 }
 

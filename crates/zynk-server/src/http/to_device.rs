@@ -32,7 +32,7 @@ pub struct InboxQuery {
     /// Return payloads after this inbox id (default 0).
     since: Option<i64>,
     /// At most this many (default 100; values outside 1-500 are clamped).
-    limit: Option<u32>,
+    limit: Option<i64>,
 }
 
 /// `GET /api/v1/to-device`: the calling device's inbox.
@@ -50,7 +50,9 @@ pub async fn to_device_inbox(
         .inbox(
             &caller,
             query.since.unwrap_or(0),
-            query.limit.unwrap_or(100),
+            query
+                .limit
+                .map_or(100, |limit| u32::try_from(limit.max(0)).unwrap_or(u32::MAX)),
         )
         .await?;
     Ok(Json(inbox))
