@@ -11,29 +11,9 @@ mod common;
 use serde_json::Value;
 use zynk_testkit::{Api, Backend, TestServer, backend_tests};
 
-use common::{Device, username, with_state};
+use common::{Device, contains, group_messages, texts, username, with_state};
 
 backend_tests!(a_group_through_the_cli);
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-async fn group_messages(device: &Device, group: &str) -> Vec<Value> {
-    device
-        .ok(&["group", "messages", group, "--json"])
-        .await
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
-}
-
-fn texts(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .filter_map(|m| m["text"].as_str().map(str::to_owned))
-        .collect()
-}
 
 /// The Megolm session id of a stored message, read from the server's database.
 async fn session_of(server: &TestServer, message_id: &str) -> String {

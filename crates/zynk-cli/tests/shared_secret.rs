@@ -18,29 +18,9 @@ use zynk_sdk::crypto::shared_secret::{
 };
 use zynk_testkit::{Backend, TestServer, backend_tests};
 
-use common::{Device, ids, username, with_state};
+use common::{Device, contains, group_messages, ids, texts, username, with_state};
 
 backend_tests!(a_shared_secret_group_through_the_cli);
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-async fn group_messages(device: &Device, group: &str) -> Vec<Value> {
-    device
-        .ok(&["group", "messages", group, "--json"])
-        .await
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
-}
-
-fn texts(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .filter_map(|m| m["text"].as_str().map(str::to_owned))
-        .collect()
-}
 
 /// The sealed envelope of a stored message, read from the server's database.
 async fn sealed(server: &TestServer, message_id: &str) -> SharedSecretMessage {

@@ -366,3 +366,26 @@ pub async fn alice_and_bob(server: &TestServer) -> (String, String, Device, Devi
     bob1.ok(&["register", &bob]).await;
     (alice, bob, alice1, bob1)
 }
+
+/// Whether `needle` (non-empty) occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `zynk group messages GROUP --json`, one value per line.
+pub async fn group_messages(device: &Device, group: &str) -> Vec<Value> {
+    device
+        .ok(&["group", "messages", group, "--json"])
+        .await
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
+
+/// The `text` of each message that has one.
+pub fn texts(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect()
+}
